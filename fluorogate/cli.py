@@ -1,0 +1,61 @@
+"""The `fluorogate` command: one sub-command per pipeline stage, plus `demo` for the whole chain.
+
+Each stage owns its sub-commands in a small `cli` module inside its folder, exposing
+`register(subparsers)`. Those modules import nothing heavy at import time (torch, hls4ml, cocotb are
+imported inside the handlers), so `fluorogate --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from fluorogate import __version__
+from fluorogate.errors import UserError
+
+# Order is the order of the pipeline, and the order of `fluorogate --help`.
+STAGE_CLI_MODULES = (
+    "fluorogate.sim.cli",
+    "fluorogate.models.cli",
+    "fluorogate.quantize.cli",
+    "fluorogate.hls.cli",
+    "fluorogate.firmware.cli",
+    "fluorogate.bench.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fluorogate",
+        description="Deep-learning image restoration for fluorescence microscopy in an FPGA camera data path.",
+    )
+    parser.add_argument("--version", action="version", version=f"fluorogate {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in STAGE_CLI_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a stage without commands yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.handler(args)
+    except UserError as exc:
+        print(f"fluorogate: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fluorogate: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
