@@ -1,0 +1,404 @@
+"""IntegerGraph -> synthesizable Verilog for the whole network, streaming one pixel per clock.
+
+Architecture (docs/rtl.md has the diagram, the latency formula and resource numbers):
+- `fg_frontend` checks the AXI4-Stream video input (tuser = start of frame, tlast = end of line) and
+  hands the core exactly W x H pixels per frame; the IR's CameraConversion follows it;
+- one module per stage (`plan.py`): a front (3x3 window generator with zero padding and end-of-frame
+  flush, or a register for 1x1/element-wise), the constant-weight kernel (`kernels.py`), bias and the
+  fused relu/requant chain, and an output FIFO. A credit counter admits a pixel only when the FIFO has
+  room for everything in flight, so the kernel pipelines never need to stall;
+- tensors read by several stages are forked (a beat leaves when every reader takes it); each add/concat
+  input gets a delay FIFO sized from the buffering on the other, longer path, so the fork never blocks;
+- output counters generate tuser/tlast; sticky error flags and frame counters are top-level ports.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from fluorogate.firmware.kernels import Kernel, da4ml_kernel, mac_kernel
+from fluorogate.firmware.plan import Stage, plan_stages, tensor_range, vname
+from fluorogate.firmware.verilog import Emitter, Sig, sconst, sx
+from fluorogate.quantize.ir import ConvNode, IntegerGraph, RequantNode
+
+RTL_DIR = Path(__file__).parent / "rtl"
+KernelKind = Literal["mac", "da4ml"]
+CREDIT_MARGIN = 3  # FIFO words beyond the pipeline depth: lets a stage sustain one pixel per clock
+SKIP_MARGIN = 4
+
+
+class RtlConfig(BaseModel):
+    """What the generator needs beyond the IR: the frame geometry and the kernel form per layer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    width: int = Field(ge=3, le=65535)
+    height: int = Field(ge=3, le=65535)
+    lanes: Literal[1] = 1  # pixels per clock; multi-lane windows are not built yet
+    kernel: Literal["auto", "mac", "da4ml"] = "auto"
+    kernel_overrides: dict[str, KernelKind] = Field(default_factory=dict)  # IR conv name -> form
+    top: str = "fluorogate_top"
+
+
+@dataclass
+class RtlDesign:
+    """Generated sources, the top module's name, and what the generator knows about the design."""
+
+    top: str
+    sources: dict[str, str]  # file name -> text
+    static_sources: list[Path]
+    report: dict = field(default_factory=dict)
+
+    def file_names(self) -> list[str]:
+        return sorted({p.name for p in self.static_sources} | set(self.sources))
+
+    def write(self, out_dir: Path) -> list[Path]:
+        """Write every source (generated and library) into `out_dir`, plus `design.json` and `files.f`."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for path in self.static_sources:
+            shutil.copyfile(path, out_dir / path.name)
+        for name, text in self.sources.items():
+            (out_dir / name).write_text(text)
+        (out_dir / "files.f").write_text("\n".join(self.file_names()) + "\n")
+        (out_dir / "design.json").write_text(json.dumps(self.report, indent=1))
+        return [out_dir / n for n in self.file_names()]
+
+
+@dataclass(frozen=True)
+class _Fmt:
+    """How a tensor travels between stages: `channels` fields of `bits` each, signed or not."""
+
+    channels: int
+    bits: int
+    signed: bool
+    lo: int
+    hi: int
+    exp: int
+
+    @property
+    def width(self) -> int:
+        return self.channels * self.bits
+
+    def field(self, sig: str, c: int) -> str:
+        return sx(f"{sig}[{c * self.bits} +: {self.bits}]", self.signed)
+
+
+def _channels(graph: IntegerGraph) -> dict[str, int]:
+    ch: dict[str, int] = {}
+    for n in graph.nodes:
+        if n.op == "input":
+            ch[n.name] = n.channels
+        elif isinstance(n, ConvNode):
+            ch[n.name] = n.out_channels
+        elif n.op == "concat":
+            ch[n.name] = sum(ch[i] for i in n.inputs)
+        else:
+            ch[n.name] = ch[n.inputs[0]]
+    return ch
+
+
+def _fmt(graph: IntegerGraph, channels: dict[str, int], name: str) -> _Fmt:
+    r = tensor_range(graph, name)
+    return _Fmt(channels[name], r.bits, r.signed, r.lo, r.hi, r.exp)
+
+
+def _kernel_matrix(node: ConvNode) -> np.ndarray:
+    """(K, O) matrix; row k = tap * C + channel, tap = 3*ky + kx (the window generator's layout)."""
+    w = node.weight_array  # (O, C, k, k)
+    return w.transpose(2, 3, 1, 0).reshape(-1, w.shape[0])
+
+
+def _choose_kernel(cfg: RtlConfig, node: ConvNode) -> KernelKind:
+    if node.name in cfg.kernel_overrides:
+        return cfg.kernel_overrides[node.name]
+    if cfg.kernel != "auto":
+        return cfg.kernel
+    # da4ml's shared adder graph wins once several outputs share inputs (measured on ECP5, docs/rtl.md);
+    # a kernel of one or two products per output has nothing to share.
+    return "da4ml" if np.count_nonzero(node.weight_array) > 2 * node.out_channels else "mac"
+
+
+class _StageBuilder:
+    """Emits one stage module; records its depth (cycles front->FIFO) and buffering capacity."""
+
+    def __init__(self, graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stage: Stage):
+        self.g, self.cfg, self.ch, self.st = graph, cfg, channels, stage
+        self.in_fmts = [_fmt(graph, channels, t) for t in stage.inputs]
+        self.out_fmt = _fmt(graph, channels, stage.output)
+        self.kernel: Kernel | None = None
+        self.kernel_kind: str = "-"
+
+    def build(self) -> dict[str, str]:
+        st, e = self.st, Emitter("s_")
+        head = st.head
+        sources: dict[str, str] = {}
+        if isinstance(head, ConvNode):
+            fin = self.in_fmts[0]
+            self.kernel_kind = _choose_kernel(self.cfg, head)
+            make = da4ml_kernel if self.kernel_kind == "da4ml" else mac_kernel
+            self.kernel = make(f"{st.name}_kernel", _kernel_matrix(head), fin.bits, fin.signed, fin.lo, fin.hi)
+            sources.update(self.kernel.sources)
+            acc = self.kernel.acc_bits
+            bias = head.bias or [0] * head.out_channels
+            vals = [e.wire(acc + 1, f"$signed(ky[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
+                    for o, b in enumerate(bias)]
+            exp = tensor_range(self.g, head.name).exp
+        else:
+            vals, exp = self._join_values(e)
+        for node in st.post:
+            if node.op == "relu":
+                vals = [e.relu(v) for v in vals]
+            else:
+                assert isinstance(node, RequantNode)
+                q = node.quant
+                vals = [e.requant(v, q.exp - exp, self.g.rounding, q.min_int, q.max_int) for v in vals]
+                exp = q.exp
+        sources[f"{st.name}.v"] = self._module(e, vals)
+        return sources
+
+    def _join_values(self, e: Emitter) -> tuple[list[Sig], int]:
+        """add: aligned sum per channel; concat: aligned channels in input order; pointwise: identity."""
+        head = self.st.head
+        emin = min(f.exp for f in self.in_fmts)
+        aligned = [[e.wire(f.bits + 1 + f.exp - emin, f"{f.field(f'xr{k}', c)} <<< {f.exp - emin}", "al")
+                    for c in range(f.channels)] for k, f in enumerate(self.in_fmts)]
+        if head.op == "add":
+            width = max(v.width for col in aligned for v in col) + 1
+            return [e.wire(width, " + ".join(col[c].name for col in aligned), "sum")
+                    for c in range(self.in_fmts[0].channels)], emin
+        return [v for col in aligned for v in col], emin
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the front's register to the FIFO push."""
+        return (self.kernel.latency if self.kernel else 0) + 1
+
+    @property
+    def depth(self) -> int:
+        return self.latency + 1 + CREDIT_MARGIN
+
+    @property
+    def capacity(self) -> int:
+        """Pixels this stage can hold that its reader has not taken (the window's look-ahead included)."""
+        return self.depth + (self.cfg.width + 2 if self.st.kind == "conv3" else 0)
+
+    def _module(self, e: Emitter, vals: list[Sig]) -> str:
+        st, fo = self.st, self.out_fmt
+        n_in = len(self.in_fmts)
+        ports = ["input wire clk", "input wire rst"]
+        for k, f in enumerate(self.in_fmts):
+            ports += [f"input wire [{f.width - 1}:0] in{k}_data", f"input wire in{k}_valid", f"output wire in{k}_ready"]
+        ports += [f"output wire [{fo.width - 1}:0] out_data", "output wire out_valid", "input wire out_ready"]
+        d, nw = self.latency, max(self.depth.bit_length(), 1)
+        body = [
+            f"    localparam integer DEPTH = {self.depth};",
+            f"    reg [{nw - 1}:0] occ;",
+            "    wire credit_ok = occ < DEPTH;",
+            "    wire emit_fire, fv;",
+        ]
+        if st.kind == "conv3":
+            fin = self.in_fmts[0]
+            body += [
+                f"    wire [{9 * fin.width - 1}:0] xr0;",
+                f"    fg_window3 #(.W({self.cfg.width}), .H({self.cfg.height}), .DW({fin.width})) win (.clk(clk), "
+                ".rst(rst), .in_data(in0_data), .in_valid(in0_valid), .in_ready(in0_ready), .credit_ok(credit_ok), "
+                ".emit_fire(emit_fire), .out_valid(fv), .out_win(xr0));",
+            ]
+        else:
+            all_valid = " && ".join(f"in{k}_valid" for k in range(n_in))
+            body += [f"    assign emit_fire = credit_ok && {all_valid};", "    reg fv_r;", "    assign fv = fv_r;"]
+            for k, f in enumerate(self.in_fmts):
+                others = " && ".join([f"in{m}_valid" for m in range(n_in) if m != k] or ["1'b1"])
+                body += [f"    reg [{f.width - 1}:0] xr{k};", f"    assign in{k}_ready = credit_ok && {others};"]
+            body += ["    always @(posedge clk) begin", "        fv_r <= rst ? 1'b0 : emit_fire;",
+                     "        if (emit_fire) begin",
+                     *[f"            xr{k} <= in{k}_data;" for k in range(n_in)],
+                     "        end", "    end"]
+        if self.kernel:
+            body += [f"    wire [{len(vals) * self.kernel.acc_bits - 1}:0] ky;",
+                     f"    {self.kernel.module} kern (.clk(clk), .x(xr0), .y(ky));"]
+        body += e.lines
+        body += [
+            f"    reg [{d - 1}:0] vp;",
+            f"    reg [{fo.width - 1}:0] pr;",
+            "    always @(posedge clk) begin",
+            f"        vp <= rst ? {d}'d0 : {{vp, fv}};" if d > 1 else "        vp <= rst ? 1'b0 : fv;",
+            *[f"        pr[{c * fo.bits} +: {fo.bits}] <= {v.name}[{fo.bits - 1}:0];" for c, v in enumerate(vals)],
+            "        if (rst) occ <= 0;",
+            "        else occ <= occ + emit_fire - (out_valid && out_ready);",
+            "    end",
+            f"    fg_fifo #(.DW({fo.width}), .DEPTH(DEPTH)) q (.clk(clk), .rst(rst), .in_data(pr), "
+            f".in_valid(vp[{d - 1}]), .in_ready(), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));",
+        ]
+        head = f"// Stage {st.name}: {st.head.op} {st.head.name}" + "".join(f" -> {n.op} {n.name}" for n in st.post)
+        return "\n".join([head, "`timescale 1ns/1ps", f"module {st.name} (", "    " + ",\n    ".join(ports),
+                          ");", *body, "endmodule", ""])
+
+
+def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
+    """Verilog for `graph` streaming `cfg.width` x `cfg.height` frames; see the module docstring."""
+    channels = _channels(graph)
+    inp = graph.input
+    stages = plan_stages(graph)
+    builders = {s.output: _StageBuilder(graph, cfg, channels, s) for s in stages}
+    sources: dict[str, str] = {}
+    static = sorted(RTL_DIR.glob("fg_*.v"))
+    for b in builders.values():
+        sources.update(b.build())
+        if b.kernel:
+            static += [p for p in b.kernel.static_sources if p not in static]
+
+    # Buffering capacity from the input to each tensor, and the delay FIFOs on join inputs.
+    cap: dict[str, int] = {inp.name: 0}
+    skip: dict[tuple[str, int], int] = {}
+    for s in stages:
+        b = builders[s.output]
+        lead = max(cap[t] for t in s.inputs)
+        if s.kind == "join":
+            for k, t in enumerate(s.inputs):
+                if lead - cap[t] > 0:
+                    skip[(s.name, k)] = lead - cap[t] + SKIP_MARGIN
+        cap[s.output] = lead + b.capacity
+
+    top = _top(graph, cfg, channels, stages, builders, skip)
+    sources[f"{cfg.top}.v"] = top
+    out_fmt = _fmt(graph, channels, graph.output)
+    in_fmt = _fmt(graph, channels, inp.name)
+    report = {
+        "top": cfg.top, "ir": graph.name, "width": cfg.width, "height": cfg.height, "lanes": cfg.lanes,
+        "rounding": graph.rounding,
+        "s_axis_tdata_bits": inp.camera.adu_bits if inp.camera else in_fmt.width,
+        "m_axis_tdata_bits": out_fmt.width, "out_channels": out_fmt.channels, "out_bits": out_fmt.bits,
+        "out_signed": out_fmt.signed,
+        "stages": [{"name": s.name, "kind": s.kind, "nodes": [s.head.name] + [n.name for n in s.post],
+                    "kernel": builders[s.output].kernel_kind, "pipeline_cycles": builders[s.output].latency + 1,
+                    "out_bits": builders[s.output].out_fmt.bits} for s in stages],
+        "skip_fifos": {f"{name}.in{k}": depth for (name, k), depth in skip.items()},
+        "latency_cycles_estimate": latency_estimate(cfg, stages, builders),
+    }
+    return RtlDesign(cfg.top, sources, static, report)
+
+
+def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _StageBuilder]) -> int:
+    """First pixel in to first pixel out, no stalls: per 3x3 stage W+1 pixels of look-ahead, plus each
+    stage's register, kernel and FIFO cycles along the longest path."""
+    lat: dict[str, int] = {}
+    for s in stages:
+        b = builders[s.output]
+        here = b.latency + 2 + (cfg.width + 1 if s.kind == "conv3" else 0)
+        lat[s.output] = max((lat.get(t, 0) for t in s.inputs), default=0) + here
+    return max(lat.values(), default=0)
+
+
+def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: list[Stage],
+         builders: dict[str, _StageBuilder], skip: dict[tuple[str, int], int]) -> str:
+    inp = graph.input
+    fin = _fmt(graph, channels, inp.name)
+    fout = _fmt(graph, channels, graph.output)
+    adu_bits = inp.camera.adu_bits if inp.camera else fin.width
+    lines = [
+        f"// {cfg.top}: generated by fluorogate from IR {graph.name!r} ({cfg.width}x{cfg.height}, "
+        f"rounding {graph.rounding}). Do not edit: regenerate with `fluorogate rtl`.",
+        "`timescale 1ns/1ps",
+        f"module {cfg.top} (",
+        "    input wire clk,",
+        "    input wire rst,",
+        f"    input wire [{adu_bits - 1}:0] s_axis_tdata,",
+        "    input wire s_axis_tvalid,",
+        "    input wire s_axis_tuser,",
+        "    input wire s_axis_tlast,",
+        "    output wire s_axis_tready,",
+        f"    output wire [{fout.width - 1}:0] m_axis_tdata,",
+        "    output wire m_axis_tvalid,",
+        "    output wire m_axis_tuser,",
+        "    output wire m_axis_tlast,",
+        "    input wire m_axis_tready,",
+        "    input wire clear_errors,",
+        "    output wire err_line_length,",
+        "    output wire err_missing_sof,",
+        "    output wire [31:0] frames_in,",
+        "    output reg [31:0] frames_out",
+        ");",
+        f"    wire [{adu_bits - 1}:0] px_data;",
+        "    wire px_valid, px_ready;",
+        f"    fg_frontend #(.W({cfg.width}), .H({cfg.height}), .DW({adu_bits})) fe (.clk(clk), .rst(rst), "
+        ".s_tdata(s_axis_tdata), .s_tvalid(s_axis_tvalid), .s_tuser(s_axis_tuser), .s_tlast(s_axis_tlast), "
+        ".s_tready(s_axis_tready), .px_data(px_data), .px_valid(px_valid), .px_ready(px_ready), "
+        ".clear_errors(clear_errors), .err_line_length(err_line_length), .err_missing_sof(err_missing_sof), "
+        ".frames_in(frames_in));",
+    ]
+    # Camera conversion: codes = sat(round_shift(adu - offset, shift)), on the input quantizer's range.
+    t_in = vname(inp.name)
+    lines += [f"    wire [{fin.width - 1}:0] {t_in}_data;", f"    wire {t_in}_valid = px_valid;",
+              f"    wire {t_in}_ready;", f"    assign px_ready = {t_in}_ready;"]
+    if inp.camera:
+        cam, e = inp.camera, Emitter("cam_")
+        diff = e.wire(cam.adu_bits + 2, f"{sx('px_data', False)} - {sconst(cam.offset, cam.adu_bits + 2)}", "d")
+        code = e.requant(diff, cam.shift, graph.rounding, inp.quant.min_int, inp.quant.max_int)
+        lines += [*e.lines, f"    assign {t_in}_data = {code.name}[{fin.bits - 1}:0];"]
+    else:
+        lines.append(f"    assign {t_in}_data = px_data;")
+
+    # Readers of each tensor: stage input ports (through a skip FIFO where planned) and the top output.
+    readers: dict[str, list[str]] = {}
+    for s in stages:
+        b = builders[s.output]
+        t_out = vname(s.output)
+        lines += [f"    wire [{b.out_fmt.width - 1}:0] {t_out}_data;", f"    wire {t_out}_valid, {t_out}_ready;"]
+    for s in stages:
+        b = builders[s.output]
+        conns = [".clk(clk)", ".rst(rst)"]
+        for k, t in enumerate(s.inputs):
+            port = f"{s.name}_in{k}"
+            f = b.in_fmts[k]
+            lines += [f"    wire [{f.width - 1}:0] {port}_data;", f"    wire {port}_valid, {port}_ready;"]
+            if (s.name, k) in skip:
+                lines += [f"    wire [{f.width - 1}:0] {port}_q_data;", f"    wire {port}_q_valid, {port}_q_ready;",
+                          f"    fg_fifo #(.DW({f.width}), .DEPTH({skip[(s.name, k)]})) {port}_skip (.clk(clk), "
+                          f".rst(rst), .in_data({port}_q_data), .in_valid({port}_q_valid), .in_ready({port}_q_ready), "
+                          f".out_data({port}_data), .out_valid({port}_valid), .out_ready({port}_ready));"]
+                readers.setdefault(t, []).append(f"{port}_q")
+            else:
+                readers.setdefault(t, []).append(port)
+            conns += [f".in{k}_data({port}_data)", f".in{k}_valid({port}_valid)", f".in{k}_ready({port}_ready)"]
+        t_out = vname(s.output)
+        conns += [f".out_data({t_out}_data)", f".out_valid({t_out}_valid)", f".out_ready({t_out}_ready)"]
+        lines.append(f"    {s.name} u_{s.name} ({', '.join(conns)});")
+    readers.setdefault(graph.output, []).append("m_axis")
+    lines += ["    wire m_axis_ready = m_axis_tready;", f"    wire [{fout.width - 1}:0] m_axis_data;",
+              "    wire m_axis_valid;", "    assign m_axis_tdata = m_axis_data;", "    assign m_axis_tvalid = m_axis_valid;"]
+    # Forks: a beat leaves a tensor when every reader takes it (readers' ready never depends on valid).
+    for t, rs in readers.items():
+        src = vname(t)
+        lines.append(f"    assign {src}_ready = {' && '.join(f'{r}_ready' for r in rs)};")
+        for r in rs:
+            others = [f"{o}_ready" for o in rs if o != r]
+            lines += [f"    assign {r}_data = {src}_data;",
+                      f"    assign {r}_valid = {' && '.join([f'{src}_valid', *others])};"]
+    # Output framing and counters.
+    cw, rw = cfg.width.bit_length(), cfg.height.bit_length()
+    lines += [
+        f"    reg [{cw - 1}:0] ocol;",
+        f"    reg [{rw - 1}:0] orow;",
+        "    assign m_axis_tuser = ocol == 0 && orow == 0;",
+        f"    assign m_axis_tlast = ocol == {cfg.width - 1};",
+        "    always @(posedge clk) begin",
+        "        if (rst) begin",
+        "            ocol <= 0; orow <= 0; frames_out <= 0;",
+        "        end else if (m_axis_tvalid && m_axis_tready) begin",
+        "            ocol <= m_axis_tlast ? 0 : ocol + 1;",
+        f"            if (m_axis_tlast) orow <= (orow == {cfg.height - 1}) ? 0 : orow + 1;",
+        f"            if (m_axis_tlast && orow == {cfg.height - 1}) frames_out <= frames_out + 1;",
+        "        end",
+        "    end",
+        "endmodule",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+// fg_frontend: AXI4-Stream video input checker that hands the core exactly W x H pixels per frame.
+//
+// The core's line buffers count pixels, so a malformed frame must never reach it as is. This module
+// repairs the stream and raises sticky error flags instead:
+// - missing start of frame (a beat without tuser where a frame should begin): dropped until a tuser;
+// - a line ending early (tlast before column W-1): the rest of the line is filled with zeros;
+// - a line running long (no tlast at column W-1): beats are dropped up to and including its tlast;
+// - a frame ending early (tuser in mid frame): the frame is completed with zeros, then the new frame
+//   starts from that tuser beat.
+// So the frame after a malformed one is processed exactly. Flags stay set until `clear_errors`.
+// `s_tready` may depend on `s_tuser` (a tuser beat is held back while a broken frame is completed).
+`timescale 1ns/1ps
+module fg_frontend #(
+    parameter integer W = 16,
+    parameter integer H = 16,
+    parameter integer DW = 16
+) (
+    input  wire          clk,
+    input  wire          rst,
+    input  wire [DW-1:0] s_tdata,
+    input  wire          s_tvalid,
+    input  wire          s_tuser,
+    input  wire          s_tlast,
+    output reg           s_tready,
+    output reg  [DW-1:0] px_data,
+    output reg           px_valid,
+    input  wire          px_ready,
+    input  wire          clear_errors,
+    output reg           err_line_length,
+    output reg           err_missing_sof,
+    output reg  [31:0]   frames_in
+);
+    localparam [2:0] IDLE = 3'd0, PIX = 3'd1, FILL_LINE = 3'd2, FILL_FRAME = 3'd3, DROP = 3'd4;
+    localparam integer CW = $clog2(W + 1);
+    localparam integer RW = $clog2(H + 1);
+
+    reg [2:0] state;
+    reg [CW-1:0] col;
+    reg [RW-1:0] row;
+    wire last_col = col == W - 1;
+    wire last_px = last_col && row == H - 1;
+
+    // Combinational routing of one beat / one generated pixel.
+    always @(*) begin
+        s_tready = 1'b0; px_valid = 1'b0; px_data = s_tdata;
+        case (state)
+            IDLE: begin
+                px_valid = s_tvalid && s_tuser;
+                s_tready = s_tuser ? px_ready : 1'b1;
+            end
+            PIX: begin
+                px_valid = s_tvalid && !s_tuser;
+                s_tready = !s_tuser && px_ready;
+            end
+            FILL_LINE, FILL_FRAME: begin
+                px_valid = 1'b1; px_data = {DW{1'b0}};
+            end
+            default: s_tready = !s_tuser;  // DROP
+        endcase
+    end
+
+    wire beat = s_tvalid && s_tready;
+    wire px = px_valid && px_ready;
+    wire from_input = state == IDLE || state == PIX;
+
+    always @(posedge clk) begin
+        if (rst) begin
+            state <= IDLE; col <= 0; row <= 0;
+            err_line_length <= 1'b0; err_missing_sof <= 1'b0; frames_in <= 0;
+        end else begin
+            if (clear_errors) begin
+                err_line_length <= 1'b0; err_missing_sof <= 1'b0;
+            end
+            if (px) begin
+                col <= last_col ? 0 : col + 1;
+                if (last_col) row <= (row == H - 1) ? 0 : row + 1;
+                if (last_px) frames_in <= frames_in + 1;
+            end
+            case (state)
+                IDLE: if (beat && !s_tuser) err_missing_sof <= 1'b1;
+                      else if (px) state <= next_after_input(s_tlast);
+                PIX: if (s_tvalid && s_tuser) begin
+                         err_line_length <= 1'b1; state <= FILL_FRAME;
+                     end else if (px) state <= next_after_input(s_tlast);
+                FILL_LINE: if (px && last_col) state <= last_px ? IDLE : PIX;
+                FILL_FRAME: if (px && last_px) state <= IDLE;
+                default: if (s_tvalid && s_tuser) state <= (row == 0 && col == 0) ? IDLE : FILL_FRAME;
+                         else if (beat && s_tlast) state <= (row == 0 && col == 0) ? IDLE : PIX;
+            endcase
+            if (from_input && px && (last_col != s_tlast)) err_line_length <= 1'b1;
+        end
+    end
+
+    // State after a pixel taken from the input at (row, col) with the beat's tlast.
+    function [2:0] next_after_input(input tlast);
+        begin
+            if (last_col && !tlast) next_after_input = DROP;       // line too long
+            else if (!last_col && tlast) next_after_input = FILL_LINE;  // line too short
+            else if (last_px) next_after_input = IDLE;
+            else next_after_input = PIX;
+        end
+    endfunction
+endmodule

@@ -1,0 +1,93 @@
+"""pytest (or the CLI) -> cocotb through `cocotb_tools.runner`: build a generated design, run a bench.
+
+`run_stream_test` is the one entry point the tests use: it writes the stimulus (a `BeatStream` of
+camera ADU or input codes), the consumer's tready pattern and the expected frames to an .npz, runs
+`fluorogate.sim.tb.stream_tb` in the simulator and returns what the bench measured. Icarus is the
+default simulator; the build engineer's Verilator set-up plugs in through `simulator`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fluorogate.errors import MissingToolError
+from fluorogate.sim.stream import BeatStream
+
+TB_MODULE = "fluorogate.sim.tb.stream_tb"
+SIMULATOR_PROGRAMS = {"icarus": "iverilog", "verilator": "verilator"}
+
+
+@dataclass
+class StreamResult:
+    """What the bench saw: per-pixel cycle stamps, flags, counters, and the wall time it took."""
+
+    cycles: int
+    out_pixels: int
+    in_cycles: list[int]
+    out_cycles: list[int]
+    err_line_length: int
+    err_missing_sof: int
+    frames_in: int
+    frames_out: int
+    mismatches: list[dict]
+    flag_errors: int
+    wall_s: float
+    ok: bool
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the first accepted input pixel to the first output pixel."""
+        return self.out_cycles[0] - self.in_cycles[0]
+
+    def frame_period(self, pixels_per_frame: int) -> float:
+        """Mean cycles between the last output pixels of consecutive frames (steady state)."""
+        ends = self.out_cycles[pixels_per_frame - 1::pixels_per_frame]
+        return float(np.diff(ends).mean()) if len(ends) > 1 else float("nan")
+
+
+def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStream, expected: np.ndarray,
+                    out_bits: int, out_signed: bool, ready: np.ndarray | None = None,
+                    check: np.ndarray | None = None, simulator: str = "icarus",
+                    max_cycles: int | None = None) -> StreamResult:
+    """Simulate `top` on `stream`; `expected` is (frames, C, H, W); `check` masks frames not compared."""
+    import shutil
+
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    program = SIMULATOR_PROGRAMS.get(simulator, simulator)
+    if shutil.which(program) is None:
+        raise MissingToolError(program, f"simulate the RTL with {simulator}")
+    work = Path(work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    spec, result_path = work / "stimulus.npz", work / "result.json"
+    result_path.unlink(missing_ok=True)
+    n_frames = expected.shape[0]
+    np.savez(spec, in_data=stream.data[:, 0], in_valid=stream.valid, in_user=stream.user, in_last=stream.last,
+             out_ready=np.ones(1, bool) if ready is None else ready, expected=expected,
+             check=np.ones(n_frames, bool) if check is None else check, out_bits=out_bits, out_signed=out_signed,
+             max_cycles=max_cycles or 4 * len(stream) + 64 * expected[0].size + 10_000)
+    runner = get_runner(simulator)
+    runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=top, build_dir=work / "build",
+                 always=True, timescale=("1ns", "1ps"), log_file=work / "build.log")
+    start = time.perf_counter()
+    env = {"FG_TB_SPEC": str(spec), "FG_TB_RESULT": str(result_path), "COCOTB_LOG_LEVEL": "WARNING"}
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)  # we check the results ourselves, below
+    try:
+        xml = runner.test(test_module=TB_MODULE, hdl_toplevel=top, build_dir=work / "build", test_dir=work,
+                          extra_env=env, log_file=work / "sim.log")
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+    wall = time.perf_counter() - start
+    n_tests, n_failed = get_results(Path(xml))
+    if not result_path.exists():
+        raise RuntimeError(f"the cocotb bench wrote no result; see {work / 'sim.log'}")
+    raw = json.loads(result_path.read_text())
+    return StreamResult(**raw, wall_s=wall, ok=n_tests > 0 and n_failed == 0)
