@@ -1,0 +1,67 @@
+"""`ModelConfig`: everything that fixes a network's structure and arithmetic, saved as `config.json`.
+
+The config is the contract between training and the hardware back ends: the bit widths and the
+rounding recorded here are what the exported QONNX says and what the IR is built with.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fluorogate.errors import UserError
+from fluorogate.quantize.ir import Rounding
+
+Task = Literal["denoise", "unet", "sr2x"]
+TASKS: tuple[str, ...] = ("denoise", "unet", "sr2x")
+MIN_BITS, MAX_BITS = 2, 8
+DEFAULT_LAYERS: dict[str, int] = {"denoise": 4, "unet": 5, "sr2x": 4}
+
+
+class ModelConfig(BaseModel):
+    """One restoration network: task, width, depth, bit widths and the one rounding of the graph.
+
+    `layers` counts every conv of the network (denoise: 3-6). `last_weight_bits` is the final conv's
+    weight width: that conv also sees the global skip (the input), whose identity tap needs a weight
+    near 1 next to small correction weights, which 4 bits per tensor cannot hold both of.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Task = "denoise"
+    channels: int = Field(default=8, ge=2, le=32)
+    layers: int = Field(default=0, ge=0, le=6)  # 0: the task's default (DEFAULT_LAYERS)
+    weight_bits: int = Field(default=4, ge=MIN_BITS, le=MAX_BITS)
+    last_weight_bits: int = Field(default=8, ge=MIN_BITS, le=MAX_BITS)
+    act_bits: int = Field(default=8, ge=MIN_BITS, le=MAX_BITS)
+    rounding: Rounding = "half_even"
+
+    @model_validator(mode="after")
+    def _check_task_depth(self) -> ModelConfig:
+        if self.layers == 0:
+            self.layers = DEFAULT_LAYERS[self.task]
+        lowest = 5 if self.task == "unet" else 3
+        if self.layers < lowest:
+            raise ValueError(f"{self.task} needs layers >= {lowest}, got {self.layers}")
+        return self
+
+    @property
+    def bits_tag(self) -> str:
+        return f"w{self.weight_bits}a{self.act_bits}"
+
+
+_BITS_RE = re.compile(r"^w(\d+)a(\d+)$")
+
+
+def parse_bits(tag: str) -> tuple[int, int]:
+    """'w4a8' -> (4, 8); a clear `UserError` for a malformed tag or a width outside 2..8."""
+    match = _BITS_RE.match(tag.strip().lower())
+    if not match:
+        raise UserError(f"--bits {tag!r}: expected the form wNaM, e.g. w4a8")
+    w, a = int(match.group(1)), int(match.group(2))
+    for name, b in (("weight", w), ("activation", a)):
+        if not MIN_BITS <= b <= MAX_BITS:
+            raise UserError(f"--bits {tag!r}: {name} bit width {b} is outside {MIN_BITS}..{MAX_BITS}")
+    return w, a

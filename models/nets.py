@@ -1,0 +1,190 @@
+"""The restoration networks, written once for the float model and its Brevitas QAT twin.
+
+Each network asks an `Ops` factory for its layers; `Ops(cfg, quant=False)` gives torch layers and
+`Ops(cfg, quant=True)` the Brevitas ones, so both share one definition and the same parameter names
+(a float checkpoint loads into the QAT twin). Only what every hardware back end supports is used:
+3x3 'same' convolutions with stride 1, ReLU, channel concat, maxpool 2x2, nearest upsample 2x.
+
+Every quantizer that rounds sees non-negative values only (each is a ReLU quantizer; the input
+arrives on its grid), so `half_up` means the same in Brevitas, QONNX, FINN and the IR. That is why
+the global skip is a concat of the input into the last conv rather than an add of a signed residual
+(see docs/models.md). A concat's two inputs go through ONE shared quantizer, so they share a scale.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fluorogate.models.config import ModelConfig
+
+
+class Ops:
+    """Layer factory: float torch layers or their Brevitas twins, per `quant`."""
+
+    def __init__(self, cfg: ModelConfig, quant: bool):
+        self.cfg = cfg
+        self.quant = quant
+        if quant:
+            from fluorogate.quantize.qat import make_quantizers
+
+            self.q = make_quantizers(cfg.act_bits, cfg.rounding)
+
+    def input(self) -> nn.Module:
+        """Camera codes in: exact (constant scale `2**-act_bits`) in the QAT twin."""
+        if not self.quant:
+            return nn.Identity()
+        import brevitas.nn as qnn
+
+        return qnn.QuantIdentity(act_quant=self.q.input, return_quant_tensor=True)
+
+    def conv(self, cin: int, cout: int, weight_bits: int | None = None) -> nn.Module:
+        if not self.quant:
+            return nn.Conv2d(cin, cout, 3, padding=1)
+        import brevitas.nn as qnn
+
+        return qnn.QuantConv2d(
+            cin, cout, 3, padding=1,
+            weight_quant=self.q.weight(weight_bits or self.cfg.weight_bits),
+            bias_quant=self.q.bias, return_quant_tensor=False,
+        )
+
+    def relu(self, out: bool = False) -> nn.Module:
+        """ReLU + unsigned activation quantizer; `out=True` returns a plain tensor (the net's output)."""
+        if not self.quant:
+            return nn.ReLU()
+        import brevitas.nn as qnn
+
+        return qnn.QuantReLU(act_quant=self.q.relu, return_quant_tensor=not out)
+
+
+def _value(x):
+    """A plain tensor from a Brevitas QuantTensor (training) or a tensor (float, export)."""
+    return x.value if hasattr(x, "value") and not isinstance(x, torch.Tensor) else x
+
+
+class DenoiseNet(nn.Module):
+    """Residual-style CNN: `layers - 1` conv+ReLU, then one conv over [input, features] (global skip).
+
+    1 -> C -> ... -> C, concat the input -> C+1 -> 1. At C=8, 4 layers: 1,305 MACs per pixel.
+    """
+
+    def __init__(self, cfg: ModelConfig, quant: bool):
+        super().__init__()
+        ops = Ops(cfg, quant)
+        c = cfg.channels
+        self.inp = ops.input()
+        self.head = ops.conv(1, c)
+        self.head_act = ops.relu()
+        self.body = nn.ModuleList(ops.conv(c, c) for _ in range(cfg.layers - 3))
+        self.body_act = nn.ModuleList(ops.relu() for _ in range(cfg.layers - 3))
+        self.skip_conv = ops.conv(c, c)
+        self.skip = ops.relu()  # shared by both inputs of the concat
+        self.tail = ops.conv(c + 1, 1, cfg.last_weight_bits)
+        self.out = ops.relu(out=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xq = self.inp(x)
+        h = self.head_act(self.head(xq))
+        for conv, act in zip(self.body, self.body_act, strict=True):
+            h = act(conv(h))
+        cat = torch.cat([self.skip(xq), self.skip(self.skip_conv(h))], dim=1)
+        return self.out(self.tail(cat))
+
+
+class UNet(nn.Module):
+    """Tiny U-Net: one maxpool level (2C channels there), nearest upsample + conv, concat skips.
+
+    `layers` >= 5: encoder conv, `layers - 4` (>= 1) bottleneck convs, up conv, decoder conv, last conv.
+    """
+
+    def __init__(self, cfg: ModelConfig, quant: bool):
+        super().__init__()
+        ops = Ops(cfg, quant)
+        c = cfg.channels
+        self.inp = ops.input()
+        self.enc = ops.conv(1, c)
+        self.skip1 = ops.relu()  # shared: encoder features and up path, the inner concat
+        self.pool = nn.MaxPool2d(2)
+        self.mid = nn.ModuleList(ops.conv(c if i == 0 else 2 * c, 2 * c) for i in range(cfg.layers - 4))
+        self.mid_act = nn.ModuleList(ops.relu() for _ in range(cfg.layers - 4))
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.up_conv = ops.conv(2 * c, c)
+        self.dec = ops.conv(2 * c, c)
+        self.skip = ops.relu()  # shared: input and decoder features, the global concat
+        self.tail = ops.conv(c + 1, 1, cfg.last_weight_bits)
+        self.out = ops.relu(out=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xq = self.inp(x)
+        e = self.skip1(self.enc(xq))
+        h = self.pool(e)
+        for conv, act in zip(self.mid, self.mid_act, strict=True):
+            h = act(conv(h))
+        d = self.skip1(self.up_conv(self.up(h)))
+        d = self.skip(self.dec(torch.cat([e, d], dim=1)))
+        return self.out(self.tail(torch.cat([self.skip(xq), d], dim=1)))
+
+
+class SR2xNet(nn.Module):
+    """2x super-resolution: `layers - 2` convs at input resolution, nearest upsample, conv, last conv.
+
+    The last conv sees [upsampled input, features] (global skip), like `DenoiseNet`.
+    """
+
+    def __init__(self, cfg: ModelConfig, quant: bool):
+        super().__init__()
+        ops = Ops(cfg, quant)
+        c = cfg.channels
+        self.inp = ops.input()
+        self.head = ops.conv(1, c)
+        self.head_act = ops.relu()
+        self.body = nn.ModuleList(ops.conv(c, c) for _ in range(cfg.layers - 3))
+        self.body_act = nn.ModuleList(ops.relu() for _ in range(cfg.layers - 3))
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.skip_conv = ops.conv(c, c)
+        self.skip = ops.relu()
+        self.tail = ops.conv(c + 1, 1, cfg.last_weight_bits)
+        self.out = ops.relu(out=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xq = self.inp(x)
+        h = self.head_act(self.head(xq))
+        for conv, act in zip(self.body, self.body_act, strict=True):
+            h = act(conv(h))
+        h = self.skip(self.skip_conv(self.up(h)))
+        return self.out(self.tail(torch.cat([self.skip(self.up(xq)), h], dim=1)))
+
+
+NETS: dict[str, type[nn.Module]] = {"denoise": DenoiseNet, "unet": UNet, "sr2x": SR2xNet}
+
+
+def build_model(cfg: ModelConfig, quant: bool) -> nn.Module:
+    """The float network (`quant=False`) or its Brevitas QAT twin, same parameter names.
+
+    The model keeps its config as `.cfg` (export reads the rounding from it).
+    """
+    model = NETS[cfg.task](cfg, quant)
+    model.cfg = cfg
+    return model
+
+
+def macs_per_pixel(cfg: ModelConfig) -> float:
+    """Multiply-accumulates per input pixel (per output pixel for sr2x's input-resolution convs x4)."""
+    model = build_model(cfg, quant=False)
+    macs = 0.0
+    size = 32
+    hooks = []
+
+    def count(mod: nn.Module, _inp, out) -> None:
+        nonlocal macs
+        macs += mod.weight.numel() * out.shape[-1] * out.shape[-2]
+
+    for mod in model.modules():
+        if isinstance(mod, nn.Conv2d):
+            hooks.append(mod.register_forward_hook(count))
+    with torch.no_grad():
+        model(torch.zeros(1, 1, size, size))
+    for h in hooks:
+        h.remove()
+    return macs / (size * size)

@@ -1,0 +1,135 @@
+"""Export a trained network: QONNX (the hardware's source of truth) and float ONNX (onnxruntime).
+
+The networks are fully convolutional, so the graph is exported at a small frame (`size`, default
+16): every weight, scale and rounding is independent of the frame size, and qonnx's shape inference
+(cleanup, channels-last conversion) builds full-size tensors, which costs minutes at 512x512.
+
+What is written into the QONNX file beyond Brevitas's own export:
+- every `Quant` node's `rounding_mode` is set from the model's recorded rounding
+  (`QONNX_ROUNDING_MODE`): Brevitas's export only knows its built-in enum, so a `half_up` twin
+  would otherwise be labelled `ROUND`;
+- `metadata_props` (`fluorogate.*` keys, see `write_metadata`): rounding, config, camera conversion,
+  versions, so the IR builder reads them from the one file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from fluorogate.errors import UserError
+
+META_PREFIX = "fluorogate."
+
+
+def _rounding_of(model: nn.Module) -> str:
+    cfg = getattr(model, "cfg", None)
+    if cfg is None:
+        raise UserError("export: the model carries no ModelConfig (.cfg); build it with build_model")
+    return cfg.rounding
+
+
+def write_metadata(onnx_model, meta: dict[str, str]) -> None:
+    """Set `fluorogate.<key>` metadata_props on an onnx ModelProto (replacing equal keys)."""
+    keep = [p for p in onnx_model.metadata_props if p.key not in {META_PREFIX + k for k in meta}]
+    del onnx_model.metadata_props[:]
+    onnx_model.metadata_props.extend(keep)
+    for key, value in meta.items():
+        entry = onnx_model.metadata_props.add()
+        entry.key, entry.value = META_PREFIX + key, value
+
+
+def read_metadata(onnx_model) -> dict[str, str]:
+    """The `fluorogate.*` metadata_props of an onnx ModelProto, prefix removed."""
+    return {p.key[len(META_PREFIX):]: p.value for p in onnx_model.metadata_props if p.key.startswith(META_PREFIX)}
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that decide a model's numbers (recorded with weights and exports)."""
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("fluorogate", "torch", "brevitas", "qonnx", "numpy")}
+
+
+def _base_metadata(model: nn.Module, extra: dict[str, str] | None) -> dict[str, str]:
+    meta = {
+        "rounding": model.cfg.rounding,
+        "model_config": model.cfg.model_dump_json(),
+        "versions": json.dumps(package_versions()),
+    }
+    meta.update(extra or {})
+    return meta
+
+
+def check_no_weight_ties(model: nn.Module) -> None:
+    """Refuse to export a weight that sits exactly on a rounding tie.
+
+    Weights are rounded again by the exported Quant node; QONNX's HALF_UP and `floor(x + 0.5)` part
+    only on negative ties, which trained float weights hit with probability ~0, but a hand-set or
+    zero-scaled weight could. Checking costs nothing and keeps the bit-exactness claim honest.
+    """
+    from brevitas.nn.quant_layer import QuantWeightBiasInputOutputLayer
+
+    for name, mod in model.named_modules():
+        if isinstance(mod, QuantWeightBiasInputOutputLayer):
+            scale = mod.quant_weight().scale.detach()
+            frac = torch.frac((mod.weight.detach() / scale).abs())
+            if bool((frac == 0.5).any()):
+                raise UserError(f"export: {name}.weight has a value exactly half-way between two codes; "
+                                "nudge it (train one more step) before exporting")
+
+
+def export_qonnx(model: nn.Module, path: str | os.PathLike, size: int = 16,
+                 metadata: dict[str, str] | None = None, channels_last: bool = False) -> Path:
+    """Export the Brevitas QAT twin `model` to a cleaned QONNX file (NCHW unless `channels_last`).
+
+    `size` is the frame size baked into the graph's shapes; the network itself is size-independent.
+    """
+    import onnx
+    from brevitas.export import export_qonnx as brevitas_export_qonnx
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    from fluorogate.quantize.qat import QONNX_ROUNDING_MODE
+
+    path = Path(path)
+    rounding = _rounding_of(model)
+    check_no_weight_ties(model)
+    model = model.eval()
+    with torch.no_grad():
+        brevitas_export_qonnx(model, args=torch.zeros(1, 1, size, size), export_path=str(path), dynamo=False)
+    wrapper = cleanup_model(ModelWrapper(str(path)))
+    if channels_last:
+        from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
+
+        wrapper = wrapper.transform(ConvertToChannelsLastAndClean(make_input_channels_last=True))
+    for node in wrapper.graph.node:
+        if node.op_type == "Quant":
+            attr = next(a for a in node.attribute if a.name == "rounding_mode")
+            attr.s = QONNX_ROUNDING_MODE[rounding].encode()
+    write_metadata(wrapper.model, _base_metadata(model, metadata))
+    onnx.save(wrapper.model, str(path))
+    return path
+
+
+def export_float_onnx(model: nn.Module, path: str | os.PathLike, size: int = 16,
+                      metadata: dict[str, str] | None = None) -> Path:
+    """Export the float network to plain ONNX with dynamic height and width (for onnxruntime)."""
+    import onnx
+
+    path = Path(path)
+    _rounding_of(model)
+    model = model.eval()
+    with torch.no_grad():
+        torch.onnx.export(
+            model, (torch.zeros(1, 1, size, size),), str(path), input_names=["x"], output_names=["y"],
+            dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "h2", 3: "w2"}}, dynamo=False,
+        )
+    proto = onnx.load(str(path))
+    write_metadata(proto, _base_metadata(model, metadata))
+    onnx.save(proto, str(path))
+    return path

@@ -1,0 +1,71 @@
+"""Brevitas quantizers for the QAT twin: power-of-two per-tensor scales and one recorded rounding.
+
+Only what keeps Brevitas, QONNX, the integer reference, hls4ml and FINN bit-exact is offered:
+fixed-point (power-of-two) per-tensor scales, unsigned activations after every ReLU, narrow signed
+weights, `Int16Bias` (exact on the accumulator grid), and a rounding rule chosen per model:
+- `half_even`: Brevitas's default `RoundSte` (torch.round) = QONNX `ROUND` = hls4ml AP_RND_CONV;
+- `half_up`: `floor(x + 0.5)` (`HalfUpSte` below) = FINN's thresholds = ap_fixed AP_RND. QONNX's
+  `HALF_UP` is sign-symmetric (half away from zero) and equals this only for x >= 0; the networks in
+  `fluorogate.models.nets` feed every rounding quantizer non-negative values only, so the exported
+  `HALF_UP` executes identically (see docs/quantization.md).
+The input quantizer has a constant scale `2**-act_bits`: the camera front end (`models.camera`)
+produces integer codes on exactly that grid, so the input is never rounded inside the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from brevitas.core.scaling import ScalingImplType
+from brevitas.quant import Int8WeightPerTensorFixedPoint, Int16Bias, Uint8ActPerTensorFixedPoint
+from torch import nn
+
+from fluorogate.quantize.ir import Rounding
+
+# QONNX `rounding_mode` of every Quant node, by recorded rounding (see the module docstring).
+QONNX_ROUNDING_MODE: dict[str, str] = {"half_even": "ROUND", "half_up": "HALF_UP"}
+
+
+class HalfUpSte(nn.Module):
+    """`floor(x + 0.5)` forward, identity gradient (straight-through), like Brevitas's `RoundSte`."""
+
+    def __init__(self) -> None:  # dependency injection rejects the inherited *args/**kwargs
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + (torch.floor(x + 0.5) - x).detach()
+
+
+@dataclass(frozen=True)
+class Quantizers:
+    """The quantizer classes one network uses, all with the same rounding."""
+
+    input: type
+    relu: type
+    bias: type
+    rounding: Rounding
+    act_bits: int
+
+    def weight(self, bits: int) -> type:
+        return _with_rounding(Int8WeightPerTensorFixedPoint.let(bit_width=bits), self.rounding)
+
+
+def _with_rounding(quant: type, rounding: Rounding) -> type:
+    if rounding == "half_up":
+        return quant.let(float_to_int_impl=HalfUpSte)
+    if rounding == "half_even":
+        return quant  # Brevitas's RoundSte is torch.round: half to even
+    raise ValueError(f"unknown rounding {rounding!r}")
+
+
+def make_quantizers(act_bits: int, rounding: Rounding) -> Quantizers:
+    relu = Uint8ActPerTensorFixedPoint.let(bit_width=act_bits)
+    camera_input = relu.let(scaling_impl_type=ScalingImplType.CONST, scaling_init=1.0)  # scale 2**-bits
+    return Quantizers(
+        input=_with_rounding(camera_input, rounding),
+        relu=_with_rounding(relu, rounding),
+        bias=_with_rounding(Int16Bias, rounding),
+        rounding=rounding,
+        act_bits=act_bits,
+    )
