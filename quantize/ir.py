@@ -211,6 +211,18 @@ class IntegerGraph(BaseModel):
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in n.inputs]
 
+    def exps(self) -> dict[str, int]:
+        """Each tensor's exponent, derived from the semantics above (no node stores it twice)."""
+        exps: dict[str, int] = {}
+        for n in self.nodes:
+            if isinstance(n, InputNode | RequantNode):
+                exps[n.name] = n.quant.exp
+            elif isinstance(n, ConvNode):
+                exps[n.name] = exps[n.inputs[0]] + n.weight_quant.exp
+            else:  # relu/maxpool2/upsample2 keep exp; add/concat align to the smallest
+                exps[n.name] = min(exps[i] for i in n.inputs)
+        return exps
+
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.model_dump_json(indent=1))
 

@@ -1,0 +1,238 @@
+"""The integer reference: the executable specification every hardware back end is judged against.
+
+`run_graph(graph, codes)` evaluates an IntegerGraph on a whole frame, bit for bit as the hardware
+must. It is fast because convolutions run as BLAS matrix products in floating point, which is exact
+here, not approximately right. The proof, per conv node:
+
+1. Every operand is an integer: input codes and weights by construction, bias aligned onto the
+   accumulator grid when the graph was built.
+2. `ranges.accumulator_bound` gives B >= |b| + sum|w_i| * max|x|, which bounds |every partial sum| in
+   any order of summation, |every product| and |every operand|.
+3. An IEEE float with a p-bit significand represents every integer of magnitude <= 2**p exactly,
+   and a correctly rounded +, * or fused multiply-add whose exact result is such an integer returns
+   it unchanged. By induction over the summation, GEMM returns the exact integer sum when B <= 2**p:
+   p = 24 for float32, 53 for float64. Past 2**53 we fall back to int64 (exact to 2**63, slow).
+4. The algorithm must be a plain sum of products: a Winograd or FFT convolution transforms its
+   operands with fractions and is not exact. See `conv_frame` for which kernel runs where;
+   `tests/test_quantize_reference.py` checks the bound at its extremes.
+
+Everything else (requant, relu, add, concat, pooling, upsampling) runs on int64 tensors with the
+integer operators of `rounding.py`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+
+from fluorogate.errors import UserError
+from fluorogate.quantize.ir import (
+    AddNode,
+    ConcatNode,
+    ConvNode,
+    InputNode,
+    IntegerGraph,
+    MaxPoolNode,
+    ReluNode,
+    RequantNode,
+    UpsampleNode,
+)
+from fluorogate.quantize.ranges import analyze, conv_bounds
+from fluorogate.quantize.rounding import requant_int, round_float, round_shift, saturate
+
+FLOAT32_EXACT = 2**24
+FLOAT64_EXACT = 2**53
+
+
+def exact_dtype(bound: int):
+    """The cheapest torch dtype in which every integer of magnitude <= bound is exact (step 3 above)."""
+    import torch
+
+    if bound <= FLOAT32_EXACT:
+        return torch.float32
+    if bound <= FLOAT64_EXACT:
+        return torch.float64
+    return torch.int64
+
+
+def _widest_int(graph: IntegerGraph, ranges) -> int:
+    """Largest magnitude any integer op of the reference meets: tensors, operands aligned by left
+    shifts (add, concat, requant to a finer grid) and the rounding offset added before a right shift.
+    Below 2**31 the reference computes in int32 (faster), else int64."""
+    def mag(name: str) -> int:
+        return max(abs(ranges[name].lo), abs(ranges[name].hi))
+
+    widest = 0
+    for n in graph.nodes:
+        widest = max(widest, mag(n.name))
+        if isinstance(n, AddNode | ConcatNode | RequantNode):
+            for i in n.inputs:
+                shift = ranges[n.name].exp - ranges[i].exp
+                widest = max(widest, (mag(i) << max(-shift, 0)) + (1 << max(shift - 1, 0)))
+    return widest
+
+
+class _Plan:
+    """Per-graph constants prepared once: weight matrices in their exact dtype, shifts, exps."""
+
+    def __init__(self, graph: IntegerGraph):
+        import torch
+
+        self.graph = graph
+        self.exps = graph.exps()
+        ranges = graph.ranges or analyze(graph)
+        bounds = conv_bounds(graph, ranges)
+        self.int_dtype = torch.int32 if _widest_int(graph, ranges) < 2**31 else torch.int64
+        self.conv: dict[str, tuple] = {}
+        # relu -> requant runs as one requant with a floor of 0 (rounding.requant_int, relu=True)
+        self.fused_relu = {n.name for n in graph.nodes if isinstance(n, ReluNode) and n.name != graph.output
+                           and all(isinstance(c, RequantNode) for c in graph.consumers(n.name))}
+        self.last_use = {i: k for k, n in enumerate(graph.nodes) for i in n.inputs}  # free tensors early
+        for n in graph.nodes:
+            if isinstance(n, ConvNode):
+                w = n.weight_array
+                bound = max(bounds[n.name], int(np.abs(w).max(initial=0)),
+                            max(abs(ranges[n.inputs[0]].lo), abs(ranges[n.inputs[0]].hi)))
+                dtype = exact_dtype(bound)
+                wm = torch.from_numpy(w).to(dtype)
+                bias = None if n.bias is None else torch.tensor(n.bias, dtype=torch.int64).to(dtype)
+                self.conv[n.name] = (wm, bias, dtype)
+
+
+_PLANS: dict[int, tuple[IntegerGraph, _Plan]] = {}
+
+
+def _plan(graph: IntegerGraph) -> _Plan:
+    hit = _PLANS.get(id(graph))
+    if hit is None or hit[0] is not graph:
+        hit = (graph, _Plan(graph))
+        _PLANS.clear()  # one graph at a time is the common case; keep memory flat
+        _PLANS[id(graph)] = hit
+    return hit[1]
+
+
+@contextmanager
+def _ieee_fp32():
+    """oneDNN may compute float32 convs in TF32/BF16 if the user allowed it: force IEEE float32 here."""
+    import torch
+
+    conv = torch.backends.mkldnn.conv
+    saved = conv.fp32_precision
+    conv.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        conv.fp32_precision = saved
+
+
+def conv_frame(x, wm, bias, kernel: int, dtype, out_dtype, pad_rows: bool = True):
+    """Exact 'same' conv of a frame or a row window x (C, H, W) ints -> (O, H', W') `out_dtype` ints.
+
+    `pad_rows=False` is the streaming form: the caller supplies the rows above and below (a window of
+    `kernel` rows per output row), so only the columns are zero-padded and H' = H - kernel + 1.
+    float32 goes to oneDNN's direct convolution (PyTorch asks ideep for `convolution_direct`, never
+    Winograd), float64 to ATen's im2col + GEMM; int64 (bounds past 2**53) to explicit taps.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    p = kernel // 2
+    pad = (p, p) if pad_rows else (0, p)
+    if dtype == torch.int64:  # no integer conv in torch: sum the taps
+        xp = F.pad(x.to(torch.int64), (p, p, pad[0], pad[0]))
+        h, w = xp.shape[1] - kernel + 1, x.shape[2]
+        acc = sum(torch.einsum("oc,chw->ohw", wm[:, :, dy, dx], xp[:, dy:dy + h, dx:dx + w])
+                  for dy in range(kernel) for dx in range(kernel))
+        if bias is not None:
+            acc += bias[:, None, None]
+    else:
+        with _ieee_fp32():
+            acc = F.conv2d(x.to(dtype)[None], wm, bias, padding=pad)[0]
+    return acc.to(out_dtype)
+
+
+def _check_codes(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
+    codes = np.asarray(codes)
+    if codes.ndim == 2:
+        codes = codes[None]
+    inp = graph.input
+    if codes.ndim != 3 or codes.shape[0] != inp.channels:
+        raise UserError(f"input shape {codes.shape}: want (H, W) or ({inp.channels}, H, W) codes for graph {graph.name}")
+    if not np.issubdtype(codes.dtype, np.integer):
+        raise UserError(f"input dtype {codes.dtype}: integer codes wanted (use quantize_float_input for float images)")
+    lo, hi = int(codes.min(initial=0)), int(codes.max(initial=0))
+    if lo < inp.quant.min_int or hi > inp.quant.max_int:
+        raise UserError(f"input codes span {lo}..{hi}, outside the input quantizer's "
+                        f"{inp.quant.min_int}..{inp.quant.max_int}")
+    return codes.astype(np.int64)
+
+
+def run_graph(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
+    """Evaluate `graph` on one frame of input codes ((H, W) or (C, H, W) ints) -> (C_out, H', W') int64."""
+    import torch
+
+    plan = _plan(graph)
+    x0 = torch.from_numpy(_check_codes(graph, codes)).to(plan.int_dtype)
+    vals: dict[str, torch.Tensor] = {}
+    for k, n in enumerate(graph.nodes):
+        ins = [vals[i] for i in n.inputs]
+        if isinstance(n, InputNode):
+            y = x0
+        elif isinstance(n, ConvNode):
+            wm, bias, dtype = plan.conv[n.name]
+            y = conv_frame(ins[0], wm, bias, n.kernel, dtype, plan.int_dtype)
+        elif isinstance(n, ReluNode):
+            y = ins[0] if n.name in plan.fused_relu else ins[0].clamp_min(0)
+        elif isinstance(n, RequantNode):
+            y = requant_int(ins[0], n.quant.exp - plan.exps[n.inputs[0]], n.quant, graph.rounding,
+                            relu=n.inputs[0] in plan.fused_relu)
+        elif isinstance(n, AddNode | ConcatNode):
+            e = plan.exps[n.name]
+            aligned = [v << (plan.exps[i] - e) for v, i in zip(ins, n.inputs, strict=True)]
+            y = aligned[0] + aligned[1] if isinstance(n, AddNode) else torch.cat(aligned, 0)
+        elif isinstance(n, MaxPoolNode):
+            c, h, w = ins[0].shape
+            if h % 2 or w % 2:
+                raise UserError(f"maxpool2 {n.name}: tensor is {h}x{w}; frame sizes must divide by 2 at every pool")
+            y = ins[0].reshape(c, h // 2, 2, w // 2, 2).amax(dim=(2, 4))
+        elif isinstance(n, UpsampleNode):
+            y = ins[0].repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)
+        else:  # pragma: no cover - the IR's discriminated union has no other node types
+            raise TypeError(f"no reference for node type {n.op!r}")
+        vals[n.name] = y
+        for i in n.inputs:
+            if plan.last_use[i] == k and i != graph.output:
+                vals.pop(i, None)
+    return vals[graph.output].numpy().astype(np.int64)
+
+
+def quantize_float_input(graph: IntegerGraph, x: np.ndarray) -> np.ndarray:
+    """Float image (real values) -> input codes, exactly as the input quantizer: sat(round(x / 2**exp))."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise UserError(f"float image wanted, got dtype {x.dtype} (integer codes go straight to run_graph)")
+    if not np.all(np.isfinite(x)):
+        raise UserError("float image contains NaN or infinity")
+    q = graph.input.quant
+    v = x.astype(np.float64) * 2.0 ** (-q.exp)  # exact: a power-of-two scaling of a float32/64
+    return saturate(round_float(v, graph.rounding), q.min_int, q.max_int).astype(np.int64)
+
+
+def codes_from_adu(graph: IntegerGraph, adu: np.ndarray) -> np.ndarray:
+    """Raw camera ADU -> input codes through the IR's CameraConversion: sat(round_shift(adu - offset, shift))."""
+    cam = graph.input.camera
+    if cam is None:
+        raise UserError(f"graph {graph.name} has no camera conversion (input.camera); pass codes or a float image")
+    adu = np.asarray(adu)
+    if not np.issubdtype(adu.dtype, np.integer):
+        raise UserError(f"raw ADU must be integers, got dtype {adu.dtype}")
+    if adu.size and (adu.min() < 0 or adu.max() >= 2**cam.adu_bits):
+        raise UserError(f"ADU values {adu.min()}..{adu.max()} do not fit the camera's {cam.adu_bits} bits")
+    q = graph.input.quant
+    return saturate(round_shift(adu.astype(np.int64) - cam.offset, cam.shift, graph.rounding), q.min_int, q.max_int)
+
+
+def to_real(graph: IntegerGraph, out: np.ndarray) -> np.ndarray:
+    """Output integers -> real values `out * 2**exp` (float64, exact)."""
+    return np.asarray(out, dtype=np.float64) * 2.0 ** graph.exps()[graph.output]
