@@ -142,13 +142,17 @@ def mix(rng: np.random.Generator, n: int, grid: Grid) -> Specimen:
     return out
 
 
-SPECIMENS: dict[str, Callable[[np.random.Generator, int, Grid], Specimen]] = {
+SpecimenMaker = Callable[[np.random.Generator, int, Grid], Specimen]
+SPECIMENS: dict[str, SpecimenMaker] = {
     "filaments": filaments, "puncta": puncta, "nuclei": nuclei, "beads": beads, "mix": mix,
 }
 
 
-def make_specimen(kind: str, rng: np.random.Generator, n: int, grid: Grid) -> Specimen:
-    """`n` frames of specimen `kind` on `grid`'s fine grid; UserError naming the choices if unknown."""
+def make_specimen(kind: str | SpecimenMaker, rng: np.random.Generator, n: int, grid: Grid) -> Specimen:
+    """`n` frames of specimen `kind` (a name, or your own maker with the same signature) on `grid`'s
+    fine grid; UserError naming the choices if the name is unknown."""
+    if callable(kind):
+        return kind(rng, n, grid)
     try:
         make = SPECIMENS[kind]
     except KeyError:

@@ -8,7 +8,7 @@ seconds. Same arguments and seed, same frames.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,7 @@ from fluorogate.sim.camera import CameraPreset, get_preset
 from fluorogate.sim.optics import Grid, Optics
 from fluorogate.sim.render import render
 from fluorogate.sim.sensor import expected_adu, expected_electrons, expose, hot_pixel_map
-from fluorogate.sim.specimen import make_specimen
+from fluorogate.sim.specimen import SpecimenMaker, make_specimen
 
 CHUNK_FINE_PIXELS = 4_000_000
 
@@ -51,20 +51,28 @@ def _chunks(n: int, grid: Grid) -> Iterator[int]:
         yield min(per, n - start)
 
 
-def simulate_frames(n: int, size: int | tuple[int, int], photons: float, background: float = 2.0,
-                    preset: str | CameraPreset = "scmos", specimen: str = "mix", seed: int = 0,
-                    optics: Optics | None = None, oversample: int = 2,
-                    hires_factor: int | None = None) -> SimFrames:
-    """`n` independent frames of `size` camera pixels (int or (H, W)) of fresh specimens."""
+def setup_grid(size: int | tuple[int, int], photons: float, background: float, preset: str | CameraPreset,
+               optics: Optics | None, oversample: int) -> tuple[CameraPreset, Optics, Grid]:
+    """Validate the common arguments and build the simulation grid (shared by every task generator)."""
     preset = get_preset(preset)
     optics = optics or Optics()
     check_budget(photons, background)
     h, w = (size, size) if isinstance(size, int) else size
-    if n < 1 or h < 1 or w < 1:
-        raise UserError(f"need at least one frame of at least 1x1 pixels, got n={n}, size={h}x{w}")
+    if h < 1 or w < 1:
+        raise UserError(f"frame size must be at least 1x1 pixels, got {h}x{w}")
     if oversample not in (2, 3, 4):
         raise UserError(f"oversample must be 2, 3 or 4 (fine grid per camera pixel), got {oversample}")
-    grid = Grid.for_optics(h, w, optics.pixel_nm(preset.pixel_size_um), oversample, optics)
+    return preset, optics, Grid.for_optics(h, w, optics.pixel_nm(preset.pixel_size_um), oversample, optics)
+
+
+def simulate_frames(n: int, size: int | tuple[int, int], photons: float, background: float = 2.0,
+                    preset: str | CameraPreset = "scmos", specimen: str | SpecimenMaker = "mix", seed: int = 0,
+                    optics: Optics | None = None, oversample: int = 2,
+                    hires_factor: int | None = None) -> SimFrames:
+    """`n` independent frames of `size` camera pixels (int or (H, W)), each of a fresh specimen."""
+    preset, optics, grid = setup_grid(size, photons, background, preset, optics, oversample)
+    if n < 1:
+        raise UserError(f"need at least one frame, got n={n}")
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("adu", "exp_adu", "exp_e", "obj", "hires")}
     for m in _chunks(n, grid):
@@ -82,6 +90,38 @@ def simulate_frames(n: int, size: int | tuple[int, int], photons: float, backgro
         expected_e=np.concatenate(parts["exp_e"]),
         object_fine=np.concatenate(parts["obj"]),
         hires_expected_adu=np.concatenate(parts["hires"]) if hires_factor else None,
+        pixel_nm=grid.pixel_nm,
+        oversample=oversample,
+        preset=preset,
+    )
+
+
+def simulate_movie(frames: int, size: int | tuple[int, int], photons: float, background: float = 2.0,
+                   preset: str | CameraPreset = "scmos", specimen: str | SpecimenMaker = "mix", seed: int = 0,
+                   optics: Optics | None = None, oversample: int = 2,
+                   progress: Callable[[Iterable[int]], Iterable[int]] = iter) -> SimFrames:
+    """A camera movie: one static specimen, `frames` independent exposures, hot pixels fixed in place.
+
+    `progress` wraps the frame loop (pass `tqdm` for a bar). Ground-truth arrays are read-only views
+    broadcast over the frames.
+    """
+    preset, optics, grid = setup_grid(size, photons, background, preset, optics, oversample)
+    if frames < 1:
+        raise UserError(f"need at least one frame, got frames={frames}")
+    rng = np.random.default_rng(seed)
+    rendered = render(make_specimen(specimen, rng, 1, grid), grid, optics, photons)
+    photons_cam = rendered.camera()[0] + np.float32(background)
+    hot = hot_pixel_map(photons_cam.shape, preset, rng)
+    adu = np.empty((frames, *photons_cam.shape), dtype=np.uint16)
+    for i in progress(range(frames)):
+        adu[i] = expose(photons_cam, preset, rng, hot)
+    obj = grid.crop_fine(rendered.object_fine)
+    return SimFrames(
+        adu=adu,
+        expected_adu=np.broadcast_to(expected_adu(photons_cam, preset), adu.shape),
+        expected_e=np.broadcast_to(expected_electrons(photons_cam, preset), adu.shape),
+        object_fine=np.broadcast_to(obj, (frames, *obj.shape[1:])),
+        hires_expected_adu=None,
         pixel_nm=grid.pixel_nm,
         oversample=oversample,
         preset=preset,
