@@ -10,7 +10,7 @@ import pytest
 from fluorogate.errors import UserError
 from fluorogate.sim.simulators import get_simulator, simulator_env
 
-RTL = Path(__file__).resolve().parents[1] / "firmware" / "rtl" / "fg_box3x3.v"
+RTL = Path(__file__).resolve().parents[1] / "firmware" / "rtl" / "smoke_box3x3.v"
 
 
 # Verilator compiles its C++ runtime for every build: about 65 s on the shared 2-core machine.
@@ -22,9 +22,9 @@ def test_box3x3_bit_exact_under_cocotb(name, tmp_path):
     start = time.perf_counter()
     with simulator_env(env):
         runner = get_runner(sim)
-        runner.build(sources=[RTL], hdl_toplevel="fg_box3x3", build_dir=tmp_path / "build",
+        runner.build(sources=[RTL], hdl_toplevel="smoke_box3x3", build_dir=tmp_path / "build",
                      parameters={"MAX_WIDTH": 64}, timescale=("1ns", "1ps"))
-        results = runner.test(test_module="cocotb_box3x3", hdl_toplevel="fg_box3x3",
+        results = runner.test(test_module="cocotb_smoke_box3x3", hdl_toplevel="smoke_box3x3",
                               test_dir=tmp_path, extra_env={"BOX_WIDTH": "11", "BOX_HEIGHT": "7"})
     xml = Path(results).read_text()
     assert "<testcase" in xml and "<failure" not in xml and "<error" not in xml, xml

@@ -1,4 +1,4 @@
-// fg_box3x3: the bitstream flow's smoke-test core, a streaming 3x3 box sum with line buffers.
+// smoke_box3x3: the bitstream flow's smoke-test core, a streaming 3x3 box sum with line buffers.
 //
 // Why it exists: it exercises what a generated fluorogate core needs from yosys/nextpnr (block-RAM
 // line buffers, adder carry chains, AXI4-Stream handshakes with backpressure) in a module small
@@ -16,7 +16,7 @@
 //   C: masked 3x3 sum into the output register. Line buffers are written from stage B, two columns
 //      behind the read address, so a read never meets a write to the same address.
 `default_nettype none
-module fg_box3x3 #(
+module smoke_box3x3 #(
     parameter integer DATA_BITS = 16,
     parameter integer MAX_WIDTH = 1024
 ) (

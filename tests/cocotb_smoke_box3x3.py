@@ -1,4 +1,4 @@
-"""cocotb testbench for the flow's smoke core `fg_box3x3` (run by tests/test_sim_simulators.py).
+"""cocotb testbench for the flow's smoke core `smoke_box3x3` (run by tests/test_sim_simulators.py).
 
 A thin AXI4-Stream driver of its own, on purpose: this checks the simulator set-up, independently of
 the project's stream model and testbench library, on frames with random valid gaps and backpressure.
