@@ -73,7 +73,7 @@ def _widest_int(graph: IntegerGraph, ranges) -> int:
     return widest
 
 
-class _Plan:
+class Plan:
     """Per-graph constants prepared once: weight matrices in their exact dtype, shifts, exps."""
 
     def __init__(self, graph: IntegerGraph):
@@ -100,13 +100,14 @@ class _Plan:
                 self.conv[n.name] = (wm, bias, dtype)
 
 
-_PLANS: dict[int, tuple[IntegerGraph, _Plan]] = {}
+_PLANS: dict[int, tuple[IntegerGraph, Plan]] = {}
 
 
-def _plan(graph: IntegerGraph) -> _Plan:
+def plan_for(graph: IntegerGraph) -> Plan:
+    """The prepared constants of `graph` (cached for the last graph seen)."""
     hit = _PLANS.get(id(graph))
     if hit is None or hit[0] is not graph:
-        hit = (graph, _Plan(graph))
+        hit = (graph, Plan(graph))
         _PLANS.clear()  # one graph at a time is the common case; keep memory flat
         _PLANS[id(graph)] = hit
     return hit[1]
@@ -152,7 +153,7 @@ def conv_frame(x, wm, bias, kernel: int, dtype, out_dtype, pad_rows: bool = True
     return acc.to(out_dtype)
 
 
-def _check_codes(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
+def check_codes(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
     codes = np.asarray(codes)
     if codes.ndim == 2:
         codes = codes[None]
@@ -168,39 +169,47 @@ def _check_codes(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def apply_node(plan: Plan, n, ins: list, pad_rows: bool = True):
+    """One IR node on int tensors (C, H, W): a whole frame, or rows in the streaming form.
+
+    `pad_rows=False` (streaming): a 3x3 conv gets its `kernel` rows with the borders already zero.
+    """
+    import torch
+
+    graph = plan.graph
+    if isinstance(n, ConvNode):
+        wm, bias, dtype = plan.conv[n.name]
+        return conv_frame(ins[0], wm, bias, n.kernel, dtype, plan.int_dtype, pad_rows)
+    if isinstance(n, ReluNode):
+        return ins[0] if n.name in plan.fused_relu else ins[0].clamp_min(0)
+    if isinstance(n, RequantNode):
+        return requant_int(ins[0], n.quant.exp - plan.exps[n.inputs[0]], n.quant, graph.rounding,
+                           relu=n.inputs[0] in plan.fused_relu)
+    if isinstance(n, AddNode | ConcatNode):
+        e = plan.exps[n.name]
+        aligned = [v << (plan.exps[i] - e) for v, i in zip(ins, n.inputs, strict=True)]
+        return aligned[0] + aligned[1] if isinstance(n, AddNode) else torch.cat(aligned, 0)
+    if isinstance(n, MaxPoolNode):
+        c, h, w = ins[0].shape
+        if h % 2 or w % 2:
+            raise UserError(f"maxpool2 {n.name}: tensor is {h}x{w}; frame sizes must divide by 2 at every pool")
+        return ins[0].reshape(c, h // 2, 2, w // 2, 2).amax(dim=(2, 4))
+    if isinstance(n, UpsampleNode):
+        return ins[0].repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)
+    raise TypeError(f"no reference for node type {n.op!r}")  # pragma: no cover - IR has no other types
+
+
 def run_graph(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
     """Evaluate `graph` on one frame of input codes ((H, W) or (C, H, W) ints) -> (C_out, H', W') int64."""
     import torch
 
-    plan = _plan(graph)
-    x0 = torch.from_numpy(_check_codes(graph, codes)).to(plan.int_dtype)
+    plan = plan_for(graph)
     vals: dict[str, torch.Tensor] = {}
     for k, n in enumerate(graph.nodes):
-        ins = [vals[i] for i in n.inputs]
         if isinstance(n, InputNode):
-            y = x0
-        elif isinstance(n, ConvNode):
-            wm, bias, dtype = plan.conv[n.name]
-            y = conv_frame(ins[0], wm, bias, n.kernel, dtype, plan.int_dtype)
-        elif isinstance(n, ReluNode):
-            y = ins[0] if n.name in plan.fused_relu else ins[0].clamp_min(0)
-        elif isinstance(n, RequantNode):
-            y = requant_int(ins[0], n.quant.exp - plan.exps[n.inputs[0]], n.quant, graph.rounding,
-                            relu=n.inputs[0] in plan.fused_relu)
-        elif isinstance(n, AddNode | ConcatNode):
-            e = plan.exps[n.name]
-            aligned = [v << (plan.exps[i] - e) for v, i in zip(ins, n.inputs, strict=True)]
-            y = aligned[0] + aligned[1] if isinstance(n, AddNode) else torch.cat(aligned, 0)
-        elif isinstance(n, MaxPoolNode):
-            c, h, w = ins[0].shape
-            if h % 2 or w % 2:
-                raise UserError(f"maxpool2 {n.name}: tensor is {h}x{w}; frame sizes must divide by 2 at every pool")
-            y = ins[0].reshape(c, h // 2, 2, w // 2, 2).amax(dim=(2, 4))
-        elif isinstance(n, UpsampleNode):
-            y = ins[0].repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)
-        else:  # pragma: no cover - the IR's discriminated union has no other node types
-            raise TypeError(f"no reference for node type {n.op!r}")
-        vals[n.name] = y
+            vals[n.name] = torch.from_numpy(check_codes(graph, codes)).to(plan.int_dtype)
+        else:
+            vals[n.name] = apply_node(plan, n, [vals[i] for i in n.inputs])
         for i in n.inputs:
             if plan.last_use[i] == k and i != graph.output:
                 vals.pop(i, None)

@@ -1,0 +1,168 @@
+"""The streaming reference: the IntegerGraph as a line-buffer pipeline fed by a camera beat stream.
+
+This is the form the RTL implements, so it is what the RTL is compared against, transfer by
+transfer. Each node is a row operator with the state a hardware block needs (`_RowOp`):
+
+- 3x3 conv: a line buffer of the 2 previous rows; input row r releases output row r-1. Row -1 and
+  row H are zeros ('same' padding); the last output row is released by the end-of-frame flush.
+- 1x1 conv, relu, requant: row in, row out (no buffering).
+- maxpool2: buffers one row; every second input row releases one output row.
+- upsample2: every input row releases two output rows.
+- add/concat: a FIFO per input (the skip buffer): a row leaves when every input has delivered it.
+All arithmetic is `reference.apply_node`, the same code as the whole-frame `run_graph`, on row windows,
+so the two forms cannot drift apart; tests check they agree bit for bit, borders included.
+
+Timing model (row granular, documented in docs/reference.md): an output row is *released* at the
+cycle of the input beat that completes the input row releasing it (for flushed rows: the frame's last
+beat). Its beats are sent one per cycle from the cycle after release, in order, never overtaking
+earlier beats, and only on cycles where the consumer's `ready` is high. Latency per node in lines:
+conv3x3 1, maxpool2 1 (every other row), everything else 0; a path's latency is the sum along it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fluorogate.errors import UserError
+from fluorogate.quantize.ir import ConvNode, InputNode, IntegerGraph, MaxPoolNode, UpsampleNode
+from fluorogate.quantize.reference import Plan, apply_node, check_codes, codes_from_adu, plan_for
+
+
+class _RowOp:
+    """One node as a row operator: `push` aligned input rows (one per graph input), get released rows."""
+
+    def __init__(self, plan: Plan, node):
+        import torch
+
+        self.plan, self.node, self.torch = plan, node, torch
+        self.fifos: list[list] = [[] for _ in node.inputs]
+        self.window: list = []  # the line buffer (conv3x3: rows r-2, r-1; maxpool2: the even row)
+
+    def _zero_row(self, like):
+        return self.torch.zeros_like(like)
+
+    def push(self, k: int, rows: list) -> list:
+        """Rows (C, 1, W) arriving on input k; returns the output rows released, in order."""
+        self.fifos[k].extend(rows)
+        out = []
+        while all(self.fifos):
+            out.extend(self._step([f.pop(0) for f in self.fifos]))
+        return out
+
+    def _step(self, ins: list) -> list:
+        n = self.node
+        if isinstance(n, ConvNode) and n.kernel == 3:
+            if not self.window:
+                self.window.append(self._zero_row(ins[0]))  # row -1
+            self.window.append(ins[0])
+            if len(self.window) < 3:
+                return []
+            win = self.torch.cat(self.window, 1)
+            self.window.pop(0)
+            return [apply_node(self.plan, n, [win], pad_rows=False)]
+        if isinstance(n, MaxPoolNode):
+            self.window.append(ins[0])
+            if len(self.window) < 2:
+                return []
+            pair = self.torch.cat(self.window, 1)
+            self.window.clear()
+            return [apply_node(self.plan, n, [pair])]
+        if isinstance(n, UpsampleNode):
+            y = apply_node(self.plan, n, ins)
+            return [y[:, :1], y[:, 1:]]
+        return [apply_node(self.plan, n, ins)]
+
+    def flush(self) -> list:
+        """End of frame: release what the line buffer holds (the zero row H below the frame)."""
+        out = []
+        if isinstance(self.node, ConvNode) and self.node.kernel == 3 and self.window:
+            out = self._step([self._zero_row(self.window[-1])])
+        if any(self.fifos) or (isinstance(self.node, MaxPoolNode) and self.window):
+            raise UserError(f"node {self.node.name}: rows left over at the end of the frame "
+                            "(odd frame height at a maxpool?)")
+        self.window = []
+        return out
+
+
+def _frame(plan: Plan, graph: IntegerGraph, rows: np.ndarray, done: np.ndarray):
+    """Stream one frame's rows through the pipeline -> list of (output row (W',) ints, release cycle)."""
+    import torch
+
+    ops = {n.name: _RowOp(plan, n) for n in graph.nodes if not isinstance(n, InputNode)}
+    released: list[tuple[np.ndarray, int]] = []
+
+    def propagate(new: dict[str, list], cycle: int, flush: bool) -> None:
+        for n in graph.nodes:
+            if isinstance(n, InputNode):
+                continue
+            op, out = ops[n.name], []
+            for k, src in enumerate(n.inputs):
+                out.extend(op.push(k, new.get(src, [])))
+            if flush:
+                out.extend(op.flush())
+            new[n.name] = out
+        for row in new.get(graph.output, []):
+            released.append((row[0, 0].numpy(), cycle))  # single-channel output stream
+
+    inp = graph.input
+    for r in range(rows.shape[0]):
+        row = torch.from_numpy(rows[r][None, None, :]).to(plan.int_dtype)
+        propagate({inp.name: [row]}, int(done[r]), flush=False)
+    propagate({}, int(done[-1]), flush=True)
+    return released
+
+
+def run_stream(graph: IntegerGraph, stream, width: int, height: int, adu: bool = False,
+               out_lanes: int | None = None, ready: np.ndarray | None = None):
+    """Feed a camera BeatStream (fluorogate.sim.stream) through the line-buffer pipeline -> output BeatStream.
+
+    `adu=True`: the stream carries raw camera ADU, converted by the graph's CameraConversion (as the
+    hardware front end does); else input codes. `out_lanes` defaults to the input's lanes; `ready`
+    (bool per cycle, e.g. `sim.stream.ready_pattern`) stalls the output where False.
+    """
+    from fluorogate.sim.stream import BeatStream, beats_to_frames
+
+    if graph.input.channels != 1:
+        raise UserError(f"streaming needs a single-channel camera input, graph {graph.name} has "
+                        f"{graph.input.channels}")
+    lanes = stream.lanes
+    frames = beats_to_frames(stream, width, height, lanes)
+    per_line = width // lanes
+    valid_cycles = np.flatnonzero(stream.valid)
+    line_done = valid_cycles[per_line - 1::per_line]  # cycle of each input line's last beat
+    plan = plan_for(graph)
+    rows_out: list[tuple[np.ndarray, int, bool]] = []  # (row, release cycle, first row of a frame)
+    for f, frame in enumerate(frames):
+        codes = codes_from_adu(graph, frame) if adu else check_codes(graph, frame)[0]
+        released = _frame(plan, graph, codes, line_done[f * height:(f + 1) * height])
+        rows_out.extend((row, cyc, i == 0) for i, (row, cyc) in enumerate(released))
+    return _emit(rows_out, out_lanes or lanes, ready, BeatStream)
+
+
+def _emit(rows: list, lanes: int, ready: np.ndarray | None, beat_stream_cls):
+    """Schedule the released rows' beats: one per cycle, in order, after release, when ready."""
+    if not rows:
+        raise UserError("the stream held no complete frame")
+    w = rows[0][0].size
+    if w % lanes:
+        raise UserError(f"output width {w} is not a multiple of {lanes} output lanes")
+    per_row = w // lanes
+    n_beats = len(rows) * per_row
+    earliest = np.repeat([cyc + 1 for _, cyc, _ in rows], per_row)
+    cycles = np.empty(n_beats, dtype=np.int64)
+    t = 0
+    for b in range(n_beats):  # one beat per cycle, in order, not before release, only when ready
+        t = max(t, int(earliest[b]))
+        while ready is not None and t < len(ready) and not ready[t]:
+            t += 1
+        cycles[b] = t
+        t += 1
+    n_cycles = int(cycles[-1]) + 1
+    data = np.zeros((n_cycles, lanes), np.int64)
+    valid, user, last = (np.zeros(n_cycles, bool) for _ in range(3))
+    data[cycles] = np.concatenate([r for r, _, _ in rows]).reshape(-1, lanes)
+    valid[cycles] = True
+    first_beats = np.array([i * per_row for i, (_, _, first) in enumerate(rows) if first])
+    user[cycles[first_beats]] = True
+    last[cycles[per_row - 1::per_row]] = True
+    return beat_stream_cls(data, valid, user, last)
