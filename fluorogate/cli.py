@@ -22,6 +22,7 @@ STAGE_CLI_MODULES = (
     "fluorogate.hls.cli",
     "fluorogate.firmware.cli",
     "fluorogate.bench.cli",
+    "fluorogate.demo",
 )
 
 
