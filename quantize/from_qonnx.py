@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from fluorogate.errors import UserError
+from fluorogate.quantize.export import read_metadata
 from fluorogate.quantize.ir import (
     AddNode,
     CameraConversion,
@@ -344,12 +345,10 @@ def _load(source):
     return model.transform(_cancel_transpose_pairs()).transform(SortGraph())
 
 
-def _recorded_rounding(model, roundings: dict[str, str]) -> str:
+def _recorded_rounding(recorded_meta: dict[str, str], roundings: dict[str, str]) -> str:
     """The model's rounding: `fluorogate.rounding` metadata (written by export_qonnx), else the Quant nodes'."""
-    from fluorogate.quantize.export import read_metadata
-
     found = set(roundings.values())
-    recorded = read_metadata(model.model).get("rounding")
+    recorded = recorded_meta.get("rounding")
     if recorded is not None:
         if recorded not in ("half_even", "half_up"):
             raise UserError(f"QONNX metadata fluorogate.rounding={recorded!r} is not half_even or half_up")
@@ -367,12 +366,18 @@ def build_integer_graph(source, name: str | None = None, rounding: Rounding | No
 
     `rounding` defaults to what the activation quantizers record; pass it to override (e.g. when the
     model's Brevitas rounding is floor(x+1/2) and the file says HALF_UP: see docs/ir.md). `camera`
-    is stored on the input node (it is not in the ONNX file).
+    defaults to the file's `fluorogate.camera` metadata (JSON of a CameraConversion), if any.
     """
     model = _load(source)
     g = model.graph
     if len(g.input) != 1 or len(g.output) != 1:
         raise UserError(f"QONNX graph has {len(g.input)} inputs and {len(g.output)} outputs; one of each is supported")
+    recorded = read_metadata(model.model)
+    if camera is None and "camera" in recorded:
+        try:
+            camera = CameraConversion.model_validate_json(recorded["camera"])
+        except ValueError as exc:
+            raise UserError(f"QONNX metadata fluorogate.camera is not a CameraConversion: {exc}") from exc
     b = _Builder(model, camera)
     b.values[g.input[0].name] = _Float()
     for node in g.node:
@@ -384,7 +389,7 @@ def build_integer_graph(source, name: str | None = None, rounding: Rounding | No
     out = b.values.get(g.output[0].name)
     if not isinstance(out, _Int):
         raise UserError(f"graph output {g.output[0].name!r} is not a quantized tensor of the network")
-    rounding = rounding or _recorded_rounding(model, b.roundings)
+    rounding = rounding or _recorded_rounding(recorded, b.roundings)
     meta = {"source": str(source) if isinstance(source, str | Path) else "ModelWrapper",
             "qonnx_rounding_modes": ",".join(sorted(set(b.roundings.values())))}
     graph = IntegerGraph(name=name or (Path(source).stem if isinstance(source, str | Path) else "model"),

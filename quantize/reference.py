@@ -39,7 +39,7 @@ from fluorogate.quantize.ir import (
     UpsampleNode,
 )
 from fluorogate.quantize.ranges import analyze, conv_bounds
-from fluorogate.quantize.rounding import requant_int, round_float, round_shift, saturate
+from fluorogate.quantize.rounding import requant_int, round_float, saturate
 
 FLOAT32_EXACT = 2**24
 FLOAT64_EXACT = 2**53
@@ -229,17 +229,20 @@ def quantize_float_input(graph: IntegerGraph, x: np.ndarray) -> np.ndarray:
 
 
 def codes_from_adu(graph: IntegerGraph, adu: np.ndarray) -> np.ndarray:
-    """Raw camera ADU -> input codes through the IR's CameraConversion: sat(round_shift(adu - offset, shift))."""
-    cam = graph.input.camera
+    """Raw camera ADU -> input codes through the IR's CameraConversion (`models.camera.adu_to_codes`)."""
+    from fluorogate.models.camera import adu_to_codes
+
+    cam, q = graph.input.camera, graph.input.quant
     if cam is None:
         raise UserError(f"graph {graph.name} has no camera conversion (input.camera); pass codes or a float image")
+    if q.signed:
+        raise UserError(f"graph {graph.name}: the camera front end feeds an unsigned input quantizer, this one is signed")
     adu = np.asarray(adu)
     if not np.issubdtype(adu.dtype, np.integer):
         raise UserError(f"raw ADU must be integers, got dtype {adu.dtype}")
     if adu.size and (adu.min() < 0 or adu.max() >= 2**cam.adu_bits):
         raise UserError(f"ADU values {adu.min()}..{adu.max()} do not fit the camera's {cam.adu_bits} bits")
-    q = graph.input.quant
-    return saturate(round_shift(adu.astype(np.int64) - cam.offset, cam.shift, graph.rounding), q.min_int, q.max_int)
+    return adu_to_codes(adu, cam, graph.rounding, q.bits)
 
 
 def to_real(graph: IntegerGraph, out: np.ndarray) -> np.ndarray:
