@@ -55,11 +55,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         err = exc.errors()[0]
         raise UserError(f"--{err['loc'][0]}: {err['msg']} (got {err['input']})".replace("_nm", "")) from None
     specimen = args.specimen
-    size = args.size or 256
+    size = 256 if args.size is None else args.size
     if args.specimen not in SPECIMENS and args.specimen.lower().endswith((".tif", ".tiff")):
         image = read_image_2d(args.specimen, integer=False)
         specimen = from_image(image.data)
-        if args.size and args.size != image.data.shape[0]:
+        if args.size is not None and args.size != image.data.shape[0]:
             raise UserError(f"--size {args.size} disagrees with the specimen image {args.specimen} "
                             f"({image.data.shape[0]}x{image.data.shape[1]}); leave --size out")
         size = image.data.shape
