@@ -15,7 +15,9 @@ Architecture (docs/rtl.md has the diagram, the latency formula and resource numb
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -26,9 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from fluorogate.firmware.kernels import Kernel, da4ml_kernel, mac_kernel
 from fluorogate.firmware.plan import Stage, plan_stages, tensor_range, vname
 from fluorogate.firmware.verilog import Emitter, Sig, sconst, sx
+from fluorogate.outputs import check_writable
 from fluorogate.quantize.ir import ConvNode, IntegerGraph, RequantNode
 
 RTL_DIR = Path(__file__).parent / "rtl"
+LIBRARY = ("fg_frontend.v", "fg_window3.v", "fg_fifo.v")  # hand-written primitives every design uses
 KernelKind = Literal["mac", "da4ml"]
 CREDIT_MARGIN = 3  # FIFO words beyond the pipeline depth: lets a stage sustain one pixel per clock
 SKIP_MARGIN = 4
@@ -152,7 +156,7 @@ class _StageBuilder:
             exp = tensor_range(self.g, head.name).exp
         else:
             vals, exp = self._join_values(e)
-        for node in st.post:
+        for node in ([head] if st.kind == "pointwise" else []) + st.post:
             if node.op == "relu":
                 vals = [e.relu(v) for v in vals]
             else:
@@ -249,8 +253,10 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
     stages = plan_stages(graph)
     builders = {s.output: _StageBuilder(graph, cfg, channels, s) for s in stages}
     sources: dict[str, str] = {}
-    static = sorted(RTL_DIR.glob("fg_*.v"))
-    for b in builders.values():
+    static = [RTL_DIR / name for name in LIBRARY]
+    from tqdm import tqdm
+
+    for b in tqdm(builders.values(), desc="RTL stages", unit="stage", leave=False):
         sources.update(b.build())
         if b.kernel:
             static += [p for p in b.kernel.static_sources if p not in static]
@@ -284,6 +290,21 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
         "latency_cycles_estimate": latency_estimate(cfg, stages, builders),
     }
     return RtlDesign(cfg.top, sources, static, report)
+
+
+def write_design(graph: IntegerGraph, cfg: RtlConfig, out_dir: Path, force: bool = False) -> RtlDesign:
+    """Generate and write into `out_dir` as a whole: built in a temporary folder beside it, then moved."""
+    out_dir = check_writable(out_dir, force)
+    design = generate(graph, cfg)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        design.write(tmp)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return design
 
 
 def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _StageBuilder]) -> int:

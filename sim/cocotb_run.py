@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fluorogate.errors import MissingToolError
+from fluorogate.sim.simulators import get_simulator, simulator_env
 from fluorogate.sim.stream import BeatStream
 
 TB_MODULE = "fluorogate.sim.tb.stream_tb"
-SIMULATOR_PROGRAMS = {"icarus": "iverilog", "verilator": "verilator"}
 
 
 @dataclass
@@ -52,36 +51,37 @@ class StreamResult:
 
 
 def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStream, expected: np.ndarray,
-                    out_bits: int, out_signed: bool, ready: np.ndarray | None = None,
+                    in_bits: int, out_bits: int, out_signed: bool, ready: np.ndarray | None = None,
                     check: np.ndarray | None = None, simulator: str = "icarus",
                     max_cycles: int | None = None) -> StreamResult:
-    """Simulate `top` on `stream`; `expected` is (frames, C, H, W); `check` masks frames not compared."""
-    import shutil
+    """Simulate `top` on `stream`; `expected` is (frames, C, H, W); `check` masks frames not compared.
 
+    `in_bits` is the s_axis tdata width: pixel values are sent as their two's complement in it.
+    """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    program = SIMULATOR_PROGRAMS.get(simulator, simulator)
-    if shutil.which(program) is None:
-        raise MissingToolError(program, f"simulate the RTL with {simulator}")
+    sim_name, sim_env = get_simulator(simulator)
     work = Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     spec, result_path = work / "stimulus.npz", work / "result.json"
     result_path.unlink(missing_ok=True)
     n_frames = expected.shape[0]
-    np.savez(spec, in_data=stream.data[:, 0], in_valid=stream.valid, in_user=stream.user, in_last=stream.last,
+    np.savez(spec, in_data=stream.data[:, 0] & ((1 << in_bits) - 1), in_valid=stream.valid, in_user=stream.user,
+             in_last=stream.last,
              out_ready=np.ones(1, bool) if ready is None else ready, expected=expected,
              check=np.ones(n_frames, bool) if check is None else check, out_bits=out_bits, out_signed=out_signed,
              max_cycles=max_cycles or 4 * len(stream) + 64 * expected[0].size + 10_000)
-    runner = get_runner(simulator)
-    runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=top, build_dir=work / "build",
-                 always=True, timescale=("1ns", "1ps"), log_file=work / "build.log")
-    start = time.perf_counter()
+    runner = get_runner(sim_name)
     env = {"FG_TB_SPEC": str(spec), "FG_TB_RESULT": str(result_path), "COCOTB_LOG_LEVEL": "WARNING"}
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)  # we check the results ourselves, below
     try:
-        xml = runner.test(test_module=TB_MODULE, hdl_toplevel=top, build_dir=work / "build", test_dir=work,
-                          extra_env=env, log_file=work / "sim.log")
+        with simulator_env(sim_env):
+            runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=top, build_dir=work / "build",
+                         always=True, timescale=("1ns", "1ps"), log_file=work / "build.log")
+            start = time.perf_counter()
+            xml = runner.test(test_module=TB_MODULE, hdl_toplevel=top, build_dir=work / "build", test_dir=work,
+                              extra_env=env, log_file=work / "sim.log")
     finally:
         if saved is not None:
             os.environ["PYTEST_CURRENT_TEST"] = saved

@@ -1,0 +1,49 @@
+"""`fluorogate rtl`: the open RTL back end's command (Verilog from a run folder's IR).
+
+Nothing heavy at import time: the generator (and da4ml) load inside the handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_SIZE = 2048  # the 'scmos' camera preset's frame; any size >= 3 works
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "rtl", help="generate streaming Verilog (AXI4-Stream video in/out) from a run's ir.json",
+        description="Generate synthesizable Verilog for the whole network from RUN/ir.json: one pixel per "
+                    "clock, bit-exact with the integer reference. Writes the sources, files.f and design.json.")
+    p.add_argument("run", type=Path, help="run folder holding ir.json (or the ir.json file itself)")
+    p.add_argument("--out", type=Path, required=True, help="output folder for the Verilog sources")
+    p.add_argument("--width", type=int, default=DEFAULT_SIZE, help="frame width in pixels (default %(default)s)")
+    p.add_argument("--height", type=int, default=DEFAULT_SIZE, help="frame height in lines (default %(default)s)")
+    p.add_argument("--kernel", choices=("auto", "mac", "da4ml"), default="auto",
+                   help="kernel form for every conv: da4ml shift-add graph, plain MAC, or chosen per layer")
+    p.add_argument("--top", default="fluorogate_top", help="top module name (default %(default)s)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output folder")
+    p.set_defaults(handler=rtl_command)
+
+
+def rtl_command(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from fluorogate.errors import UserError
+    from fluorogate.firmware.generate import RtlConfig, write_design
+    from fluorogate.quantize.ir import IntegerGraph
+
+    ir_path = args.run / "ir.json" if args.run.is_dir() else args.run
+    graph = IntegerGraph.load(ir_path)
+    try:
+        cfg = RtlConfig(width=args.width, height=args.height, kernel=args.kernel, top=args.top)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"--{err['loc'][0]}: {err['msg']}") from None
+    design = write_design(graph, cfg, args.out, force=args.force)
+    rep = design.report
+    print(f"wrote {len(design.file_names())} Verilog files to {args.out} (top {design.top}, "
+          f"{len(rep['stages'])} stages, latency ~{rep['latency_cycles_estimate']} cycles at "
+          f"{cfg.width}x{cfg.height})")
+    return 0
