@@ -1,0 +1,121 @@
+"""`fluorogate train`, `fluorogate export`, `fluorogate eval`: the models stage's commands.
+
+Nothing heavy is imported here (torch, brevitas load inside the handlers).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from fluorogate.errors import UserError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a restoration model (float, then QAT) on simulated data")
+    p.add_argument("--task", default="denoise", help="denoise (default), unet or sr2x")
+    p.add_argument("--bits", default="w4a8", help="weight and activation bit widths, wNaM (2..8), default w4a8")
+    p.add_argument("--rounding", default="half_even", help="half_even (default; hls4ml) or half_up (FINN)")
+    p.add_argument("--out", required=True, help="run folder to create, e.g. runs/denoise")
+    p.add_argument("--steps", type=int, help="total steps, split 3:1 between float and QAT")
+    p.add_argument("--float-steps", type=int, help="float pre-training steps (overrides --steps)")
+    p.add_argument("--qat-steps", type=int, help="QAT fine-tuning steps (overrides --steps)")
+    p.add_argument("--channels", type=int, help="feature channels (default 8)")
+    p.add_argument("--layers", type=int, help="conv layers (default: denoise 4, unet 5, sr2x 4)")
+    p.add_argument("--mode", default="supervised", help="supervised (default) or n2v (Noise2Void blind spot)")
+    p.add_argument("--preset", default="scmos", help="camera preset of the simulated data (default scmos)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the result depends on it)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--force", action="store_true", help="overwrite an existing run folder's results")
+    p.add_argument("--no-export", action="store_true", help="skip the export after training")
+    p.set_defaults(handler=_train)
+
+    p = subparsers.add_parser("export", help="export a trained run: QONNX, float ONNX and the IR")
+    p.add_argument("run", help="run folder made by `fluorogate train`")
+    p.add_argument("--size", type=int, default=16, help="frame size baked into the exported shapes (default 16)")
+    p.add_argument("--force", action="store_true", help="overwrite existing exports")
+    p.set_defaults(handler=_export)
+
+    p = subparsers.add_parser("eval", help="PSNR/SSIM of a run against classical baselines; PNG + tables")
+    p.add_argument("run", help="run folder made by `fluorogate train`")
+    p.add_argument("--frames", type=int, default=4, help="test frames per photon level (default 4)")
+    p.add_argument("--size", type=int, default=128, help="test frame size (default 128)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing report")
+    p.set_defaults(handler=_eval)
+
+
+def _run_config(args):
+    from fluorogate.models.camera import choose_conversion
+    from fluorogate.models.config import TASKS, ModelConfig, parse_bits
+    from fluorogate.models.run import RunConfig, TrainConfig
+    from fluorogate.quantize.export import package_versions
+    from fluorogate.sim.camera import get_preset
+
+    if args.task not in TASKS:
+        raise UserError(f"--task {args.task!r}: unknown task; choose one of {', '.join(TASKS)}")
+    if args.rounding not in ("half_even", "half_up"):
+        raise UserError(f"--rounding {args.rounding!r}: choose half_even or half_up")
+    if args.mode not in ("supervised", "n2v"):
+        raise UserError(f"--mode {args.mode!r}: choose supervised or n2v")
+    w, a = parse_bits(args.bits)
+    model_kw = {k: v for k, v in (("channels", args.channels), ("layers", args.layers)) if v is not None}
+    train_kw = {"mode": args.mode, "preset": args.preset, "seed": args.seed, "threads": args.threads}
+    if args.steps is not None:
+        train_kw["float_steps"] = args.steps - args.steps // 4
+        train_kw["qat_steps"] = args.steps // 4
+    if args.float_steps is not None:
+        train_kw["float_steps"] = args.float_steps
+    if args.qat_steps is not None:
+        train_kw["qat_steps"] = args.qat_steps
+    try:
+        model = ModelConfig(task=args.task, weight_bits=w, act_bits=a, rounding=args.rounding, **model_kw)
+        train = TrainConfig(**train_kw)
+    except ValueError as exc:
+        raise UserError(f"bad training options: {exc}") from None
+    camera = choose_conversion(get_preset(train.preset), train.peak_photons, bits=a)
+    return RunConfig(model=model, train=train, camera=camera, versions=package_versions(),
+                     command=shlex.join(["fluorogate", *sys.argv[1:]]))
+
+
+def _train(args) -> int:
+    from fluorogate.models.export_run import export_run
+    from fluorogate.models.run import CONFIG, load_config, save_config
+    from fluorogate.models.train import train
+
+    run = Path(args.out)
+    if args.resume:
+        cfg = load_config(run)
+    else:
+        if (run / CONFIG).exists() and not args.force:
+            raise UserError(f"{run} already holds a run; pass --resume to continue it or --force to start over")
+        cfg = _run_config(args)
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "checkpoint.pt").unlink(missing_ok=True)
+        save_config(run, cfg)
+    metrics = train(run, cfg, resume=args.resume)
+    print(f"trained {cfg.model.task} {cfg.model.bits_tag} {cfg.model.rounding}: step {metrics['step']}, "
+          f"last batch PSNR {metrics['psnr']:.2f} dB -> {run}")
+    if not args.no_export:
+        for path in export_run(run, force=True).values():
+            print(f"wrote {path}")
+    return 0
+
+
+def _export(args) -> int:
+    from fluorogate.models.export_run import export_run
+
+    for path in export_run(args.run, size=args.size, force=args.force).values():
+        print(f"wrote {path}")
+    return 0
+
+
+def _eval(args) -> int:
+    from fluorogate.models.evaluate import evaluate_run
+
+    report = evaluate_run(args.run, frames=args.frames, size=args.size, force=args.force)
+    print(report.read_text() if report.suffix == ".md" else report)
+    return 0
+
+

@@ -1,0 +1,91 @@
+"""A run folder `runs/<name>/`: `config.json`, `checkpoint.pt`, exports and reports.
+
+`RunConfig` (saved as `config.json`) is everything needed to rebuild, retrain, export and evaluate a
+model: its `ModelConfig`, the `TrainConfig`, the camera conversion (the IR's `CameraConversion`, which
+the IR builder reads from here or from the QONNX metadata) and the package versions that trained it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fluorogate.errors import UserError
+from fluorogate.models.config import ModelConfig
+from fluorogate.outputs import write_text_atomic
+from fluorogate.quantize.ir import CameraConversion
+
+CONFIG, CHECKPOINT = "config.json", "checkpoint.pt"
+QONNX, FLOAT_ONNX, IR = "model.qonnx.onnx", "model.onnx", "ir.json"
+
+
+class TrainConfig(BaseModel):
+    """How a model is trained: simulated data, steps per phase, optimiser, seed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    float_steps: int = Field(default=2400, ge=0)
+    qat_steps: int = Field(default=800, ge=0)
+    batch: int = Field(default=16, ge=1)
+    patch: int = Field(default=64, ge=16)
+    lr: float = Field(default=2e-3, gt=0)
+    qat_lr: float = Field(default=5e-4, gt=0)
+    photons: tuple[float, float] = (4.0, 25.0)  # training photon levels, log-uniform per data chunk
+    background: float = Field(default=2.0, ge=0)
+    preset: str = "scmos"
+    specimen: str = "mix"
+    peak_photons: float = Field(default=100.0, gt=0)  # sets the camera conversion's shift
+    mode: Literal["supervised", "n2v"] = "supervised"
+    n2v_fraction: float = Field(default=0.02, gt=0, lt=0.5)  # blind-spot pixels per patch
+    chunk: int = Field(default=256, ge=1)  # patches simulated at once (one photon level)
+    refresh: int = Field(default=48, ge=1)  # steps between fresh chunks
+    seed: int = 0
+    threads: int = Field(default=2, ge=1)
+    checkpoint_every: int = Field(default=200, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        lo, hi = self.photons
+        if not 0 < lo <= hi:
+            raise ValueError(f"photons range {self.photons} must satisfy 0 < low <= high")
+        if self.float_steps + self.qat_steps == 0:
+            raise ValueError("nothing to train: float_steps and qat_steps are both 0")
+        return self
+
+    @property
+    def total_steps(self) -> int:
+        return self.float_steps + self.qat_steps
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: ModelConfig
+    train: TrainConfig
+    camera: CameraConversion
+    versions: dict[str, str] = Field(default_factory=dict)
+    command: str = ""
+
+
+def save_config(run: Path, cfg: RunConfig, force: bool = True) -> Path:
+    return write_text_atomic(run / CONFIG, cfg.model_dump_json(indent=1) + "\n", force=force)
+
+
+def load_config(run: str | Path) -> RunConfig:
+    path = Path(run) / CONFIG
+    try:
+        return RunConfig.model_validate(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; is {run} a run folder made by `fluorogate train`?") from None
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise UserError(f"{path}: not a valid run config: {exc}") from None
+
+
+def checkpoint_path(run: str | Path) -> Path:
+    path = Path(run) / CHECKPOINT
+    if not path.is_file():
+        raise UserError(f"{path}: no checkpoint; train first (`fluorogate train --out {run}`)")
+    return path
