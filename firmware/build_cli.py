@@ -1,0 +1,94 @@
+"""`fluorogate build`: a bitstream for a board from generated Verilog (or any AXI4-Stream core).
+
+Registered by `fluorogate.firmware.cli`. Nothing heavy at import time. Exit status: 0 when every
+clock meets its constraint, 3 when the build finished but timing is not met (the reports say where),
+2 for bad input (as every `UserError`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from fluorogate.errors import UserError
+
+TIMING_FAILED = 3
+VERILOG_SUFFIXES = (".v", ".sv")
+
+
+def register_build(subparsers: argparse._SubParsersAction) -> None:
+    from fluorogate.firmware.boards import BOARDS
+
+    p = subparsers.add_parser(
+        "build", help="bitstream for an FPGA board with open tools (yosys, nextpnr, ecppack from PyPI)",
+        description="Synthesize, place and route the core of RUN inside a self-test board top (pattern source, "
+                    "checksum sink, PLL) and pack a bitstream; writes resource and Fmax reports (JSON + "
+                    "Markdown). RUN is a run folder with rtl/ (from `fluorogate rtl`), an RTL folder (files.f, "
+                    "design.json), or one Verilog file. Exit status 3: built, but timing not met.")
+    p.add_argument("run", type=Path, help="run folder, RTL folder, or a Verilog file")
+    p.add_argument("--board", choices=sorted(BOARDS), default="ulx3s-85f", help="board preset (default %(default)s)")
+    p.add_argument("--out", type=Path, help="build folder (default: RUN/build-BOARD; needed for a single file)")
+    p.add_argument("--top", help="the core's module name (default: design.json's top, or the file's stem)")
+    p.add_argument("--freq", type=float, default=100.0, help="core clock in MHz, made by the PLL (default %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default %(default)s)")
+    p.add_argument("--frame", type=int, nargs=2, metavar=("BEATS", "LINES"), default=None,
+                   help="self-test frame, beats per line and lines (default: design.json's frame, else 64 32)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing build folder")
+    p.set_defaults(handler=build_command)
+
+
+def resolve_design(run: Path, top: str | None) -> tuple[list[Path], str, dict, Path | None]:
+    """(sources, core module, design.json contents or {}, folder for the default output or None) for RUN."""
+    if run.is_file():
+        if run.suffix not in VERILOG_SUFFIXES:
+            raise UserError(f"{run}: not a Verilog file (.v/.sv), run folder or RTL folder")
+        return [run], top or run.stem, {}, None
+    if not run.is_dir():
+        raise UserError(f"{run}: no such run folder, RTL folder or Verilog file")
+    rtl = run / "rtl" if (run / "rtl").is_dir() else run
+    files_f = rtl / "files.f"
+    if files_f.exists():
+        sources = [rtl / line.strip() for line in files_f.read_text().splitlines() if line.strip()]
+    else:
+        sources = sorted(p for p in rtl.iterdir() if p.suffix in VERILOG_SUFFIXES)
+    if not sources:
+        raise UserError(f"{rtl}: no Verilog sources (generate them with `fluorogate rtl {run} --out {rtl}`)")
+    meta = json.loads((rtl / "design.json").read_text()) if (rtl / "design.json").exists() else {}
+    core = top or meta.get("top")
+    if core is None:
+        raise UserError(f"{rtl}: no design.json naming the top module; pass --top")
+    return sources, core, meta, run
+
+
+def build_command(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from fluorogate.firmware.build import BuildConfig, run_build
+
+    sources, core, meta, default_parent = resolve_design(args.run, args.top)
+    if args.out is None and default_parent is None:
+        raise UserError(f"{args.run}: pass --out for the build folder of a single Verilog file")
+    out = args.out or default_parent / f"build-{args.board}"
+    if args.frame:
+        beats, lines = args.frame
+    elif meta:  # a generated core takes exactly its frame: the self-test must send that
+        beats, lines = meta["width"] // meta.get("lanes", 1), meta["height"]
+    else:
+        beats, lines = 64, 32
+    try:
+        cfg = BuildConfig(sources=sources, core=core, board=args.board, freq_mhz=args.freq, seed=args.seed,
+                          line_beats=beats, lines=lines)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    report = run_build(cfg, out, force=args.force)
+    print(report.summary())
+    print(f"wrote {out}/{report.bitstream} and {out}/build_report.md")
+    if not report.timing_met:
+        slow = [f"{c.name} {c.achieved_mhz:.1f} < {c.constraint_mhz:g} MHz" for c in report.clocks if not c.met]
+        print(f"fluorogate: timing NOT met ({'; '.join(slow)}); the critical path is in {out}/build_report.md",
+              file=sys.stderr)
+        return TIMING_FAILED
+    return 0
