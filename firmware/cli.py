@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fluorogate.firmware.build_cli import register_build
+
 DEFAULT_SIZE = 2048  # the 'scmos' camera preset's frame; any size >= 3 works
 
 
@@ -25,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top", default="fluorogate_top", help="top module name (default %(default)s)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output folder")
     p.set_defaults(handler=rtl_command)
+    register_build(subparsers)  # `fluorogate build`: the bitstream flow (build engineer)
 
 
 def rtl_command(args: argparse.Namespace) -> int:
