@@ -135,13 +135,18 @@ def psf_kernel(optics: Optics, fine_nm: float) -> np.ndarray:
 
 
 def blur(fine: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Circular FFT convolution of (..., H, W) with a centred odd kernel; float32 out."""
+    """FFT convolution of (..., H, W) with a centred odd kernel; float32 out.
+
+    The FFT runs on the next fast length (zero padded), so odd grid sizes (e.g. 16 x 257) stay fast;
+    what wraps around lands in the grid's margin, which is cropped later.
+    """
     h, w = fine.shape[-2:]
     k = kernel.shape[0] // 2
     if 2 * k + 1 > min(h, w):
         raise ValueError(f"kernel {kernel.shape} larger than the grid {h}x{w}")
-    padded = np.zeros((h, w), dtype=np.float32)
+    shape = (fft.next_fast_len(h, real=True), fft.next_fast_len(w, real=True))
+    padded = np.zeros(shape, dtype=np.float32)
     padded[: 2 * k + 1, : 2 * k + 1] = kernel
     padded = np.roll(padded, (-k, -k), axis=(0, 1))
-    spectrum = fft.rfft2(fine.astype(np.float32, copy=False)) * fft.rfft2(padded)
-    return fft.irfft2(spectrum, s=(h, w)).astype(np.float32, copy=False)
+    spectrum = fft.rfft2(fine.astype(np.float32, copy=False), s=shape) * fft.rfft2(padded)
+    return fft.irfft2(spectrum, s=shape)[..., :h, :w].astype(np.float32)

@@ -90,11 +90,13 @@ def beads(rng: np.random.Generator, n: int, grid: Grid, per_um2: float = 0.05) -
 def _texture(rng: np.random.Generator, n: int, grid: Grid, corr_um: float = 0.4, contrast: float = 0.35):
     """Smooth chromatin-like texture, mean 1, from low-pass filtered white noise."""
     fy, fx = grid.fine_shape
+    sy, sx = fft.next_fast_len(fy, real=True), fft.next_fast_len(fx, real=True)
     sigma = corr_um * 1000 / grid.fine_nm
-    ky = fft.fftfreq(fy)[:, None]
-    kx = fft.rfftfreq(fx)[None, :]
+    ky = fft.fftfreq(sy)[:, None]
+    kx = fft.rfftfreq(sx)[None, :]
     lowpass = np.exp(-2 * (math.pi * sigma) ** 2 * (ky**2 + kx**2)).astype(np.float32)
-    field = fft.irfft2(fft.rfft2(rng.standard_normal((n, fy, fx), dtype=np.float32)) * lowpass, s=(fy, fx))
+    noise = rng.standard_normal((n, sy, sx), dtype=np.float32)
+    field = fft.irfft2(fft.rfft2(noise) * lowpass, s=(sy, sx))[:, :fy, :fx]
     field /= field.std(axis=(-2, -1), keepdims=True) + 1e-12
     return np.clip(1 + contrast * field, 0.1, None).astype(np.float32)
 

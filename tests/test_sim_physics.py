@@ -4,91 +4,47 @@ import math
 
 import numpy as np
 import pytest
-from scipy import special
-from scipy.optimize import curve_fit
 
+from fluorogate.sim.calibrate import PTC_LEVELS, PTC_LEVELS_EM, bead_at, bead_fwhm_nm, flat, flat_stacks
 from fluorogate.sim.camera import get_preset
-from fluorogate.sim.optics import Grid, Optics, blur, psf_kernel
+from fluorogate.sim.measure import fit_spot
+from fluorogate.sim.optics import Optics
 from fluorogate.sim.ptc import photon_transfer
 from fluorogate.sim.smlm import SMLMConfig, smlm_movie
-from fluorogate.sim.specimen import splat
 from fluorogate.sim.structured import SIMConfig, sim_stack
 from fluorogate.sim.tasks import simulate_movie
 
 
-def flat(_rng, n, grid):
-    """A uniform fluorescent sheet: density 1 = `photons` per camera pixel."""
-    return {"area": np.ones((n, *grid.fine_shape), dtype=np.float32)}
-
-
-def half_max_width(profile: np.ndarray) -> float:
-    """Full width at half maximum of a single peak, in samples, by linear interpolation of the crossings."""
-    i = int(np.argmax(profile))
-    half = profile[i] / 2
-    r = i + int(np.flatnonzero(profile[i:] < half)[0])
-    left = i - int(np.flatnonzero(profile[: i + 1][::-1] < half)[0])
-    x_right = r - 1 + (profile[r - 1] - half) / (profile[r - 1] - profile[r])
-    x_left = left + (half - profile[left]) / (profile[left + 1] - profile[left])
-    return x_right - x_left
-
-
 @pytest.mark.parametrize("psf", ["airy", "gaussian"])
 def test_bead_fwhm_is_051_lambda_over_na(psf):
-    # A bead on a 4x fine grid (27 nm pixels), imaged by the same kernel and pixel integration as frames.
+    # a bead on a 4x fine grid (27 nm pixels), imaged by the same kernel and pixel integration as frames
     optics = Optics(psf=psf)
-    grid = Grid.for_optics(25, 25, optics.pixel_nm(6.5), 4, optics)
-    c = round(float(grid.camera_to_fine(12.0)))
-    bead = splat(np.zeros(1, np.int64), np.array([c]), np.array([c]), np.ones(1), 1, grid.fine_shape)
-    image = blur(bead, psf_kernel(optics, grid.fine_nm))[0]
-    fwhm_nm = half_max_width(image[c]) * grid.fine_nm
-    assert fwhm_nm == pytest.approx(0.51 * optics.wavelength_nm / optics.na, rel=0.03)
-
-
-def pixel_gaussian(yx, amp, y0, x0, sigma, base):
-    """A 2D Gaussian integrated over unit pixels centred on integer coordinates."""
-    y, x = yx
-    s = sigma * math.sqrt(2)
-    ex = (special.erf((x + 0.5 - x0) / s) - special.erf((x - 0.5 - x0) / s)) / 2
-    ey = (special.erf((y + 0.5 - y0) / s) - special.erf((y - 0.5 - y0) / s)) / 2
-    return (amp * ex * ey + base).ravel()
+    assert bead_fwhm_nm(optics) == pytest.approx(0.51 * optics.wavelength_nm / optics.na, rel=0.03)
 
 
 def test_noisy_bead_fit_recovers_psf_width():
-    # What a user would do: average a noisy bead movie and fit a pixel-integrated Gaussian.
-    def bead(_rng, n, grid):
-        c = grid.camera_to_fine(np.array([10.3]))
-        return {"point": splat(np.zeros(1, np.int64), c, grid.camera_to_fine(np.array([9.6])), np.ones(1), n,
-                               grid.fine_shape)}
-
+    # what a user would do: average a noisy bead movie and fit a pixel-integrated Gaussian
     optics = Optics()
-    movie = simulate_movie(50, 21, photons=2000, background=5, specimen=bead, seed=1, optics=optics, oversample=4)
-    preset = movie.preset
-    image = movie.adu.mean(axis=0) - preset.offset_adu
-    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
-    popt, _ = curve_fit(pixel_gaussian, (yy, xx), image.ravel(), p0=[image.sum(), 10, 10, 1, 0])
-    assert popt[1] == pytest.approx(10.3, abs=0.02)
-    assert popt[2] == pytest.approx(9.6, abs=0.02)
-    sigma_nm = popt[3] * movie.pixel_nm
+    movie = simulate_movie(50, 21, photons=2000, background=5, specimen=bead_at(10.3, 9.6), seed=1,
+                           optics=optics, oversample=4)
+    spot = fit_spot(movie.adu.mean(axis=0) - movie.preset.offset_adu, 10, 10)
+    assert spot["y"] == pytest.approx(10.3, abs=0.02)
+    assert spot["x"] == pytest.approx(9.6, abs=0.02)
     # the bilinear splat of an off-grid point adds f(1-f) fine pixels^2 of variance: <= 1.5% in sigma at 4x
-    assert sigma_nm == pytest.approx(optics.sigma_nm, rel=0.03)
+    assert spot["sigma"] * movie.pixel_nm == pytest.approx(optics.sigma_nm, rel=0.03)
 
 
 @pytest.mark.parametrize("name", ["scmos", "ccd12"])
 def test_photon_transfer_gives_gain_and_read_noise(name):
-    preset = get_preset(name).model_copy(update={"hot_pixel_fraction": 0.0})
-    levels = [0, 2, 8, 30, 100, 300, 1000]  # photons per pixel: below the ADC ceiling of every preset
-    stacks = [simulate_movie(8, 48, photons=p, background=0, preset=preset, specimen=flat, seed=i).adu
-              for i, p in enumerate(levels)]
-    ptc = photon_transfer(stacks, preset.offset_adu)
+    preset = get_preset(name)
+    ptc = photon_transfer(flat_stacks(preset, PTC_LEVELS), preset.offset_adu)
     assert ptc.slope_adu_per_e == pytest.approx(preset.gain_adu_per_e, rel=0.05)
     assert ptc.read_noise_e(preset.gain_adu_per_e) == pytest.approx(preset.read_noise_e, rel=0.05)
 
 
 def test_emccd_excess_noise_doubles_the_slope():
-    preset = get_preset("emccd").model_copy(update={"hot_pixel_fraction": 0.0})
-    stacks = [simulate_movie(16, 64, photons=p, background=0, preset=preset, specimen=flat, seed=i).adu
-              for i, p in enumerate([0, 0.3, 1, 3, 10])]  # EM gain 300: low light only
-    ptc = photon_transfer(stacks, preset.offset_adu)
+    preset = get_preset("emccd")
+    ptc = photon_transfer(flat_stacks(preset, PTC_LEVELS_EM, frames=16, size=64), preset.offset_adu)
     assert ptc.slope_adu_per_e == pytest.approx(2 * preset.em_gain * preset.gain_adu_per_e, rel=0.05)
     # the intercept is small next to amplified shot noise: seeds scatter it by ~5%, so 10% here
     assert ptc.read_noise_e(preset.gain_adu_per_e) == pytest.approx(preset.read_noise_e, rel=0.10)
@@ -149,10 +105,9 @@ def test_smlm_positions_and_photons_match_the_frames():
         if (dist < 8).any() or not (4 <= cy < 60 and 4 <= cx < 60):
             continue  # crowded or at the edge: not a clean single-emitter check
         win = signal_e[row["frame"], cy - 4 : cy + 5, cx - 4 : cx + 5] - background_e
-        yy, xx = np.mgrid[cy - 4 : cy + 5, cx - 4 : cx + 5]
-        popt, _ = curve_fit(pixel_gaussian, (yy, xx), win.ravel(), p0=[win.sum(), cy, cx, 0.7, 0])
-        assert popt[1] == pytest.approx(row["y_px"], abs=0.02)
-        assert popt[2] == pytest.approx(row["x_px"], abs=0.02)
+        spot = fit_spot(win, cy, cx, origin=(cy - 4, cx - 4))
+        assert spot["y"] == pytest.approx(row["y_px"], abs=0.02)
+        assert spot["x"] == pytest.approx(row["x_px"], abs=0.02)
         assert win.sum() / preset.qe == pytest.approx(row["photons"], rel=0.02)
         checked += 1
     assert checked >= 10
