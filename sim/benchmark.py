@@ -9,11 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from fluorogate.sim.calibrate import PTC_LEVELS, PTC_LEVELS_EM, bead_at, bead_fwhm_nm, flat_stacks
+from fluorogate.sim.calibrate import PTC_LEVELS, PTC_LEVELS_EM, bead_at, bead_fwhm_nm, flat, flat_stacks
 from fluorogate.sim.camera import PRESETS
-from fluorogate.sim.measure import fit_spot
+from fluorogate.sim.measure import fit_cosine, fit_spot
 from fluorogate.sim.optics import Optics
 from fluorogate.sim.ptc import photon_transfer
+from fluorogate.sim.structured import SIMConfig, sim_stack
 from fluorogate.sim.tasks import denoise_batch, simulate_movie
 
 
@@ -35,6 +36,11 @@ def physics() -> dict[str, float]:
         movie = simulate_movie(50, 21, 2000, 5, specimen=bead_at(10.3, 9.6), seed=1, optics=optics, oversample=4)
         spot = fit_spot(movie.adu.mean(axis=0) - movie.preset.offset_adu, 10, 10)
         out[f"fit_sigma_{psf}_over_0.21_lambda_na"] = spot["sigma"] * movie.pixel_nm / optics.sigma_nm
+        stack = sim_stack(96, 1000, 0, specimen=flat, config=SIMConfig(modulation=0.8, frequency=0.7),
+                          optics=Optics(psf=psf, magnification=100))
+        pattern = stack.expected_adu[0, 0] - PRESETS["scmos"].offset_adu
+        contrast, _ = fit_cosine(pattern, stack.k_cycles_per_px[0])
+        out[f"sim_contrast_{psf}_over_expected"] = contrast / stack.expected_contrast(0)
     for name, preset in PRESETS.items():
         em = preset.em_gain > 1
         stacks = flat_stacks(preset, PTC_LEVELS_EM if em else PTC_LEVELS, frames=16 if em else 8, size=64 if em else 48)

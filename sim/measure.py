@@ -45,3 +45,15 @@ def fit_spot(image: np.ndarray, y0: float, x0: float, origin: tuple[int, int] = 
     p0 = [float(image.sum()), y0, x0, 1.0, 0.0]
     popt, _ = curve_fit(pixel_gaussian, (yy, xx), np.asarray(image, dtype=np.float64).ravel(), p0=p0)
     return dict(zip(("amp", "y", "x", "sigma", "base"), map(float, popt), strict=True))
+
+
+def fit_cosine(image: np.ndarray, k: np.ndarray) -> tuple[float, float]:
+    """Least-squares a + b cos + c sin at wave vector k (ky, kx; cycles per pixel): (modulation, phase).
+
+    The SIM check: modulation sqrt(b^2 + c^2) / a and phase atan2(-c, b) of a pattern in an image.
+    """
+    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+    arg = 2 * np.pi * (k[0] * yy + k[1] * xx)
+    design = np.stack([np.ones(image.size), np.cos(arg).ravel(), np.sin(arg).ravel()], axis=1)
+    (a, b, c), *_ = np.linalg.lstsq(design, image.ravel(), rcond=None)
+    return math.hypot(b, c) / a, math.atan2(-c, b)

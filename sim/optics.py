@@ -150,3 +150,15 @@ def blur(fine: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     padded = np.roll(padded, (-k, -k), axis=(0, 1))
     spectrum = fft.rfft2(fine.astype(np.float32, copy=False), s=shape) * fft.rfft2(padded)
     return fft.irfft2(spectrum, s=shape)[..., :h, :w].astype(np.float32)
+
+
+def otf(optics: Optics, k_per_nm: float) -> float:
+    """The in-focus OTF at spatial frequency |k| (cycles per nm), haze left out.
+
+    Gaussian: exp(-2 pi^2 sigma^2 k^2). Airy (ideal incoherent, circular pupil): with rho = k / cut-off,
+    (2 / pi) (acos rho - rho sqrt(1 - rho^2)), 0 beyond the cut-off.
+    """
+    if optics.psf == "gaussian":
+        return math.exp(-2 * (math.pi * optics.sigma_nm * k_per_nm) ** 2)
+    rho = min(abs(k_per_nm) / optics.cutoff_per_nm, 1.0)
+    return 2 / math.pi * (math.acos(rho) - rho * math.sqrt(1 - rho**2))

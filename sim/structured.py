@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from fluorogate.sim.camera import CameraPreset
-from fluorogate.sim.optics import Optics, blur, psf_kernel
+from fluorogate.sim.optics import Optics, blur, otf, psf_kernel
 from fluorogate.sim.render import render
 from fluorogate.sim.sensor import expected_adu, expose, hot_pixel_map
 from fluorogate.sim.specimen import SpecimenMaker, make_specimen
@@ -47,6 +47,13 @@ class SIMStack:
     phases_rad: np.ndarray  # (P,)
     config: SIMConfig
     pixel_nm: float
+    optics: Optics
+
+    def expected_contrast(self, angle: int) -> float:
+        """Pattern contrast the camera should see at `angle`: m x OTF(k) x pixel-integration sinc."""
+        ky, kx = self.k_cycles_per_px[angle]
+        k_nm = math.hypot(ky, kx) / self.pixel_nm
+        return self.config.modulation * otf(self.optics, k_nm) * abs(np.sinc(ky) * np.sinc(kx))
 
 
 def sim_stack(size: int | tuple[int, int], photons: float, background: float = 2.0,
@@ -77,4 +84,4 @@ def sim_stack(size: int | tuple[int, int], photons: float, background: float = 2
             exp_adu[a, p] = expected_adu(cam, preset)
             adu[a, p] = expose(cam, preset, rng, hot)
     return SIMStack(adu, exp_adu, grid.crop_fine(rendered.object_fine)[0], k_vec * grid.pixel_nm, phases,
-                    config, grid.pixel_nm)
+                    config, grid.pixel_nm, optics)

@@ -1,13 +1,12 @@
 """Physics checks of the simulated microscope: resolution, photon transfer, SIM patterns, SMLM truth."""
 
-import math
 
 import numpy as np
 import pytest
 
 from fluorogate.sim.calibrate import PTC_LEVELS, PTC_LEVELS_EM, bead_at, bead_fwhm_nm, flat, flat_stacks
 from fluorogate.sim.camera import get_preset
-from fluorogate.sim.measure import fit_spot
+from fluorogate.sim.measure import fit_cosine, fit_spot
 from fluorogate.sim.optics import Optics
 from fluorogate.sim.ptc import photon_transfer
 from fluorogate.sim.smlm import SMLMConfig, smlm_movie
@@ -50,17 +49,9 @@ def test_emccd_excess_noise_doubles_the_slope():
     assert ptc.read_noise_e(preset.gain_adu_per_e) == pytest.approx(preset.read_noise_e, rel=0.10)
 
 
-def fit_cosine(image: np.ndarray, k: np.ndarray) -> tuple[float, float]:
-    """Least-squares a + b cos + c sin at wave vector k (cycles per pixel): modulation and phase."""
-    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
-    arg = 2 * np.pi * (k[0] * yy + k[1] * xx)
-    design = np.stack([np.ones(image.size), np.cos(arg).ravel(), np.sin(arg).ravel()], axis=1)
-    (a, b, c), *_ = np.linalg.lstsq(design, image.ravel(), rcond=None)
-    return math.hypot(b, c) / a, math.atan2(-c, b)
-
-
-def test_sim_pattern_frequency_and_modulation_as_set():
-    optics = Optics(magnification=100)  # 65 nm pixels: the pattern sits well below Nyquist
+@pytest.mark.parametrize("psf", ["gaussian", "airy"])
+def test_sim_pattern_frequency_and_modulation_as_set(psf):
+    optics = Optics(magnification=100, psf=psf)  # 65 nm pixels: the pattern sits well below Nyquist
     cfg = SIMConfig(modulation=0.8, frequency=0.7)
     stack = sim_stack(96, photons=1000, background=0, specimen=flat, seed=0, config=cfg, optics=optics)
     assert stack.adu.shape == (3, 3, 96, 96)
@@ -69,24 +60,21 @@ def test_sim_pattern_frequency_and_modulation_as_set():
     for a in range(3):
         k = stack.k_cycles_per_px[a]
         assert np.hypot(*k) == pytest.approx(k_expected, rel=1e-9)
-        # frequency measured from the image: the periodogram peaks at k (zero-padded FFT, 1/8 bin)
+        # frequency measured from the image: the periodogram peaks at +-k (8x zero-padded FFT)
         spec = np.abs(np.fft.fft2(pre[a, 0] - pre[a, 0].mean(), s=(768, 768)))
         f = np.fft.fftfreq(768)
-        iy, ix = np.unravel_index(np.argmax(spec[:, : 384]), spec[:, : 384].shape)
+        iy, ix = np.unravel_index(np.argmax(spec[:, :384]), spec[:, :384].shape)
         k_meas = np.array([f[iy], f[ix]])
         assert np.allclose(k_meas, k, atol=1.5 / 768) or np.allclose(-k_meas, k, atol=1.5 / 768)
-        # contrast = m x OTF(k) x pixel sinc for the Gaussian PSF; phases step by 2 pi / 3
-        otf = math.exp(-2 * (math.pi * optics.sigma_nm / stack.pixel_nm) ** 2 * (k @ k))
-        mtf = otf * np.sinc(k[0]) * np.sinc(k[1])
+        # contrast = m x OTF(k) x pixel sinc; phases step by 2 pi / 3
         fits = [fit_cosine(pre[a, p], k) for p in range(3)]
         for modulation, _ in fits:
-            assert modulation == pytest.approx(cfg.modulation * abs(mtf), rel=0.05)
+            assert modulation == pytest.approx(stack.expected_contrast(a), rel=0.05)
         steps = np.angle(np.exp(1j * np.diff([phase for _, phase in fits])))
         assert np.allclose(steps, 2 * np.pi / 3, atol=0.02)
     # the noisy frames carry the same pattern
     noisy = stack.adu[0, 0].astype(float) - get_preset("scmos").offset_adu
-    assert fit_cosine(noisy, stack.k_cycles_per_px[0])[0] == pytest.approx(fit_cosine(pre[0, 0],
-                                                                          stack.k_cycles_per_px[0])[0], rel=0.1)
+    assert fit_cosine(noisy, stack.k_cycles_per_px[0])[0] == pytest.approx(stack.expected_contrast(0), rel=0.1)
 
 
 def test_smlm_positions_and_photons_match_the_frames():
