@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     p.add_argument("--mode", default="supervised", help="supervised (default) or n2v (Noise2Void blind spot)")
     p.add_argument("--preset", default="scmos", help="camera preset of the simulated data (default scmos)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the result depends on it)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the result depends on it; default 1)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--force", action="store_true", help="overwrite an existing run folder's results")
     p.add_argument("--no-export", action="store_true", help="skip the export after training")

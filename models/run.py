@@ -27,8 +27,8 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    float_steps: int = Field(default=2400, ge=0)
-    qat_steps: int = Field(default=800, ge=0)
+    float_steps: int = Field(default=2000, ge=0)
+    qat_steps: int = Field(default=600, ge=0)
     batch: int = Field(default=16, ge=1)
     patch: int = Field(default=64, ge=16)
     lr: float = Field(default=2e-3, gt=0)
@@ -43,7 +43,7 @@ class TrainConfig(BaseModel):
     chunk: int = Field(default=256, ge=1)  # patches simulated at once (one photon level)
     refresh: int = Field(default=48, ge=1)  # steps between fresh chunks
     seed: int = 0
-    threads: int = Field(default=2, ge=1)
+    threads: int = Field(default=1, ge=1)  # 2 threads ran 10x slower on a shared 2-core machine
     checkpoint_every: int = Field(default=200, ge=1)
 
     @model_validator(mode="after")
