@@ -97,5 +97,7 @@ def read_image_2d(path: str | os.PathLike, integer: bool = True) -> Image:
                         "pick one frame (e.g. the first) and save it on its own")
     if integer and not np.issubdtype(data.dtype, np.integer):
         raise UserError(f"{path}: expected integer camera ADU (uint8/uint16), got dtype {data.dtype}")
+    if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
+        raise UserError(f"{path}: expected a grey-level image (integer or float), got dtype {data.dtype}")
     image.data = data
     return image

@@ -20,7 +20,7 @@ from fluorogate.sim.camera import CameraPreset
 from fluorogate.sim.optics import Grid, Optics, blur, psf_kernel
 from fluorogate.sim.sensor import expected_adu, expose, hot_pixel_map
 from fluorogate.sim.specimen import filaments, splat
-from fluorogate.sim.tasks import setup_grid
+from fluorogate.sim.tasks import CHUNK_FINE_PIXELS, setup_grid
 
 LOCALIZATION_DTYPE = np.dtype([("frame", np.int32), ("emitter", np.int32), ("y_px", np.float64),
                                ("x_px", np.float64), ("photons", np.float32)])
@@ -83,8 +83,14 @@ def smlm_movie(frames: int, size: int | tuple[int, int], background: float = 20.
     t_idx, e_idx = np.nonzero(states)
     mu = np.log(cfg.photons_mean) - cfg.photons_sigma_log**2 / 2
     photons = rng.lognormal(mu, cfg.photons_sigma_log, t_idx.size)
-    fine = splat(t_idx, pos[e_idx, 0], pos[e_idx, 1], photons, frames, grid.fine_shape)
-    cam = grid.bin(blur(fine, psf_kernel(optics, grid.fine_nm))) + np.float32(background)
+    kernel = psf_kernel(optics, grid.fine_nm)
+    cam = np.empty((frames, grid.height, grid.width), dtype=np.float32)
+    per = max(1, CHUNK_FINE_PIXELS // (grid.fine_shape[0] * grid.fine_shape[1]))
+    for start in range(0, frames, per):  # a few million fine pixels at a time
+        m = min(per, frames - start)
+        sel = (t_idx >= start) & (t_idx < start + m)
+        fine = splat(t_idx[sel] - start, pos[e_idx[sel], 0], pos[e_idx[sel], 1], photons[sel], m, grid.fine_shape)
+        cam[start : start + m] = grid.bin(blur(fine, kernel)) + np.float32(background)
     hot = hot_pixel_map(cam.shape[1:], preset, rng)
     em_cam = grid.fine_to_camera(pos)
     inside = ((em_cam > -0.5) & (em_cam < np.array([grid.height, grid.width]) - 0.5)).all(axis=1)
