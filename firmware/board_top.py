@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from fluorogate.errors import UserError
 from fluorogate.firmware.boards import Board
 
@@ -26,6 +28,8 @@ AXIS = ("tdata", "tvalid", "tready", "tuser", "tlast")
 TOP_NAME = "fg_board_top"
 PLL_NAME = "fg_pll"
 SELFTEST_RTL = Path(__file__).parent / "rtl" / "board_selftest.v"
+SOURCE_SEED = 0x1F0A7E55  # board_pattern_source's default SEED
+LFSR_TAPS = 0x80200003  # the Galois LFSR of rtl/board_selftest.v
 
 
 @dataclass(frozen=True)
@@ -186,3 +190,37 @@ def _fold_function(bits: int, widths: list[int]) -> list[str]:
         "        end",
         "    endfunction",
     ]
+
+
+def _lfsr_next(s: int) -> int:
+    return (s >> 1) ^ (LFSR_TAPS if s & 1 else 0)
+
+
+def pattern_frames(data_bits: int, line_beats: int, lines: int, n_frames: int, seed: int = SOURCE_SEED) -> np.ndarray:
+    """The beats `board_pattern_source` sends, (n_frames, lines, line_beats) of tdata as Python ints.
+
+    Valid gaps change when beats go, not what they carry: the same frames with or without switch 1.
+    """
+    words = -(-data_bits // 32)
+    mask = (1 << data_bits) - 1
+    out = np.empty(n_frames * lines * line_beats, dtype=object)
+    s = seed
+    for i in range(out.size):
+        out[i] = sum(s << (32 * k) for k in range(words)) & mask
+        s = _lfsr_next(s)
+    return out.reshape(n_frames, lines, line_beats)
+
+
+def frame_checksum(frame: np.ndarray) -> int:
+    """What `board_checksum_sink` latches for one output frame (lines, line_beats) of tdata ints."""
+    lines, beats = frame.shape
+    acc = 0
+    for y in range(lines):
+        for x in range(beats):
+            folded = ((x == 0 and y == 0) << 1) | (x == beats - 1)
+            v = int(frame[y, x])
+            while v:
+                folded ^= v & 0xFFFFFFFF
+                v >>= 32
+            acc = folded if x == 0 and y == 0 else (((acc << 1) | (acc >> 31)) & 0xFFFFFFFF) ^ folded
+    return acc

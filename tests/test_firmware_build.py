@@ -1,0 +1,63 @@
+"""`fluorogate build`: argument handling (fast) and the whole open flow on the smoke core (slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fluorogate.cli import main
+from fluorogate.firmware.build_cli import resolve_design
+
+SMOKE = Path(__file__).resolve().parents[1] / "firmware" / "rtl" / "smoke_box3x3.v"
+ECP5_85F_IDCODE = bytes.fromhex("41113043")
+
+
+def test_single_file_needs_out(capsys):
+    assert main(["build", str(SMOKE)]) == 2
+    assert "pass --out for the build folder of a single Verilog file" in capsys.readouterr().err
+
+
+def test_missing_run_and_unknown_top_are_user_errors(tmp_path, capsys):
+    assert main(["build", str(tmp_path / "nope")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    (tmp_path / "core.v").write_text("module core; endmodule\n")
+    assert main(["build", str(tmp_path)]) == 2
+    assert "no design.json naming the top module; pass --top" in capsys.readouterr().err
+
+
+def test_run_folder_uses_files_f_and_design_json(tmp_path):
+    rtl = tmp_path / "rtl"
+    rtl.mkdir()
+    (rtl / "files.f").write_text("a.v\nb.v\n")
+    (rtl / "design.json").write_text(json.dumps({"top": "fluorogate_top", "width": 64, "height": 48}))
+    sources, core, meta, parent = resolve_design(tmp_path, None)
+    assert sources == [rtl / "a.v", rtl / "b.v"] and core == "fluorogate_top" and meta["height"] == 48
+    assert parent == tmp_path
+    assert resolve_design(tmp_path, "other")[1] == "other"
+
+
+def test_existing_output_needs_force(tmp_path, capsys):
+    out = tmp_path / "b"
+    out.mkdir()
+    assert main(["build", str(SMOKE), "--out", str(out)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # yosys + nextpnr + ecppack: 40-60 s on the shared 2-core machine (more on a first run)
+def test_smoke_core_bitstream_end_to_end(tmp_path, capsys):
+    out = tmp_path / "build"
+    assert main(["build", str(SMOKE), "--out", str(out), "--frame", "16", "8"]) == 0
+    assert "Fmax clk" in capsys.readouterr().out
+    bit = (out / "fg_board_top.bit").read_bytes()
+    assert bit.startswith(b"\xff\x00Part: LFE5U-85F") and b"\xff\xff\xbd\xb3" in bit[:64]
+    assert ECP5_85F_IDCODE in bit[:64] and len(bit) > 100_000
+    rep = json.loads((out / "build_report.json").read_text())
+    assert rep["timing_met"] and rep["pll_mhz"] == 100
+    assert rep["core_cells"]["DP16KD"] == 2 and rep["resources"]["EHXPLLL"]["used"] == 1
+    (clk,) = rep["clocks"]
+    assert clk["constraint_mhz"] == 100 and clk["achieved_mhz"] >= 100
+    assert set(rep["step_seconds"]) == {"copy_sources", "board_top", "synth", "pnr", "pack", "report"}
+    assert "Timing: **met**" in (out / "build_report.md").read_text()
+    assert not list(tmp_path.glob(".build*"))  # the temporary folder was moved into place
