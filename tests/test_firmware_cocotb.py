@@ -87,6 +87,46 @@ def test_denoiser_rate_and_latency(tmp_path):
     assert res.latency <= 4 * size + 100
 
 
+@pytest.fixture(scope="module")
+def default_denoiser(tmp_path_factory):
+    """The default model (ModelConfig()) as the real chain gives it: Brevitas -> QONNX -> IntegerGraph.
+
+    Untrained (seeded init): what matters here is that the RTL equals the reference for its weights.
+    """
+    import torch
+
+    from fluorogate.models import ModelConfig, build_model
+    from fluorogate.quantize.export import export_qonnx
+    from fluorogate.quantize.from_qonnx import build_integer_graph
+    from fluorogate.quantize.ir import CameraConversion
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(), quant=True).eval()
+    camera = CameraConversion(adu_bits=16, offset=100, shift=3)
+    path = export_qonnx(model, tmp_path_factory.mktemp("default") / "model.qonnx.onnx", size=16,
+                        metadata={"camera": camera.model_dump_json()})
+    return build_integer_graph(path, name="default")
+
+
+def test_default_denoiser_end_to_end(default_denoiser, tmp_path):
+    """The default 4-layer, 8-channel denoiser (da4ml kernels), 8x8 frames with gaps and backpressure."""
+    frames = _adu_frames(2, 8, seed=11, hi=2200)
+    expected = _expected(default_denoiser, frames)
+    assert np.count_nonzero(expected) > expected.size // 2  # a live network, not an all-zero output
+    stream = frames_to_beats(frames, StreamConfig(valid_prob=0.8, seed=12))
+    res = simulate(default_denoiser, frames, tmp_path, stream=stream, expected=expected, ready_prob=0.8)
+    assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
+
+
+@pytest.mark.slow
+def test_default_denoiser_16x16_rate(default_denoiser, tmp_path):
+    size = 16
+    res = simulate(default_denoiser, _adu_frames(3, size, seed=13, hi=2200), tmp_path)
+    assert res.ok and not res.mismatches
+    assert res.frame_period(size * size) == size * size
+    assert res.latency <= 4 * size + 100
+
+
 def _edit(frames, edits):
     """Beats of `frames` back to back, with per-frame edits to the transfers (a malformed camera)."""
     data, user, last = [], [], []
