@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--preset", default="scmos", help="camera preset: scmos, ccd12, emccd (default scmos)")
     p.add_argument("--specimen", default="filaments",
-                   help="filaments, puncta, nuclei, beads, mix, or a 2D TIFF used as the specimen (default filaments)")
+                   help="filaments, puncta, vesicles, nuclei, beads, mix, or a 2D TIFF as the specimen (default filaments)")
     p.add_argument("--photons", type=float, default=10.0, help="signal photons per pixel on structures (default 10)")
     p.add_argument("--background", type=float, default=2.0, help="background photons per pixel (default 2)")
     p.add_argument("--frames", type=int, default=20, help="number of exposures (default 20)")
