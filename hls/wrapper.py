@@ -2,7 +2,8 @@
 
 `<project>_axis(in, out)` is what drops into a Vivado block design behind a frame grabber:
 
-- `in`: one pixel per beat, raw camera ADU in `tdata`, `tuser` on the first pixel of a frame, `tlast`
+- `in`: one pixel per beat, raw camera ADU in `tdata` (or, for an IR without a camera conversion,
+  the input codes themselves, two's complement if the input quantizer is signed), `tuser` on the first pixel of a frame, `tlast`
   on the last pixel of each line (Xilinx AXI4-Stream video, UG934). Beats before a `tuser` are
   dropped, so the IP locks onto the next frame start after a reset or a broken frame.
 - the camera conversion of the IR (`sat(round_shift(adu - offset, shift))`, the graph's rounding) in
@@ -68,7 +69,9 @@ static void fg_read_frame(hls::stream<fg_in_beat_t> &in, hls::stream<input_t> &n
     for (int i = 0; i < FG_IN_H * FG_IN_W; i++) {{
         #pragma HLS PIPELINE II=1
         if (i > 0) beat = in.read();
-        long long code = fg_round_shift((long long)beat.data.to_uint64() - FG_OFFSET, FG_SHIFT);
+        long long raw = (long long)beat.data.to_uint64();
+        if (FG_DATA_SIGNED && ((raw >> (FG_DATA_BITS - 1)) & 1)) raw -= 1LL << FG_DATA_BITS;
+        long long code = fg_round_shift(raw - FG_OFFSET, FG_SHIFT);
         if (code < FG_CODE_MIN) code = FG_CODE_MIN;
         if (code > FG_CODE_MAX) code = FG_CODE_MAX;
         input_t px;
@@ -127,6 +130,8 @@ _TOP_H = """\
 #define FG_OUT_W {out_w}
 #define FG_OUT_C {out_c}
 #define FG_IN_BITS {in_bits}
+#define FG_DATA_BITS {data_bits}
+#define FG_DATA_SIGNED {data_signed}
 #define FG_OUT_BITS {out_bits}
 #define FG_OFFSET {offset}LL
 #define FG_SHIFT {shift}
@@ -211,10 +216,11 @@ def wrapper_params(graph: IntegerGraph, width: int, height: int) -> dict:
     adu_bits = cam.adu_bits if cam else inp.quant.bits
     out_h, out_w = frame_shapes(graph, height, width)[graph.output]
     out_bits = out.quant.bits if out.op == "requant" else graph.ranges[graph.output].bits
+    out_signed = out.quant.signed if out.op == "requant" else graph.ranges[graph.output].signed
     out_c = _channels(graph)
     return {
         "in_h": height, "in_w": width, "out_h": out_h, "out_w": out_w, "out_c": out_c,
-        "in_bits": inp.quant.bits, "out_bits": out_bits, "offset": cam.offset if cam else 0,
+        "in_bits": inp.quant.bits, "data_bits": adu_bits, "data_signed": int(cam is None and inp.quant.signed), "out_bits": out_bits, "out_signed": out_signed, "offset": cam.offset if cam else 0,
         "shift": cam.shift if cam else 0, "code_min": inp.quant.min_int, "code_max": inp.quant.max_int,
         "in_tdata": tdata_bits(adu_bits), "out_tdata": tdata_bits(out_bits * out_c),
     }
