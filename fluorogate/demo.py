@@ -61,7 +61,9 @@ DEMO_STEPS: list[tuple[str, Step]] = [
 ]
 
 
-def run_steps(ctx: DemoContext, steps: Sequence[tuple[str, Step]] = DEMO_STEPS) -> list[tuple[str, str, float]]:
+def run_steps(
+    ctx: DemoContext, steps: Sequence[tuple[str, Step]] = DEMO_STEPS
+) -> list[tuple[str, str, float]]:
     """Run `steps` in order, one progress line each; return (name, summary, seconds) per step."""
     done = []
     for i, (name, step) in enumerate(steps, 1):
@@ -87,9 +89,12 @@ def select_steps(names: str | None) -> list[tuple[str, Step]]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("demo", help="run the whole chain on the built-in default",
-                              description="Run the pipeline's steps on the built-in default and write "
-                              "everything into one folder: " + ", ".join(n for n, _ in DEMO_STEPS) + ".")
+    p = subparsers.add_parser(
+        "demo",
+        help="run the whole chain on the built-in default",
+        description="Run the pipeline's steps on the built-in default and write "
+        "everything into one folder: " + ", ".join(n for n, _ in DEMO_STEPS) + ".",
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="overwrite outputs already in the folder")
     p.add_argument("--steps", default=None, help="comma-separated subset of the steps (default: all)")

@@ -36,8 +36,9 @@ def is_ome(path: str | os.PathLike) -> bool:
     return name.endswith((".ome.tif", ".ome.tiff"))
 
 
-def write_tiff(path: str | os.PathLike, data: np.ndarray, pixel_size_um: float | None = None,
-               force: bool = False) -> Path:
+def write_tiff(
+    path: str | os.PathLike, data: np.ndarray, pixel_size_um: float | None = None, force: bool = False
+) -> Path:
     """Write `data` (YX, or TYX for a stack) atomically; never overwrites without `force`."""
     data = np.asarray(data)
     if data.ndim not in (2, 3):
@@ -46,18 +47,28 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray, pixel_size_um: float |
         if is_ome(path):
             meta: dict = {"axes": "YX" if data.ndim == 2 else "TYX"}
             if pixel_size_um:
-                meta |= {"PhysicalSizeX": pixel_size_um, "PhysicalSizeY": pixel_size_um,
-                         "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"}
+                meta |= {
+                    "PhysicalSizeX": pixel_size_um,
+                    "PhysicalSizeY": pixel_size_um,
+                    "PhysicalSizeXUnit": "µm",
+                    "PhysicalSizeYUnit": "µm",
+                }
             tifffile.imwrite(tmp, data, ome=True, metadata=meta)
         else:
-            res = {"resolution": (1e4 / pixel_size_um,) * 2, "resolutionunit": "CENTIMETER"} if pixel_size_um else {}
+            res = (
+                {"resolution": (1e4 / pixel_size_um,) * 2, "resolutionunit": "CENTIMETER"}
+                if pixel_size_um
+                else {}
+            )
             tifffile.imwrite(tmp, data, **res)
     return Path(path)
 
 
 def _pixel_size(tif: tifffile.TiffFile) -> float | None:
     if tif.is_ome and tif.ome_metadata:
-        pixels = next((el for el in ET.fromstring(tif.ome_metadata).iter() if el.tag.endswith("Pixels")), None)
+        pixels = next(
+            (el for el in ET.fromstring(tif.ome_metadata).iter() if el.tag.endswith("Pixels")), None
+        )
         if pixels is not None and pixels.get("PhysicalSizeX"):
             unit = pixels.get("PhysicalSizeXUnit", "µm")
             return float(pixels.get("PhysicalSizeX")) * _UM_PER.get(unit, 1.0)
@@ -93,8 +104,10 @@ def read_image_2d(path: str | os.PathLike, integer: bool = True) -> Image:
     image = read_tiff(path)
     data = np.squeeze(image.data)
     if data.ndim != 2:
-        raise UserError(f"{path}: expected a 2D image, got a stack of shape {image.data.shape}; "
-                        "pick one frame (e.g. the first) and save it on its own")
+        raise UserError(
+            f"{path}: expected a 2D image, got a stack of shape {image.data.shape}; "
+            "pick one frame (e.g. the first) and save it on its own"
+        )
     if integer and not np.issubdtype(data.dtype, np.integer):
         raise UserError(f"{path}: expected integer camera ADU (uint8/uint16), got dtype {data.dtype}")
     if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):

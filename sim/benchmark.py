@@ -33,17 +33,27 @@ def physics() -> dict[str, float]:
         optics = Optics(psf=psf)
         out[f"fwhm_{psf}_nm"] = bead_fwhm_nm(optics)
         out[f"fwhm_{psf}_over_0.51_lambda_na"] = out[f"fwhm_{psf}_nm"] / optics.fwhm_nm
-        movie = simulate_movie(50, 21, 2000, 5, specimen=bead_at(10.3, 9.6), seed=1, optics=optics, oversample=4)
+        movie = simulate_movie(
+            50, 21, 2000, 5, specimen=bead_at(10.3, 9.6), seed=1, optics=optics, oversample=4
+        )
         spot = fit_spot(movie.adu.mean(axis=0) - movie.preset.offset_adu, 10, 10)
         out[f"fit_sigma_{psf}_over_0.21_lambda_na"] = spot["sigma"] * movie.pixel_nm / optics.sigma_nm
-        stack = sim_stack(96, 1000, 0, specimen=flat, config=SIMConfig(modulation=0.8, frequency=0.7),
-                          optics=Optics(psf=psf, magnification=100))
+        stack = sim_stack(
+            96,
+            1000,
+            0,
+            specimen=flat,
+            config=SIMConfig(modulation=0.8, frequency=0.7),
+            optics=Optics(psf=psf, magnification=100),
+        )
         pattern = stack.expected_adu[0, 0] - PRESETS["scmos"].offset_adu
         contrast, _ = fit_cosine(pattern, stack.k_cycles_per_px[0])
         out[f"sim_contrast_{psf}_over_expected"] = contrast / stack.expected_contrast(0)
     for name, preset in PRESETS.items():
         em = preset.em_gain > 1
-        stacks = flat_stacks(preset, PTC_LEVELS_EM if em else PTC_LEVELS, frames=16 if em else 8, size=64 if em else 48)
+        stacks = flat_stacks(
+            preset, PTC_LEVELS_EM if em else PTC_LEVELS, frames=16 if em else 8, size=64 if em else 48
+        )
         ptc = photon_transfer(stacks, preset.offset_adu)
         out[f"ptc_{name}_slope_adu_per_e"] = ptc.slope_adu_per_e
         out[f"ptc_{name}_slope_expected"] = preset.gain_adu_per_e * (2 * preset.em_gain if em else 1)

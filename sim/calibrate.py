@@ -26,10 +26,12 @@ def flat(_rng: np.random.Generator, n: int, grid: Grid) -> Specimen:
 
 def bead_at(y: float, x: float):
     """A specimen maker with one unit bead at camera coordinates (y, x) in every frame."""
+
     def make(_rng: np.random.Generator, n: int, grid: Grid) -> Specimen:
         fy, fx = grid.camera_to_fine(np.array([y])), grid.camera_to_fine(np.array([x]))
         frames = np.arange(n)
         return {"point": splat(frames, np.repeat(fy, n), np.repeat(fx, n), np.ones(n), n, grid.fine_shape)}
+
     return make
 
 
@@ -42,9 +44,12 @@ def bead_fwhm_nm(optics: Optics, pixel_size_um: float = 6.5, oversample: int = 4
     return half_max_width(image[c]) * grid.fine_nm
 
 
-def flat_stacks(preset: CameraPreset, levels: tuple[float, ...], frames: int = 8, size: int = 48,
-                seed: int = 0) -> list[np.ndarray]:
+def flat_stacks(
+    preset: CameraPreset, levels: tuple[float, ...], frames: int = 8, size: int = 48, seed: int = 0
+) -> list[np.ndarray]:
     """One (frames, size, size) stack of flat-field exposures per light level, hot pixels off."""
     preset = preset.model_copy(update={"hot_pixel_fraction": 0.0})
-    return [simulate_movie(frames, size, photons=p, background=0, preset=preset, specimen=flat, seed=seed + i).adu
-            for i, p in enumerate(levels)]
+    return [
+        simulate_movie(frames, size, photons=p, background=0, preset=preset, specimen=flat, seed=seed + i).adu
+        for i, p in enumerate(levels)
+    ]

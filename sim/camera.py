@@ -19,7 +19,9 @@ class CameraPreset(BaseModel):
 
     name: str
     qe: float = Field(gt=0, le=1, description="quantum efficiency at the emission wavelength")
-    read_noise_e: float = Field(ge=0, description="Gaussian read noise, electrons rms (before EM gain: at the output)")
+    read_noise_e: float = Field(
+        ge=0, description="Gaussian read noise, electrons rms (before EM gain: at the output)"
+    )
     gain_adu_per_e: float = Field(gt=0, description="conversion gain, ADU per electron at the ADC")
     offset_adu: int = Field(ge=0, description="ADC offset (dark level) in ADU")
     adu_bits: int = Field(ge=8, le=16, description="ADC bit depth; also the pixel width on the camera stream")
@@ -47,17 +49,54 @@ PRESETS: dict[str, CameraPreset] = {
     p.name: p
     for p in (
         # Hamamatsu ORCA-Flash4.0 V3 (C13440-20CU): 0.46 e-/ADU, 1.4 e- rms (standard scan), 100 fps.
-        CameraPreset(name="scmos", qe=0.8, read_noise_e=1.4, gain_adu_per_e=2.17, offset_adu=100, adu_bits=16,
-                     dark_current_e_per_s=0.06, exposure_s=0.01, width=2048, height=2048, fps=100.0,
-                     pixel_size_um=6.5, hot_pixel_fraction=1e-4),
+        CameraPreset(
+            name="scmos",
+            qe=0.8,
+            read_noise_e=1.4,
+            gain_adu_per_e=2.17,
+            offset_adu=100,
+            adu_bits=16,
+            dark_current_e_per_s=0.06,
+            exposure_s=0.01,
+            width=2048,
+            height=2048,
+            fps=100.0,
+            pixel_size_um=6.5,
+            hot_pixel_fraction=1e-4,
+        ),
         # Interline CCD, 12-bit (Sony ICX285 class, e.g. CoolSNAP HQ2): 4 e-/ADU, ~16 ke- full well.
-        CameraPreset(name="ccd12", qe=0.65, read_noise_e=6.5, gain_adu_per_e=0.25, offset_adu=50, adu_bits=12,
-                     dark_current_e_per_s=0.05, exposure_s=0.05, width=1392, height=1040, fps=11.0,
-                     pixel_size_um=6.45, hot_pixel_fraction=5e-5),
+        CameraPreset(
+            name="ccd12",
+            qe=0.65,
+            read_noise_e=6.5,
+            gain_adu_per_e=0.25,
+            offset_adu=50,
+            adu_bits=12,
+            dark_current_e_per_s=0.05,
+            exposure_s=0.05,
+            width=1392,
+            height=1040,
+            fps=11.0,
+            pixel_size_um=6.45,
+            hot_pixel_fraction=5e-5,
+        ),
         # Back-illuminated EMCCD (Andor iXon 897 class): EM gain 300, ~50 e- read noise before EM gain.
-        CameraPreset(name="emccd", qe=0.9, read_noise_e=50.0, gain_adu_per_e=0.2, offset_adu=100, adu_bits=16,
-                     dark_current_e_per_s=0.001, exposure_s=0.03, em_gain=300.0, width=512, height=512,
-                     fps=56.0, pixel_size_um=16.0, hot_pixel_fraction=1e-4),
+        CameraPreset(
+            name="emccd",
+            qe=0.9,
+            read_noise_e=50.0,
+            gain_adu_per_e=0.2,
+            offset_adu=100,
+            adu_bits=16,
+            dark_current_e_per_s=0.001,
+            exposure_s=0.03,
+            em_gain=300.0,
+            width=512,
+            height=512,
+            fps=56.0,
+            pixel_size_um=16.0,
+            hot_pixel_fraction=1e-4,
+        ),
     )
 }
 
@@ -69,4 +108,6 @@ def get_preset(name: str | CameraPreset) -> CameraPreset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise UserError(f"unknown camera preset {name!r}; choose one of {', '.join(sorted(PRESETS))}") from None
+        raise UserError(
+            f"unknown camera preset {name!r}; choose one of {', '.join(sorted(PRESETS))}"
+        ) from None

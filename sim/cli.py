@@ -17,19 +17,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "preview beside it.",
     )
     p.add_argument("--preset", default="scmos", help="camera preset: scmos, ccd12, emccd (default scmos)")
-    p.add_argument("--specimen", default="filaments",
-                   help="filaments, puncta, vesicles, nuclei, beads, mix, or a 2D TIFF as the specimen (default filaments)")
-    p.add_argument("--photons", type=float, default=10.0, help="signal photons per pixel on structures (default 10)")
+    p.add_argument(
+        "--specimen",
+        default="filaments",
+        help="filaments, puncta, vesicles, nuclei, beads, mix, or a 2D TIFF as the specimen (default filaments)",
+    )
+    p.add_argument(
+        "--photons", type=float, default=10.0, help="signal photons per pixel on structures (default 10)"
+    )
     p.add_argument("--background", type=float, default=2.0, help="background photons per pixel (default 2)")
     p.add_argument("--frames", type=int, default=20, help="number of exposures (default 20)")
-    p.add_argument("--size", type=int, default=None, help="frame size in pixels (default 256, or the image's size)")
+    p.add_argument(
+        "--size", type=int, default=None, help="frame size in pixels (default 256, or the image's size)"
+    )
     p.add_argument("--psf", choices=["gaussian", "airy"], default="gaussian")
     p.add_argument("--wavelength", type=float, default=520.0, help="emission wavelength, nm (default 520)")
     p.add_argument("--na", type=float, default=1.4, help="numerical aperture (default 1.4)")
     p.add_argument("--magnification", type=float, default=60.0, help="total magnification (default 60)")
     p.add_argument("--haze", type=float, default=0.0, help="fraction of out-of-focus light, 0..1 (default 0)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--truth", action="store_true", help="also write the noise-free expected ADU (*.truth.ome.tif)")
+    p.add_argument(
+        "--truth", action="store_true", help="also write the noise-free expected ADU (*.truth.ome.tif)"
+    )
     p.add_argument("--out", required=True, help="output TIFF, e.g. movie.ome.tif")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.set_defaults(handler=run_simulate)
@@ -49,8 +58,13 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     preset = get_preset(args.preset)
     try:
-        optics = Optics(psf=args.psf, wavelength_nm=args.wavelength, na=args.na,
-                        magnification=args.magnification, haze=args.haze)
+        optics = Optics(
+            psf=args.psf,
+            wavelength_nm=args.wavelength,
+            na=args.na,
+            magnification=args.magnification,
+            haze=args.haze,
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserError(f"--{err['loc'][0]}: {err['msg']} (got {err['input']})".replace("_nm", "")) from None
@@ -60,13 +74,26 @@ def run_simulate(args: argparse.Namespace) -> int:
         image = read_image_2d(args.specimen, integer=False)
         specimen = from_image(image.data)
         if args.size is not None and args.size != image.data.shape[0]:
-            raise UserError(f"--size {args.size} disagrees with the specimen image {args.specimen} "
-                            f"({image.data.shape[0]}x{image.data.shape[1]}); leave --size out")
+            raise UserError(
+                f"--size {args.size} disagrees with the specimen image {args.specimen} "
+                f"({image.data.shape[0]}x{image.data.shape[1]}); leave --size out"
+            )
         size = image.data.shape
-    movie = simulate_movie(args.frames, size, args.photons, args.background, preset, specimen, args.seed, optics,
-                           progress=lambda it: tqdm(it, desc="simulate", unit="frame"))
-    title = (f"{preset.name}, {args.specimen}, {args.photons:g} photons/px over {args.background:g}, "
-             f"{movie.pixel_nm:.0f} nm pixels")
+    movie = simulate_movie(
+        args.frames,
+        size,
+        args.photons,
+        args.background,
+        preset,
+        specimen,
+        args.seed,
+        optics,
+        progress=lambda it: tqdm(it, desc="simulate", unit="frame"),
+    )
+    title = (
+        f"{preset.name}, {args.specimen}, {args.photons:g} photons/px over {args.background:g}, "
+        f"{movie.pixel_nm:.0f} nm pixels"
+    )
     for path in write_movie(movie, args.out, title, force=args.force, truth=args.truth):
         print(f"wrote {path}")
     return 0

@@ -25,8 +25,9 @@ def half_max_width(profile: np.ndarray) -> float:
     return float(x_right - x_left)
 
 
-def pixel_gaussian(yx: tuple[np.ndarray, np.ndarray], amp: float, y0: float, x0: float, sigma: float,
-                   base: float) -> np.ndarray:
+def pixel_gaussian(
+    yx: tuple[np.ndarray, np.ndarray], amp: float, y0: float, x0: float, sigma: float, base: float
+) -> np.ndarray:
     """A 2D Gaussian of total `amp` integrated over unit pixels centred on integer coordinates, plus `base`."""
     y, x = yx
     s = sigma * math.sqrt(2)

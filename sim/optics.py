@@ -81,7 +81,10 @@ class Grid:
 
     @property
     def fine_shape(self) -> tuple[int, int]:
-        return ((self.height + 2 * self.margin) * self.oversample, (self.width + 2 * self.margin) * self.oversample)
+        return (
+            (self.height + 2 * self.margin) * self.oversample,
+            (self.width + 2 * self.margin) * self.oversample,
+        )
 
     def camera_to_fine(self, u: np.ndarray) -> np.ndarray:
         """Camera pixel coordinates (centres at integers, frame without margin) to fine-grid coordinates."""

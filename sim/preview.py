@@ -22,8 +22,13 @@ def preview_path(tiff_path: str | os.PathLike) -> Path:
     return path.with_name(stem + ".png")
 
 
-def save_preview(path: str | os.PathLike, panels: Sequence[tuple[str, np.ndarray]], pixel_nm: float | None,
-                 title: str, force: bool = False) -> Path:
+def save_preview(
+    path: str | os.PathLike,
+    panels: Sequence[tuple[str, np.ndarray]],
+    pixel_nm: float | None,
+    title: str,
+    force: bool = False,
+) -> Path:
     """Side-by-side grey panels (1st-99.8th percentile stretch each) with a scale bar, written atomically."""
     import matplotlib
 

@@ -28,7 +28,9 @@ def unit_peaks(optics: Optics, pixel_nm: float, oversample: int) -> dict[str, fl
     fx = grid.fine_shape[1]
     xs = np.arange(0, fx - 1, 0.5)
     point = splat(np.zeros(1, np.int64), np.array([c]), np.array([c]), np.ones(1), 1, grid.fine_shape)
-    line = splat(np.zeros(xs.size, np.int64), np.full(xs.size, c), xs, np.full(xs.size, 0.5), 1, grid.fine_shape)
+    line = splat(
+        np.zeros(xs.size, np.int64), np.full(xs.size, c), xs, np.full(xs.size, 0.5), 1, grid.fine_shape
+    )
     return {
         "point": float(grid.bin(blur(point, kernel))[0, 4, 4]),
         "line": float(grid.bin(blur(line, kernel))[0, 4, 4]),

@@ -18,8 +18,9 @@ def truth_path(tiff_path: str | os.PathLike) -> Path:
     return preview_path(path).with_suffix(".truth.ome.tif")
 
 
-def write_movie(movie: SimFrames, out: str | os.PathLike, title: str, force: bool = False,
-                truth: bool = False) -> list[Path]:
+def write_movie(
+    movie: SimFrames, out: str | os.PathLike, title: str, force: bool = False, truth: bool = False
+) -> list[Path]:
     """Write `movie` to `out` (OME-TIFF if named so), its preview PNG and, if asked, the noise-free truth
     (float32 expected ADU). All targets are checked before anything is written: no partial set."""
     if not str(out).lower().endswith((".tif", ".tiff")):
@@ -29,8 +30,13 @@ def write_movie(movie: SimFrames, out: str | os.PathLike, title: str, force: boo
         check_writable(target, force)
     pixel_um = movie.pixel_nm / 1000
     write_tiff(targets[0], movie.adu, pixel_um, force=force)
-    save_preview(targets[1], [("frame 0 (camera ADU)", movie.adu[0]),
-                              ("noise-free expected ADU", movie.expected_adu[0])], movie.pixel_nm, title, force)
+    save_preview(
+        targets[1],
+        [("frame 0 (camera ADU)", movie.adu[0]), ("noise-free expected ADU", movie.expected_adu[0])],
+        movie.pixel_nm,
+        title,
+        force,
+    )
     if truth:
         write_tiff(targets[2], movie.expected_adu[:1].copy(), pixel_um, force=force)
     return targets

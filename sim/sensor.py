@@ -22,7 +22,9 @@ from fluorogate.sim.camera import CameraPreset
 def expected_electrons(photons: np.ndarray, preset: CameraPreset) -> np.ndarray:
     """Mean photo- plus dark electrons per pixel (before EM gain), float32."""
     dark = preset.dark_current_e_per_s * preset.exposure_s
-    return (np.asarray(photons, dtype=np.float32) * np.float32(preset.qe) + np.float32(dark)).astype(np.float32)
+    return (np.asarray(photons, dtype=np.float32) * np.float32(preset.qe) + np.float32(dark)).astype(
+        np.float32
+    )
 
 
 def expected_adu(photons: np.ndarray, preset: CameraPreset) -> np.ndarray:
@@ -37,8 +39,9 @@ def hot_pixel_map(shape: tuple[int, ...], preset: CameraPreset, rng: np.random.G
     return hot.astype(np.float32) * np.float32(preset.hot_pixel_e_per_s * preset.exposure_s)
 
 
-def expose(photons: np.ndarray, preset: CameraPreset, rng: np.random.Generator,
-           hot_e: np.ndarray | None = None) -> np.ndarray:
+def expose(
+    photons: np.ndarray, preset: CameraPreset, rng: np.random.Generator, hot_e: np.ndarray | None = None
+) -> np.ndarray:
     """One noisy exposure of `photons` (expected photons per pixel, any shape) as uint16 ADU.
 
     `hot_e` adds a fixed hot-pixel dark map (from `hot_pixel_map`, broadcast over frames), so a movie

@@ -22,8 +22,15 @@ from fluorogate.sim.sensor import expected_adu, expose, hot_pixel_map
 from fluorogate.sim.specimen import filaments, splat
 from fluorogate.sim.tasks import CHUNK_FINE_PIXELS, setup_grid
 
-LOCALIZATION_DTYPE = np.dtype([("frame", np.int32), ("emitter", np.int32), ("y_px", np.float64),
-                               ("x_px", np.float64), ("photons", np.float32)])
+LOCALIZATION_DTYPE = np.dtype(
+    [
+        ("frame", np.int32),
+        ("emitter", np.int32),
+        ("y_px", np.float64),
+        ("x_px", np.float64),
+        ("photons", np.float32),
+    ]
+)
 
 
 class SMLMConfig(BaseModel):
@@ -65,9 +72,16 @@ def _place(rng: np.random.Generator, grid: Grid, cfg: SMLMConfig) -> np.ndarray:
     return np.stack(np.unravel_index(pick, (fy, fx)), axis=1) + jitter
 
 
-def smlm_movie(frames: int, size: int | tuple[int, int], background: float = 20.0,
-               preset: str | CameraPreset = "scmos", seed: int = 0, config: SMLMConfig | None = None,
-               optics: Optics | None = None, oversample: int = 4) -> SMLMMovie:
+def smlm_movie(
+    frames: int,
+    size: int | tuple[int, int],
+    background: float = 20.0,
+    preset: str | CameraPreset = "scmos",
+    seed: int = 0,
+    config: SMLMConfig | None = None,
+    optics: Optics | None = None,
+    oversample: int = 4,
+) -> SMLMMovie:
     """`frames` frames of blinking emitters; `background` in photons per pixel."""
     cfg = config or SMLMConfig()
     preset, optics, grid = setup_grid(size, 0.0, background, preset, optics, oversample)
@@ -89,7 +103,9 @@ def smlm_movie(frames: int, size: int | tuple[int, int], background: float = 20.
     for start in range(0, frames, per):  # a few million fine pixels at a time
         m = min(per, frames - start)
         sel = (t_idx >= start) & (t_idx < start + m)
-        fine = splat(t_idx[sel] - start, pos[e_idx[sel], 0], pos[e_idx[sel], 1], photons[sel], m, grid.fine_shape)
+        fine = splat(
+            t_idx[sel] - start, pos[e_idx[sel], 0], pos[e_idx[sel], 1], photons[sel], m, grid.fine_shape
+        )
         cam[start : start + m] = grid.bin(blur(fine, kernel)) + np.float32(background)
     hot = hot_pixel_map(cam.shape[1:], preset, rng)
     em_cam = grid.fine_to_camera(pos)

@@ -22,8 +22,9 @@ from fluorogate.sim.optics import Grid
 Specimen = dict[str, np.ndarray]
 
 
-def splat(frame: np.ndarray, y: np.ndarray, x: np.ndarray, w: np.ndarray, n: int,
-          shape: tuple[int, int]) -> np.ndarray:
+def splat(
+    frame: np.ndarray, y: np.ndarray, x: np.ndarray, w: np.ndarray, n: int, shape: tuple[int, int]
+) -> np.ndarray:
     """Bilinear splat of weights `w` at fine coordinates (y, x) into frames `frame` of (n, *shape).
 
     Bilinear weights keep each point's total mass and centroid exactly; points off the grid are dropped.
@@ -55,8 +56,14 @@ def _uniform_positions(rng: np.random.Generator, counts: np.ndarray, grid: Grid)
     return frame, rng.uniform(0, fy - 1, frame.size), rng.uniform(0, fx - 1, frame.size)
 
 
-def filaments(rng: np.random.Generator, n: int, grid: Grid, per_um2: float = 0.08,
-              length_um: tuple[float, float] = (3.0, 15.0), persistence_um: float = 5.0) -> Specimen:
+def filaments(
+    rng: np.random.Generator,
+    n: int,
+    grid: Grid,
+    per_um2: float = 0.08,
+    length_um: tuple[float, float] = (3.0, 15.0),
+    persistence_um: float = 5.0,
+) -> Specimen:
     """Worm-like chains: tangent angle diffuses with variance ds / persistence length per step ds."""
     frame, y0, x0 = _uniform_positions(rng, _counts(rng, n, grid, per_um2), grid)
     k = frame.size
@@ -73,14 +80,22 @@ def filaments(rng: np.random.Generator, n: int, grid: Grid, per_um2: float = 0.0
     return {"line": splat(frames.ravel(), y.ravel(), x.ravel(), w.ravel(), n, grid.fine_shape)}
 
 
-def puncta(rng: np.random.Generator, n: int, grid: Grid, per_um2: float = 0.6, sigma_log: float = 0.6) -> Specimen:
+def puncta(
+    rng: np.random.Generator, n: int, grid: Grid, per_um2: float = 0.6, sigma_log: float = 0.6
+) -> Specimen:
     """Sub-resolution puncta/vesicles: uniform positions, lognormal brightness (median 1)."""
     frame, y, x = _uniform_positions(rng, _counts(rng, n, grid, per_um2), grid)
     return {"point": splat(frame, y, x, rng.lognormal(0.0, sigma_log, frame.size), n, grid.fine_shape)}
 
 
-def vesicles(rng: np.random.Generator, n: int, grid: Grid, per_um2: float = 0.3,
-             radius_nm: float = 120.0, sigma_log: float = 0.6) -> Specimen:
+def vesicles(
+    rng: np.random.Generator,
+    n: int,
+    grid: Grid,
+    per_um2: float = 0.3,
+    radius_nm: float = 120.0,
+    sigma_log: float = 0.6,
+) -> Specimen:
     """Vesicles near the resolution limit: rings (projected shells) of lognormal radius (median
     `radius_nm`, sigma 0.35) and lognormal brightness, as 24 points each; a small one acts as a punctum."""
     frame, cy, cx = _uniform_positions(rng, _counts(rng, n, grid, per_um2), grid)
@@ -112,8 +127,14 @@ def _texture(rng: np.random.Generator, n: int, grid: Grid, corr_um: float = 0.4,
     return np.clip(1 + contrast * field, 0.1, None).astype(np.float32)
 
 
-def nuclei(rng: np.random.Generator, n: int, grid: Grid, per_um2: float = 0.008,
-           radius_um: tuple[float, float] = (3.0, 7.0), edge_um: float = 0.25) -> Specimen:
+def nuclei(
+    rng: np.random.Generator,
+    n: int,
+    grid: Grid,
+    per_um2: float = 0.008,
+    radius_um: tuple[float, float] = (3.0, 7.0),
+    edge_um: float = 0.25,
+) -> Specimen:
     """Soft-edged ellipses (logistic edge `edge_um` wide) with textured interior; density ~1."""
     fy, fx = grid.fine_shape
     frame, cy, cx = _uniform_positions(rng, _counts(rng, n, grid, per_um2), grid)
@@ -157,7 +178,12 @@ def mix(rng: np.random.Generator, n: int, grid: Grid) -> Specimen:
 
 SpecimenMaker = Callable[[np.random.Generator, int, Grid], Specimen]
 SPECIMENS: dict[str, SpecimenMaker] = {
-    "filaments": filaments, "puncta": puncta, "vesicles": vesicles, "nuclei": nuclei, "beads": beads, "mix": mix,
+    "filaments": filaments,
+    "puncta": puncta,
+    "vesicles": vesicles,
+    "nuclei": nuclei,
+    "beads": beads,
+    "mix": mix,
 }
 
 
@@ -185,7 +211,9 @@ def from_image(image: np.ndarray) -> SpecimenMaker:
 
     def make(_rng: np.random.Generator, n: int, grid: Grid) -> Specimen:
         if img.shape != (grid.height, grid.width):
-            raise UserError(f"specimen image is {img.shape[0]}x{img.shape[1]}, frames are {grid.height}x{grid.width}")
+            raise UserError(
+                f"specimen image is {img.shape[0]}x{img.shape[1]}, frames are {grid.height}x{grid.width}"
+            )
         fine = np.clip(ndimage.zoom(img, grid.oversample, order=3), 0, None)
         pad = grid.margin * grid.oversample
         fine = np.pad(fine, pad, mode="reflect").astype(np.float32)

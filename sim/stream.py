@@ -56,8 +56,10 @@ class BeatStream:
     def __post_init__(self) -> None:
         n = len(self.valid)
         if self.data.ndim != 2 or len(self.data) != n or len(self.user) != n or len(self.last) != n:
-            raise StreamError(f"stream arrays disagree: data {self.data.shape}, valid {len(self.valid)}, "
-                              f"user {len(self.user)}, last {len(self.last)} (want data (N, lanes) and N each)")
+            raise StreamError(
+                f"stream arrays disagree: data {self.data.shape}, valid {len(self.valid)}, "
+                f"user {len(self.user)}, last {len(self.last)} (want data (N, lanes) and N each)"
+            )
 
     @property
     def lanes(self) -> int:
@@ -102,8 +104,12 @@ def frames_to_beats(frames: Sequence[np.ndarray], cfg: StreamConfig | None = Non
         gap += np.random.default_rng(cfg.seed).geometric(cfg.valid_prob, n_beats) - 1
     cycle = np.cumsum(gap + 1) - 1
     n_cycles = int(cycle[-1]) + 1
-    out = BeatStream(np.zeros((n_cycles, cfg.lanes), np.int64), np.zeros(n_cycles, bool),
-                     np.zeros(n_cycles, bool), np.zeros(n_cycles, bool))
+    out = BeatStream(
+        np.zeros((n_cycles, cfg.lanes), np.int64),
+        np.zeros(n_cycles, bool),
+        np.zeros(n_cycles, bool),
+        np.zeros(n_cycles, bool),
+    )
     out.data[cycle] = data
     out.valid[cycle] = True
     out.user[cycle] = (in_line == 0) & (line % height == 0)
@@ -145,8 +151,10 @@ def beats_to_frames(stream: BeatStream, width: int, height: int, lanes: int) -> 
     if cycles.size % per_frame:
         i = cycles.size
         frame, line, beat = i // per_frame, (i % per_frame) // per_line, i % per_line
-        raise StreamError(f"malformed stream at frame {frame}, line {line}, beat {beat}: the stream ended "
-                          f"there, frame cut short ({cycles.size % per_frame} of {per_frame} beats)")
+        raise StreamError(
+            f"malformed stream at frame {frame}, line {line}, beat {beat}: the stream ended "
+            f"there, frame cut short ({cycles.size % per_frame} of {per_frame} beats)"
+        )
     pixels = stream.data[cycles].reshape(-1, height, width)
     return list(pixels)
 
@@ -168,8 +176,10 @@ def pack_tdata(stream: BeatStream, pixel_bits: int, signed: bool = False) -> lis
     """
     lo, hi = (-(2 ** (pixel_bits - 1)), 2 ** (pixel_bits - 1) - 1) if signed else (0, 2**pixel_bits - 1)
     if stream.data.size and (stream.data.min() < lo or stream.data.max() > hi):
-        raise StreamError(f"pixel values {stream.data.min()}..{stream.data.max()} do not fit "
-                          f"{pixel_bits}-bit {'signed' if signed else 'unsigned'} lanes")
+        raise StreamError(
+            f"pixel values {stream.data.min()}..{stream.data.max()} do not fit "
+            f"{pixel_bits}-bit {'signed' if signed else 'unsigned'} lanes"
+        )
     mask = (1 << pixel_bits) - 1
     return [sum((int(v) & mask) << (i * pixel_bits) for i, v in enumerate(row)) for row in stream.data]
 
@@ -177,8 +187,9 @@ def pack_tdata(stream: BeatStream, pixel_bits: int, signed: bool = False) -> lis
 def unpack_tdata(words: Sequence[int], lanes: int, pixel_bits: int, signed: bool = False) -> np.ndarray:
     """Inverse of `pack_tdata`: tdata words to (N, lanes) int64 pixels (sign-extended if `signed`)."""
     mask = (1 << pixel_bits) - 1
-    out = np.array([[(int(w) >> (i * pixel_bits)) & mask for i in range(lanes)] for w in words],
-                   dtype=np.int64).reshape(-1, lanes)
+    out = np.array(
+        [[(int(w) >> (i * pixel_bits)) & mask for i in range(lanes)] for w in words], dtype=np.int64
+    ).reshape(-1, lanes)
     if signed:
         out = np.where(out >= 1 << (pixel_bits - 1), out - (1 << pixel_bits), out)
     return out

@@ -32,7 +32,9 @@ class SIMConfig(BaseModel):
     angles: int = Field(default=3, ge=1)
     phases: int = Field(default=3, ge=3)
     modulation: float = Field(default=0.9, ge=0, le=1, description="modulation depth m")
-    frequency: float = Field(default=0.8, gt=0, lt=1, description="|k| as a fraction of the cut-off 2 NA / lambda")
+    frequency: float = Field(
+        default=0.8, gt=0, lt=1, description="|k| as a fraction of the cut-off 2 NA / lambda"
+    )
     angle0_deg: float = 10.0
 
 
@@ -56,9 +58,17 @@ class SIMStack:
         return self.config.modulation * otf(self.optics, k_nm) * abs(np.sinc(ky) * np.sinc(kx))
 
 
-def sim_stack(size: int | tuple[int, int], photons: float, background: float = 2.0,
-              preset: str | CameraPreset = "scmos", specimen: str | SpecimenMaker = "filaments", seed: int = 0,
-              config: SIMConfig | None = None, optics: Optics | None = None, oversample: int = 2) -> SIMStack:
+def sim_stack(
+    size: int | tuple[int, int],
+    photons: float,
+    background: float = 2.0,
+    preset: str | CameraPreset = "scmos",
+    specimen: str | SpecimenMaker = "filaments",
+    seed: int = 0,
+    config: SIMConfig | None = None,
+    optics: Optics | None = None,
+    oversample: int = 2,
+) -> SIMStack:
     """One specimen under `angles x phases` illumination patterns, each exposed once."""
     config = config or SIMConfig()
     preset, optics, grid = setup_grid(size, photons, background, preset, optics, oversample)
@@ -83,5 +93,13 @@ def sim_stack(size: int | tuple[int, int], photons: float, background: float = 2
             cam = grid.bin(blur(rendered.object_fine * illum, kernel))[0] + np.float32(background)
             exp_adu[a, p] = expected_adu(cam, preset)
             adu[a, p] = expose(cam, preset, rng, hot)
-    return SIMStack(adu, exp_adu, grid.crop_fine(rendered.object_fine)[0], k_vec * grid.pixel_nm, phases,
-                    config, grid.pixel_nm, optics)
+    return SIMStack(
+        adu,
+        exp_adu,
+        grid.crop_fine(rendered.object_fine)[0],
+        k_vec * grid.pixel_nm,
+        phases,
+        config,
+        grid.pixel_nm,
+        optics,
+    )

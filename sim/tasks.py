@@ -51,8 +51,14 @@ def _chunks(n: int, grid: Grid) -> Iterator[int]:
         yield min(per, n - start)
 
 
-def setup_grid(size: int | tuple[int, int], photons: float, background: float, preset: str | CameraPreset,
-               optics: Optics | None, oversample: int) -> tuple[CameraPreset, Optics, Grid]:
+def setup_grid(
+    size: int | tuple[int, int],
+    photons: float,
+    background: float,
+    preset: str | CameraPreset,
+    optics: Optics | None,
+    oversample: int,
+) -> tuple[CameraPreset, Optics, Grid]:
     """Validate the common arguments and build the simulation grid (shared by every task generator)."""
     preset = get_preset(preset)
     optics = optics or Optics()
@@ -65,10 +71,18 @@ def setup_grid(size: int | tuple[int, int], photons: float, background: float, p
     return preset, optics, Grid.for_optics(h, w, optics.pixel_nm(preset.pixel_size_um), oversample, optics)
 
 
-def simulate_frames(n: int, size: int | tuple[int, int], photons: float, background: float = 2.0,
-                    preset: str | CameraPreset = "scmos", specimen: str | SpecimenMaker = "mix", seed: int = 0,
-                    optics: Optics | None = None, oversample: int = 2,
-                    hires_factor: int | None = None) -> SimFrames:
+def simulate_frames(
+    n: int,
+    size: int | tuple[int, int],
+    photons: float,
+    background: float = 2.0,
+    preset: str | CameraPreset = "scmos",
+    specimen: str | SpecimenMaker = "mix",
+    seed: int = 0,
+    optics: Optics | None = None,
+    oversample: int = 2,
+    hires_factor: int | None = None,
+) -> SimFrames:
     """`n` independent frames of `size` camera pixels (int or (H, W)), each of a fresh specimen."""
     preset, optics, grid = setup_grid(size, photons, background, preset, optics, oversample)
     if n < 1:
@@ -83,7 +97,9 @@ def simulate_frames(n: int, size: int | tuple[int, int], photons: float, backgro
         parts["exp_e"].append(expected_electrons(photons_cam, preset))
         parts["obj"].append(grid.crop_fine(rendered.object_fine))
         if hires_factor:
-            parts["hires"].append(expected_adu(rendered.resampled(hires_factor) + np.float32(background), preset))
+            parts["hires"].append(
+                expected_adu(rendered.resampled(hires_factor) + np.float32(background), preset)
+            )
     return SimFrames(
         adu=np.concatenate(parts["adu"]),
         expected_adu=np.concatenate(parts["exp_adu"]),
@@ -96,10 +112,18 @@ def simulate_frames(n: int, size: int | tuple[int, int], photons: float, backgro
     )
 
 
-def simulate_movie(frames: int, size: int | tuple[int, int], photons: float, background: float = 2.0,
-                   preset: str | CameraPreset = "scmos", specimen: str | SpecimenMaker = "mix", seed: int = 0,
-                   optics: Optics | None = None, oversample: int = 2,
-                   progress: Callable[[Iterable[int]], Iterable[int]] = iter) -> SimFrames:
+def simulate_movie(
+    frames: int,
+    size: int | tuple[int, int],
+    photons: float,
+    background: float = 2.0,
+    preset: str | CameraPreset = "scmos",
+    specimen: str | SpecimenMaker = "mix",
+    seed: int = 0,
+    optics: Optics | None = None,
+    oversample: int = 2,
+    progress: Callable[[Iterable[int]], Iterable[int]] = iter,
+) -> SimFrames:
     """A camera movie: one static specimen, `frames` independent exposures, hot pixels fixed in place.
 
     `progress` wraps the frame loop (pass `tqdm` for a bar). Ground-truth arrays are read-only views
@@ -128,15 +152,29 @@ def simulate_movie(frames: int, size: int | tuple[int, int], photons: float, bac
     )
 
 
-def denoise_batch(n: int, size: int, photons: float, background: float = 2.0, preset: str = "scmos",
-                  specimen: str = "mix", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def denoise_batch(
+    n: int,
+    size: int,
+    photons: float,
+    background: float = 2.0,
+    preset: str = "scmos",
+    specimen: str = "mix",
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Denoising pairs: noisy ADU (n, size, size) uint16 and noise-free expected ADU, float32, same offset."""
     frames = simulate_frames(n, size, photons, background, preset, specimen, seed)
     return frames.adu, frames.expected_adu
 
 
-def sr2x_batch(n: int, size: int, photons: float, background: float = 2.0, preset: str = "scmos",
-               specimen: str = "mix", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def sr2x_batch(
+    n: int,
+    size: int,
+    photons: float,
+    background: float = 2.0,
+    preset: str = "scmos",
+    specimen: str = "mix",
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """2x super-resolution pairs: noisy camera ADU (n, size, size) and the noise-free expected ADU on a
     2x finer grid (n, 2size, 2size), float32, in the same intensity units (a flat region reads the same)."""
     frames = simulate_frames(n, size, photons, background, preset, specimen, seed, hires_factor=2)

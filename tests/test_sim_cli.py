@@ -41,8 +41,24 @@ def test_tiff_errors_name_the_file(tmp_path):
 
 def test_simulate_command_writes_movie_and_preview(tmp_path, capsys):
     out = tmp_path / "movie.ome.tif"
-    argv = ["simulate", "--preset", "scmos", "--specimen", "filaments", "--photons", "10", "--frames", "4",
-            "--size", "64", "--seed", "3", "--truth", "--out", str(out)]
+    argv = [
+        "simulate",
+        "--preset",
+        "scmos",
+        "--specimen",
+        "filaments",
+        "--photons",
+        "10",
+        "--frames",
+        "4",
+        "--size",
+        "64",
+        "--seed",
+        "3",
+        "--truth",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     with tifffile.TiffFile(out) as tif:
         assert tif.is_ome and tif.series[0].axes == "TYX"
@@ -62,15 +78,20 @@ def test_simulate_command_writes_movie_and_preview(tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--preset", "cmos"], "unknown camera preset 'cmos'"),
-    (["--photons", "-3"], "photons must be >= 0"),
-    (["--specimen", "cells"], "unknown specimen 'cells'"),
-    (["--specimen", "nowhere.tif"], "nowhere.tif: no such file"),
-    (["--na", "3"], "--na: "),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--preset", "cmos"], "unknown camera preset 'cmos'"),
+        (["--photons", "-3"], "photons must be >= 0"),
+        (["--specimen", "cells"], "unknown specimen 'cells'"),
+        (["--specimen", "nowhere.tif"], "nowhere.tif: no such file"),
+        (["--na", "3"], "--na: "),
+    ],
+)
 def test_simulate_bad_input_is_one_line(tmp_path, capsys, args, message):
-    assert main(["simulate", "--frames", "1", "--size", "16", "--out", str(tmp_path / "m.ome.tif"), *args]) == 2
+    assert (
+        main(["simulate", "--frames", "1", "--size", "16", "--out", str(tmp_path / "m.ome.tif"), *args]) == 2
+    )
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "m.ome.tif").exists()
@@ -81,10 +102,14 @@ def test_simulate_from_a_real_image(tmp_path, capsys):
 
     write_tiff(tmp_path / "cells.tif", load_real_crop().data[:48, :40])
     out = tmp_path / "real.ome.tif"
-    assert main(["simulate", "--specimen", str(tmp_path / "cells.tif"), "--frames", "2", "--out", str(out)]) == 0
+    assert (
+        main(["simulate", "--specimen", str(tmp_path / "cells.tif"), "--frames", "2", "--out", str(out)]) == 0
+    )
     assert read_tiff(out).data.shape == (2, 48, 40)
     write_tiff(tmp_path / "stack.tif", np.zeros((2, 8, 8), np.uint16))
-    assert main(["simulate", "--specimen", str(tmp_path / "stack.tif"), "--out", str(tmp_path / "x.tif")]) == 2
+    assert (
+        main(["simulate", "--specimen", str(tmp_path / "stack.tif"), "--out", str(tmp_path / "x.tif")]) == 2
+    )
     assert "expected a 2D image" in capsys.readouterr().err
 
 

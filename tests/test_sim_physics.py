@@ -1,6 +1,5 @@
 """Physics checks of the simulated microscope: resolution, photon transfer, SIM patterns, SMLM truth."""
 
-
 import numpy as np
 import pytest
 
@@ -24,8 +23,9 @@ def test_bead_fwhm_is_051_lambda_over_na(psf):
 def test_noisy_bead_fit_recovers_psf_width():
     # what a user would do: average a noisy bead movie and fit a pixel-integrated Gaussian
     optics = Optics()
-    movie = simulate_movie(50, 21, photons=2000, background=5, specimen=bead_at(10.3, 9.6), seed=1,
-                           optics=optics, oversample=4)
+    movie = simulate_movie(
+        50, 21, photons=2000, background=5, specimen=bead_at(10.3, 9.6), seed=1, optics=optics, oversample=4
+    )
     spot = fit_spot(movie.adu.mean(axis=0) - movie.preset.offset_adu, 10, 10)
     assert spot["y"] == pytest.approx(10.3, abs=0.02)
     assert spot["x"] == pytest.approx(9.6, abs=0.02)
@@ -74,7 +74,9 @@ def test_sim_pattern_frequency_and_modulation_as_set(psf):
         assert np.allclose(steps, 2 * np.pi / 3, atol=0.02)
     # the noisy frames carry the same pattern
     noisy = stack.adu[0, 0].astype(float) - get_preset("scmos").offset_adu
-    assert fit_cosine(noisy, stack.k_cycles_per_px[0])[0] == pytest.approx(stack.expected_contrast(0), rel=0.1)
+    assert fit_cosine(noisy, stack.k_cycles_per_px[0])[0] == pytest.approx(
+        stack.expected_contrast(0), rel=0.1
+    )
 
 
 def test_smlm_positions_and_photons_match_the_frames():

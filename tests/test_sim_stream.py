@@ -37,7 +37,9 @@ def test_round_trip(frames, lanes, line_gap, frame_gap, valid_prob):
     assert stream.valid.sum() == beats
     assert stream.user.sum() == len(frames) and stream.last.sum() == len(frames) * H
     if valid_prob == 1:  # blanking exactly as configured
-        assert len(stream) == beats + (len(frames) * H - len(frames)) * line_gap + (len(frames) - 1) * frame_gap
+        assert (
+            len(stream) == beats + (len(frames) * H - len(frames)) * line_gap + (len(frames) - 1) * frame_gap
+        )
     # flags only on valid cycles, idle data is zero
     assert not (stream.user & ~stream.valid).any() and not (stream.last & ~stream.valid).any()
     assert not stream.data[~stream.valid].any()
@@ -61,7 +63,9 @@ def test_short_line_reported_with_frame_line_beat(frames):
     stream = frames_to_beats(frames, StreamConfig(lanes=2, line_gap=1))
     per_line, per_frame = W // 2, H * W // 2
     bad = drop_valid_beat(stream, per_frame + per_line + 1)  # frame 1, line 1 loses its beat 1
-    with pytest.raises(StreamError, match=r"frame 1, line 1, beat 2 .*short line: .*after 3 beats, expected 4"):
+    with pytest.raises(
+        StreamError, match=r"frame 1, line 1, beat 2 .*short line: .*after 3 beats, expected 4"
+    ):
         beats_to_frames(bad, W, H, 2)
 
 
@@ -84,7 +88,9 @@ def test_missing_start_of_frame_reported(frames):
 def test_frame_cut_short_by_next_start_of_frame(frames):
     # frame 0 loses its last two lines; frame 1's tuser then arrives inside "frame 0"
     head, tail = (frames_to_beats([f], StreamConfig(lanes=1)) for f in (frames[0][:3], frames[1]))
-    cut = BeatStream(*(np.concatenate([getattr(head, k), getattr(tail, k)]) for k in ("data", "valid", "user", "last")))
+    cut = BeatStream(
+        *(np.concatenate([getattr(head, k), getattr(tail, k)]) for k in ("data", "valid", "user", "last"))
+    )
     with pytest.raises(StreamError, match=r"frame 0, line 3, beat 0 .*cut short"):
         beats_to_frames(cut, W, H, 1)
 
@@ -93,7 +99,9 @@ def test_stream_ending_mid_frame_reported(frames):
     stream = frames_to_beats(frames, StreamConfig(lanes=2))
     end = np.flatnonzero(stream.valid)[H * W // 2 + 9]  # frame 1, line 2, beat 1 never arrives
     short = BeatStream(stream.data[:end], stream.valid[:end], stream.user[:end], stream.last[:end])
-    with pytest.raises(StreamError, match=r"frame 1, line 2, beat 1: the stream ended there, frame cut short"):
+    with pytest.raises(
+        StreamError, match=r"frame 1, line 2, beat 1: the stream ended there, frame cut short"
+    ):
         beats_to_frames(short, W, H, 2)
 
 
@@ -118,6 +126,8 @@ def test_ready_pattern_and_tdata_packing(frames):
     assert words[0] == sum(int(v) << (16 * i) for i, v in enumerate(frames[0][0, :4]))
     np.testing.assert_array_equal(unpack_tdata(words, 4, 16), stream.data)
     signed = frames_to_beats([np.array([[-3, 5], [-128, 127]])], StreamConfig(lanes=2))
-    np.testing.assert_array_equal(unpack_tdata(pack_tdata(signed, 8, signed=True), 2, 8, signed=True), signed.data)
+    np.testing.assert_array_equal(
+        unpack_tdata(pack_tdata(signed, 8, signed=True), 2, 8, signed=True), signed.data
+    )
     with pytest.raises(StreamError, match="do not fit 12-bit unsigned"):
         pack_tdata(stream, 12)
