@@ -153,3 +153,15 @@ def run_axis_testbench(project: str | Path, name: str, graph: IntegerGraph, fram
         px = unpack_tdata(words.ravel().tolist(), oc, ob, signed)  # (H'*W', C')
         result.append(px.reshape(oh, ow, oc).transpose(2, 0, 1))
     return result
+
+
+def check_project(ctx, frames: int = 2, seed: int = 0) -> int:
+    """hls4ml's g++ testbench on `frames` random input frames vs `run_graph`: mismatching output values."""
+    from fluorogate.quantize.reference import run_graph
+
+    g, q = ctx.graph, ctx.graph.input.quant
+    codes = np.random.default_rng(seed).integers(q.min_int, q.max_int + 1,
+                                                 size=(frames, g.input.channels, ctx.cfg.height, ctx.cfg.width))
+    ref = np.stack([run_graph(g, c) for c in codes])
+    got = run_hls4ml_testbench(ctx.out_dir, ctx.cfg.project_name, g, codes, ref)
+    return int(np.count_nonzero(got != ref))
