@@ -159,13 +159,34 @@ def beats_to_frames(stream: BeatStream, width: int, height: int, lanes: int) -> 
     return list(pixels)
 
 
-def ready_pattern(n_cycles: int, ready_prob: float, seed: int = 0) -> np.ndarray:
-    """Consumer-side tready per cycle: True with probability `ready_prob` (1.0 = never stalls), seeded."""
+def ready_pattern(
+    n_cycles: int, ready_prob: float, seed: int = 0, mean_stall: float | None = None
+) -> np.ndarray:
+    """Consumer-side tready per cycle, seeded; True a fraction `ready_prob` of cycles (1.0 = never stalls).
+
+    By default each cycle is independent. With `mean_stall` (cycles, >= 1) stalls come in bursts: a
+    two-state Markov chain that leaves a stall with probability 1/mean_stall and enters one with
+    probability (1 - ready_prob) / (ready_prob * mean_stall), so the long-run ready fraction is the same.
+    Long bursts are what fill a design's FIFOs.
+    """
     if not 0 < ready_prob <= 1:
         raise UserError(f"ready_prob must be in (0, 1], got {ready_prob}")
     if ready_prob == 1:
         return np.ones(n_cycles, dtype=bool)
-    return np.random.default_rng(seed).random(n_cycles) < ready_prob
+    rng = np.random.default_rng(seed)
+    if mean_stall is None:
+        return rng.random(n_cycles) < ready_prob
+    leave = 1 / mean_stall
+    enter = leave * (1 - ready_prob) / ready_prob
+    if mean_stall < 1 or enter > 1:
+        raise UserError(f"mean_stall {mean_stall} is impossible with ready_prob {ready_prob}")
+    u = rng.random(n_cycles)
+    ready = np.empty(n_cycles, dtype=bool)
+    state = bool(rng.random() < ready_prob)
+    for i in range(n_cycles):
+        ready[i] = state
+        state = u[i] >= enter if state else u[i] < leave
+    return ready
 
 
 def pack_tdata(stream: BeatStream, pixel_bits: int, signed: bool = False) -> list[int]:

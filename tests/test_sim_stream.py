@@ -121,6 +121,10 @@ def test_ready_pattern_and_tdata_packing(frames):
     assert ready.dtype == bool and abs(ready.mean() - 0.7) < 0.02
     np.testing.assert_array_equal(ready, ready_pattern(10_000, 0.7, seed=1))
     assert ready_pattern(5, 1.0).all()
+    bursty = ready_pattern(20_000, 0.7, seed=2, mean_stall=8)
+    assert abs(bursty.mean() - 0.7) < 0.03
+    stall_bursts = int((~bursty[1:] & bursty[:-1]).sum() + (not bursty[0]))
+    assert 7 < (~bursty).sum() / stall_bursts < 9  # mean stall length
     stream = frames_to_beats(frames, StreamConfig(lanes=4))
     words = pack_tdata(stream, 16)
     assert words[0] == sum(int(v) << (16 * i) for i, v in enumerate(frames[0][0, :4]))
