@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from fluorogate.errors import UserError
 from fluorogate.firmware.kernels import Kernel, da4ml_kernel, mac_kernel
 from fluorogate.firmware.plan import Stage, plan_stages, tensor_range, vname
 from fluorogate.firmware.verilog import Emitter, Sig, sconst, sx
@@ -32,7 +33,7 @@ from fluorogate.outputs import check_writable
 from fluorogate.quantize.ir import ConvNode, IntegerGraph, RequantNode
 
 RTL_DIR = Path(__file__).parent / "rtl"
-LIBRARY = ("fg_frontend.v", "fg_window3.v", "fg_fifo.v")  # hand-written primitives every design uses
+LIBRARY = ("fg_frontend.v", "fg_window3.v", "fg_fifo.v", "fg_maxpool2.v", "fg_upsample2.v")  # hand-written primitives every design uses
 KernelKind = Literal["mac", "da4ml"]
 CREDIT_MARGIN = 3  # FIFO words beyond the pipeline depth: lets a stage sustain one pixel per clock
 SKIP_MARGIN = 4
@@ -108,6 +109,25 @@ def _channels(graph: IntegerGraph) -> dict[str, int]:
     return ch
 
 
+def _geometry(graph: IntegerGraph, cfg: RtlConfig) -> dict[str, tuple[int, int]]:
+    """(width, height) of every tensor: pooling halves it (both must be even), upsampling doubles it."""
+    geo: dict[str, tuple[int, int]] = {}
+    for n in graph.nodes:
+        if n.op == "input":
+            geo[n.name] = (cfg.width, cfg.height)
+            continue
+        w, h = geo[n.inputs[0]]
+        if n.op == "maxpool2":
+            if w % 2 or h % 2 or w < 6 or h < 6:
+                raise UserError(f"maxpool2 {n.name!r}: its input is {w}x{h}; frame sizes must be even (and >= 6) "
+                                "at every pool")
+            w, h = w // 2, h // 2
+        elif n.op == "upsample2":
+            w, h = 2 * w, 2 * h
+        geo[n.name] = (w, h)
+    return geo
+
+
 def _fmt(graph: IntegerGraph, channels: dict[str, int], name: str) -> _Fmt:
     r = tensor_range(graph, name)
     return _Fmt(channels[name], r.bits, r.signed, r.lo, r.hi, r.exp)
@@ -132,8 +152,10 @@ def _choose_kernel(cfg: RtlConfig, node: ConvNode) -> KernelKind:
 class _StageBuilder:
     """Emits one stage module; records its depth (cycles front->FIFO) and buffering capacity."""
 
-    def __init__(self, graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stage: Stage):
+    def __init__(self, graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stage: Stage,
+                 geometry: tuple[int, int]):
         self.g, self.cfg, self.ch, self.st = graph, cfg, channels, stage
+        self.w, self.h = geometry  # of the stage's input
         self.in_fmts = [_fmt(graph, channels, t) for t in stage.inputs]
         self.out_fmt = _fmt(graph, channels, stage.output)
         self.kernel: Kernel | None = None
@@ -168,7 +190,7 @@ class _StageBuilder:
         return sources
 
     def _join_values(self, e: Emitter) -> tuple[list[Sig], int]:
-        """add: aligned sum per channel; concat: aligned channels in input order; pointwise: identity."""
+        """add: aligned sum per channel; concat: aligned channels in input order; others: identity."""
         head = self.st.head
         emin = min(f.exp for f in self.in_fmts)
         aligned = [[e.wire(f.bits + 1 + f.exp - emin, f"{f.field(f'xr{k}', c)} <<< {f.exp - emin}", "al")
@@ -188,10 +210,15 @@ class _StageBuilder:
     def depth(self) -> int:
         return self.latency + 1 + CREDIT_MARGIN
 
-    @property
-    def capacity(self) -> int:
-        """Pixels this stage can hold that its reader has not taken (the window's look-ahead included)."""
-        return self.depth + (self.cfg.width + 2 if self.st.kind == "conv3" else 0)
+    def capacity(self, upstream: float) -> float:
+        """Pixels (at the output's resolution) held between the graph input and this stage's reader, given
+        `upstream` held before it: FIFOs, a window's line of look-ahead, a pool's or upsampler's line."""
+        kind, w = self.st.kind, self.w
+        if kind == "maxpool2":
+            return (upstream + w + 2) / 4 + self.depth
+        if kind == "upsample2":
+            return 4 * (upstream + w + 2) + self.depth
+        return upstream + self.depth + (w + 2 if kind == "conv3" else 0)
 
     def _module(self, e: Emitter, vals: list[Sig]) -> str:
         st, fo = self.st, self.out_fmt
@@ -211,9 +238,19 @@ class _StageBuilder:
             fin = self.in_fmts[0]
             body += [
                 f"    wire [{9 * fin.width - 1}:0] xr0;",
-                f"    fg_window3 #(.W({self.cfg.width}), .H({self.cfg.height}), .DW({fin.width})) win (.clk(clk), "
+                f"    fg_window3 #(.W({self.w}), .H({self.h}), .DW({fin.width})) win (.clk(clk), "
                 ".rst(rst), .in_data(in0_data), .in_valid(in0_valid), .in_ready(in0_ready), .credit_ok(credit_ok), "
                 ".emit_fire(emit_fire), .out_valid(fv), .out_win(xr0));",
+            ]
+        elif st.kind in ("maxpool2", "upsample2"):
+            fin = self.in_fmts[0]
+            params = (f".CH({fin.channels}), .B({fin.bits}), .SIGNED({int(fin.signed)})" if st.kind == "maxpool2"
+                      else f".DW({fin.width})")
+            body += [
+                f"    wire [{fin.width - 1}:0] xr0;",
+                f"    fg_{st.kind} #(.W({self.w}), .H({self.h}), {params}) rate (.clk(clk), .rst(rst), "
+                ".in_data(in0_data), .in_valid(in0_valid), .in_ready(in0_ready), .credit_ok(credit_ok), "
+                ".emit_fire(emit_fire), .out_valid(fv), .out_data(xr0));",
             ]
         else:
             all_valid = " && ".join(f"in{k}_valid" for k in range(n_in))
@@ -251,7 +288,8 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
     channels = _channels(graph)
     inp = graph.input
     stages = plan_stages(graph)
-    builders = {s.output: _StageBuilder(graph, cfg, channels, s) for s in stages}
+    geo = _geometry(graph, cfg)
+    builders = {s.output: _StageBuilder(graph, cfg, channels, s, geo[s.inputs[0]]) for s in stages}
     sources: dict[str, str] = {}
     static = [RTL_DIR / name for name in LIBRARY]
     from tqdm import tqdm
@@ -262,23 +300,23 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
             static += [p for p in b.kernel.static_sources if p not in static]
 
     # Buffering capacity from the input to each tensor, and the delay FIFOs on join inputs.
-    cap: dict[str, int] = {inp.name: 0}
+    cap: dict[str, float] = {inp.name: 0}
     skip: dict[tuple[str, int], int] = {}
     for s in stages:
-        b = builders[s.output]
         lead = max(cap[t] for t in s.inputs)
         if s.kind == "join":
             for k, t in enumerate(s.inputs):
                 if lead - cap[t] > 0:
-                    skip[(s.name, k)] = lead - cap[t] + SKIP_MARGIN
-        cap[s.output] = lead + b.capacity
+                    skip[(s.name, k)] = int(np.ceil(lead - cap[t])) + SKIP_MARGIN
+        cap[s.output] = builders[s.output].capacity(lead)
 
-    top = _top(graph, cfg, channels, stages, builders, skip)
+    top = _top(graph, cfg, channels, stages, builders, skip, geo[graph.output])
     sources[f"{cfg.top}.v"] = top
     out_fmt = _fmt(graph, channels, graph.output)
     in_fmt = _fmt(graph, channels, inp.name)
     report = {
         "top": cfg.top, "ir": graph.name, "width": cfg.width, "height": cfg.height, "lanes": cfg.lanes,
+        "out_width": geo[graph.output][0], "out_height": geo[graph.output][1],
         "rounding": graph.rounding,
         "s_axis_tdata_bits": inp.camera.adu_bits if inp.camera else in_fmt.width,
         "m_axis_tdata_bits": out_fmt.width, "out_channels": out_fmt.channels, "out_bits": out_fmt.bits,
@@ -307,9 +345,12 @@ def write_design(graph: IntegerGraph, cfg: RtlConfig, out_dir: Path, force: bool
     return design
 
 
-def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _StageBuilder]) -> int:
+def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _StageBuilder]) -> int | None:
     """First pixel in to first pixel out, no stalls: per 3x3 stage W+1 pixels of look-ahead, plus each
-    stage's register, kernel and FIFO cycles along the longest path."""
+    stage's register, kernel and FIFO cycles along the longest path. None with rate changes (pool,
+    upsample), where it depends on how the rates interleave: measure it in simulation."""
+    if any(s.kind in ("maxpool2", "upsample2") for s in stages):
+        return None
     lat: dict[str, int] = {}
     for s in stages:
         b = builders[s.output]
@@ -319,7 +360,7 @@ def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _S
 
 
 def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: list[Stage],
-         builders: dict[str, _StageBuilder], skip: dict[tuple[str, int], int]) -> str:
+         builders: dict[str, _StageBuilder], skip: dict[tuple[str, int], int], out_geo: tuple[int, int]) -> str:
     inp = graph.input
     fin = _fmt(graph, channels, inp.name)
     fout = _fmt(graph, channels, graph.output)
@@ -404,19 +445,20 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
             lines += [f"    assign {r}_data = {src}_data;",
                       f"    assign {r}_valid = {' && '.join([f'{src}_valid', *others])};"]
     # Output framing and counters.
-    cw, rw = cfg.width.bit_length(), cfg.height.bit_length()
+    ow, oh = out_geo
+    cw, rw = ow.bit_length(), oh.bit_length()
     lines += [
         f"    reg [{cw - 1}:0] ocol;",
         f"    reg [{rw - 1}:0] orow;",
         "    assign m_axis_tuser = ocol == 0 && orow == 0;",
-        f"    assign m_axis_tlast = ocol == {cfg.width - 1};",
+        f"    assign m_axis_tlast = ocol == {ow - 1};",
         "    always @(posedge clk) begin",
         "        if (rst) begin",
         "            ocol <= 0; orow <= 0; frames_out <= 0;",
         "        end else if (m_axis_tvalid && m_axis_tready) begin",
         "            ocol <= m_axis_tlast ? 0 : ocol + 1;",
-        f"            if (m_axis_tlast) orow <= (orow == {cfg.height - 1}) ? 0 : orow + 1;",
-        f"            if (m_axis_tlast && orow == {cfg.height - 1}) frames_out <= frames_out + 1;",
+        f"            if (m_axis_tlast) orow <= (orow == {oh - 1}) ? 0 : orow + 1;",
+        f"            if (m_axis_tlast && orow == {oh - 1}) frames_out <= frames_out + 1;",
         "        end",
         "    end",
         "endmodule",

@@ -15,7 +15,7 @@ from typing import Literal
 from fluorogate.errors import UserError
 from fluorogate.quantize.ir import ConvNode, IntegerGraph, Node, TensorRange
 
-StageKind = Literal["conv3", "conv1", "join", "pointwise"]
+StageKind = Literal["conv3", "conv1", "join", "pointwise", "maxpool2", "upsample2"]
 _FUSABLE = ("relu", "requant")
 
 
@@ -46,7 +46,7 @@ def tensor_range(graph: IntegerGraph, name: str) -> TensorRange:
 
 
 def plan_stages(graph: IntegerGraph) -> list[Stage]:
-    """Stages in topological order; raises UserError on node types the RTL cannot build yet."""
+    """Stages in topological order."""
     stages: list[Stage] = []
     fused: set[str] = set()
     for node in graph.nodes:
@@ -58,9 +58,10 @@ def plan_stages(graph: IntegerGraph) -> list[Stage]:
             kind = "join"
         elif node.op in _FUSABLE:
             kind = "pointwise"
-        else:
-            raise UserError(f"IR {graph.name!r}: node {node.name!r} ({node.op}) is not supported by the RTL "
-                            "generator yet (supported: conv 1x1/3x3, relu, requant, add, concat)")
+        elif node.op in ("maxpool2", "upsample2"):
+            kind = node.op
+        else:  # pragma: no cover - the IR's discriminated union has no other node types
+            raise UserError(f"IR {graph.name!r}: node {node.name!r} ({node.op}) is not supported by the RTL")
         stage = Stage(vname(node.name), kind, node, inputs=list(node.inputs))
         tail = node.name
         while tail != graph.output:

@@ -69,3 +69,27 @@ def layer_graph(kind: str, rounding: str = "half_even", seed: int = 0) -> Intege
                       {"op": "concat", "name": "k", "inputs": ["q", "x"]}, conv("m", "k", 3, 2, 1, rng),
                       requant("y", "m", bits=8, signed=True, exp=-3)], "y", rounding)
     raise ValueError(kind)
+
+
+def unet_like(rounding: str = "half_even", seed: int = 0, ch: int = 2) -> IntegerGraph:
+    """Encoder conv, maxpool, a conv at half resolution, nearest upsample, concat with the encoder (the
+    skip FIFO spans the pool/upsample path), a 1x1 conv: the U-Net's rate changes in small."""
+    rng = np.random.default_rng(seed)
+    relu = {"op": "relu", "name": "er", "inputs": ["e"]}
+    nodes = [
+        camera_input(), conv("e", "x", 1, ch, 3, rng), relu, requant("eq", "er"),
+        {"op": "maxpool2", "name": "p", "inputs": ["eq"]},
+        conv("m", "p", ch, ch, 3, rng), requant("mq", "m"),
+        {"op": "upsample2", "name": "u", "inputs": ["mq"]},
+        {"op": "concat", "name": "k", "inputs": ["eq", "u"]},
+        conv("o", "k", 2 * ch, 1, 1, rng), requant("y", "o", signed=True, exp=-3),
+    ]
+    return graph(nodes, "y", rounding)
+
+
+def sr_like(rounding: str = "half_up", seed: int = 0) -> IntegerGraph:
+    """A conv, nearest upsample 2x, a conv at the output resolution (the SR net's rate change)."""
+    rng = np.random.default_rng(seed)
+    nodes = [camera_input(), conv("c", "x", 1, 2, 3, rng), requant("q", "c"),
+             {"op": "upsample2", "name": "u", "inputs": ["q"]}, conv("o", "u", 2, 1, 3, rng), requant("y", "o")]
+    return graph(nodes, "y", rounding)

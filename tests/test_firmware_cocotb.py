@@ -11,7 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
-from rtl_graphs import layer_graph, residual_denoiser
+from rtl_graphs import layer_graph, residual_denoiser, sr_like, unet_like
 
 from fluorogate.firmware.generate import RtlConfig, generate
 from fluorogate.quantize.reference import codes_from_adu, run_graph
@@ -52,6 +52,16 @@ def test_layer_alone(kind, rounding, kernel, tmp_path):
     res = simulate(g, _adu_frames(2, 8), tmp_path, kernel=kernel, ready_prob=0.8)
     assert res.ok and not res.mismatches and res.flag_errors == 0
     assert res.frames_out == 2
+
+
+@pytest.mark.parametrize("make", [unet_like, sr_like], ids=["unet_pool_upsample", "sr_upsample"])
+def test_rate_changes(make, tmp_path):
+    """maxpool 2x2 and nearest upsample 2x (rate changes) with the skip FIFO across them."""
+    g = make()
+    frames = _adu_frames(2, 8, seed=14)
+    stream = frames_to_beats(frames, StreamConfig(valid_prob=0.8, seed=15))
+    res = simulate(g, frames, tmp_path, stream=stream, ready_prob=0.8)
+    assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
 
 
 @pytest.mark.parametrize("rounding", ["half_even", "half_up"])

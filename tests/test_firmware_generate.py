@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rtl_graphs import camera_input, graph, layer_graph, residual_denoiser
+from rtl_graphs import camera_input, graph, layer_graph, residual_denoiser, unet_like
 
 from fluorogate.cli import main
 from fluorogate.errors import UserError
@@ -39,10 +39,20 @@ def test_refuses_graph_without_ranges():
         generate(g, RtlConfig(width=8, height=8))
 
 
-def test_refuses_unsupported_node():
+def test_refuses_odd_frame_at_a_pool():
     g = graph([camera_input(), {"op": "maxpool2", "name": "p", "inputs": ["x"]}], "p")
-    with pytest.raises(UserError, match="maxpool2"):
-        generate(g, RtlConfig(width=8, height=8))
+    assert generate(g, RtlConfig(width=8, height=6)).report["out_width"] == 4
+    with pytest.raises(UserError, match="must be even"):
+        generate(g, RtlConfig(width=8, height=7))
+
+
+def test_rate_changes_size_the_skip_fifo_in_output_pixels():
+    """The U-Net skip bypasses pool -> conv at half resolution -> upsample: at least the conv's line of
+    look-ahead (W/2 + 1 pixels at half resolution = 2 full-resolution lines) plus the pool's line."""
+    w = 32
+    rep = generate(unet_like(), RtlConfig(width=w, height=8)).report
+    assert rep["skip_fifos"]["n_k.in0"] > 3 * w
+    assert (rep["out_width"], rep["out_height"], rep["latency_cycles_estimate"]) == (w, 8, None)
 
 
 def test_cli_writes_sources_and_respects_force(tmp_path, capsys):
