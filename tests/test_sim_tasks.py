@@ -79,3 +79,15 @@ def test_real_crop_as_specimen():
     frames = simulate_frames(1, 64, photons=20, background=2, specimen=from_image(crop), seed=0)
     # the simulated frame follows the real image's structure
     assert np.corrcoef(frames.expected_adu[0].ravel(), crop.ravel())[0, 1] > 0.9
+
+
+@pytest.mark.slow
+def test_full_scmos_frame_streams_round_trip():
+    # one full 2048x2048 sCMOS frame, as the camera would send it: 4 lanes, blanking, valid gaps
+    from fluorogate.sim.stream import StreamConfig, beats_to_frames, frames_to_beats
+
+    preset = get_preset("scmos")
+    noisy, clean = denoise_batch(1, preset.width, photons=10, specimen="mix", seed=0)
+    assert noisy.shape == (1, 2048, 2048) and abs(float(noisy.mean() - clean.mean())) < 0.1
+    stream = frames_to_beats(list(noisy), StreamConfig(lanes=4, line_gap=16, frame_gap=64, valid_prob=0.9))
+    np.testing.assert_array_equal(beats_to_frames(stream, 2048, 2048, 4)[0], noisy[0])
