@@ -20,7 +20,7 @@ from fluorogate.sim.camera import CameraPreset
 from fluorogate.sim.optics import Grid, Optics, blur, psf_kernel
 from fluorogate.sim.sensor import expected_adu, expose, hot_pixel_map
 from fluorogate.sim.specimen import filaments, splat
-from fluorogate.sim.tasks import CHUNK_FINE_PIXELS, setup_grid
+from fluorogate.sim.tasks import chunks, setup_grid
 
 LOCALIZATION_DTYPE = np.dtype(
     [
@@ -99,9 +99,7 @@ def smlm_movie(
     photons = rng.lognormal(mu, cfg.photons_sigma_log, t_idx.size)
     kernel = psf_kernel(optics, grid.fine_nm)
     cam = np.empty((frames, grid.height, grid.width), dtype=np.float32)
-    per = max(1, CHUNK_FINE_PIXELS // (grid.fine_shape[0] * grid.fine_shape[1]))
-    for start in range(0, frames, per):  # a few million fine pixels at a time
-        m = min(per, frames - start)
+    for start, m in chunks(frames, grid):
         sel = (t_idx >= start) & (t_idx < start + m)
         fine = splat(
             t_idx[sel] - start, pos[e_idx[sel], 0], pos[e_idx[sel], 1], photons[sel], m, grid.fine_shape

@@ -45,10 +45,11 @@ def check_budget(photons: float, background: float) -> None:
         raise UserError(f"background must be >= 0 photons per pixel, got {background}")
 
 
-def _chunks(n: int, grid: Grid) -> Iterator[int]:
+def chunks(n: int, grid: Grid) -> Iterator[tuple[int, int]]:
+    """(start, count) over `n` frames, a few million fine-grid pixels at a time (bounded memory)."""
     per = max(1, CHUNK_FINE_PIXELS // (grid.fine_shape[0] * grid.fine_shape[1]))
     for start in range(0, n, per):
-        yield min(per, n - start)
+        yield start, min(per, n - start)
 
 
 def setup_grid(
@@ -89,7 +90,7 @@ def simulate_frames(
         raise UserError(f"need at least one frame, got n={n}")
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("adu", "exp_adu", "exp_e", "obj", "hires")}
-    for m in _chunks(n, grid):
+    for _, m in chunks(n, grid):
         rendered = render(make_specimen(specimen, rng, m, grid), grid, optics, photons)
         photons_cam = rendered.camera() + np.float32(background)
         parts["adu"].append(expose(photons_cam, preset, rng, hot_pixel_map(photons_cam.shape, preset, rng)))
