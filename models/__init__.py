@@ -12,13 +12,16 @@ from fluorogate.models.config import ModelConfig, parse_bits
 
 if TYPE_CHECKING:
     from fluorogate.models.nets import build_model
+    from fluorogate.models.shipped import load_default
 
-__all__ = ["ModelConfig", "build_model", "parse_bits"]
+__all__ = ["ModelConfig", "build_model", "load_default", "parse_bits"]
+
+_LAZY = {"build_model": "fluorogate.models.nets", "load_default": "fluorogate.models.shipped"}
 
 
 def __getattr__(name: str):
-    if name == "build_model":
-        from fluorogate.models.nets import build_model
+    if name in _LAZY:
+        import importlib
 
-        return build_model
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

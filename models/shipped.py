@@ -1,0 +1,91 @@
+"""The default denoisers shipped with fluorogate (`models/weights/`), one per rounding.
+
+Each is two files: `<name>.json` (the full `RunConfig`: the exact training command, seed, versions;
+plus `eval`, the headline numbers measured when it was shipped) and `<name>.pt` (the float and QAT
+state dicts). `load_default()` returns a ready model; `shipped_run()` writes a normal run folder from
+them, so `fluorogate export` / `fluorogate eval` work on the shipped model like on any trained run.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from fluorogate.errors import UserError
+from fluorogate.models.run import CHECKPOINT, CONFIG, RunConfig, load_config, save_config
+
+SHIPPED = {"half_even": "denoise_w4a8", "half_up": "denoise_w4a8_half_up"}
+
+
+def _files(rounding: str) -> tuple[Path, Path]:
+    if rounding not in SHIPPED:
+        raise UserError(f"no shipped default for rounding {rounding!r}; choose one of {', '.join(SHIPPED)}")
+    base = resources.files("fluorogate.models") / "weights"
+    name = SHIPPED[rounding]
+    return Path(str(base / f"{name}.json")), Path(str(base / f"{name}.pt"))
+
+
+def default_config(rounding: str = "half_even") -> RunConfig:
+    meta, _ = _files(rounding)
+    data = json.loads(meta.read_text())
+    data.pop("eval", None)
+    return RunConfig.model_validate(data)
+
+
+def shipped_eval(rounding: str = "half_even") -> dict:
+    """The numbers recorded when the weights were shipped (see `ship`)."""
+    meta, _ = _files(rounding)
+    return json.loads(meta.read_text()).get("eval", {})
+
+
+def load_default(rounding: str = "half_even", quant: bool = True) -> nn.Module:
+    """The shipped default denoiser (W4A8), its QAT twin (`quant=True`) or float model, in eval mode."""
+    from fluorogate.models.nets import build_model
+
+    cfg = default_config(rounding)
+    _, weights = _files(rounding)
+    states = torch.load(weights, map_location="cpu", weights_only=True)
+    model = build_model(cfg.model, quant=quant)
+    model.load_state_dict(states["qat" if quant else "float"])
+    return model.eval()
+
+
+def shipped_run(out: str | Path, rounding: str = "half_even", force: bool = False) -> Path:
+    """Write the shipped model as a finished run folder (config.json + checkpoint.pt) at `out`."""
+    out = Path(out)
+    if (out / CONFIG).exists() and not force:
+        raise UserError(f"{out} already holds a run; pass --force to replace it")
+    cfg = default_config(rounding)
+    _, weights = _files(rounding)
+    states = torch.load(weights, map_location="cpu", weights_only=True)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(out, cfg)
+    torch.save({"step": cfg.train.total_steps, "phase": "qat", "model": states["qat"], "float_state": states["float"],
+                "stats": {}, "config": cfg.model_dump(mode="json")}, out / CHECKPOINT)
+    return out
+
+
+def ship(run: str | Path, dest: str | Path, name: str, force: bool = False) -> list[Path]:
+    """Copy a finished run's weights and config (+ its eval.json headline) into `dest` as `name`.*"""
+    from fluorogate.models.train import load_checkpoint
+    from fluorogate.outputs import atomic_path, write_text_atomic
+
+    run, dest = Path(run), Path(dest)
+    cfg = load_config(run)
+    state = load_checkpoint(run / CHECKPOINT)
+    if state["step"] < cfg.train.total_steps or state.get("float_state") is None:
+        raise UserError(f"{run}: training is not finished; nothing to ship")
+    meta = cfg.model_dump(mode="json")
+    if (run / "eval.json").is_file():
+        meta["eval"] = json.loads((run / "eval.json").read_text())["results"]
+    with atomic_path(dest / f"{name}.pt", force) as tmp:
+        torch.save({"float": state["float_state"], "qat": state["model"]}, tmp)
+    write_text_atomic(dest / f"{name}.json", json.dumps(meta, indent=1) + "\n", force)
+    return [dest / f"{name}.pt", dest / f"{name}.json"]
+
+
+__all__ = ["SHIPPED", "default_config", "load_default", "ship", "shipped_eval", "shipped_run"]
