@@ -97,9 +97,8 @@ def test_denoiser_rate_and_latency(tmp_path):
     assert res.latency <= 4 * size + 100
 
 
-@pytest.fixture(scope="module")
-def default_denoiser(tmp_path_factory):
-    """The default model (ModelConfig()) as the real chain gives it: Brevitas -> QONNX -> IntegerGraph.
+def _real_graph(tmp_dir, task="denoise", rounding="half_even"):
+    """A model as the real chain gives it: build_model (Brevitas) -> export_qonnx -> IntegerGraph.
 
     Untrained (seeded init): what matters here is that the RTL equals the reference for its weights.
     """
@@ -111,11 +110,26 @@ def default_denoiser(tmp_path_factory):
     from fluorogate.quantize.ir import CameraConversion
 
     torch.manual_seed(0)
-    model = build_model(ModelConfig(), quant=True).eval()
+    model = build_model(ModelConfig(task=task, rounding=rounding), quant=True).eval()
     camera = CameraConversion(adu_bits=16, offset=100, shift=3)
-    path = export_qonnx(model, tmp_path_factory.mktemp("default") / "model.qonnx.onnx", size=16,
-                        metadata={"camera": camera.model_dump_json()})
-    return build_integer_graph(path, name="default")
+    path = export_qonnx(model, tmp_dir / f"{task}.qonnx.onnx", size=16, metadata={"camera": camera.model_dump_json()})
+    return build_integer_graph(path, name=task)
+
+
+@pytest.fixture(scope="module")
+def default_denoiser(tmp_path_factory):
+    """The default model, ModelConfig()."""
+    return _real_graph(tmp_path_factory.mktemp("default"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("task", "size"), [("unet", 12), ("sr2x", 8)])
+def test_real_unet_and_sr2x(task, size, tmp_path):
+    g = _real_graph(tmp_path, task, "half_up")
+    frames = _adu_frames(2, size, seed=16, hi=2200)
+    res = simulate(g, frames, tmp_path, stream=frames_to_beats(frames, StreamConfig(valid_prob=0.9, seed=17)),
+                   ready_prob=0.9)
+    assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
 
 
 def test_default_denoiser_end_to_end(default_denoiser, tmp_path):
