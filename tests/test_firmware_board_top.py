@@ -131,3 +131,13 @@ def test_pattern_frames_are_the_lfsr_sequence():
     assert len({int(v) for v in frames.ravel()}) == frames.size  # no repeats this early
     wide = pattern_frames(40, 4, 3, 1)  # wider than the LFSR: the 32-bit word repeats upwards
     assert wide[0, 0, 0] == (0x1F0A7E55 | (0x1F0A7E55 << 32)) & (2**40 - 1)
+
+
+def test_ice40_board_uses_its_pins_pll_ports_and_three_switches():
+    text = board_top_verilog(GENERATED_LIKE, get_board("icebreaker-up5k"), 64, 32)
+    assert "input  wire clk_12mhz," in text and "input  wire btn_n," in text
+    assert "fg_pll pll (.clock_in(clk_12mhz), .clock_out(clk), .locked(locked));" in text  # icepll's ports
+    assert "if (!locked || !btn_s[1]) begin" in text  # the active-low button
+    assert ".clear_errors(1'b0)" in text  # no fourth switch on this board
+    # 5 LEDs: the two flags and a 3-bit fold of the counters.
+    assert "{o_err_line_length, o_err_missing_sof, (fold3(o_frames_in) ^ fold3(o_frames_out))}" in text

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fluorogate.errors import UserError
+from fluorogate.firmware.boards import ECP5
 from fluorogate.firmware.reports import (
     BuildReport,
     combine_resources,
@@ -26,8 +27,8 @@ def _report(mhz: int) -> BuildReport:
     pnr = parse_nextpnr_report(DATA / f"nextpnr_report_smoke_{mhz}mhz.json")
     cells = parse_yosys_stat(DATA / "yosys_stat_smoke.json")
     return BuildReport(board="ulx3s-85f", part="LFE5U-85F-6BG381C", core="smoke_box3x3", top="fg_board_top",
-                       requested_mhz=mhz, pll_mhz=mhz, resources=combine_resources(pnr, cells["design"]),
-                       core_cells=cells["smoke_box3x3"], clocks=pnr.clocks, critical_paths=pnr.critical_paths,
+                       requested_mhz=mhz, pll_mhz=mhz, resources=combine_resources(pnr, cells["design"], ECP5.headline, ECP5.from_yosys),
+                       core_cells=cells["smoke_box3x3"], headline=list(ECP5.headline), clocks=pnr.clocks, critical_paths=pnr.critical_paths,
                        step_seconds={"synth": 1.0})
 
 
@@ -98,3 +99,13 @@ def test_not_a_report_is_a_user_error(tmp_path):
         parse_nextpnr_report(tmp_path / "missing.json")
     with pytest.raises(UserError, match="not yosys `stat -json`"):
         parse_yosys_stat(bad)
+
+
+def test_ice40_report_clock_name_and_bels():
+    pnr = parse_nextpnr_report(DATA / "nextpnr_report_smoke_icebreaker_30mhz.json")
+    (clk,) = pnr.clocks
+    assert clk.net == "clk_$glb_clk" and clk.name == "clk" and clk.met  # 32.5 MHz against the PLL's 30.02
+    assert clk.achieved_mhz == pytest.approx(32.50, abs=0.01)
+    assert pnr.resources["ICESTORM_RAM"].used == 8 and pnr.resources["ICESTORM_PLL"].used == 1
+    (path,) = pnr.critical_paths.values()
+    assert 1000.0 / path.total_ns == pytest.approx(clk.achieved_mhz, rel=0.01)
