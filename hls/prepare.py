@@ -13,6 +13,10 @@ Small qonnx Transformations applied by `prepare_qonnx`, each fixing one measured
   those keeps a Transpose on every side. `WrapLayoutOpsChannelsLast` does for them what qonnx does
   for Conv (Transposes around a channels-last Concat(axis 3) or Resize(scales permuted)); qonnx's own
   clean-up then cancels the Transpose pairs.
+- hls4ml 1.3 refuses Quant nodes with `rounding_mode` HALF_UP ("Only ROUND and FLOOR supported").
+  `NeutralRounding` rewrites them to ROUND so the graph converts; the rounding the hardware really
+  uses is set afterwards from the IR (`hls.types.apply_types`: half_up -> AP_RND), and the types step
+  fails loudly if any rounding point of hls4ml is not an IR requant.
 - A nearest `Resize` exported by torch has an empty optional `roi` input; hls4ml's parser looks up a
   shape for every input name and fails on ''. `FillResizeRoi` gives it a constant, which is what
   hls4ml's `ResizeRemoveConstants` expects (three inputs, RoI a constant). The constant has ONE zero:
@@ -105,6 +109,24 @@ def fill_resize_roi():
     return FillResizeRoi()
 
 
+def neutral_rounding():
+    """Transformation: Quant rounding_mode HALF_UP -> ROUND (hls4ml parses it; the IR sets the real one)."""
+
+    class NeutralRounding(_transformation_base()):
+        def apply(self, model):
+            changed = False
+            for node in model.graph.node:
+                if node.op_type != "Quant":
+                    continue
+                for a in node.attribute:
+                    if a.name == "rounding_mode" and a.s.decode().upper() == "HALF_UP":
+                        a.s = b"ROUND"
+                        changed = True
+            return model, changed
+
+    return NeutralRounding()
+
+
 _MARK = "fluorogate:channels_last"
 
 
@@ -176,7 +198,8 @@ def prepare_qonnx(source):
     else:
         model = source
     model = cleanup_model(model)
-    model = model.transform(fill_resize_roi()).transform(wrap_layout_ops_channels_last())
+    model = model.transform(neutral_rounding()).transform(fill_resize_roi())
+    model = model.transform(wrap_layout_ops_channels_last())
     to_last = ConvertToChannelsLastAndClean(make_input_channels_last=True)
     model = model.transform(to_last)
     model = model.transform(merge_twin_transposes()).transform(to_last)

@@ -232,3 +232,77 @@ def test_vendor_synthesis(project):
 
     report = run_synthesis(project.out_dir, project.cfg)
     assert report["resources"]["LUT"] > 0
+
+
+def _fresh_project(tmp_path, task: str, layers: int, rounding: str = "half_even", size: int = SIZE, **cfg):
+    from fluorogate.models import ModelConfig, build_model
+    from fluorogate.quantize.export import export_qonnx
+    from fluorogate.quantize.from_qonnx import build_integer_graph
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(task=task, channels=4, layers=layers, rounding=rounding), quant=True)
+    model.train()
+    with torch.no_grad():
+        for _ in range(4):
+            model(torch.rand(2, 1, size, size))
+    model.eval()
+    qonnx = export_qonnx(model, tmp_path / f"{task}.qonnx.onnx", size=SIZE)
+    graph = build_integer_graph(qonnx, camera=CAMERA)
+    steps = cfg.pop("steps", None)
+    extra = {"steps": steps} if steps else {}
+    return build_project(str(qonnx), graph, make_config(width=size, height=size, **cfg), tmp_path / "prj", **extra)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("task", "layers"), [("unet", 5), ("sr2x", 4)])
+def test_unet_and_sr2x_cpp_testbench_bit_exact(tmp_path, task, layers):
+    ctx = _fresh_project(tmp_path, task, layers)
+    assert csim.check_project(ctx, frames=2) == 0
+
+
+@pytest.mark.slow
+def test_half_up_model_uses_ap_rnd_and_is_bit_exact(tmp_path):
+    ctx = _fresh_project(tmp_path, "denoise", 4, rounding="half_up")
+    assert ctx.graph.rounding == "half_up"
+    requants = [op for n, op in ctx.matching.pairs.items() if ctx.graph.node(n).op == "requant"]
+    assert requants and all(str(op.layer.get_output_variable().type.precision.rounding_mode) == "RND"
+                            for op in requants)
+    assert csim.check_project(ctx, frames=2) == 0
+
+
+@pytest.mark.slow
+def test_larger_frames_bit_exact_on_simulated_adu(tmp_path):
+    from fluorogate.quantize.reference import codes_from_adu
+    from fluorogate.sim.tasks import denoise_batch
+
+    ctx = _fresh_project(tmp_path, "denoise", 4, size=64)
+    ctx.model.compile()
+    noisy, _ = denoise_batch(2, 64, photons=10.0, seed=5)
+    codes = np.stack([codes_from_adu(ctx.graph, a.astype(np.int64)) for a in noisy])
+    assert np.array_equal(csim.predict_codes(ctx.model, ctx.graph, codes), _reference(ctx.graph, codes))
+
+
+@pytest.mark.slow
+def test_input_type_pitfall_is_real(tmp_path):
+    """Measured pitfall: with the input left at hls4ml's default type, float inputs are rounded twice."""
+    from fluorogate.hls import build
+    from fluorogate.quantize.reference import quantize_float_input
+
+    def configure_without_input_type(ctx):
+        import hls4ml
+
+        ctx.hls_config = hls4ml.utils.config.config_from_onnx_model(
+            ctx.qonnx, granularity="name", backend="Vitis", default_precision=ctx.cfg.default_precision)
+
+    steps = [(n, configure_without_input_type if n == "configure" else s) for n, s in build.DEFAULT_STEPS
+             if n not in ("types", "wrapper")]
+    x = np.random.default_rng(7).random((4, SIZE, SIZE)).astype(np.float32)
+    mismatch = {}
+    for label, chosen in (("ours", build.DEFAULT_STEPS), ("default", steps)):
+        ctx = _fresh_project(tmp_path / label, "denoise", 3, default_precision="fixed<16,6>", steps=chosen)
+        ctx.model.compile()
+        got = np.asarray(ctx.model.predict(np.ascontiguousarray(x[..., None]))).reshape(4, SIZE, SIZE)
+        ref = _reference(ctx.graph, quantize_float_input(ctx.graph, x))[:, 0] * 2.0 ** ctx.graph.ranges[ctx.graph.output].exp
+        mismatch[label] = np.mean(got != ref)
+    assert mismatch["ours"] == 0
+    assert mismatch["default"] > 0
