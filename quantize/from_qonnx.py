@@ -119,6 +119,10 @@ def _pow2_exp(scale: np.ndarray, node, what: str) -> int:
         raise UserError(f"node {node.name} (Quant): {what} has {s.size} different per-channel scales "
                         f"({s.min():g}..{s.max():g}); the hardware needs one power-of-two scale per tensor")
     mant, e = np.frexp(s[0])
+    if 0 < s[0] < 2.0**-32:
+        raise UserError(f"node {node.name} (Quant): {what} scale {s[0]:g} is a collapsed scale (Brevitas's "
+                        "scaling_min_val, 1e-10, or a product with it): a quantizer here or upstream saw only "
+                        "zeros in calibration/training, a dead layer; retrain or recalibrate")
     if not np.isfinite(s[0]) or s[0] <= 0 or mant != 0.5:
         raise UserError(f"node {node.name} (Quant): {what} scale {s[0]!r} is not a power of two "
                         "(use a *FixedPoint quantizer: Int8WeightPerTensorFixedPoint, Int8ActPerTensorFixedPoint, ...)")

@@ -53,7 +53,9 @@ def exact_dtype(bound: int):
         return torch.float32
     if bound <= FLOAT64_EXACT:
         return torch.float64
-    return torch.int64
+    if bound < 2**63:
+        return torch.int64
+    raise UserError(f"a conv's accumulator may reach {bound} (>= 2**63): no exact datapath; narrow the bit widths")
 
 
 def _widest_int(graph: IntegerGraph, ranges) -> int:
@@ -169,10 +171,12 @@ def check_codes(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-def apply_node(plan: Plan, n, ins: list, pad_rows: bool = True):
+def apply_node(plan: Plan, n, ins: list, pad_rows: bool = True, fuse: bool = True):
     """One IR node on int tensors (C, H, W): a whole frame, or rows in the streaming form.
 
     `pad_rows=False` (streaming): a 3x3 conv gets its `kernel` rows with the borders already zero.
+    `fuse=False`: a relu feeding only requants is computed too (else it passes its input through and
+    the requant applies it), for when every intermediate tensor is wanted.
     """
     import torch
 
@@ -181,7 +185,7 @@ def apply_node(plan: Plan, n, ins: list, pad_rows: bool = True):
         wm, bias, dtype = plan.conv[n.name]
         return conv_frame(ins[0], wm, bias, n.kernel, dtype, plan.int_dtype, pad_rows)
     if isinstance(n, ReluNode):
-        return ins[0] if n.name in plan.fused_relu else ins[0].clamp_min(0)
+        return ins[0] if fuse and n.name in plan.fused_relu else ins[0].clamp_min(0)
     if isinstance(n, RequantNode):
         return requant_int(ins[0], n.quant.exp - plan.exps[n.inputs[0]], n.quant, graph.rounding,
                            relu=n.inputs[0] in plan.fused_relu)
@@ -199,8 +203,7 @@ def apply_node(plan: Plan, n, ins: list, pad_rows: bool = True):
     raise TypeError(f"no reference for node type {n.op!r}")  # pragma: no cover - IR has no other types
 
 
-def run_graph(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
-    """Evaluate `graph` on one frame of input codes ((H, W) or (C, H, W) ints) -> (C_out, H', W') int64."""
+def _run(graph: IntegerGraph, codes: np.ndarray, keep_all: bool) -> dict:
     import torch
 
     plan = plan_for(graph)
@@ -209,11 +212,21 @@ def run_graph(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
         if isinstance(n, InputNode):
             vals[n.name] = torch.from_numpy(check_codes(graph, codes)).to(plan.int_dtype)
         else:
-            vals[n.name] = apply_node(plan, n, [vals[i] for i in n.inputs])
+            vals[n.name] = apply_node(plan, n, [vals[i] for i in n.inputs], fuse=not keep_all)
         for i in n.inputs:
-            if plan.last_use[i] == k and i != graph.output:
-                vals.pop(i, None)
-    return vals[graph.output].numpy().astype(np.int64)
+            if not keep_all and plan.last_use[i] == k and i != graph.output:
+                del vals[i]  # free a tensor once its last reader has run
+    return vals
+
+
+def run_graph(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
+    """Evaluate `graph` on one frame of input codes ((H, W) or (C, H, W) ints) -> (C_out, H', W') int64."""
+    return _run(graph, codes, keep_all=False)[graph.output].numpy().astype(np.int64)
+
+
+def run_graph_tensors(graph: IntegerGraph, codes: np.ndarray) -> dict[str, np.ndarray]:
+    """Every node's output tensor (int64), for locating the first node where a back end diverges."""
+    return {k: v.numpy().astype(np.int64) for k, v in _run(graph, codes, keep_all=True).items()}
 
 
 def quantize_float_input(graph: IntegerGraph, x: np.ndarray) -> np.ndarray:
