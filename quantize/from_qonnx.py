@@ -124,7 +124,7 @@ def _pow2_exp(scale: np.ndarray, node, what: str) -> int:
                         "scaling_min_val, 1e-10, or a product with it): a quantizer here or upstream saw only "
                         "zeros in calibration/training, a dead layer; retrain or recalibrate")
     if not np.isfinite(s[0]) or s[0] <= 0 or mant != 0.5:
-        raise UserError(f"node {node.name} (Quant): {what} scale {s[0]!r} is not a power of two "
+        raise UserError(f"node {node.name} (Quant): {what} scale {s[0]:.9g} is not a power of two "
                         "(use a *FixedPoint quantizer: Int8WeightPerTensorFixedPoint, Int8ActPerTensorFixedPoint, ...)")
     return int(e) - 1
 
