@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-csim", action="store_true", help="skip the g++ bit-exactness check")
     p.add_argument("--synth", action="store_true", help="run the vendor HLS tool (needs it on PATH)")
     p.set_defaults(handler=run_hls)
+    from fluorogate.hls.finn_cli import register_finn  # the FINN back end (`fluorogate finn`)
+
+    register_finn(subparsers)
 
 
 def run_hls(args) -> int:
