@@ -1,0 +1,78 @@
+"""The streaming (line-buffer) reference == the whole-frame reference, beat for beat, and its timing model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rtl_graphs
+
+from fluorogate.errors import UserError
+from fluorogate.quantize.reference import codes_from_adu, run_graph
+from fluorogate.quantize.streaming import run_stream
+from fluorogate.sim.stream import StreamConfig, StreamError, beats_to_frames, frames_to_beats, ready_pattern
+
+GRAPHS = {
+    "residual": lambda r: rtl_graphs.residual_denoiser(r),
+    "conv1": lambda r: rtl_graphs.layer_graph("conv1", r),
+    "concat": lambda r: rtl_graphs.layer_graph("concat", r),
+    "unet": lambda r: rtl_graphs.unet_like(r),
+    "sr": lambda r: rtl_graphs.sr_like(r),
+}
+H, W = 6, 8
+
+
+def _adu_frames(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frames = [rng.integers(0, 2**16, (H, W)) for _ in range(n)]
+    frames[0][2, 3] = 2**16 - 1  # a hot pixel
+    frames[0][0, :] = 0  # a dark edge line
+    return frames
+
+
+@pytest.mark.parametrize("rounding", ["half_even", "half_up"])
+@pytest.mark.parametrize("name", list(GRAPHS))
+def test_stream_equals_whole_frame(name, rounding):
+    graph = GRAPHS[name](rounding)
+    factor = 2 if name == "sr" else 1
+    frames = _adu_frames(2, seed=len(name))
+    want = [run_graph(graph, codes_from_adu(graph, f))[0] for f in frames]
+    for lanes, gaps in ((1, (0, 0, 1.0)), (2, (3, 7, 0.6)), (4, (1, 0, 0.8))):
+        cfg = StreamConfig(lanes=lanes, line_gap=gaps[0], frame_gap=gaps[1], valid_prob=gaps[2], seed=lanes)
+        stream = frames_to_beats(frames, cfg)
+        ready = ready_pattern(4 * len(stream) * factor**2, 0.7, seed=lanes)
+        out = run_stream(graph, stream, W, H, adu=True, ready=ready)
+        got = beats_to_frames(out, W * factor, H * factor, lanes)
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            assert np.array_equal(g, w)
+        assert not np.any(out.valid & ~ready[: len(out)])  # never sends while the consumer stalls
+
+
+def test_latency_model_lines_and_flush():
+    """Three 3x3 convs: output row r leaves after input row r+3 ends; the last three rows at the frame's end."""
+    graph = rtl_graphs.residual_denoiser()
+    frames = _adu_frames(1, seed=0)
+    stream = frames_to_beats(frames, StreamConfig(lanes=1))  # one beat per cycle, no gaps: row r ends at (r+1)W-1
+    out = run_stream(graph, stream, W, H, adu=True)
+    cycles = np.flatnonzero(out.valid)
+    first_of_row = cycles[::W]
+    release = [min(r + 3, H - 1) for r in range(H)]  # input row whose last beat releases output row r
+    earliest = [(rr + 1) * W for rr in release]
+    assert first_of_row[0] == earliest[0] == 4 * W
+    assert np.all(first_of_row >= earliest)
+    # the output then runs at the input's rate, one beat per cycle; the flushed last rows follow back to back
+    assert np.array_equal(cycles, np.arange(4 * W, 4 * W + H * W))
+    assert out.user[cycles[0]] and out.last[cycles[W - 1]] and not out.user[cycles[1:]].any()
+
+
+def test_codes_stream_and_errors():
+    graph = rtl_graphs.layer_graph("conv1")
+    codes = [np.random.default_rng(1).integers(0, 256, (H, W))]
+    out = run_stream(graph, frames_to_beats(codes), W, H)
+    assert np.array_equal(beats_to_frames(out, W, H, 1)[0], run_graph(graph, codes[0])[0])
+    stream = frames_to_beats(codes)
+    stream.last[np.flatnonzero(stream.valid)[3]] = True  # a short first line
+    with pytest.raises(StreamError, match="frame 0, line 0"):
+        run_stream(graph, stream, W, H)
+    with pytest.raises(UserError, match="outside the input quantizer"):
+        run_stream(graph, frames_to_beats([np.full((H, W), 300)]), W, H)
