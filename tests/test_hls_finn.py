@@ -1,0 +1,233 @@
+"""FINN back end (finn-plus): `fluorogate finn` end to end on the default denoiser, bit-exact per step.
+
+One module-scoped CLI build (32x32 frame, checked on 16x16 frames with the same folding) feeds most
+tests; the rest are small graphs built here. Real FINN, qonnx, Brevitas and Verilator throughout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+from qonnx_models import exported
+
+from fluorogate.cli import main
+from fluorogate.errors import UserError
+from fluorogate.hls.finn_env import vivado_available
+from fluorogate.hls.finn_folding import FoldingTarget
+from fluorogate.models import ModelConfig
+
+SIZE, CHECK = 32, 16
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder (model.qonnx.onnx + ir.json) of a calibrated half_up default denoiser, 4 channels."""
+    from fluorogate.quantize.from_qonnx import build_integer_graph
+
+    run = tmp_path_factory.mktemp("finn_run")
+    _, path = exported(ModelConfig(rounding="half_up", channels=4), run)
+    path.rename(run / "model.qonnx.onnx")
+    build_integer_graph(run / "model.qonnx.onnx").save(run / "ir.json")
+    return run
+
+
+@pytest.fixture(scope="module")
+def build(run_dir):
+    """`fluorogate finn RUN --size 32 32 --check-size 16 16 [--synth]`: folder, exit code, --synth?, stderr."""
+    out = run_dir / "finn"
+    argv = ["finn", str(run_dir), "--board", "zcu104", "--camera", "scmos", "--size", str(SIZE), str(SIZE),
+            "--check-size", str(CHECK), str(CHECK), "--out", str(out)]
+    synth = not vivado_available()  # without Vivado, --synth must build everything, then say what is missing
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main([*argv, "--synth"] if synth else argv)
+    return out, rc, synth, err.getvalue()
+
+
+def test_cli_build_is_bit_exact_after_every_step(build):
+    out, rc, synth, _ = build
+    assert rc == (2 if synth else 0)
+    summary = json.loads((out / "summary.json").read_text())
+    steps = summary["check"]["steps"]
+    assert [s["step"] for s in steps][:3] == ["codes_boundary", "qonnx_to_finn", "tidy_up"]
+    assert len(steps) == 14
+    assert all(s["mismatches"] == 0 and s["checked_values"] == 2 * CHECK * CHECK for s in steps)
+    assert summary["check"]["frame"] == [CHECK, CHECK] and summary["frame"] == [SIZE, SIZE]
+    assert summary["check"]["same_folding_as_full_build"] is True
+
+
+def test_accelerator_boundary_is_integer_codes(build):
+    """Input codes in (UINT8, no float Thresholding), output codes out (no float ElementwiseMul)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    out, _, _, _ = build
+    acc = ModelWrapper(str(out / "accelerator.onnx"))
+    assert str(acc.get_tensor_datatype(acc.graph.input[0].name)) == "UINT8"
+    assert str(acc.get_tensor_datatype(acc.graph.output[0].name)) == "UINT8"
+    ops = [n.op_type for n in acc.graph.node]
+    assert not any(op.startswith("ElementwiseMul") for op in ops)
+    assert "StreamingConcat_hls" in ops  # the global skip is a streaming layer inside the accelerator
+    assert sum(op.startswith("MVAU") for op in ops) == 4
+
+
+def test_folding_follows_camera_rate(build):
+    out, _, _, _ = build
+    summary = json.loads((out / "summary.json").read_text())
+    target = FoldingTarget(height=SIZE, width=SIZE, clock_ns=5.0, pixel_rate_hz=2048 * 2048 * 100.0)
+    assert summary["target"]["cycles_per_frame"] == target.cycles_per_frame == 488
+    assert summary["target"]["reachable_at_one_pixel_per_cycle"] is False
+    fold = summary["folding"]
+    assert fold["tries"][0][0] == 36 and fold["mvau_wwidth_max"] >= 36
+    assert fold["max_cycles"] == summary["estimates"]["max_cycles"]
+    assert fold["met"] is False  # sCMOS at 200 MHz needs 2 pixels per cycle
+    folding = json.loads((out / "folding_config.json").read_text())
+    assert {k for k in folding if k.startswith("MVAU")} == {f"MVAU_hls_{i}" for i in range(4)}
+
+
+def test_estimates_dict(build):
+    from fluorogate.bench.finn import read_estimates
+
+    out, _, _, _ = build
+    est = read_estimates(out / "report", 5.0)
+    assert est["lut"] > 1000 and est["bram18"] >= 0 and est["max_cycles"] >= SIZE * SIZE
+    assert est["fps"] == pytest.approx(200e6 / est["max_cycles"])
+    with pytest.raises(UserError, match="no FINN estimate reports"):
+        read_estimates(out / "nowhere", 5.0)
+
+
+def test_dataflow_build_config_continues_to_bitstream(build):
+    from fluorogate.hls.finn_env import finn_steps
+
+    out, _, _, _ = build
+    finn_steps(out / "codegen")
+    from finn.builder.build_dataflow_config import DataflowBuildConfig, DataflowOutputType
+
+    cfg = DataflowBuildConfig.construct_from(out / "dataflow_build_config.json")
+    assert cfg.steps[0] == "step_hw_codegen" and cfg.steps[-1] == "step_deployment_package"
+    assert "step_synthesize_bitfile" in cfg.steps
+    assert DataflowOutputType.BITFILE in cfg.generate_outputs
+    assert cfg._resolve_fpga_part() == "xczu7ev-ffvc1156-2-e"
+    assert cfg.synth_clk_period_ns == 5.0 and cfg.folding_config_file.name == "folding_config.json"
+
+
+def test_synth_without_vivado_is_one_clear_line(build):
+    out, rc, synth, err = build
+    if not synth:
+        pytest.skip("Vivado is installed: the fixture ran the synthesis instead")
+    last = err.strip().splitlines()[-1]
+    assert rc == 2 and last.startswith("fluorogate: error: 'vivado' is not on PATH") and "bitstream" in last
+    assert (out / "dataflow_build_config.json").is_file() and (out / "accelerator.onnx").is_file()
+
+
+def test_generated_rtl_layers_lint_clean(build):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from fluorogate.hls.finn_env import finn_steps
+    from fluorogate.hls.finn_lint import lint_accelerator
+
+    out, _, _, _ = build
+    finn_steps(out / "codegen")
+    results = lint_accelerator(ModelWrapper(str(out / "accelerator.onnx")))
+    kinds = {r.node.rsplit("_", 1)[0] for r in results}
+    assert {"FMPadding_rtl", "ConvolutionInputGenerator_rtl", "Thresholding_rtl"} <= kinds
+    for r in results:
+        assert r.ok, f"{r.node}: verilator --lint-only failed:\n{r.output[-2000:]}"
+        assert "%Error" not in r.output
+
+
+def test_checker_catches_a_changed_threshold(build, run_dir):
+    """The per-step check can fail: one threshold moved by one step changes the output."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from fluorogate.hls.finn_verify import FinnChecker, check_frames
+    from fluorogate.quantize.ir import IntegerGraph
+
+    out, _, _, _ = build
+    graph = IntegerGraph.load(run_dir / "ir.json")
+    model = ModelWrapper(str(out / "check" / "intermediate_models" / "04_streamline_joins.onnx"))
+    checker = FinnChecker(graph, check_frames(graph, CHECK, CHECK, 2, seed=0), out)
+    assert checker.mismatches(model, None) == 0
+    node = model.get_nodes_by_op_type("MultiThreshold")[-1]
+    thresholds = model.get_initializer(node.input[1]).copy()
+    thresholds[:, : thresholds.shape[1] // 2] += 1
+    model.set_initializer(node.input[1], thresholds)
+    assert checker.mismatches(model, None) > 0
+
+
+def test_existing_output_needs_force(build, run_dir, capsys):
+    out, _, _, _ = build
+    assert main(["finn", str(run_dir), "--out", str(out)]) == 2
+    assert "pass --force" in capsys.readouterr().err
+
+
+def test_half_even_model_is_refused(tmp_path, capsys):
+    from fluorogate.quantize.from_qonnx import build_integer_graph
+
+    _, path = exported(ModelConfig(rounding="half_even", channels=2, layers=3), tmp_path)
+    path.rename(tmp_path / "model.qonnx.onnx")
+    build_integer_graph(tmp_path / "model.qonnx.onnx").save(tmp_path / "ir.json")
+    assert main(["finn", str(tmp_path), "--size", "8", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "rounds half_even" in err and "half_up" in err and err.count("\n") == 1
+
+
+def test_missing_run_files(tmp_path, capsys):
+    assert main(["finn", str(tmp_path)]) == 2
+    assert "model.qonnx.onnx: missing" in capsys.readouterr().err
+
+
+def test_unknown_board(run_dir, tmp_path, capsys):
+    assert main(["finn", str(run_dir), "--board", "zcu999", "--out", str(tmp_path / "b")]) == 2
+    assert "not a FINN board" in capsys.readouterr().err
+
+
+def test_finn_rounds_negative_ties_up_not_away_from_zero():
+    """FINN's thresholds compute floor(x + 1/2) on every tie; qonnx's HALF_UP Quant rounds away from zero.
+
+    A signed 8-bit activation quantizer (scale 1) after a x0.5 scale sees the ties -2.5 ... 2.5.
+    """
+    from onnx import TensorProto, helper
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.util.cleanup import cleanup_model
+
+    from fluorogate.hls.finn_env import finn_steps
+
+    finn_steps("/tmp/fluorogate-finn-ties")
+    from finn.core.onnx_exec import execute_onnx as finn_execute
+    from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+
+    nodes = [helper.make_node("Mul", ["x", "half"], ["h"]),
+             helper.make_node("Quant", ["h", "s", "z", "b"], ["y"], domain="qonnx.custom_op.general",
+                              signed=1, narrow=0, rounding_mode="HALF_UP")]
+    g = helper.make_graph(nodes, "ties", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 1, 11])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 1, 11])],
+                          [helper.make_tensor("half", TensorProto.FLOAT, [], [0.5]),
+                           helper.make_tensor("s", TensorProto.FLOAT, [], [1.0]),
+                           helper.make_tensor("z", TensorProto.FLOAT, [], [0.0]),
+                           helper.make_tensor("b", TensorProto.FLOAT, [], [8.0])])
+    model = cleanup_model(ModelWrapper(helper.make_model(g)))
+    x = np.arange(-5, 6, dtype=np.float32).reshape(1, 1, 1, 11)  # x/2: -2.5, -2, ..., 2.5
+    inp, out = model.graph.input[0].name, model.graph.output[0].name  # cleanup renames them
+    qonnx_y = execute_onnx(model, {inp: x})[out].ravel()
+    finn_model = model.transform(ConvertQONNXtoFINN())
+    assert "MultiThreshold" in [n.op_type for n in finn_model.graph.node]
+    finn_y = finn_execute(finn_model, {inp: x})[out].ravel()
+    h = x.ravel() / 2
+    np.testing.assert_array_equal(finn_y, np.floor(h + 0.5))  # -2.5 -> -2, -0.5 -> 0
+    np.testing.assert_array_equal(qonnx_y, np.sign(h) * np.floor(np.abs(h) + 0.5))  # -2.5 -> -3
+    assert np.count_nonzero(finn_y != qonnx_y) == 3  # the negative ties -2.5, -1.5, -0.5
+
+
+def test_folding_target_budget():
+    scmos = FoldingTarget(height=2048, width=2048, clock_ns=5.0, pixel_rate_hz=2048 * 2048 * 100.0)
+    assert scmos.cycles_per_frame == 2_000_000 and scmos.target_fps == pytest.approx(100.0)
+    assert not scmos.reachable  # 4.19 Mpixel per frame, 2 M cycles: two pixels per cycle
+    slow = scmos.model_copy(update={"clock_ns": 2.0})  # 500 MHz
+    assert slow.reachable and slow.cycles_per_frame == 5_000_000
+    tile = scmos.scaled(64, 64)
+    assert tile.cycles_per_frame == 1953 and tile.target_fps == pytest.approx(102400.0)
