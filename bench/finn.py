@@ -50,4 +50,5 @@ def finn_estimates(qonnx_path: str | Path, graph, size: tuple[int, int], camera:
     summary = result.summary
     return {**summary["estimates"], "frame": summary["frame"], "target_fps": summary["target"]["fps"],
             "meets_camera_rate": bool(summary["folding"] and summary["folding"]["met"]),
-            "mvau_wwidth_max": summary["folding"]["mvau_wwidth_max"] if summary["folding"] else None}
+            "mvau_wwidth_max": summary["folding"]["mvau_wwidth_max"] if summary["folding"] else None,
+            "wwidth_tries": summary["folding"]["tries"] if summary["folding"] else []}
