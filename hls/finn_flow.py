@@ -110,7 +110,8 @@ def step_streamline_joins(model, ctx: FinnContext):
     graph violated" / "unmapped layers"). FINN's MoveLinearPastFork copies the scale into each branch
     (where it is absorbed into thresholds), and MoveMulPastJoinConcat / MoveTransposePastJoinConcat
     (MoveLinearPastEltwiseAdd for an add) move the identical per-input scales and Transposes past the
-    join; `HoistTransposeAboveFork` gives the input's quantizer the conv branch's layout.
+    join; `HoistTransposeAboveFork` gives the input's quantizer the conv branch's layout. FINN's
+    MakeScaleResizeNHWC and our `MoveScalarMulPastMaxPoolNHWC` do the same for upsample and pool.
     """
     from finn.transformation.streamline import Streamline
     from finn.transformation.streamline.absorb import (
@@ -119,6 +120,7 @@ def step_streamline_joins(model, ctx: FinnContext):
         AbsorbTransposeIntoMultiThreshold,
     )
     from finn.transformation.streamline.reorder import (
+        MakeScaleResizeNHWC,
         MoveLinearPastEltwiseAdd,
         MoveLinearPastFork,
         MoveMulPastJoinConcat,
@@ -126,11 +128,12 @@ def step_streamline_joins(model, ctx: FinnContext):
         MoveTransposePastJoinConcat,
     )
 
-    from fluorogate.hls.finn_transforms import HoistTransposeAboveFork
+    from fluorogate.hls.finn_transforms import HoistTransposeAboveFork, MoveScalarMulPastMaxPoolNHWC
 
     moves = (MoveLinearPastFork, MoveScalarLinearPastInvariants, HoistTransposeAboveFork,
-             AbsorbMulIntoMultiThreshold, AbsorbTransposeIntoMultiThreshold, MoveMulPastJoinConcat,
-             MoveTransposePastJoinConcat, MoveLinearPastEltwiseAdd, AbsorbConsecutiveTransposes)
+             MoveScalarMulPastMaxPoolNHWC, MakeScaleResizeNHWC, AbsorbMulIntoMultiThreshold,
+             AbsorbTransposeIntoMultiThreshold, MoveMulPastJoinConcat, MoveTransposePastJoinConcat,
+             MoveLinearPastEltwiseAdd, AbsorbConsecutiveTransposes)
     for _ in range(JOIN_ROUNDS):
         before = model.model.SerializeToString()
         for move in moves:
@@ -139,6 +142,18 @@ def step_streamline_joins(model, ctx: FinnContext):
         if model.model.SerializeToString() == before:
             break
     return model
+
+
+def step_resize_to_hw(model, ctx: FinnContext):
+    """Nearest 2x `Resize` -> FINN's UpsampleNearestNeighbour layer.
+
+    FINN's step_convert_to_hw runs its InferUpsample only when the graph has an `Upsample` node, but
+    torch exports nearest upsampling as `Resize` (which InferUpsample handles): without this step
+    every Resize stays outside the accelerator and the partition fails on "unmapped layers".
+    """
+    from finn.transformation.fpgadataflow.convert_to_hw.upsample import InferUpsample
+
+    return model.transform(InferUpsample()) if model.get_nodes_by_op_type("Resize") else model
 
 
 def step_fold_to_camera(model, ctx: FinnContext):
@@ -177,6 +192,7 @@ DEFAULT_STEPS: list[tuple[str, Step]] = [
     ("tidy_up", _finn_step("step_tidy_up")),
     ("streamline", _finn_step("step_streamline")),
     ("streamline_joins", step_streamline_joins),
+    ("resize_to_hw", step_resize_to_hw),
     ("convert_to_hw", _finn_step("step_convert_to_hw")),
     ("minimize_bit_width_initial", _finn_step("step_minimize_bit_width_initial")),
     ("create_dataflow_partition", step_create_dataflow_partition),
@@ -208,13 +224,17 @@ def dataflow_config(out_dir: Path, cfg: FinnConfig, target: FoldingTarget, wwidt
 
 def run_steps(model, ctx: FinnContext, steps: list[tuple[str, Step]], progress: str | None = None):
     """Apply `steps` in order; after each, save the model and (if checking) compare with the IR."""
+    from finn.util.exception import FINNUserError
     from tqdm import tqdm
 
     saved = ctx.out_dir / "intermediate_models"
     saved.mkdir(parents=True, exist_ok=True)
     for i, (name, step) in enumerate(tqdm(steps, desc=progress, disable=progress is None, unit="step")):
         t0 = time.perf_counter()
-        model = step(model, ctx)
+        try:
+            model = step(model, ctx)
+        except FINNUserError as exc:  # FINN's word on what it cannot map, as one line
+            raise UserError(f"FINN step {name}: {' '.join(str(exc).split())}") from exc
         record: dict[str, Any] = {"step": name, "seconds": round(time.perf_counter() - t0, 2)}
         model.save(str(saved / f"{i:02d}_{name}.onnx"))
         if ctx.checker is not None:

@@ -8,6 +8,7 @@ Each one has one job, in the qonnx style (`model.transform(T())`):
   the camera front end produces and what `run_graph` returns), not float tensors. Without them FINN
   keeps a float Thresholding layer at the input and a float ElementwiseMul at the output.
 - `HoistTransposeAboveFork`: lets FINN's own transpose/concat moves reach a global-skip concat.
+- `MoveScalarMulPastMaxPoolNHWC`: the NHWC twin of FINN's MoveMulPastMaxPool (U-Net pooling branch).
 - `Despecialize`: FINN's python execution of specialized (`_hls`/`_rtl`) layers needs C++ or RTL
   simulation; their generic parents compute the same integers in numpy.
 """
@@ -139,6 +140,33 @@ class HoistTransposeAboveFork(Transformation):
                 for i, name in enumerate(consumer.input):
                     if name == t.input[0]:
                         consumer.input[i] = back
+            return model, True
+        return model, False
+
+
+class MoveScalarMulPastMaxPoolNHWC(Transformation):
+    """`MaxPoolNHWC(x * c) -> MaxPoolNHWC(x) * c` for a scalar c > 0 (max commutes with it).
+
+    FINN's MoveMulPastMaxPool matches NCHW `MaxPool` only; a scale copied into the pooling branch
+    by MoveLinearPastFork after the pools became NHWC would stay between a threshold and the pool.
+    """
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for mul in model.graph.node:
+            if mul.op_type != "Mul" or model.is_fork_node(mul):
+                continue
+            c = model.get_initializer(mul.input[1])
+            pool = model.find_consumer(mul.output[0])
+            if c is None or c.size != 1 or float(c.ravel()[0]) <= 0 or pool is None or pool.op_type != "MaxPoolNHWC":
+                continue
+            x, pooled = mul.input[0], pool.output[0]
+            inner = model.make_new_valueinfo_name()
+            model.set_tensor_shape(inner, model.get_tensor_shape(pooled))
+            pool.input[0], pool.output[0] = x, inner
+            mul.input[0], mul.output[0] = inner, pooled
+            nodes = model.graph.node
+            nodes.remove(mul)
+            nodes.insert(list(nodes).index(pool) + 1, mul)
             return model, True
         return model, False
 

@@ -54,7 +54,7 @@ def test_cli_build_is_bit_exact_after_every_step(build):
     summary = json.loads((out / "summary.json").read_text())
     steps = summary["check"]["steps"]
     assert [s["step"] for s in steps][:3] == ["codes_boundary", "qonnx_to_finn", "tidy_up"]
-    assert len(steps) == 14
+    assert len(steps) == 15
     assert all(s["mismatches"] == 0 and s["checked_values"] == 2 * CHECK * CHECK for s in steps)
     assert summary["check"]["frame"] == [CHECK, CHECK] and summary["frame"] == [SIZE, SIZE]
     assert summary["check"]["same_folding_as_full_build"] is True
@@ -231,3 +231,20 @@ def test_folding_target_budget():
     assert slow.reachable and slow.cycles_per_frame == 5_000_000
     tile = scmos.scaled(64, 64)
     assert tile.cycles_per_frame == 1953 and tile.target_fps == pytest.approx(102400.0)
+
+
+@pytest.mark.parametrize(("task", "layers"), [("unet", 5), ("sr2x", 4)])
+def test_unet_and_sr2x_build_bit_exact(task, layers, tmp_path):
+    """Maxpool and nearest upsample map to FINN layers; every step checked on 16x16 frames."""
+    from fluorogate.hls.finn_flow import FinnConfig, build_finn
+    from fluorogate.quantize.from_qonnx import build_integer_graph
+
+    _, path = exported(ModelConfig(task=task, rounding="half_up", channels=4, layers=layers), tmp_path)
+    cfg = FinnConfig(size=(16, 16), check_size=(16, 16), check_frames=2)
+    result = build_finn(path, build_integer_graph(path), cfg, tmp_path / "finn", progress=False)
+    steps = result.summary["check"]["steps"]
+    assert len(steps) == 15 and all(s["mismatches"] == 0 for s in steps)
+    ops = {n.op_type for n in result.model.graph.node}
+    assert "UpsampleNearestNeighbour_hls" in ops or "UpsampleNearestNeighbour_rtl" in ops
+    if task == "unet":
+        assert any(op.startswith("StreamingMaxPool") or op.startswith("Pool") for op in ops), ops
