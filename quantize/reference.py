@@ -39,7 +39,7 @@ from fluorogate.quantize.ir import (
     UpsampleNode,
 )
 from fluorogate.quantize.ranges import analyze, conv_bounds
-from fluorogate.quantize.rounding import requant_int, round_float, saturate
+from fluorogate.quantize.rounding import requant, round_float, saturate
 
 FLOAT32_EXACT = 2**24
 FLOAT64_EXACT = 2**53
@@ -55,19 +55,22 @@ def exact_dtype(bound: int):
         return torch.float64
     if bound < 2**63:
         return torch.int64
-    raise UserError(f"a conv's accumulator may reach {bound} (>= 2**63): no exact datapath; narrow the bit widths")
+    raise UserError(f"the graph's integers may reach {bound} (>= 2**63): no exact datapath; narrow the bit widths")
 
 
-def _widest_int(graph: IntegerGraph, ranges) -> int:
-    """Largest magnitude any integer op of the reference meets: tensors, operands aligned by left
-    shifts (add, concat, requant to a finer grid) and the rounding offset added before a right shift.
-    Below 2**31 the reference computes in int32 (faster), else int64."""
+def widest_integer(graph: IntegerGraph, ranges) -> int:
+    """The largest magnitude any step of the reference computes, from the proven ranges: every tensor,
+    every conv partial sum (`accumulator_bound`), every operand aligned by a left shift (add, concat,
+    requant to a finer grid) and every rounding offset added before a right shift."""
+    bounds = conv_bounds(graph, ranges)
+
     def mag(name: str) -> int:
         return max(abs(ranges[name].lo), abs(ranges[name].hi))
 
-    widest = 0
+    widest = max([mag(n.name) for n in graph.nodes] + list(bounds.values()))
     for n in graph.nodes:
-        widest = max(widest, mag(n.name))
+        if isinstance(n, ConvNode):
+            widest = max(widest, int(np.abs(n.weight_array).max(initial=0)))
         if isinstance(n, AddNode | ConcatNode | RequantNode):
             for i in n.inputs:
                 shift = ranges[n.name].exp - ranges[i].exp
@@ -76,7 +79,12 @@ def _widest_int(graph: IntegerGraph, ranges) -> int:
 
 
 class Plan:
-    """Per-graph constants prepared once: weight matrices in their exact dtype, shifts, exps."""
+    """Per-graph constants prepared once: the carrier dtype, weights in it, fusions, tensor lifetimes.
+
+    The *carrier* holds every tensor between nodes: float32 when `widest_integer` <= 2**24, float64
+    when <= 2**53 (integers exact in either, see the module docstring), else int64. Floats feed the
+    convolution without conversion; `rounding.requant` rounds them exactly.
+    """
 
     def __init__(self, graph: IntegerGraph):
         import torch
@@ -84,22 +92,29 @@ class Plan:
         self.graph = graph
         self.exps = graph.exps()
         ranges = graph.ranges or analyze(graph)
-        bounds = conv_bounds(graph, ranges)
-        self.int_dtype = torch.int32 if _widest_int(graph, ranges) < 2**31 else torch.int64
-        self.conv: dict[str, tuple] = {}
-        # relu -> requant runs as one requant with a floor of 0 (rounding.requant_int, relu=True)
+        self.widest = widest_integer(graph, ranges)
+        self.carrier = exact_dtype(self.widest)
+        # relu -> requant runs as one requant with a floor of 0 (rounding.requant, relu=True)
         self.fused_relu = {n.name for n in graph.nodes if isinstance(n, ReluNode) and n.name != graph.output
                            and all(isinstance(c, RequantNode) for c in graph.consumers(n.name))}
+        # requants that may overwrite their input in a whole-frame run: it (through a fused relu) is a
+        # fresh tensor no other node reads
+        self.inplace = set()
+        for n in graph.nodes:
+            if isinstance(n, RequantNode):
+                chain = [n.inputs[0]]
+                if chain[0] in self.fused_relu:
+                    chain.append(graph.node(chain[0]).inputs[0])
+                if all(len(graph.consumers(t)) == 1 and t != graph.output for t in chain) and not isinstance(
+                        graph.node(chain[-1]), InputNode):
+                    self.inplace.add(n.name)
         self.last_use = {i: k for k, n in enumerate(graph.nodes) for i in n.inputs}  # free tensors early
+        self.conv: dict[str, tuple] = {}
         for n in graph.nodes:
             if isinstance(n, ConvNode):
-                w = n.weight_array
-                bound = max(bounds[n.name], int(np.abs(w).max(initial=0)),
-                            max(abs(ranges[n.inputs[0]].lo), abs(ranges[n.inputs[0]].hi)))
-                dtype = exact_dtype(bound)
-                wm = torch.from_numpy(w).to(dtype)
-                bias = None if n.bias is None else torch.tensor(n.bias, dtype=torch.int64).to(dtype)
-                self.conv[n.name] = (wm, bias, dtype)
+                wm = torch.from_numpy(n.weight_array).to(self.carrier)
+                bias = None if n.bias is None else torch.tensor(n.bias, dtype=torch.int64).to(self.carrier)
+                self.conv[n.name] = (wm, bias)
 
 
 _PLANS: dict[int, tuple[IntegerGraph, Plan]] = {}
@@ -117,11 +132,17 @@ def plan_for(graph: IntegerGraph) -> Plan:
 
 @contextmanager
 def _ieee_fp32():
-    """oneDNN may compute float32 convs in TF32/BF16 if the user allowed it: force IEEE float32 here."""
+    """oneDNN computes float32 convs in TF32/BF16 if the user allowed it: force IEEE float32 then.
+
+    Only touched when needed: changing the setting invalidates oneDNN's primitive cache (2x slower).
+    """
     import torch
 
     conv = torch.backends.mkldnn.conv
     saved = conv.fp32_precision
+    if saved in ("none", "ieee"):
+        yield
+        return
     conv.fp32_precision = "ieee"
     try:
         yield
@@ -129,8 +150,8 @@ def _ieee_fp32():
         conv.fp32_precision = saved
 
 
-def conv_frame(x, wm, bias, kernel: int, dtype, out_dtype, pad_rows: bool = True):
-    """Exact 'same' conv of a frame or a row window x (C, H, W) ints -> (O, H', W') `out_dtype` ints.
+def conv_frame(x, wm, bias, kernel: int, pad_rows: bool = True):
+    """Exact 'same' conv of a frame or a row window x (C, H, W) -> (O, H', W'), in x's carrier dtype.
 
     `pad_rows=False` is the streaming form: the caller supplies the rows above and below (a window of
     `kernel` rows per output row), so only the columns are zero-padded and H' = H - kernel + 1.
@@ -142,17 +163,14 @@ def conv_frame(x, wm, bias, kernel: int, dtype, out_dtype, pad_rows: bool = True
 
     p = kernel // 2
     pad = (p, p) if pad_rows else (0, p)
-    if dtype == torch.int64:  # no integer conv in torch: sum the taps
-        xp = F.pad(x.to(torch.int64), (p, p, pad[0], pad[0]))
+    if x.dtype == torch.int64:  # no integer conv in torch: sum the taps
+        xp = F.pad(x, (p, p, pad[0], pad[0]))
         h, w = xp.shape[1] - kernel + 1, x.shape[2]
         acc = sum(torch.einsum("oc,chw->ohw", wm[:, :, dy, dx], xp[:, dy:dy + h, dx:dx + w])
                   for dy in range(kernel) for dx in range(kernel))
-        if bias is not None:
-            acc += bias[:, None, None]
-    else:
-        with _ieee_fp32():
-            acc = F.conv2d(x.to(dtype)[None], wm, bias, padding=pad)[0]
-    return acc.to(out_dtype)
+        return acc if bias is None else acc + bias[:, None, None]
+    with _ieee_fp32():
+        return F.conv2d(x[None], wm, bias, padding=pad)[0]
 
 
 def check_codes(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
@@ -171,27 +189,28 @@ def check_codes(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-def apply_node(plan: Plan, n, ins: list, pad_rows: bool = True, fuse: bool = True):
+def apply_node(plan: Plan, n, ins: list, pad_rows: bool = True, fuse: bool = True, inplace: bool = False):
     """One IR node on int tensors (C, H, W): a whole frame, or rows in the streaming form.
 
     `pad_rows=False` (streaming): a 3x3 conv gets its `kernel` rows with the borders already zero.
     `fuse=False`: a relu feeding only requants is computed too (else it passes its input through and
-    the requant applies it), for when every intermediate tensor is wanted.
+    the requant applies it), for when every intermediate tensor is wanted. `inplace=True`: a requant in
+    `plan.inplace` overwrites its input (whole-frame runs, where that tensor is read by nobody else).
     """
     import torch
 
     graph = plan.graph
     if isinstance(n, ConvNode):
-        wm, bias, dtype = plan.conv[n.name]
-        return conv_frame(ins[0], wm, bias, n.kernel, dtype, plan.int_dtype, pad_rows)
+        wm, bias = plan.conv[n.name]
+        return conv_frame(ins[0], wm, bias, n.kernel, pad_rows)
     if isinstance(n, ReluNode):
         return ins[0] if fuse and n.name in plan.fused_relu else ins[0].clamp_min(0)
     if isinstance(n, RequantNode):
-        return requant_int(ins[0], n.quant.exp - plan.exps[n.inputs[0]], n.quant, graph.rounding,
-                           relu=n.inputs[0] in plan.fused_relu)
+        return requant(ins[0], n.quant.exp - plan.exps[n.inputs[0]], n.quant, graph.rounding,
+                       relu=fuse and n.inputs[0] in plan.fused_relu, inplace=inplace and n.name in plan.inplace)
     if isinstance(n, AddNode | ConcatNode):
         e = plan.exps[n.name]
-        aligned = [v << (plan.exps[i] - e) for v, i in zip(ins, n.inputs, strict=True)]
+        aligned = [v * (1 << (plan.exps[i] - e)) if plan.exps[i] > e else v for v, i in zip(ins, n.inputs, strict=True)]
         return aligned[0] + aligned[1] if isinstance(n, AddNode) else torch.cat(aligned, 0)
     if isinstance(n, MaxPoolNode):
         c, h, w = ins[0].shape
@@ -210,9 +229,9 @@ def _run(graph: IntegerGraph, codes: np.ndarray, keep_all: bool) -> dict:
     vals: dict[str, torch.Tensor] = {}
     for k, n in enumerate(graph.nodes):
         if isinstance(n, InputNode):
-            vals[n.name] = torch.from_numpy(check_codes(graph, codes)).to(plan.int_dtype)
+            vals[n.name] = torch.from_numpy(check_codes(graph, codes)).to(plan.carrier)
         else:
-            vals[n.name] = apply_node(plan, n, [vals[i] for i in n.inputs], fuse=not keep_all)
+            vals[n.name] = apply_node(plan, n, [vals[i] for i in n.inputs], fuse=not keep_all, inplace=not keep_all)
         for i in n.inputs:
             if not keep_all and plan.last_use[i] == k and i != graph.output:
                 del vals[i]  # free a tensor once its last reader has run

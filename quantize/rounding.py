@@ -20,21 +20,27 @@ import numpy as np
 from fluorogate.quantize.ir import TensorQuant
 
 
-def round_shift(x: Any, shift: int, rounding: str) -> Any:
-    """`round(x / 2**shift)` with `rounding`; `shift <= 0` is an exact left shift."""
+def round_shift(x: Any, shift: int, rounding: str, inplace: bool = False) -> Any:
+    """`round(x / 2**shift)` with `rounding`; `shift <= 0` is an exact left shift.
+
+    `inplace=True` overwrites `x` (an array nobody else reads): fewer large allocations, which on a
+    busy machine cost more than the arithmetic.
+    """
+    y = x if inplace else x + 0
     if shift <= 0:
-        return x << -shift
+        y <<= -shift
+        return y
     half = 1 << (shift - 1)
     if rounding == "half_up":
-        y = x + half
+        y += half
     elif rounding == "half_even":
-        y = x >> shift
-        y &= 1
-        y += x
+        odd = x >> shift  # read x before y (which may be x) changes
+        odd &= 1
+        y += odd
         y += half - 1
     else:
         raise ValueError(f"unknown rounding {rounding!r}")
-    y >>= shift  # in place on the fresh y: one allocation per call (the reference's hot loop)
+    y >>= shift
     return y
 
 
@@ -44,17 +50,43 @@ def saturate(x: Any, lo: int, hi: int) -> Any:
     return np.clip(x, lo, hi)
 
 
-def requant_int(x: Any, shift: int, quant: TensorQuant, rounding: str, relu: bool = False) -> Any:
+def requant_int(x: Any, shift: int, quant: TensorQuant, rounding: str, relu: bool = False,
+                inplace: bool = False) -> Any:
     """The IR's `requant`: `sat(round(x / 2**shift))` onto `quant`'s integer range.
 
     `relu=True` computes `requant(relu(x))` in one pass: rounding is monotone and maps 0 to 0, so
     `sat(round(max(x, 0))) == clamp(round(x), max(min_int, 0), max_int)`.
     """
     lo, hi = (max(quant.min_int, 0) if relu else quant.min_int), quant.max_int
-    y = round_shift(x, shift, rounding)  # always a fresh array: saturate it in place
+    y = round_shift(x, shift, rounding, inplace)  # y is ours now: saturate it in place
     if hasattr(y, "clamp_"):
         return y.clamp_(lo, hi)
     return np.clip(y, lo, hi, out=y) if isinstance(y, np.ndarray) else saturate(y, lo, hi)
+
+
+def requant(x: Any, shift: int, quant: TensorQuant, rounding: str, relu: bool = False, inplace: bool = False) -> Any:
+    """`requant_int` on the reference's carrier: integer arrays as above; float tensors holding integers
+    (the fast reference) by the same shifts written as exact float operations, in place:
+
+    - half_up: `floor((X + half) * 2**-s)` == `(X + half) >> s`;
+    - half_even: `round(X * 2**-s)` (IEEE round-to-integral, ties to even: torch.round);
+    - left shift: `X * 2**k`.
+    Exact because the caller proved `|X| + half <= 2**p` and `|X * 2**k| <= 2**p` (p = 24 for float32,
+    53 for float64; `reference.widest_integer`): the sum is an integer below 2**p, so representable;
+    scaling by a power of two only moves the exponent; floor and round return representable integers.
+    """
+    if not (hasattr(x, "is_floating_point") and x.is_floating_point()):
+        return requant_int(x, shift, quant, rounding, relu, inplace)
+    y = x if inplace else x.clone()
+    if shift > 0 and rounding == "half_up":
+        y.add_(1 << (shift - 1)).mul_(2.0**-shift).floor_()
+    elif shift > 0 and rounding == "half_even":
+        y.mul_(2.0**-shift).round_()
+    elif shift > 0:
+        raise ValueError(f"unknown rounding {rounding!r}")
+    elif shift < 0:
+        y.mul_(2.0**-shift)
+    return y.clamp_(max(quant.min_int, 0) if relu else quant.min_int, quant.max_int)
 
 
 def round_float(v: np.ndarray, rounding: str) -> np.ndarray:

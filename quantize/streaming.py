@@ -102,11 +102,11 @@ def _frame(plan: Plan, graph: IntegerGraph, rows: np.ndarray, done: np.ndarray):
                 out.extend(op.flush())
             new[n.name] = out
         for row in new.get(graph.output, []):
-            released.append((row[0, 0].numpy(), cycle))  # single-channel output stream
+            released.append((row[0, 0].numpy().astype(np.int64), cycle))  # single-channel output stream
 
     inp = graph.input
     for r in range(rows.shape[0]):
-        row = torch.from_numpy(rows[r][None, None, :]).to(plan.int_dtype)
+        row = torch.from_numpy(rows[r][None, None, :]).to(plan.carrier)
         propagate({inp.name: [row]}, int(done[r]), flush=False)
     propagate({}, int(done[-1]), flush=True)
     return released

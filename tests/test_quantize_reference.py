@@ -20,6 +20,7 @@ from fluorogate.quantize.reference import (
     FLOAT64_EXACT,
     codes_from_adu,
     exact_dtype,
+    plan_for,
     quantize_float_input,
     run_graph,
     run_graph_tensors,
@@ -167,10 +168,10 @@ def _oracle(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("in_bits", "w_bits", "channels", "dtype"), [
-    (16, 8, 29, torch.float32),   # bound 29*9*127*32768 + b: just below 2**24 * 64? see assert below
-    (12, 8, 64, torch.float32),   # bound just under 2**24
-    (12, 8, 65, torch.float64),   # just over 2**24: float32 would round, so float64 is chosen
-    (32, 24, 1, torch.int64),     # past 2**53: the int64 path
+    (8, 8, 114, torch.float32),   # bound 114 * 9 * 127 * 128 + 1 = 16678657, just under 2**24
+    (8, 8, 115, torch.float64),   # 16824961, just over 2**24: float32 could round, so float64
+    (16, 8, 29, torch.float64),   # ~2**30
+    (32, 24, 1, torch.int64),     # past 2**53: the int64 carrier
 ])
 def test_exact_at_the_bound(in_bits, w_bits, channels, dtype):
     wmax = 2 ** (w_bits - 1) - 1
@@ -181,7 +182,7 @@ def test_exact_at_the_bound(in_bits, w_bits, channels, dtype):
     graph = _one_conv(in_bits, w, w_bits, [1, -1])
     graph.ranges = analyze(graph)
     bound = conv_bounds(graph)["c"]
-    assert exact_dtype(bound) == dtype
+    assert exact_dtype(bound) == dtype == plan_for(graph).carrier
     rng = np.random.default_rng(0)
     cases = [np.full((channels, 8, 8), xmin), np.full((channels, 8, 8), xmax),
              rng.choice([xmin, xmax, xmax - 1, 1], size=(channels, 8, 8))]
@@ -195,7 +196,7 @@ def test_exact_at_the_bound(in_bits, w_bits, channels, dtype):
 
 
 def test_float32_would_not_be_exact_past_the_bound():
-    """Why the dtype choice matters: the 65-channel case above, forced into float32, loses bits."""
+    """Why the dtype choice matters: an accumulator past 2**24, forced into float32, loses bits."""
     x = torch.full((1, 65, 4, 4), 2047.0)
     w = torch.full((1, 65, 3, 3), 127.0)
     w[0, 0, 1, 1] = 126.0

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fluorogate.quantize.ir import TensorQuant
-from fluorogate.quantize.rounding import requant_int, round_float, round_shift
+from fluorogate.quantize.rounding import requant, requant_int, round_float, round_shift
 
 
 def _exact(x: int, s: int, rounding: str) -> int:
@@ -24,7 +24,7 @@ def _exact(x: int, s: int, rounding: str) -> int:
 @pytest.mark.parametrize("rounding", ["half_even", "half_up"])
 @pytest.mark.parametrize("shift", [-2, 0, 1, 2, 3, 7])
 def test_round_shift_matches_definition_for_every_array_type(rounding, shift):
-    xs = list(range(-300, 301)) + [2**30 - 1, -(2**30)]
+    xs = [*range(-300, 301), 2**30 - 1, -(2**30)]
     want = [_exact(x, shift, rounding) if shift > 0 else x << -shift for x in xs]
     assert list(round_shift(np.array(xs, dtype=object), shift, rounding)) == want
     assert round_shift(np.array(xs, dtype=np.int64), shift, rounding).tolist() == want
@@ -54,3 +54,18 @@ def test_round_float_half_up_is_exact_next_to_one_half():
     v = np.array([below_half, 0.5, -0.5, -1.5, 2.5, -below_half])
     assert round_float(v, "half_up").tolist() == [0.0, 1.0, 0.0, -1.0, 3.0, 0.0]
     assert round_float(v, "half_even").tolist() == [0.0, 0.0, -0.0, -2.0, 2.0, -0.0]
+
+
+@pytest.mark.parametrize("rounding", ["half_even", "half_up"])
+@pytest.mark.parametrize("shift", [-3, 0, 1, 2, 5, 11])
+def test_float_carrier_requant_equals_integer_requant_up_to_the_bound(rounding, shift):
+    """The fast reference's float32 requant == the integer definition, up to |x| + half = 2**24."""
+    q = TensorQuant(bits=32, signed=True, exp=0)
+    limit = 2**24 - (1 << max(shift - 1, 0)) if shift > 0 else 2**24 >> -shift
+    xs = np.concatenate([np.arange(-3000, 3001), np.arange(limit - 3000, limit + 1), np.arange(-limit, -limit + 3000)])
+    want = requant_int(torch.tensor(xs, dtype=torch.int64), shift, q, rounding)
+    got = requant(torch.tensor(xs, dtype=torch.float32), shift, q, rounding)
+    assert torch.equal(got.to(torch.int64), want)
+    relu_q = TensorQuant(bits=8, signed=False, exp=0)
+    assert torch.equal(requant(torch.tensor(xs, dtype=torch.float64), shift, relu_q, rounding, relu=True).long(),
+                       requant_int(torch.tensor(xs).clamp_min(0), shift, relu_q, rounding))
