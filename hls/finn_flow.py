@@ -372,7 +372,8 @@ def _finish(out_dir: Path, model, cfg: FinnConfig, target: FoldingTarget, ctx: F
         "check": {"frame": [check_ctx.target.height, check_ctx.target.width], "steps": check_ctx.records,
                   "same_folding_as_full_build": same_folding},
         "steps": ctx.records,
-        "estimates": read_estimates(out_dir / "report", cfg.clock_ns),
+        "estimates": (read_estimates(out_dir / "report", cfg.clock_ns)  # None: a step list without them
+                      if (out_dir / "report" / "estimate_network_performance.json").is_file() else None),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

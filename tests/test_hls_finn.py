@@ -248,3 +248,40 @@ def test_unet_and_sr2x_build_bit_exact(task, layers, tmp_path):
     assert "UpsampleNearestNeighbour_hls" in ops or "UpsampleNearestNeighbour_rtl" in ops
     if task == "unet":
         assert any(op.startswith("StreamingMaxPool") or op.startswith("Pool") for op in ops), ops
+
+
+def test_width_cap_is_raised_while_it_helps(tmp_path):
+    """Default denoiser (C=8), budget out of reach: at FINN's cap 36 an MVAU is the bottleneck;
+    doubling the cap reaches the concat's 9 cycles/pixel, then stops (a wider cap no longer helps)."""
+    from fluorogate.hls.finn_flow import DEFAULT_STEPS, FinnConfig, build_finn
+    from fluorogate.hls.finn_folding import fold_to_budget
+    from fluorogate.quantize.from_qonnx import build_integer_graph
+
+    _, path = exported(ModelConfig(rounding="half_up"), tmp_path)
+    upto = [name for name, _ in DEFAULT_STEPS].index("specialize_layers") + 1
+    cfg = FinnConfig(size=(16, 16), check_size=(16, 16), check_frames=1)
+    model = build_finn(path, build_integer_graph(path), cfg, tmp_path / "finn", steps=DEFAULT_STEPS[:upto],
+                       progress=False).model
+    _, best = fold_to_budget(model, 1)  # unreachable: doubles until a wider cap stops helping
+    assert best.tries[0][0] == 36 and best.tries[0][1] > best.max_cycles == 9 * 16 * 16
+    assert best.mvau_wwidth_max > 36 and best.slowest_layer.startswith("StreamingConcat")
+    assert len(best.tries) >= 2 and best.tries[-1][1] == best.max_cycles and not best.met
+
+
+@pytest.mark.slow
+def test_full_frame_estimates():
+    """The default denoiser (C=8, W4A8) at the cameras' full frames: sCMOS 100 fps is out of reach."""
+    import tempfile
+    from pathlib import Path
+
+    from fluorogate.bench.finn import finn_estimates
+    from fluorogate.quantize.from_qonnx import build_integer_graph
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _, path = exported(ModelConfig(rounding="half_up"), Path(tmp))
+        graph = build_integer_graph(path)
+        scmos = finn_estimates(path, graph, (2048, 2048), camera="scmos")
+        emccd = finn_estimates(path, graph, (512, 512), camera="emccd")
+    assert not scmos["meets_camera_rate"] and scmos["fps"] < 100
+    assert scmos["slowest_layer"].startswith("StreamingConcat") and scmos["max_cycles"] == 9 * 2048 * 2048
+    assert emccd["meets_camera_rate"] and emccd["fps"] >= 56
