@@ -76,3 +76,20 @@ def test_codes_stream_and_errors():
         run_stream(graph, stream, W, H)
     with pytest.raises(UserError, match="outside the input quantizer"):
         run_stream(graph, frames_to_beats([np.full((H, W), 300)]), W, H)
+
+
+@pytest.mark.parametrize(("task", "rounding"), [("unet", "half_up"), ("sr2x", "half_even")])
+def test_stream_equals_whole_frame_on_exported_networks(task, rounding, tmp_path):
+    """The project's own networks (shared skip quantizers, pool/upsample, concat of the input path)."""
+    from qonnx_models import exported
+
+    from fluorogate.models import ModelConfig
+    from fluorogate.quantize.from_qonnx import build_integer_graph
+
+    graph = build_integer_graph(exported(ModelConfig(task=task, rounding=rounding), tmp_path)[1])
+    factor = 2 if task == "sr2x" else 1
+    frames = [np.random.default_rng(k).integers(0, 256, (H, W)) for k in range(2)]
+    stream = frames_to_beats(frames, StreamConfig(lanes=2, line_gap=2, frame_gap=4, valid_prob=0.8))
+    got = beats_to_frames(run_stream(graph, stream, W, H), W * factor, H * factor, 2)
+    for g, f in zip(got, frames, strict=True):
+        assert np.array_equal(g, run_graph(graph, f)[0])
