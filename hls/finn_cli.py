@@ -44,6 +44,8 @@ def run_finn(args) -> int:
     for name, value in (("--size", args.size), ("--check-size", args.check_size)):
         if value is not None and min(value) < 1:
             raise UserError(f"{name} {value[0]} {value[1]}: frame sides must be positive")
+    if not args.clock > 0:
+        raise UserError(f"--clock {args.clock}: the clock period must be positive (ns)")
     out = args.out or args.run / "finn"
     clear_output(out, args.force)
     cfg = FinnConfig(board=args.board, camera=args.camera, clock_ns=args.clock,

@@ -185,6 +185,25 @@ def test_unknown_board(run_dir, tmp_path, capsys):
     assert "not a FINN board" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("flags", "message"), [(["--camera", "nocam"], "nocam"),
+                                                (["--clock", "0"], "--clock 0"),
+                                                (["--size", "0", "8"], "--size 0 8")])
+def test_bad_options_are_one_line(run_dir, tmp_path, capsys, flags, message):
+    assert main(["finn", str(run_dir), "--out", str(tmp_path / "b"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("fluorogate: error:") and err.count("\n") == 1
+
+
+@pytest.mark.vendor
+def test_synth_continues_to_a_bitstream(build):
+    """Where Vivado is installed: FINN's build_dataflow_cfg from the written config makes a bitfile."""
+    from fluorogate.hls.finn_flow import synthesize
+
+    out, _, _, _ = build
+    synthesize(out)
+    assert list((out / "synth").rglob("*.bit"))
+
+
 def test_finn_rounds_negative_ties_up_not_away_from_zero():
     """FINN's thresholds compute floor(x + 1/2) on every tie; qonnx's HALF_UP Quant rounds away from zero.
 
