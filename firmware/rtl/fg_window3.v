@@ -1,47 +1,56 @@
-// fg_window3: 3x3 window generator with 'same' zero padding for a W x H frame of DW-bit pixels.
+// fg_window3: 3x3 window generator with 'same' zero padding for a W x H frame of DW-bit pixels,
+// N pixels (lanes) per beat, W a multiple of N.
 //
-// One "tick" per accepted input pixel. After the tick for input (i, j) the window holds columns
-// j-2..j of rows i-2..i; it emits the window centred on (i-1, j-1), or for j == 0 the one centred on
-// (i-2, W-1), so every tick emits one window once the first W+1 pixels are in. Padding is not fed in
-// as data: taps outside the frame are masked to zero from the centre position.
+// One "tick" per accepted input beat (i, j), j counting beats (WB = W/N per line). After the tick the
+// registers hold the beat before (cp: N columns) and the last column of the beat before that (cl);
+// with the new beat's first column that is every column the N windows of the previous beat need, so
+// a tick emits the N windows centred on beat j-1 of row i-1, or for j == 0 on the last beat of row
+// i-2: once WB+1 beats are in, every tick emits N windows, with no bubble per line, and an output beat
+// never straddles two lines. Padding is not fed in as data: taps outside the frame are masked to zero
+// from the centre position.
 //
-// End of frame: the last row and a pixel still have to be emitted (the "tail"). If the next frame's
-// first pixel is there, the tail is emitted by the ticks of the next frame's first row (no gap between
-// frames); if not, the tail is flushed by W+1 ticks without input, so the last rows never wait for a
-// next frame. Line buffers are synchronous-read memories (block RAM on an FPGA).
+// End of frame: the last row and a beat still have to be emitted (the "tail"). If the next frame's
+// first beat is there, the tail is emitted by the ticks of the next frame's first row (no gap between
+// frames); if not, the tail is flushed by WB+1 ticks without input, so the last rows never wait for a
+// next frame. Line buffers are synchronous-read memories, prefetched one tick ahead (block RAM).
 //
 // Handshake: `in_ready` does not depend on `in_valid`. `credit_ok` says the consumer can take one more
-// window; `emit_fire` counts windows at the tick, `out_valid`/`out_win` follow one cycle later.
-// Window layout: tap t = 3*ky + kx (ky, kx in 0..2, top-left first) at out_win[t*DW +: DW].
+// beat of windows; `emit_fire` counts them at the tick, `out_valid`/`out_win` follow one cycle later.
+// Window layout: lane l, tap t = 3*ky + kx (ky, kx in 0..2, top-left first) at
+// out_win[(9*l + t)*DW +: DW].
 `timescale 1ns/1ps
 module fg_window3 #(
     parameter integer W = 16,
     parameter integer H = 16,
-    parameter integer DW = 8
+    parameter integer DW = 8,
+    parameter integer N = 1
 ) (
-    input  wire            clk,
-    input  wire            rst,
-    input  wire [DW-1:0]   in_data,
-    input  wire            in_valid,
-    output wire            in_ready,
-    input  wire            credit_ok,
-    output wire            emit_fire,
-    output reg             out_valid,
-    output reg [9*DW-1:0]  out_win
+    input  wire              clk,
+    input  wire              rst,
+    input  wire [N*DW-1:0]   in_data,
+    input  wire              in_valid,
+    output wire              in_ready,
+    input  wire              credit_ok,
+    output wire              emit_fire,
+    output reg               out_valid,
+    output reg [N*9*DW-1:0]  out_win
 );
-    localparam integer CW = $clog2(W + 1);
+    localparam integer WB = W / N;
+    localparam integer CW = $clog2(WB + 1);
     localparam integer RW = $clog2(H + 1);
+    localparam integer CD = 3 * DW;  // one column: {row i, row i-1, row i-2}
 
-    reg [DW-1:0] lb1 [0:W-1];  // row i-1
-    reg [DW-1:0] lb2 [0:W-1];  // row i-2
-    reg [DW-1:0] rd1, rd2;     // lb1[j], lb2[j], prefetched
-    reg [3*DW-1:0] c1, c2;     // window columns j-2, j-1 after the last tick: {row i, row i-1, row i-2}
+    reg [N*DW-1:0] lb1 [0:WB-1];  // row i-1
+    reg [N*DW-1:0] lb2 [0:WB-1];  // row i-2
+    reg [N*DW-1:0] rd1, rd2;      // lb1[j], lb2[j], prefetched
+    reg [CD-1:0] cl;              // last column of beat j-2
+    reg [N*CD-1:0] cp;            // the N columns of beat j-1
     reg [RW-1:0] i;
     reg [CW-1:0] j;
-    reg tail;                  // previous frame's last row still to emit
-    reg flush;                 // emitting that tail without input
+    reg tail;                     // previous frame's last row still to emit
+    reg flush;                    // emitting that tail without input
 
-    // Which window the tick at (i, j) emits, and its centre (r, c).
+    // Which windows the tick at (i, j) emits, and their centre row r and beat c.
     wire emit_main = (i >= 1 && j >= 1) || (j == 0 && i >= 2);
     wire emit_tail = tail && (i == 0 || (i == 1 && j == 0));
     wire emits = emit_main || emit_tail;
@@ -53,28 +62,28 @@ module fg_window3 #(
 
     wire [RW-1:0] r = emit_tail ? ((i == 0 && j != 0) || i == 1 ? H - 1 : H - 2)
                                 : (j == 0 ? i - 2 : i - 1);
-    wire [CW-1:0] c = (j == 0) ? W - 1 : j - 1;
-    wire top = (r == 0), bottom = (r == H - 1), left = (c == 0), right = (c == W - 1);
+    wire [CW-1:0] c = (j == 0) ? WB - 1 : j - 1;
+    wire top = (r == 0), bottom = (r == H - 1), left = (c == 0), right = (c == WB - 1);
 
-    wire [DW-1:0] x = nodata ? {DW{1'b0}} : in_data;
-    wire [3*DW-1:0] cnew = {x, rd1, rd2};
+    wire [N*DW-1:0] x = nodata ? {N*DW{1'b0}} : in_data;
+    wire [N*CD-1:0] cnew;
+    genvar g;
+    generate
+        for (g = 0; g < N; g = g + 1) begin : col
+            assign cnew[g*CD +: CD] = {x[g*DW +: DW], rd1[g*DW +: DW], rd2[g*DW +: DW]};
+        end
+    endgenerate
+    wire [(N+2)*CD-1:0] cols = {cnew[0 +: CD], cp, cl};  // column k-1 of the emitted beat at index k
+
     // Next state.
     wire tail_end = tail && i == 1 && j == 0;
-    wire frame_end = consume && i == H - 1 && j == W - 1;
+    wire frame_end = consume && i == H - 1 && j == WB - 1;
     wire restart = tail_end && nodata;  // tail flushed: the next frame starts from scratch
-    wire [CW-1:0] j_after = (restart || j == W - 1) ? 0 : j + 1;
-    wire [RW-1:0] i_after = (restart || frame_end) ? 0 : (j == W - 1 ? i + 1 : i);
+    wire [CW-1:0] j_after = (restart || j == WB - 1) ? 0 : j + 1;
+    wire [RW-1:0] i_after = (restart || frame_end) ? 0 : (j == WB - 1 ? i + 1 : i);
 
-    // Masked window from columns (c1, c2, cnew), rows 0 (top) .. 2 (bottom).
-    function [DW-1:0] tap(input [3*DW-1:0] col, input integer ky, input mask_col);
-        reg keep;
-        begin
-            keep = !mask_col && !(ky == 0 && top) && !(ky == 2 && bottom);
-            tap = keep ? col[ky*DW +: DW] : {DW{1'b0}};
-        end
-    endfunction
-
-    integer ky;
+    integer l, ky, kx;
+    reg keep;
     always @(posedge clk) begin
         out_valid <= 1'b0;
         if (rst) begin
@@ -86,14 +95,16 @@ module fg_window3 #(
             end
             rd1 <= lb1[j_after];
             rd2 <= lb2[j_after];
-            c1 <= c2;
-            c2 <= cnew;
+            cl <= cp[(N-1)*CD +: CD];
+            cp <= cnew;
             out_valid <= emits;
-            for (ky = 0; ky < 3; ky = ky + 1) begin
-                out_win[(3*ky + 0)*DW +: DW] <= tap(c1, ky, left);
-                out_win[(3*ky + 1)*DW +: DW] <= tap(c2, ky, 1'b0);
-                out_win[(3*ky + 2)*DW +: DW] <= tap(cnew, ky, right);
-            end
+            for (l = 0; l < N; l = l + 1)
+                for (ky = 0; ky < 3; ky = ky + 1)
+                    for (kx = 0; kx < 3; kx = kx + 1) begin
+                        keep = !(ky == 0 && top) && !(ky == 2 && bottom)
+                               && !(kx == 0 && l == 0 && left) && !(kx == 2 && l == N - 1 && right);
+                        out_win[(9*l + 3*ky + kx)*DW +: DW] <= keep ? cols[(l + kx)*CD + ky*DW +: DW] : {DW{1'b0}};
+                    end
             i <= i_after;
             j <= j_after;
             tail <= frame_end || (tail && !tail_end);
