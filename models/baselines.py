@@ -29,9 +29,10 @@ def gaussian_psf(sigma_px: float) -> np.ndarray:
 
 def _best(frames: list[np.ndarray], truths: list[np.ndarray], params, apply: Callable) -> tuple[list, object]:
     best = None
+    rng = float(np.max(truths) - np.min(truths))
     for p in params:
         out = [apply(f, p) for f in frames]
-        score = float(np.mean([psnr(o, t) for o, t in zip(out, truths, strict=True)]))
+        score = float(np.mean([psnr(o, t, rng) for o, t in zip(out, truths, strict=True)]))
         if best is None or score > best[0]:
             best = (score, out, p)
     return best[1], best[2]

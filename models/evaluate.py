@@ -135,9 +135,10 @@ def evaluate_run(run: str | Path, frames: int = 4, size: int = 128, force: bool 
     for cond, adu, truth_adu in tqdm(conditions, desc="eval", unit="condition"):
         truths = [t.astype(np.float64) - offset for t in truth_adu]
         restored = _restorations(cfg, flt, qat, adu, truths)
+        rng = float(np.max(truths) - np.min(truths))  # one range per condition: a frame may be near-empty
         table[cond] = {
-            name: {"psnr": float(np.mean([psnr(o, t) for o, t in zip(outs, truths, strict=True)])),
-                   "ssim": float(np.mean([ssim(o, t) for o, t in zip(outs, truths, strict=True)])),
+            name: {"psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
+                   "ssim": float(np.mean([ssim(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
                    "param": param}
             for name, (outs, param) in restored.items()
         }
@@ -155,8 +156,8 @@ def evaluate_run(run: str | Path, frames: int = 4, size: int = 128, force: bool 
 def _markdown(cfg: RunConfig, table: dict, frames: int, size: int) -> str:
     methods = list(next(iter(table.values())))
     lines = [f"# Evaluation: {cfg.model.task} {cfg.model.bits_tag} {cfg.model.rounding}", "",
-             f"PSNR (dB) / SSIM, mean over {frames} frames of {size}x{size} per condition; data range from the "
-             "truth; baselines with their best parameter per condition (in brackets).", "",
+             f"PSNR (dB) / SSIM, mean over {frames} frames of {size}x{size} per condition (the real crop: "
+             "256x256); data range: the condition's ground truth max - min; baselines with their best parameter per condition (in brackets).", "",
              "| condition | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for cond, res in table.items():
         cells = [f"{res[m]['psnr']:.2f} / {res[m]['ssim']:.3f}" + (f" ({res[m]['param']})" if res[m]["param"] else "")

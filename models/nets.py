@@ -49,13 +49,20 @@ class Ops:
             bias_quant=self.q.bias, return_quant_tensor=False,
         )
 
-    def relu(self, out: bool = False) -> nn.Module:
-        """ReLU + unsigned activation quantizer; `out=True` returns a plain tensor (the net's output)."""
+    def relu(self, out: bool = False, input_grid: bool = False) -> nn.Module:
+        """ReLU + unsigned activation quantizer; `out=True` returns a plain tensor (the net's output).
+
+        `input_grid=True` fixes the quantizer to the input's grid (constant scale `2**-act_bits`) instead
+        of a learned one: used for the output and for the global skip, so the input passes the skip
+        exactly and the output covers the input's full range. (Learned from runtime statistics, both
+        settled on half the range, saturating bright pixels: the float-QAT gap was 0.5-2 dB.)
+        """
         if not self.quant:
             return nn.ReLU()
         import brevitas.nn as qnn
 
-        return qnn.QuantReLU(act_quant=self.q.relu, return_quant_tensor=not out)
+        quant = self.q.input if input_grid else self.q.relu
+        return qnn.QuantReLU(act_quant=quant, return_quant_tensor=not out)
 
 
 def _value(x):
@@ -79,9 +86,9 @@ class DenoiseNet(nn.Module):
         self.body = nn.ModuleList(ops.conv(c, c) for _ in range(cfg.layers - 3))
         self.body_act = nn.ModuleList(ops.relu() for _ in range(cfg.layers - 3))
         self.skip_conv = ops.conv(c, c)
-        self.skip = ops.relu()  # shared by both inputs of the concat
+        self.skip = ops.relu(input_grid=True)  # shared by both inputs of the concat
         self.tail = ops.conv(c + 1, 1, cfg.last_weight_bits)
-        self.out = ops.relu(out=True)
+        self.out = ops.relu(out=True, input_grid=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xq = self.inp(x)
@@ -111,9 +118,9 @@ class UNet(nn.Module):
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
         self.up_conv = ops.conv(2 * c, c)
         self.dec = ops.conv(2 * c, c)
-        self.skip = ops.relu()  # shared: input and decoder features, the global concat
+        self.skip = ops.relu(input_grid=True)  # shared: input and decoder features, the global concat
         self.tail = ops.conv(c + 1, 1, cfg.last_weight_bits)
-        self.out = ops.relu(out=True)
+        self.out = ops.relu(out=True, input_grid=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xq = self.inp(x)
@@ -143,9 +150,9 @@ class SR2xNet(nn.Module):
         self.body_act = nn.ModuleList(ops.relu() for _ in range(cfg.layers - 3))
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
         self.skip_conv = ops.conv(c, c)
-        self.skip = ops.relu()
+        self.skip = ops.relu(input_grid=True)
         self.tail = ops.conv(c + 1, 1, cfg.last_weight_bits)
-        self.out = ops.relu(out=True)
+        self.out = ops.relu(out=True, input_grid=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xq = self.inp(x)
@@ -170,7 +177,7 @@ def build_model(cfg: ModelConfig, quant: bool) -> nn.Module:
 
 
 def macs_per_pixel(cfg: ModelConfig) -> float:
-    """Multiply-accumulates per input pixel (per output pixel for sr2x's input-resolution convs x4)."""
+    """Multiply-accumulates per input pixel (for sr2x the convs after the upsample count 4 times)."""
     model = build_model(cfg, quant=False)
     macs = 0.0
     size = 32
