@@ -7,9 +7,9 @@ own list to `build_finn(steps=...)` to replace or add steps (see `DEFAULT_STEPS`
 
 After every step FINN's python execution of the graph is compared with the IR's `run_graph` on a
 few frames of input codes: zero mismatches or `FinnCheckError`. Python execution of a 2048x2048
-frame is slow, so the checks run on a small frame (`check_size`) in a separate, identical build whose
-folding budget has the same cycles per pixel (hence the same PE/SIMD); the full-size build then
-runs the same steps unchecked and its folding is compared with the checked one.
+frame is slow, so a larger frame is built twice with the same steps: at full size unchecked, then at
+`check_size` with the full build's folding applied and the check after every step; `summary.json`
+records that both ended with the same folding.
 
 The output folder holds FINN's own build folder (report/ with its estimates, intermediate_models/,
 codegen/ with generated HLS C++ and RTL), `folding_config.json`, `summary.json`, and
@@ -34,8 +34,10 @@ from fluorogate.errors import UserError
 from fluorogate.hls.finn_folding import DEFAULT_WWIDTH_MAX, FoldingResult, FoldingTarget, fold_to_budget
 from fluorogate.quantize.ir import IntegerGraph
 
-# FINN steps that continue the written DataflowBuildConfig to a bitstream (they need Vivado/Vitis HLS).
+# FINN steps that continue the written DataflowBuildConfig to a bitstream (they need Vivado/Vitis HLS);
+# the first re-applies folding_config.json, so an edited folding takes effect.
 SYNTH_STEPS = [
+    "step_apply_folding_config",
     "step_hw_codegen",
     "step_hw_ipgen",
     "step_set_fifo_depths",

@@ -107,7 +107,8 @@ def test_dataflow_build_config_continues_to_bitstream(build):
     from finn.builder.build_dataflow_config import DataflowBuildConfig, DataflowOutputType
 
     cfg = DataflowBuildConfig.construct_from(out / "dataflow_build_config.json")
-    assert cfg.steps[0] == "step_hw_codegen" and cfg.steps[-1] == "step_deployment_package"
+    assert cfg.steps[:2] == ["step_apply_folding_config", "step_hw_codegen"]
+    assert cfg.steps[-1] == "step_deployment_package"
     assert "step_synthesize_bitfile" in cfg.steps
     assert DataflowOutputType.BITFILE in cfg.generate_outputs
     assert cfg._resolve_fpga_part() == "xczu7ev-ffvc1156-2-e"
