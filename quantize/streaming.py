@@ -101,8 +101,8 @@ def _frame(plan: Plan, graph: IntegerGraph, rows: np.ndarray, done: np.ndarray):
             if flush:
                 out.extend(op.flush())
             new[n.name] = out
-        for row in new.get(graph.output, []):
-            released.append((row[0, 0].numpy().astype(np.int64), cycle))  # single-channel output stream
+        for row in new.get(graph.output, []):  # (C, 1, W) -> W*C values: each pixel's channels adjacent
+            released.append((row[:, 0, :].T.reshape(-1).numpy().astype(np.int64), cycle))
 
     inp = graph.input
     for r in range(rows.shape[0]):
@@ -117,7 +117,8 @@ def run_stream(graph: IntegerGraph, stream, width: int, height: int, adu: bool =
     """Feed a camera BeatStream (fluorogate.sim.stream) through the line-buffer pipeline -> output BeatStream.
 
     `adu=True`: the stream carries raw camera ADU, converted by the graph's CameraConversion (as the
-    hardware front end does); else input codes. `out_lanes` defaults to the input's lanes; `ready`
+    hardware front end does); else input codes. An output with C > 1 channels is streamed pixel by
+    pixel with each pixel's C channels adjacent: lines of W*C values (`stream_to_tensors` undoes it). `out_lanes` defaults to the input's lanes; `ready`
     (bool per cycle, e.g. `sim.stream.ready_pattern`) stalls the output where False.
     """
     from fluorogate.sim.stream import BeatStream, beats_to_frames
@@ -166,3 +167,11 @@ def _emit(rows: list, lanes: int, ready: np.ndarray | None, beat_stream_cls):
     user[cycles[first_beats]] = True
     last[cycles[per_row - 1::per_row]] = True
     return beat_stream_cls(data, valid, user, last)
+
+
+def stream_to_tensors(stream, width: int, height: int, channels: int, lanes: int) -> list[np.ndarray]:
+    """Output stream of `run_stream` -> (C, H, W) int64 frames (checks tuser/tlast on the way)."""
+    from fluorogate.sim.stream import beats_to_frames
+
+    frames = beats_to_frames(stream, width * channels, height, lanes)
+    return [f.reshape(height, width, channels).transpose(2, 0, 1) for f in frames]

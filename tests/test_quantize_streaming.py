@@ -8,7 +8,7 @@ import rtl_graphs
 
 from fluorogate.errors import UserError
 from fluorogate.quantize.reference import codes_from_adu, run_graph
-from fluorogate.quantize.streaming import run_stream
+from fluorogate.quantize.streaming import run_stream, stream_to_tensors
 from fluorogate.sim.stream import StreamConfig, StreamError, beats_to_frames, frames_to_beats, ready_pattern
 
 GRAPHS = {
@@ -35,17 +35,17 @@ def test_stream_equals_whole_frame(name, rounding):
     graph = GRAPHS[name](rounding)
     factor = 2 if name == "sr" else 1
     frames = _adu_frames(2, seed=len(name))
-    want = [run_graph(graph, codes_from_adu(graph, f))[0] for f in frames]
+    want = [run_graph(graph, codes_from_adu(graph, f)) for f in frames]
     for lanes, gaps in ((1, (0, 0, 1.0)), (2, (3, 7, 0.6)), (4, (1, 0, 0.8))):
         cfg = StreamConfig(lanes=lanes, line_gap=gaps[0], frame_gap=gaps[1], valid_prob=gaps[2], seed=lanes)
         stream = frames_to_beats(frames, cfg)
-        ready = ready_pattern(4 * len(stream) * factor**2, 0.7, seed=lanes)
+        ready = ready_pattern(8 * len(stream) * factor**2 * want[0].shape[0], 0.7, seed=lanes)
         out = run_stream(graph, stream, W, H, adu=True, ready=ready)
-        got = beats_to_frames(out, W * factor, H * factor, lanes)
+        got = stream_to_tensors(out, W * factor, H * factor, want[0].shape[0], lanes)
         assert len(got) == len(want)
         for g, w in zip(got, want, strict=True):
             assert np.array_equal(g, w)
-        assert not np.any(out.valid & ~ready[: len(out)])  # never sends while the consumer stalls
+        assert len(out) < len(ready) and not np.any(out.valid & ~ready[: len(out)])  # never sends into a stall
 
 
 def test_latency_model_lines_and_flush():
@@ -69,7 +69,10 @@ def test_codes_stream_and_errors():
     graph = rtl_graphs.layer_graph("conv1")
     codes = [np.random.default_rng(1).integers(0, 256, (H, W))]
     out = run_stream(graph, frames_to_beats(codes), W, H)
-    assert np.array_equal(beats_to_frames(out, W, H, 1)[0], run_graph(graph, codes[0])[0])
+    want = run_graph(graph, codes[0])
+    assert want.shape[0] == 3  # three output channels: each pixel's three values adjacent in the stream
+    assert np.array_equal(beats_to_frames(out, 3 * W, H, 1)[0], want.transpose(1, 2, 0).reshape(H, 3 * W))
+    assert np.array_equal(stream_to_tensors(out, W, H, 3, 1)[0], want)
     stream = frames_to_beats(codes)
     stream.last[np.flatnonzero(stream.valid)[3]] = True  # a short first line
     with pytest.raises(StreamError, match="frame 0, line 0"):
