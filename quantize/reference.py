@@ -249,14 +249,17 @@ def run_graph_tensors(graph: IntegerGraph, codes: np.ndarray) -> dict[str, np.nd
 
 
 def quantize_float_input(graph: IntegerGraph, x: np.ndarray) -> np.ndarray:
-    """Float image (real values) -> input codes, exactly as the input quantizer: sat(round(x / 2**exp))."""
+    """Float image (real values) -> input codes, exactly as the input quantizer: sat(round(x / 2**exp)).
+
+    The image is taken as float32, the dtype the network runs in (a float64 image is rounded to it).
+    """
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         raise UserError(f"float image wanted, got dtype {x.dtype} (integer codes go straight to run_graph)")
     if not np.all(np.isfinite(x)):
         raise UserError("float image contains NaN or infinity")
     q = graph.input.quant
-    v = x.astype(np.float64) * 2.0 ** (-q.exp)  # exact: a power-of-two scaling of a float32/64
+    v = x.astype(np.float32) * np.float32(2.0 ** (-q.exp))  # the network's float32 input, scaled exactly
     return saturate(round_float(v, graph.rounding), q.min_int, q.max_int).astype(np.int64)
 
 

@@ -90,10 +90,16 @@ def requant(x: Any, shift: int, quant: TensorQuant, rounding: str, relu: bool = 
 
 
 def round_float(v: np.ndarray, rounding: str) -> np.ndarray:
-    """Round float64 values to integers with `rounding` (exact: |v| < 2**52 where it matters)."""
+    """Round float32 values as the input quantizer does in Brevitas, float32 arithmetic included.
+
+    half_even: `torch.round` (exact). half_up: `HalfUpSte`'s `floor(v + 0.5)` in float32, which is
+    *not* the exact floor(v + 1/2) within half an ulp below a tie where the sum crosses a power of
+    two (the largest float32 below 0.5 gives 1): the reference must equal the quantizer, so it copies
+    it. Camera codes never meet this (they are integers); only float images can.
+    """
+    v = np.asarray(v, dtype=np.float32)
     if rounding == "half_even":
         return np.rint(v)
-    if rounding == "half_up":  # not floor(v + 0.5): that sum rounds up for the largest double below 0.5
-        f = np.floor(v)
-        return f + (v - f >= 0.5)  # v - floor(v) is exact
+    if rounding == "half_up":
+        return np.floor(v + np.float32(0.5))
     raise ValueError(f"unknown rounding {rounding!r}")

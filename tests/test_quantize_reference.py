@@ -101,6 +101,7 @@ def test_float_input_is_quantized_like_the_input_quantizer(net):
     model, _, graph = net
     x = np.random.default_rng(4).uniform(-0.2, 1.2, (16, 16)).astype(np.float32)
     x[0, :4] = [0.5 / 256, 1.5 / 256, 2.5 / 256, 254.5 / 256]  # ties
+    x[1, :2] = [np.nextafter(np.float32(0.5), np.float32(0)) / 256, np.nextafter(np.float32(1.5), np.float32(0)) / 256]
     with torch.no_grad():
         want = model(torch.from_numpy(x)[None, None]).numpy()[0]
     assert np.array_equal(to_real(graph, run_graph(graph, quantize_float_input(graph, x))), want)

@@ -49,11 +49,15 @@ def test_requant_saturates_and_fused_relu_equals_relu_then_requant(rounding):
     assert torch.equal(requant_int(x, 3, q, rounding, relu=True), requant_int(x.clamp_min(0), 3, q, rounding))
 
 
-def test_round_float_half_up_is_exact_next_to_one_half():
-    below_half = np.nextafter(0.5, 0.0)  # floor(v + 0.5) would give 1 here: the sum rounds up
-    v = np.array([below_half, 0.5, -0.5, -1.5, 2.5, -below_half])
-    assert round_float(v, "half_up").tolist() == [0.0, 1.0, 0.0, -1.0, 3.0, 0.0]
-    assert round_float(v, "half_even").tolist() == [0.0, 0.0, -0.0, -2.0, 2.0, -0.0]
+def test_round_float_copies_the_input_quantizers_float32_arithmetic():
+    from fluorogate.quantize.qat import HalfUpSte
+
+    below_half = np.nextafter(np.float32(0.5), np.float32(0))
+    v = np.array([below_half, 0.5, -0.5, -1.5, 2.5, 254.5, np.nextafter(np.float32(254.5), np.float32(0))],
+                 dtype=np.float32)
+    assert round_float(v, "half_even").tolist() == torch.round(torch.from_numpy(v)).tolist()
+    assert round_float(v, "half_up").tolist() == HalfUpSte()(torch.from_numpy(v)).tolist()
+    assert round_float(v, "half_up")[0] == 1.0  # float32 floor(v + 0.5), not the exact 0
 
 
 @pytest.mark.parametrize("rounding", ["half_even", "half_up"])
