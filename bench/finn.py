@@ -52,3 +52,22 @@ def finn_estimates(qonnx_path: str | Path, graph, size: tuple[int, int], camera:
             "meets_camera_rate": bool(summary["folding"] and summary["folding"]["met"]),
             "mvau_wwidth_max": summary["folding"]["mvau_wwidth_max"] if summary["folding"] else None,
             "wwidth_tries": summary["folding"]["tries"] if summary["folding"] else []}
+
+
+def bench_finn(qonnx_path: str | Path, graph, sizes: tuple[int, ...] = (32, 256, 512),
+               camera: str = "scmos", board: str = "ZCU104", clock_ns: float = 5.0) -> dict:
+    """`finn_estimates` per square frame size, with the build's wall time and the machine load.
+
+    Same shape as `bench.hls.bench_hls`: {"backend", "load_avg", "sizes": {size: {...}}}. Every
+    entry passed the per-step bit-exact check (on 8x8 frames) or this raises.
+    """
+    import os
+    import time
+
+    result: dict = {"backend": "finn", "camera": camera, "board": board, "clock_ns": clock_ns,
+                    "load_avg": os.getloadavg()[0], "sizes": {}}
+    for size in sizes:
+        t0 = time.perf_counter()
+        est = finn_estimates(qonnx_path, graph, (size, size), camera=camera, board=board, clock_ns=clock_ns)
+        result["sizes"][size] = {**est, "build_s": time.perf_counter() - t0, "bit_exact": True}
+    return result

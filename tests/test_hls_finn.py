@@ -305,3 +305,15 @@ def test_full_frame_estimates():
     assert not scmos["meets_camera_rate"] and scmos["fps"] < 100
     assert scmos["slowest_layer"].startswith("StreamingConcat") and scmos["max_cycles"] == 9 * 2048 * 2048
     assert emccd["meets_camera_rate"] and emccd["fps"] >= 56
+
+
+def test_bench_finn_dict(run_dir):
+    from fluorogate.bench.finn import bench_finn
+    from fluorogate.quantize.ir import IntegerGraph
+
+    res = bench_finn(run_dir / "model.qonnx.onnx", IntegerGraph.load(run_dir / "ir.json"), sizes=(8,))
+    assert res["backend"] == "finn" and res["camera"] == "scmos" and set(res["sizes"]) == {8}
+    est = res["sizes"][8]
+    assert est["bit_exact"] and est["build_s"] > 0 and est["frame"] == [8, 8]
+    assert est["max_cycles"] >= 64 and est["fps"] == pytest.approx(200e6 / est["max_cycles"])
+    assert est["lut"] > 0 and est["wwidth_tries"][0][0] == 36 and est["meets_camera_rate"] is False
