@@ -18,6 +18,8 @@ Semantics (all tensors are integers; a tensor's real value is `int * 2**exp`):
   then saturation to the quantizer's integer range.
 - `add`, `concat`: exact; inputs aligned to the smallest exp by left shifts.
 - `maxpool2`: 2x2, stride 2. `upsample2`: nearest, factor 2. Both keep exp.
+`IntegerGraph.exps()` derives every tensor's exp from these rules. Full description, JSON format and
+the QONNX mapping: docs/ir.md.
 Rounding is one per graph: `half_even` (QONNX ROUND, hls4ml AP_RND_CONV) or `half_up`
 (`floor(x + 0.5)`, round half towards +inf; ap_fixed AP_RND; FINN's thresholds).
 """
