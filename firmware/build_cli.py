@@ -33,6 +33,9 @@ def register_build(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top", help="the core's module name (default: design.json's top, or the file's stem)")
     p.add_argument("--freq", type=float, default=100.0, help="core clock in MHz, made by the PLL (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default %(default)s)")
+    p.add_argument("--router", choices=("router1", "router2"), default="router1",
+                   help="nextpnr router: router1 reaches higher Fmax on small designs, router2 finishes large "
+                        "congested ones (the 2048-wide denoiser) where router1 crawls (default %(default)s)")
     p.add_argument("--frame", type=int, nargs=2, metavar=("BEATS", "LINES"), default=None,
                    help="self-test frame, beats per line and lines (default: design.json's frame, else 64 32)")
     p.add_argument("--force", action="store_true", help="overwrite an existing build folder")
@@ -79,7 +82,7 @@ def build_command(args: argparse.Namespace) -> int:
         beats, lines = 64, 32
     try:
         cfg = BuildConfig(sources=sources, core=core, board=args.board, freq_mhz=args.freq, seed=args.seed,
-                          line_beats=beats, lines=lines)
+                          line_beats=beats, lines=lines, pnr_args=["--router", args.router])
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
