@@ -102,6 +102,9 @@ def _mutations():
     def stride(m):
         _set_attr(_first(m, "Conv", 2), "strides", [2, 2])
 
+    def groups(m):
+        _set_attr(_first(m, "Conv", 1), "group", 2)
+
     def dilation(m):
         _set_attr(_first(m, "Conv", 2), "dilations", [2, 2])
 
@@ -122,6 +125,7 @@ def _mutations():
         "unknown_op": (unknown_op, "op Sigmoid is not supported"),
         "batchnorm": (batchnorm, "fold BatchNorm"),
         "stride": (stride, r"Conv\): unsupported strides=\[2, 2\]"),
+        "groups": (groups, r"group=2 \(grouped/depthwise conv\)"),
         "dilation": (dilation, r"dilations=\[2, 2\]"),
         "padding": (padding, "needs 'same'"),
         "lone_transpose": (lone_transpose, "op Transpose is not supported"),
