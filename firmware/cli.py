@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder for the Verilog sources")
     p.add_argument("--width", type=int, default=DEFAULT_SIZE, help="frame width in pixels (default %(default)s)")
     p.add_argument("--height", type=int, default=DEFAULT_SIZE, help="frame height in lines (default %(default)s)")
+    p.add_argument("--lanes", type=int, choices=(1, 2, 4), default=1,
+                   help="pixels per clock (AXI4-Stream lanes); the width must be a multiple (default 1)")
     p.add_argument("--kernel", choices=("auto", "mac", "da4ml"), default="auto",
                    help="kernel form for every conv: da4ml shift-add graph, plain MAC, or chosen per layer")
     p.add_argument("--top", default="fluorogate_top", help="top module name (default %(default)s)")
@@ -40,10 +42,12 @@ def rtl_command(args: argparse.Namespace) -> int:
     ir_path = args.run / "ir.json" if args.run.is_dir() else args.run
     graph = IntegerGraph.load(ir_path)
     try:
-        cfg = RtlConfig(width=args.width, height=args.height, kernel=args.kernel, top=args.top)
+        cfg = RtlConfig(width=args.width, height=args.height, lanes=args.lanes, kernel=args.kernel,
+                        top=args.top)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise UserError(f"--{err['loc'][0]}: {err['msg']}") from None
+        where = f"--{err['loc'][0]}" if err["loc"] else "--width/--lanes"
+        raise UserError(f"{where}: {err['msg']}") from None
     design = write_design(graph, cfg, args.out, force=args.force)
     rep = design.report
     print(f"wrote {len(design.file_names())} Verilog files to {args.out} (top {design.top}, "

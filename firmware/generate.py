@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fluorogate.errors import UserError
 from fluorogate.firmware.kernels import Kernel, da4ml_kernel, mac_kernel
@@ -46,10 +46,16 @@ class RtlConfig(BaseModel):
 
     width: int = Field(ge=3, le=65535)
     height: int = Field(ge=3, le=65535)
-    lanes: Literal[1] = 1  # pixels per clock; multi-lane windows are not built yet
+    lanes: Literal[1, 2, 4] = 1  # pixels per clock (per beat); the width must be a multiple
     kernel: Literal["auto", "mac", "da4ml"] = "auto"
     kernel_overrides: dict[str, KernelKind] = Field(default_factory=dict)  # IR conv name -> form
     top: str = "fluorogate_top"
+
+    @model_validator(mode="after")
+    def _check_lanes(self) -> RtlConfig:
+        if self.width % self.lanes:
+            raise ValueError(f"width {self.width} is not a multiple of {self.lanes} lanes")
+        return self
 
 
 @dataclass
@@ -91,8 +97,9 @@ class _Fmt:
     def width(self) -> int:
         return self.channels * self.bits
 
-    def field(self, sig: str, c: int) -> str:
-        return sx(f"{sig}[{c * self.bits} +: {self.bits}]", self.signed)
+    def field(self, sig: str, c: int, lane: int = 0) -> str:
+        """Channel `c` of pixel `lane` in a beat of `sig` (lanes of `channels` fields each)."""
+        return sx(f"{sig}[{(lane * self.channels + c) * self.bits} +: {self.bits}]", self.signed)
 
 
 def _channels(graph: IntegerGraph) -> dict[str, int]:
@@ -155,7 +162,9 @@ class _StageBuilder:
     def __init__(self, graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stage: Stage,
                  geometry: tuple[int, int]):
         self.g, self.cfg, self.ch, self.st = graph, cfg, channels, stage
-        self.w, self.h = geometry  # of the stage's input
+        self.w, self.h = geometry  # of the stage's input, in pixels
+        self.n = cfg.lanes
+        self.wb = self.w // self.n  # beats per line
         self.in_fmts = [_fmt(graph, channels, t) for t in stage.inputs]
         self.out_fmt = _fmt(graph, channels, stage.output)
         self.kernel: Kernel | None = None
@@ -173,27 +182,31 @@ class _StageBuilder:
             sources.update(self.kernel.sources)
             acc = self.kernel.acc_bits
             bias = head.bias or [0] * head.out_channels
-            vals = [e.wire(acc + 1, f"$signed(ky[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
-                    for o, b in enumerate(bias)]
+            lanes = [[e.wire(acc + 1, f"$signed(ky{n}[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
+                      for o, b in enumerate(bias)] for n in range(self.n)]
             exp = tensor_range(self.g, head.name).exp
         else:
-            vals, exp = self._join_values(e)
+            lanes, exp = [], 0
+            for n in range(self.n):
+                vals, exp = self._join_values(e, n)
+                lanes.append(vals)
         for node in ([head] if st.kind == "pointwise" else []) + st.post:
             if node.op == "relu":
-                vals = [e.relu(v) for v in vals]
+                lanes = [[e.relu(v) for v in vals] for vals in lanes]
             else:
                 assert isinstance(node, RequantNode)
                 q = node.quant
-                vals = [e.requant(v, q.exp - exp, self.g.rounding, q.min_int, q.max_int) for v in vals]
+                lanes = [[e.requant(v, q.exp - exp, self.g.rounding, q.min_int, q.max_int) for v in vals]
+                         for vals in lanes]
                 exp = q.exp
-        sources[f"{st.name}.v"] = self._module(e, vals)
+        sources[f"{st.name}.v"] = self._module(e, lanes)
         return sources
 
-    def _join_values(self, e: Emitter) -> tuple[list[Sig], int]:
+    def _join_values(self, e: Emitter, lane: int) -> tuple[list[Sig], int]:
         """add: aligned sum per channel; concat: aligned channels in input order; others: identity."""
         head = self.st.head
         emin = min(f.exp for f in self.in_fmts)
-        aligned = [[e.wire(f.bits + 1 + f.exp - emin, f"{f.field(f'xr{k}', c)} <<< {f.exp - emin}", "al")
+        aligned = [[e.wire(f.bits + 1 + f.exp - emin, f"{f.field(f'xr{k}', c, lane)} <<< {f.exp - emin}", "al")
                     for c in range(f.channels)] for k, f in enumerate(self.in_fmts)]
         if head.op == "add":
             width = max(v.width for col in aligned for v in col) + 1
@@ -213,20 +226,21 @@ class _StageBuilder:
     def capacity(self, upstream: float) -> float:
         """Pixels (at the output's resolution) held between the graph input and this stage's reader, given
         `upstream` held before it: FIFOs, a window's line of look-ahead, a pool's or upsampler's line."""
-        kind, w = self.st.kind, self.w
+        kind, w = self.st.kind, self.wb
         if kind == "maxpool2":
             return (upstream + w + 2) / 4 + self.depth
         if kind == "upsample2":
             return 4 * (upstream + w + 2) + self.depth
         return upstream + self.depth + (w + 2 if kind == "conv3" else 0)
 
-    def _module(self, e: Emitter, vals: list[Sig]) -> str:
-        st, fo = self.st, self.out_fmt
+    def _module(self, e: Emitter, lanes: list[list[Sig]]) -> str:
+        st, fo, n = self.st, self.out_fmt, self.n
         n_in = len(self.in_fmts)
         ports = ["input wire clk", "input wire rst"]
         for k, f in enumerate(self.in_fmts):
-            ports += [f"input wire [{f.width - 1}:0] in{k}_data", f"input wire in{k}_valid", f"output wire in{k}_ready"]
-        ports += [f"output wire [{fo.width - 1}:0] out_data", "output wire out_valid", "input wire out_ready"]
+            ports += [f"input wire [{n * f.width - 1}:0] in{k}_data", f"input wire in{k}_valid",
+                      f"output wire in{k}_ready"]
+        ports += [f"output wire [{n * fo.width - 1}:0] out_data", "output wire out_valid", "input wire out_ready"]
         d, nw = self.latency, max(self.depth.bit_length(), 1)
         body = [
             f"    localparam integer DEPTH = {self.depth};",
@@ -237,8 +251,8 @@ class _StageBuilder:
         if st.kind == "conv3":
             fin = self.in_fmts[0]
             body += [
-                f"    wire [{9 * fin.width - 1}:0] xr0;",
-                f"    fg_window3 #(.W({self.w}), .H({self.h}), .DW({fin.width})) win (.clk(clk), "
+                f"    wire [{n * 9 * fin.width - 1}:0] xr0;",
+                f"    fg_window3 #(.W({self.w}), .H({self.h}), .DW({fin.width}), .N({n})) win (.clk(clk), "
                 ".rst(rst), .in_data(in0_data), .in_valid(in0_valid), .in_ready(in0_ready), .credit_ok(credit_ok), "
                 ".emit_fire(emit_fire), .out_valid(fv), .out_win(xr0));",
             ]
@@ -257,25 +271,28 @@ class _StageBuilder:
             body += [f"    assign emit_fire = credit_ok && {all_valid};", "    reg fv_r;", "    assign fv = fv_r;"]
             for k, f in enumerate(self.in_fmts):
                 others = " && ".join([f"in{m}_valid" for m in range(n_in) if m != k] or ["1'b1"])
-                body += [f"    reg [{f.width - 1}:0] xr{k};", f"    assign in{k}_ready = credit_ok && {others};"]
+                body += [f"    reg [{n * f.width - 1}:0] xr{k};", f"    assign in{k}_ready = credit_ok && {others};"]
             body += ["    always @(posedge clk) begin", "        fv_r <= rst ? 1'b0 : emit_fire;",
                      "        if (emit_fire) begin",
                      *[f"            xr{k} <= in{k}_data;" for k in range(n_in)],
                      "        end", "    end"]
         if self.kernel:
-            body += [f"    wire [{len(vals) * self.kernel.acc_bits - 1}:0] ky;",
-                     f"    {self.kernel.module} kern (.clk(clk), .x(xr0), .y(ky));"]
+            xw = (9 if st.kind == "conv3" else 1) * self.in_fmts[0].width  # one pixel's kernel input
+            for m in range(n):
+                body += [f"    wire [{fo.channels * self.kernel.acc_bits - 1}:0] ky{m};",
+                         f"    {self.kernel.module} kern{m} (.clk(clk), .x(xr0[{m * xw} +: {xw}]), .y(ky{m}));"]
         body += e.lines
         body += [
             f"    reg [{d - 1}:0] vp;",
-            f"    reg [{fo.width - 1}:0] pr;",
+            f"    reg [{n * fo.width - 1}:0] pr;",
             "    always @(posedge clk) begin",
             f"        vp <= rst ? {d}'d0 : {{vp, fv}};" if d > 1 else "        vp <= rst ? 1'b0 : fv;",
-            *[f"        pr[{c * fo.bits} +: {fo.bits}] <= {v.name}[{fo.bits - 1}:0];" for c, v in enumerate(vals)],
+            *[f"        pr[{(m * fo.channels + c) * fo.bits} +: {fo.bits}] <= {v.name}[{fo.bits - 1}:0];"
+              for m, vals in enumerate(lanes) for c, v in enumerate(vals)],
             "        if (rst) occ <= 0;",
             "        else occ <= occ + emit_fire - (out_valid && out_ready);",
             "    end",
-            f"    fg_fifo #(.DW({fo.width}), .DEPTH(DEPTH)) q (.clk(clk), .rst(rst), .in_data(pr), "
+            f"    fg_fifo #(.DW({n * fo.width}), .DEPTH(DEPTH)) q (.clk(clk), .rst(rst), .in_data(pr), "
             f".in_valid(vp[{d - 1}]), .in_ready(), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));",
         ]
         head = f"// Stage {st.name}: {st.head.op} {st.head.name}" + "".join(f" -> {n.op} {n.name}" for n in st.post)
@@ -288,6 +305,8 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
     channels = _channels(graph)
     inp = graph.input
     stages = plan_stages(graph)
+    if cfg.lanes > 1 and any(s.kind in ("maxpool2", "upsample2") for s in stages):
+        raise UserError(f"IR {graph.name!r}: maxpool2/upsample2 are built for one lane only; use --lanes 1")
     geo = _geometry(graph, cfg)
     builders = {s.output: _StageBuilder(graph, cfg, channels, s, geo[s.inputs[0]]) for s in stages}
     sources: dict[str, str] = {}
@@ -318,8 +337,9 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
         "top": cfg.top, "ir": graph.name, "width": cfg.width, "height": cfg.height, "lanes": cfg.lanes,
         "out_width": geo[graph.output][0], "out_height": geo[graph.output][1],
         "rounding": graph.rounding,
-        "s_axis_tdata_bits": inp.camera.adu_bits if inp.camera else in_fmt.width,
-        "m_axis_tdata_bits": out_fmt.width, "out_channels": out_fmt.channels, "out_bits": out_fmt.bits,
+        "in_pixel_bits": inp.camera.adu_bits if inp.camera else in_fmt.width,
+        "s_axis_tdata_bits": cfg.lanes * (inp.camera.adu_bits if inp.camera else in_fmt.width),
+        "m_axis_tdata_bits": cfg.lanes * out_fmt.width, "out_channels": out_fmt.channels, "out_bits": out_fmt.bits,
         "out_signed": out_fmt.signed,
         "stages": [{"name": s.name, "kind": s.kind, "nodes": [s.head.name] + [n.name for n in s.post],
                     "kernel": builders[s.output].kernel_kind, "pipeline_cycles": builders[s.output].latency + 1,
@@ -354,7 +374,7 @@ def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _S
     lat: dict[str, int] = {}
     for s in stages:
         b = builders[s.output]
-        here = b.latency + 2 + (cfg.width + 1 if s.kind == "conv3" else 0)
+        here = b.latency + 2 + (b.wb + 1 if s.kind == "conv3" else 0)
         lat[s.output] = max((lat.get(t, 0) for t in s.inputs), default=0) + here
     return max(lat.values(), default=0)
 
@@ -364,7 +384,9 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
     inp = graph.input
     fin = _fmt(graph, channels, inp.name)
     fout = _fmt(graph, channels, graph.output)
-    adu_bits = inp.camera.adu_bits if inp.camera else fin.width
+    n = cfg.lanes
+    px_bits = inp.camera.adu_bits if inp.camera else fin.width
+    adu_bits = n * px_bits  # s_axis tdata: lane l in bits [l*px_bits, (l+1)*px_bits)
     lines = [
         f"// {cfg.top}: generated by fluorogate from IR {graph.name!r} ({cfg.width}x{cfg.height}, "
         f"rounding {graph.rounding}). Do not edit: regenerate with `fluorogate rtl`.",
@@ -377,7 +399,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         "    input wire s_axis_tuser,",
         "    input wire s_axis_tlast,",
         "    output wire s_axis_tready,",
-        f"    output wire [{fout.width - 1}:0] m_axis_tdata,",
+        f"    output wire [{n * fout.width - 1}:0] m_axis_tdata,",
         "    output wire m_axis_tvalid,",
         "    output wire m_axis_tuser,",
         "    output wire m_axis_tlast,",
@@ -390,7 +412,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         ");",
         f"    wire [{adu_bits - 1}:0] px_data;",
         "    wire px_valid, px_ready;",
-        f"    fg_frontend #(.W({cfg.width}), .H({cfg.height}), .DW({adu_bits})) fe (.clk(clk), .rst(rst), "
+        f"    fg_frontend #(.W({cfg.width // n}), .H({cfg.height}), .DW({adu_bits})) fe (.clk(clk), .rst(rst), "
         ".s_tdata(s_axis_tdata), .s_tvalid(s_axis_tvalid), .s_tuser(s_axis_tuser), .s_tlast(s_axis_tlast), "
         ".s_tready(s_axis_tready), .px_data(px_data), .px_valid(px_valid), .px_ready(px_ready), "
         ".clear_errors(clear_errors), .err_line_length(err_line_length), .err_missing_sof(err_missing_sof), "
@@ -398,13 +420,16 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
     ]
     # Camera conversion: codes = sat(round_shift(adu - offset, shift)), on the input quantizer's range.
     t_in = vname(inp.name)
-    lines += [f"    wire [{fin.width - 1}:0] {t_in}_data;", f"    wire {t_in}_valid = px_valid;",
+    lines += [f"    wire [{n * fin.width - 1}:0] {t_in}_data;", f"    wire {t_in}_valid = px_valid;",
               f"    wire {t_in}_ready;", f"    assign px_ready = {t_in}_ready;"]
     if inp.camera:
         cam, e = inp.camera, Emitter("cam_")
-        diff = e.wire(cam.adu_bits + 2, f"{sx('px_data', False)} - {sconst(cam.offset, cam.adu_bits + 2)}", "d")
-        code = e.requant(diff, cam.shift, graph.rounding, inp.quant.min_int, inp.quant.max_int)
-        lines += [*e.lines, f"    assign {t_in}_data = {code.name}[{fin.bits - 1}:0];"]
+        for m in range(n):
+            adu = sx(f"px_data[{m * px_bits} +: {px_bits}]", False)
+            diff = e.wire(cam.adu_bits + 2, f"{adu} - {sconst(cam.offset, cam.adu_bits + 2)}", "d")
+            code = e.requant(diff, cam.shift, graph.rounding, inp.quant.min_int, inp.quant.max_int)
+            e.lines.append(f"    assign {t_in}_data[{m * fin.bits} +: {fin.bits}] = {code.name}[{fin.bits - 1}:0];")
+        lines += e.lines
     else:
         lines.append(f"    assign {t_in}_data = px_data;")
 
@@ -413,17 +438,17 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
     for s in stages:
         b = builders[s.output]
         t_out = vname(s.output)
-        lines += [f"    wire [{b.out_fmt.width - 1}:0] {t_out}_data;", f"    wire {t_out}_valid, {t_out}_ready;"]
+        lines += [f"    wire [{n * b.out_fmt.width - 1}:0] {t_out}_data;", f"    wire {t_out}_valid, {t_out}_ready;"]
     for s in stages:
         b = builders[s.output]
         conns = [".clk(clk)", ".rst(rst)"]
         for k, t in enumerate(s.inputs):
             port = f"{s.name}_in{k}"
             f = b.in_fmts[k]
-            lines += [f"    wire [{f.width - 1}:0] {port}_data;", f"    wire {port}_valid, {port}_ready;"]
+            lines += [f"    wire [{n * f.width - 1}:0] {port}_data;", f"    wire {port}_valid, {port}_ready;"]
             if (s.name, k) in skip:
-                lines += [f"    wire [{f.width - 1}:0] {port}_q_data;", f"    wire {port}_q_valid, {port}_q_ready;",
-                          f"    fg_fifo #(.DW({f.width}), .DEPTH({skip[(s.name, k)]})) {port}_skip (.clk(clk), "
+                lines += [f"    wire [{n * f.width - 1}:0] {port}_q_data;", f"    wire {port}_q_valid, {port}_q_ready;",
+                          f"    fg_fifo #(.DW({n * f.width}), .DEPTH({skip[(s.name, k)]})) {port}_skip (.clk(clk), "
                           f".rst(rst), .in_data({port}_q_data), .in_valid({port}_q_valid), .in_ready({port}_q_ready), "
                           f".out_data({port}_data), .out_valid({port}_valid), .out_ready({port}_ready));"]
                 readers.setdefault(t, []).append(f"{port}_q")
@@ -434,7 +459,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         conns += [f".out_data({t_out}_data)", f".out_valid({t_out}_valid)", f".out_ready({t_out}_ready)"]
         lines.append(f"    {s.name} u_{s.name} ({', '.join(conns)});")
     readers.setdefault(graph.output, []).append("m_axis")
-    lines += ["    wire m_axis_ready = m_axis_tready;", f"    wire [{fout.width - 1}:0] m_axis_data;",
+    lines += ["    wire m_axis_ready = m_axis_tready;", f"    wire [{n * fout.width - 1}:0] m_axis_data;",
               "    wire m_axis_valid;", "    assign m_axis_tdata = m_axis_data;", "    assign m_axis_tvalid = m_axis_valid;"]
     # Forks: a beat leaves a tensor when every reader takes it (readers' ready never depends on valid).
     for t, rs in readers.items():
@@ -445,7 +470,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
             lines += [f"    assign {r}_data = {src}_data;",
                       f"    assign {r}_valid = {' && '.join([f'{src}_valid', *others])};"]
     # Output framing and counters.
-    ow, oh = out_geo
+    ow, oh = out_geo[0] // n, out_geo[1]  # output counters count beats
     cw, rw = ow.bit_length(), oh.bit_length()
     lines += [
         f"    reg [{cw - 1}:0] ocol;",

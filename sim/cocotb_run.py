@@ -27,7 +27,7 @@ class StreamResult:
     """What the bench saw: per-pixel cycle stamps, flags, counters, and the wall time it took."""
 
     cycles: int
-    out_pixels: int
+    out_beats: int
     in_cycles: list[int]
     out_cycles: list[int]
     err_line_length: int
@@ -41,12 +41,12 @@ class StreamResult:
 
     @property
     def latency(self) -> int:
-        """Cycles from the first accepted input pixel to the first output pixel."""
+        """Cycles from the first accepted input beat to the first output beat."""
         return self.out_cycles[0] - self.in_cycles[0]
 
-    def frame_period(self, pixels_per_frame: int) -> float:
-        """Mean cycles between the last output pixels of consecutive frames (steady state)."""
-        ends = self.out_cycles[pixels_per_frame - 1::pixels_per_frame]
+    def frame_period(self, beats_per_frame: int) -> float:
+        """Mean cycles between the last output beats of consecutive frames (steady state)."""
+        ends = self.out_cycles[beats_per_frame - 1::beats_per_frame]
         return float(np.diff(ends).mean()) if len(ends) > 1 else float("nan")
 
 
@@ -56,7 +56,8 @@ def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStrea
                     max_cycles: int | None = None) -> StreamResult:
     """Simulate `top` on `stream`; `expected` is (frames, C, H, W); `check` masks frames not compared.
 
-    `in_bits` is the s_axis tdata width: pixel values are sent as their two's complement in it.
+    `in_bits` is one input pixel's width (lane l of tdata is bits [l*in_bits, (l+1)*in_bits), two's
+    complement); the stream's lanes are the design's lanes.
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
@@ -67,7 +68,7 @@ def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStrea
     spec, result_path = work / "stimulus.npz", work / "result.json"
     result_path.unlink(missing_ok=True)
     n_frames = expected.shape[0]
-    np.savez(spec, in_data=stream.data[:, 0] & ((1 << in_bits) - 1), in_valid=stream.valid, in_user=stream.user,
+    np.savez(spec, in_data=stream.data & ((1 << in_bits) - 1), in_bits=in_bits, in_valid=stream.valid, in_user=stream.user,
              in_last=stream.last,
              out_ready=np.ones(1, bool) if ready is None else ready, expected=expected,
              check=np.ones(n_frames, bool) if check is None else check, out_bits=out_bits, out_signed=out_signed,

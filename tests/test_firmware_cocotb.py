@@ -28,14 +28,14 @@ def _expected(graph, frames):
 
 
 def simulate(graph, frames, tmp_path, *, stream: BeatStream | None = None, expected=None, ready_prob=1.0,
-             kernel="auto", seed=0) -> StreamResult:
+             kernel="auto", seed=0, lanes=1) -> StreamResult:
     h, w = frames[0].shape
-    design = generate(graph, RtlConfig(width=w, height=h, kernel=kernel))
+    design = generate(graph, RtlConfig(width=w, height=h, kernel=kernel, lanes=lanes))
     files = design.write(tmp_path / "rtl")
-    stream = stream if stream is not None else frames_to_beats(frames)
+    stream = stream if stream is not None else frames_to_beats(frames, StreamConfig(lanes=lanes))
     expected = _expected(graph, frames) if expected is None else expected
     rep = design.report
-    return run_stream_test(files, design.top, tmp_path / "sim", stream, expected, rep["s_axis_tdata_bits"],
+    return run_stream_test(files, design.top, tmp_path / "sim", stream, expected, rep["in_pixel_bits"],
                            rep["out_bits"], rep["out_signed"], ready=ready_pattern(4096, ready_prob, seed + 1))
 
 
@@ -207,6 +207,19 @@ def test_malformed_frames_flagged_and_repaired(tmp_path):
     assert res.ok and not res.mismatches and res.flag_errors == 0
     assert (res.err_line_length, res.err_missing_sof) == (1, 1)
     assert (res.frames_in, res.frames_out) == (7, 7)
+
+
+@pytest.mark.parametrize("lanes", [2, 4])
+def test_lanes(lanes, tmp_path):
+    """Several pixels per beat: the residual net (3x3 windows over beats, skip FIFO, add) stays exact
+    with gaps and backpressure, and without them keeps one beat (N pixels) per clock."""
+    g = residual_denoiser("half_up", seed=18)
+    frames = _adu_frames(2, 8, seed=19)
+    stream = frames_to_beats(frames, StreamConfig(lanes=lanes, valid_prob=0.7, seed=20))
+    res = simulate(g, frames, tmp_path / "gaps", stream=stream, ready_prob=0.7, lanes=lanes)
+    assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
+    res = simulate(g, _adu_frames(3, 8, seed=21), tmp_path / "rate", lanes=lanes)
+    assert res.ok and not res.mismatches and res.frame_period(64 // lanes) == 64 // lanes
 
 
 @pytest.mark.slow

@@ -68,4 +68,8 @@ def test_cli_writes_sources_and_respects_force(tmp_path, capsys):
     assert main(["rtl", str(run), "--out", str(out)]) == 2  # exists, no --force
     assert "--force" in capsys.readouterr().err
     assert main(["rtl", str(run), "--out", str(out), "--force", "--width", "2"]) == 2  # bad width: one line
+    assert main(["rtl", str(run), "--out", str(out), "--force", "--width", "18", "--lanes", "4"]) == 2
+    assert "multiple of 4 lanes" in capsys.readouterr().err
+    assert main(["rtl", str(run), "--out", str(out), "--force", "--width", "16", "--lanes", "4"]) == 0
+    assert '"lanes": 4' in (out / "design.json").read_text()
     assert main(["rtl", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o2")]) == 2

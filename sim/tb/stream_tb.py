@@ -22,7 +22,9 @@ from fluorogate.sim.stream import unpack_tdata
 @cocotb.test()
 async def stream_frames(dut):
     spec = np.load(os.environ["FG_TB_SPEC"])
-    data, valid, user, last = (spec[k] for k in ("in_data", "in_valid", "in_user", "in_last"))
+    lanes_in, valid, user, last = (spec[k] for k in ("in_data", "in_valid", "in_user", "in_last"))
+    lanes, in_bits = lanes_in.shape[1], int(spec["in_bits"])
+    data = [sum(int(v) << (k * in_bits) for k, v in enumerate(row)) for row in lanes_in]
     ready = spec["out_ready"]
     expected, check = spec["expected"], spec["check"]  # (F, C, H, W), (F,) bool
     out_bits, out_signed = int(spec["out_bits"]), bool(spec["out_signed"])
@@ -39,7 +41,7 @@ async def stream_frames(dut):
 
     words, flags, out_cycles, in_cycles = [], [], [], []
     i, cycle = 0, 0
-    n_out = n_frames * height * width
+    n_out = n_frames * height * width // lanes  # output beats
     while len(words) < n_out and cycle < max_cycles:
         v = i < len(valid) and bool(valid[i])
         dut.s_axis_tvalid.value = int(v)
@@ -64,26 +66,28 @@ async def stream_frames(dut):
     for _ in range(4):  # let the error flags settle
         await RisingEdge(dut.clk)
 
-    got = unpack_tdata(words, channels, out_bits, out_signed) if words else np.zeros((0, channels), np.int64)
+    got = (unpack_tdata(words, lanes * channels, out_bits, out_signed).reshape(-1, channels) if words
+           else np.zeros((0, channels), np.int64))  # one row per pixel, raster order
     result = {
-        "cycles": cycle, "out_pixels": len(words), "in_cycles": in_cycles, "out_cycles": out_cycles,
+        "cycles": cycle, "out_beats": len(words), "in_cycles": in_cycles, "out_cycles": out_cycles,
         "err_line_length": int(dut.err_line_length.value), "err_missing_sof": int(dut.err_missing_sof.value),
         "frames_in": int(dut.frames_in.value), "frames_out": int(dut.frames_out.value), "mismatches": [],
         "flag_errors": 0,
     }
     px = height * width
-    for f in range(min(n_frames, len(words) // px)):
+    for f in range(min(n_frames, len(got) // px)):
         frame = got[f * px:(f + 1) * px].reshape(height, width, channels).transpose(2, 0, 1)
         if check[f]:
             bad = np.argwhere(frame != expected[f])
             result["mismatches"] += [
                 {"frame": f, "c": int(c), "y": int(y), "x": int(x), "got": int(frame[c, y, x]),
                  "want": int(expected[f][c, y, x])} for c, y, x in bad[:10]]
-    k = np.arange(len(flags))
-    want = np.stack([(k % px == 0), (k % width == width - 1)], axis=1).astype(int)
+    k = np.arange(len(flags))  # beats
+    per_line = width // lanes
+    want = np.stack([(k % (px // lanes) == 0), (k % per_line == per_line - 1)], axis=1).astype(int)
     result["flag_errors"] = int(np.count_nonzero(np.asarray(flags, int).reshape(-1, 2) != want))
     with open(os.environ["FG_TB_RESULT"], "w") as fh:
         json.dump(result, fh)
-    assert len(words) == n_out, f"{len(words)} of {n_out} output pixels after {cycle} cycles"
+    assert len(words) == n_out, f"{len(words)} of {n_out} output beats after {cycle} cycles"
     assert not result["mismatches"], f"output differs from the reference: {result['mismatches'][:3]}"
     assert result["flag_errors"] == 0, f"{result['flag_errors']} wrong tuser/tlast flags"
