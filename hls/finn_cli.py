@@ -10,6 +10,7 @@ when it is not installed). Nothing heavy is imported until the handler runs.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from fluorogate.errors import UserError
@@ -59,6 +60,9 @@ def run_finn(args) -> int:
     print(f"FINN estimates: {est['lut']} LUT, {est['bram18']} BRAM18, {est['max_cycles']} cycles/frame "
           f"({est['slowest_layer']}), {est['fps']:.1f} fps; camera needs {s['target']['fps']:.1f} fps"
           f"{'' if fold['met'] else ' (NOT met)'}")
+    if s["float_layers"]:
+        print(f"warning: float layers in the accelerator (joined branches of different scales): "
+              f"{', '.join(s['float_layers'])}", file=sys.stderr)
     if args.synth:
         require_vivado("continue the FINN build to a bitstream (dataflow_build_config.json)")
         synthesize(out)

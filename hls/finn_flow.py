@@ -278,6 +278,13 @@ def finn_board(name: str) -> str:
     raise UserError(f"--board {name}: not a FINN board (one of {', '.join(sorted(part_map))})")
 
 
+def float_layers(model) -> list[str]:
+    """Accelerator layers that read or write a float tensor (FINN keeps a float ElementwiseMul where
+    two joined branches have different scales, e.g. a residual add): not integer hardware."""
+    return [n.name for n in model.graph.node
+            if any(t and not model.get_tensor_datatype(t).is_integer() for t in [*n.input, *n.output])]
+
+
 def check_rounding(graph: IntegerGraph) -> None:
     if graph.rounding != "half_up":
         raise UserError(
@@ -371,6 +378,7 @@ def _finish(out_dir: Path, model, cfg: FinnConfig, target: FoldingTarget, ctx: F
         "target": {"cycles_per_frame": target.cycles_per_frame, "fps": target.target_fps,
                    "reachable_at_one_pixel_per_cycle": target.reachable},
         "folding": ctx.folding.model_dump() if ctx.folding else None,
+        "float_layers": float_layers(model),
         "check": {"frame": [check_ctx.target.height, check_ctx.target.width], "steps": check_ctx.records,
                   "same_folding_as_full_build": same_folding},
         "steps": ctx.records,
