@@ -49,6 +49,7 @@ from fluorogate.quantize.ir import (
     UpsampleNode,
 )
 from fluorogate.quantize.ranges import analyze
+from fluorogate.quantize.reference import FLOAT32_EXACT, widest_integer
 
 # QONNX rounding_mode of activation quantizers -> the IR's rounding. qonnx's HALF_UP is sign-symmetric
 # (half away from zero); the IR's half_up is floor(x + 1/2): they differ on negative ties only (docs/ir.md).
@@ -399,4 +400,9 @@ def build_integer_graph(source, name: str | None = None, rounding: Rounding | No
     graph = IntegerGraph(name=name or (Path(source).stem if isinstance(source, str | Path) else "model"),
                          rounding=rounding, nodes=b.nodes, output=out.node, meta=meta)
     graph.ranges = analyze(graph)
+    # Past 2**24, float32 frameworks (Brevitas's forward, qonnx/onnxruntime execution) stop being exact
+    # themselves; the reference (float64/int64) stays exact and is the one to believe.
+    widest = widest_integer(graph, graph.ranges)
+    graph.meta["widest_integer"] = str(widest)
+    graph.meta["float32_exact"] = "yes" if widest <= FLOAT32_EXACT else "no"
     return graph

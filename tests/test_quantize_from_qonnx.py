@@ -46,6 +46,7 @@ def test_structure_metadata_and_json_round_trip(qonnx_path, tmp_path):
     assert [n.op for n in g.nodes].count("conv") == 4
     assert g.input.quant.bits == 8 and not g.input.quant.signed and g.input.quant.exp == -8
     assert set(g.ranges) == {n.name for n in g.nodes}
+    assert g.meta["float32_exact"] == "yes" and 0 < int(g.meta["widest_integer"]) <= 2**24
     conv = next(n for n in g.nodes if n.op == "conv")
     assert g.exps()[conv.name] == g.input.quant.exp + conv.weight_quant.exp
     g.save(tmp_path / "ir.json")
