@@ -12,11 +12,13 @@ transfer. Each node is a row operator with the state a hardware block needs (`_R
 All arithmetic is `reference.apply_node`, the same code as the whole-frame `run_graph`, on row windows,
 so the two forms cannot drift apart; tests check they agree bit for bit, borders included.
 
-Timing model (row granular, documented in docs/reference.md): an output row is *released* at the
-cycle of the input beat that completes the input row releasing it (for flushed rows: the frame's last
-beat). Its beats are sent one per cycle from the cycle after release, in order, never overtaking
-earlier beats, and only on cycles where the consumer's `ready` is high. Latency per node in lines:
-conv3x3 1, maxpool2 1 (every other row), everything else 0; a path's latency is the sum along it.
+Timing model (dataflow, pixel granular): an output pixel is known at the cycle the last input pixel
+it depends on arrives (`arrival_times`: the graph's receptive field, borders and the end-of-frame
+flush included: the last rows depend on the frame's last beats only). Its beat is sent one cycle
+later at the earliest, one beat per cycle, in order, and only on cycles where the consumer's `ready`
+is high. This is the latency of an ideal causal design with zero pipeline delay: a real one (the
+RTL) has the same transfers and a latency larger by its pipeline depth. Line latency per node:
+conv3x3 1 line + 1 pixel, maxpool2 up to 1 line, the rest 0; a path's latency is the sum along it.
 """
 
 from __future__ import annotations
@@ -84,14 +86,14 @@ class _RowOp:
         return out
 
 
-def _frame(plan: Plan, graph: IntegerGraph, rows: np.ndarray, done: np.ndarray):
-    """Stream one frame's rows through the pipeline -> list of (output row (W',) ints, release cycle)."""
+def _frame(plan: Plan, graph: IntegerGraph, rows: np.ndarray) -> list[np.ndarray]:
+    """Stream one frame's rows through the pipeline -> its output rows, in order (W*C values each)."""
     import torch
 
     ops = {n.name: _RowOp(plan, n) for n in graph.nodes if not isinstance(n, InputNode)}
-    released: list[tuple[np.ndarray, int]] = []
+    released: list[np.ndarray] = []
 
-    def propagate(new: dict[str, list], cycle: int, flush: bool) -> None:
+    def propagate(new: dict[str, list], flush: bool) -> None:
         for n in graph.nodes:
             if isinstance(n, InputNode):
                 continue
@@ -102,14 +104,38 @@ def _frame(plan: Plan, graph: IntegerGraph, rows: np.ndarray, done: np.ndarray):
                 out.extend(op.flush())
             new[n.name] = out
         for row in new.get(graph.output, []):  # (C, 1, W) -> W*C values: each pixel's channels adjacent
-            released.append((row[:, 0, :].T.reshape(-1).numpy().astype(np.int64), cycle))
+            released.append(row[:, 0, :].T.reshape(-1).numpy().astype(np.int64))
 
-    inp = graph.input
     for r in range(rows.shape[0]):
-        row = torch.from_numpy(rows[r][None, None, :]).to(plan.carrier)
-        propagate({inp.name: [row]}, int(done[r]), flush=False)
-    propagate({}, int(done[-1]), flush=True)
+        propagate({graph.input.name: [torch.from_numpy(rows[r][None, None, :]).to(plan.carrier)]}, flush=False)
+    propagate({}, flush=True)
     return released
+
+
+def arrival_times(graph: IntegerGraph, t_in: np.ndarray) -> np.ndarray:
+    """Earliest cycle each output pixel can be known: the latest arrival among the input pixels it
+    depends on (`t_in`: (H, W) cycle of each input pixel's beat), through the graph's receptive fields.
+
+    conv3x3: max over the in-frame 3x3 neighbourhood (padding needs no data); maxpool2: over the 2x2
+    block; upsample2: repeat; add/concat: max over the inputs; the rest: unchanged.
+    """
+    from scipy.ndimage import maximum_filter
+
+    t: dict[str, np.ndarray] = {}
+    for n in graph.nodes:
+        ins = [t[i] for i in n.inputs]
+        if isinstance(n, InputNode):
+            t[n.name] = t_in
+        elif isinstance(n, ConvNode) and n.kernel == 3:
+            t[n.name] = maximum_filter(ins[0], size=3, mode="constant", cval=-1)
+        elif isinstance(n, MaxPoolNode):
+            h, w = ins[0].shape
+            t[n.name] = ins[0].reshape(h // 2, 2, w // 2, 2).max(axis=(1, 3))
+        elif isinstance(n, UpsampleNode):
+            t[n.name] = ins[0].repeat(2, axis=0).repeat(2, axis=1)
+        else:
+            t[n.name] = np.maximum.reduce(ins)
+    return t[graph.output]
 
 
 def run_stream(graph: IntegerGraph, stream, width: int, height: int, adu: bool = False,
@@ -118,8 +144,9 @@ def run_stream(graph: IntegerGraph, stream, width: int, height: int, adu: bool =
 
     `adu=True`: the stream carries raw camera ADU, converted by the graph's CameraConversion (as the
     hardware front end does); else input codes. An output with C > 1 channels is streamed pixel by
-    pixel with each pixel's C channels adjacent: lines of W*C values (`stream_to_tensors` undoes it). `out_lanes` defaults to the input's lanes; `ready`
-    (bool per cycle, e.g. `sim.stream.ready_pattern`) stalls the output where False.
+    pixel with each pixel's C channels adjacent: lines of W*C values (`stream_to_tensors` undoes it).
+    `out_lanes` defaults to the input's lanes; `ready` (bool per cycle, e.g.
+    `sim.stream.ready_pattern`) stalls the output where False. Timing: see the module docstring.
     """
     from fluorogate.sim.stream import BeatStream, beats_to_frames
 
@@ -128,31 +155,31 @@ def run_stream(graph: IntegerGraph, stream, width: int, height: int, adu: bool =
                         f"{graph.input.channels}")
     lanes = stream.lanes
     frames = beats_to_frames(stream, width, height, lanes)
-    per_line = width // lanes
-    valid_cycles = np.flatnonzero(stream.valid)
-    line_done = valid_cycles[per_line - 1::per_line]  # cycle of each input line's last beat
+    beat_cycles = np.flatnonzero(stream.valid).reshape(len(frames), height, width // lanes)
     plan = plan_for(graph)
-    rows_out: list[tuple[np.ndarray, int, bool]] = []  # (row, release cycle, first row of a frame)
-    for f, frame in enumerate(frames):
+    rows_out: list[tuple[np.ndarray, np.ndarray, bool]] = []  # (values, their arrival cycles, frame start)
+    for frame, cycles in zip(frames, beat_cycles, strict=True):
         codes = codes_from_adu(graph, frame) if adu else check_codes(graph, frame)[0]
-        released = _frame(plan, graph, codes, line_done[f * height:(f + 1) * height])
-        rows_out.extend((row, cyc, i == 0) for i, (row, cyc) in enumerate(released))
+        rows = _frame(plan, graph, codes)
+        t_out = arrival_times(graph, np.repeat(cycles, lanes, axis=1))
+        channels = rows[0].size // t_out.shape[1]
+        rows_out.extend((row, np.repeat(t_row, channels), i == 0)
+                        for i, (row, t_row) in enumerate(zip(rows, t_out, strict=True)))
     return _emit(rows_out, out_lanes or lanes, ready, BeatStream)
 
 
 def _emit(rows: list, lanes: int, ready: np.ndarray | None, beat_stream_cls):
-    """Schedule the released rows' beats: one per cycle, in order, after release, when ready."""
+    """Schedule the output beats: one per cycle, in order, after their inputs arrived, when ready."""
     if not rows:
         raise UserError("the stream held no complete frame")
     w = rows[0][0].size
     if w % lanes:
         raise UserError(f"output width {w} is not a multiple of {lanes} output lanes")
     per_row = w // lanes
-    n_beats = len(rows) * per_row
-    earliest = np.repeat([cyc + 1 for _, cyc, _ in rows], per_row)
-    cycles = np.empty(n_beats, dtype=np.int64)
+    earliest = np.concatenate([t for _, t, _ in rows]).reshape(-1, lanes).max(axis=1) + 1
+    cycles = np.empty(len(earliest), dtype=np.int64)
     t = 0
-    for b in range(n_beats):  # one beat per cycle, in order, not before release, only when ready
+    for b in range(len(earliest)):  # one beat per cycle, in order, not before its inputs, only when ready
         t = max(t, int(earliest[b]))
         while ready is not None and t < len(ready) and not ready[t]:
             t += 1

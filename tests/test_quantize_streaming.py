@@ -8,7 +8,7 @@ import rtl_graphs
 
 from fluorogate.errors import UserError
 from fluorogate.quantize.reference import codes_from_adu, run_graph
-from fluorogate.quantize.streaming import run_stream, stream_to_tensors
+from fluorogate.quantize.streaming import arrival_times, run_stream, stream_to_tensors
 from fluorogate.sim.stream import StreamConfig, StreamError, beats_to_frames, frames_to_beats, ready_pattern
 
 GRAPHS = {
@@ -48,21 +48,30 @@ def test_stream_equals_whole_frame(name, rounding):
         assert len(out) < len(ready) and not np.any(out.valid & ~ready[: len(out)])  # never sends into a stall
 
 
-def test_latency_model_lines_and_flush():
-    """Three 3x3 convs: output row r leaves after input row r+3 ends; the last three rows at the frame's end."""
+def test_latency_model_receptive_field_and_flush():
+    """Three 3x3 convs: output pixel (r, c) waits for input pixel (r+3, c+3), clipped to the frame."""
     graph = rtl_graphs.residual_denoiser()
-    frames = _adu_frames(1, seed=0)
-    stream = frames_to_beats(frames, StreamConfig(lanes=1))  # one beat per cycle, no gaps: row r ends at (r+1)W-1
+    stream = frames_to_beats(_adu_frames(1, seed=0), StreamConfig(lanes=1))  # pixel (r, c) arrives at rW + c
+    yy, xx = np.mgrid[:H, :W]
+    assert np.array_equal(arrival_times(graph, yy * W + xx),
+                          np.minimum(yy + 3, H - 1) * W + np.minimum(xx + 3, W - 1))
     out = run_stream(graph, stream, W, H, adu=True)
     cycles = np.flatnonzero(out.valid)
-    first_of_row = cycles[::W]
-    release = [min(r + 3, H - 1) for r in range(H)]  # input row whose last beat releases output row r
-    earliest = [(rr + 1) * W for rr in release]
-    assert first_of_row[0] == earliest[0] == 4 * W
-    assert np.all(first_of_row >= earliest)
-    # the output then runs at the input's rate, one beat per cycle; the flushed last rows follow back to back
-    assert np.array_equal(cycles, np.arange(4 * W, 4 * W + H * W))
+    # first beat one cycle after input pixel (3, 3); then one per cycle, the flushed rows back to back
+    assert np.array_equal(cycles, np.arange(3 * W + 4, 3 * W + 4 + H * W))
     assert out.user[cycles[0]] and out.last[cycles[W - 1]] and not out.user[cycles[1:]].any()
+
+    stalled = run_stream(graph, stream, W, H, adu=True, ready=np.arange(200) % 2 == 0)
+    assert np.all(np.flatnonzero(stalled.valid) % 2 == 0)  # the consumer takes every other cycle
+
+
+def test_latency_through_pool_and_upsample():
+    graph = rtl_graphs.unet_like()
+    yy, xx = np.mgrid[:H, :W]
+    t = arrival_times(graph, yy * W + xx)
+    # conv3 -> pool -> conv3 -> upsample: output (0, 0) needs encoder rows 0..3 (pool rows 0..1 + halo)
+    # and input rows up to 4 (the encoder conv's halo), columns likewise
+    assert t[0, 0] == 4 * W + 4 and t[-1, -1] == H * W - 1
 
 
 def test_codes_stream_and_errors():
