@@ -5,6 +5,7 @@
 prepare   QONNX -> channels-last, Transpose-free graph (`hls.prepare`)
 configure hls4ml config: concrete default precision, input type = the input quantizer's own type
 convert   `hls4ml.converters.convert_from_onnx_model`, io_stream, granularity 'name'
+resize_shapes  fix hls4ml's swapped H/W of nearest upsampling on non-square frames
 types     match hls4ml's layers to the IR, check its types, set the IR's (`hls.types`)
 fifos     stream depths from the line-buffer schedule (`hls.fifo`) instead of whole frames
 write     the hls4ml project
@@ -49,7 +50,7 @@ class BuildContext:
 def step_prepare(ctx: BuildContext) -> None:
     from fluorogate.hls.prepare import prepare_qonnx
 
-    ctx.qonnx = prepare_qonnx(ctx.source)
+    ctx.qonnx = prepare_qonnx(ctx.source, ctx.cfg.height, ctx.cfg.width)
 
 
 def step_configure(ctx: BuildContext) -> None:
@@ -75,6 +76,25 @@ def step_convert(ctx: BuildContext) -> None:
         ctx.qonnx, output_dir=str(ctx.out_dir), project_name=ctx.cfg.project_name,
         backend=ctx.cfg.hls4ml_backend, part=ctx.cfg.fpga_part, clock_period=ctx.cfg.clock_ns,
         io_type="io_stream", hls_config=ctx.hls_config)
+
+
+def step_resize_shapes(ctx: BuildContext) -> None:
+    """hls4ml 1.3's ONNX Resize parser reads H and W swapped from a channels-last shape (measured: a
+    48x64 input gives a 128x96 output); harmless for square frames. Set them from the input tensor and
+    re-render the layer's C++ config, which hls4ml renders once during conversion (`config_cpp`)."""
+    from hls4ml.backends.vivado.passes.reshaping_templates import ResizeConfigTemplate
+
+    for layer in ctx.model.get_layers():
+        if layer.class_name != "Resize":
+            continue
+        h, w, c = layer.get_input_variable().shape
+        f = 2  # the only upsampling the IR has (upsample2); the types step checks the op against it
+        layer.set_attr("in_height", h)
+        layer.set_attr("in_width", w)
+        layer.set_attr("out_height", h * f)
+        layer.set_attr("out_width", w * f)
+        layer.get_output_variable().shape[:] = [h * f, w * f, c]
+        ResizeConfigTemplate().transform(ctx.model, layer)
 
 
 def step_types(ctx: BuildContext) -> None:
@@ -155,7 +175,7 @@ def step_summary(ctx: BuildContext) -> None:
 Step = Callable[[BuildContext], None]
 DEFAULT_STEPS: tuple[tuple[str, Step], ...] = (
     ("prepare", step_prepare), ("configure", step_configure), ("convert", step_convert),
-    ("types", step_types), ("fifos", step_fifos), ("write", step_write), ("wrapper", step_wrapper),
+    ("resize_shapes", step_resize_shapes), ("types", step_types), ("fifos", step_fifos), ("write", step_write), ("wrapper", step_wrapper),
     ("summary", step_summary),
 )
 

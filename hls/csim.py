@@ -2,8 +2,10 @@
 testbench, and the AXI4-Stream video wrapper's testbench. No vendor tool is needed.
 
 All three take and return integer codes, so results compare bit for bit with
-`fluorogate.quantize.reference.run_graph`. C-sim runs the dataflow layers one after another with
-unbounded `hls::stream`s: it proves the arithmetic, not the FIFO depths (see `hls.fifo`).
+`fluorogate.quantize.reference.run_graph`. hls4ml's `predict` runs the layers one after
+another over unbounded streams (arithmetic only); the two testbenches link the network built as a
+dataflow of threads over FIFOs bounded to the project's depths (`hls.threaded`), so they also prove
+those depths deadlock-free (`FifoDeadlock` otherwise).
 
 Compiling the network (`firmware/<project>.cpp`, ~40 s at -O1 on a shared 2-core machine) dominates;
 `compile_network_object` does it once, and both testbenches link against that object.
@@ -11,6 +13,7 @@ Compiling the network (`firmware/<project>.cpp`, ~40 s at -O1 on a shared 2-core
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -18,11 +21,14 @@ import numpy as np
 
 from fluorogate.errors import MissingToolError, UserError
 from fluorogate.hls.fifo import frame_shapes
+from fluorogate.hls.threaded import DEADLOCK_EXIT, HEADER_DIR, write_dataflow_csim
 from fluorogate.hls.wrapper import wrapper_params
 from fluorogate.quantize.ir import IntegerGraph
 
 # C-sim loads weights from firmware/weights/*.txt at run time (hls4ml: WEIGHTS_DIR, default "weights").
-CXXFLAGS = ["-O1", "-std=c++14", "-Ifirmware", "-Ifirmware/ap_types", "-I.", "-DWEIGHTS_DIR=\"firmware/weights\""]
+# csim_dataflow/ first: its bounded, blocking hls_stream.h replaces hls4ml's unbounded one (hls.threaded).
+CXXFLAGS = ["-O1", "-std=c++14", "-pthread", f"-I{HEADER_DIR}", "-Ifirmware", "-Ifirmware/ap_types", "-I.",
+            "-DWEIGHTS_DIR=\"firmware/weights\""]
 
 
 def _out_exp(graph: IntegerGraph) -> int:
@@ -69,27 +75,45 @@ def _gxx(args: list[str], cwd: Path) -> None:
         raise UserError(f"g++ {' '.join(args[-3:])} failed in {cwd}: {done.stderr.strip()[-2000:]}")
 
 
+class FifoDeadlock(UserError):
+    """The dataflow C-sim stopped: every layer thread blocked on a full or empty stream."""
+
+
 def compile_network_object(project: str | Path, name: str) -> Path:
-    """`firmware/<name>.cpp` -> `<name>_csim.o` in the project (once; both testbenches link it)."""
+    """The network as a dataflow of threads over bounded FIFOs (`hls.threaded`) -> `<name>_csim.o`
+    in the project (once; both testbenches link it)."""
     project = Path(project)
+    src = write_dataflow_csim(project, name)
     obj = project / f"{name}_csim.o"
-    _gxx([*CXXFLAGS, "-c", f"firmware/{name}.cpp", "-o", obj.name], project)
+    _gxx([*CXXFLAGS, "-c", str(src.relative_to(project)), "-o", obj.name], project)
     return obj
 
 
-def _link_run(project: Path, name: str, sources: list[str], exe: str, args: list[str]) -> None:
+def _link_run(project: Path, name: str, sources: list[str], exe: str, args: list[str],
+              depths: dict[str, int] | None = None, watchdog_s: int = 20) -> None:
     obj = project / f"{name}_csim.o"
     if not obj.exists():
         compile_network_object(project, name)
-    _gxx([*CXXFLAGS, *sources, obj.name, "-o", exe], project)
-    done = subprocess.run([f"./{exe}", *args], cwd=project, capture_output=True, text=True)
+    exe_path = project / exe
+    inputs = [obj, *(project / src for src in sources)]
+    if not exe_path.exists() or exe_path.stat().st_mtime < max(p.stat().st_mtime for p in inputs):
+        _gxx([*CXXFLAGS, *sources, obj.name, "-o", exe], project)
+    env = {**os.environ, "FG_WATCHDOG_S": str(watchdog_s),
+           "FG_FIFO_DEPTHS": ",".join(f"{k}={v}" for k, v in (depths or {}).items())}
+    done = subprocess.run([f"./{exe}", *args], cwd=project, capture_output=True, text=True, env=env)
+    if done.returncode == DEADLOCK_EXIT and "DEADLOCK" in done.stderr:
+        raise FifoDeadlock(f"{exe} in {project}: " + " ".join(done.stderr.split()))
     if done.returncode != 0:
         raise UserError(f"{exe} failed in {project}: {done.stdout[-1000:]} {done.stderr[-1000:]}")
 
 
 def run_hls4ml_testbench(project: str | Path, name: str, graph: IntegerGraph, codes: np.ndarray,
-                         expected: np.ndarray | None = None) -> np.ndarray:
+                         expected: np.ndarray | None = None, depths: dict[str, int] | None = None,
+                         watchdog_s: int = 20) -> np.ndarray:
     """hls4ml's own `<name>_test.cpp` on `codes`: writes tb_data, builds with g++, returns its outputs.
+
+    `depths` overrides stream depths for this run (name -> depth); a deadlock raises `FifoDeadlock`
+    after `watchdog_s` seconds without progress.
 
     `expected` (output codes, e.g. from the reference) goes into tb_output_predictions.dat, which the
     testbench prints beside its own results; when None, zeros.
@@ -108,7 +132,7 @@ def run_hls4ml_testbench(project: str | Path, name: str, graph: IntegerGraph, co
     else:
         pred = (np.asarray(expected) * 2.0**exp).transpose(0, 2, 3, 1).reshape(n, -1)
     np.savetxt(tb / "tb_output_predictions.dat", pred, fmt="%.17g")
-    _link_run(project, name, [f"{name}_test.cpp"], f"{name}_tb", [])
+    _link_run(project, name, [f"{name}_test.cpp"], f"{name}_tb", [], depths, watchdog_s)
     got = np.loadtxt(tb / "csim_results.log", ndmin=2)
     # hls4ml's testbench prints 6 significant digits: far finer than an 8-16 bit grid's half step.
     return _to_codes(got.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2), exp, f"{name}_test.cpp", tol=0.01)

@@ -182,8 +182,34 @@ def wrap_layout_ops_channels_last():
     return WrapLayoutOpsChannelsLast()
 
 
-def prepare_qonnx(source):
-    """Load (path or ModelWrapper) and return the channels-last, Transpose-free graph hls4ml converts.
+def set_frame_size(height: int, width: int):
+    """Transformation: the (NCHW, before channels-last) graph input becomes (N, C, height, width).
+
+    The nets are fully convolutional and exported at a small size; hls4ml bakes the frame size into
+    every layer, so the project's size is set here, not at export.
+    """
+
+    class SetFrameSize(_transformation_base()):
+        def apply(self, model):
+            from qonnx.transformation.infer_shapes import InferShapes
+
+            name = model.graph.input[0].name
+            n, c, h, w = model.get_tensor_shape(name)
+            if (h, w) == (height, width):
+                return model, False
+            model.set_tensor_shape(name, [n, c, height, width])
+            while len(model.graph.value_info):
+                model.graph.value_info.pop()
+            while len(model.graph.output[0].type.tensor_type.shape.dim):
+                model.graph.output[0].type.tensor_type.shape.dim.pop()
+            return model.transform(InferShapes()), False
+
+    return SetFrameSize()
+
+
+def prepare_qonnx(source, height: int | None = None, width: int | None = None):
+    """Load (path or ModelWrapper) and return the channels-last, Transpose-free graph hls4ml converts,
+    at frame size `height` x `width` when given.
 
     Raises `UserError` if a Transpose survives: each would cost a whole-frame buffer in io_stream.
     """
@@ -197,6 +223,8 @@ def prepare_qonnx(source):
         model = ModelWrapper(str(source))
     else:
         model = source
+    if height is not None and width is not None:
+        model = model.transform(set_frame_size(height, width))
     model = cleanup_model(model)
     model = model.transform(neutral_rounding()).transform(fill_resize_roi())
     model = model.transform(wrap_layout_ops_channels_last())

@@ -162,6 +162,16 @@ def test_hls4ml_cpp_testbench_is_bit_exact(project):
     assert np.array_equal(got, ref)
 
 
+def test_dataflow_csim_detects_a_too_shallow_skip_fifo(project):
+    """The testbenches run the layers as threads over bounded FIFOs: the computed depths pass (tests
+    above); the concat skip cut to 2 entries deadlocks, and the watchdog names the full stream."""
+    skip = max(project.depths, key=project.depths.get)
+    codes = _codes(project.graph, 1, seed=2)
+    with pytest.raises(csim.FifoDeadlock, match=f"{skip}: 2 / 2"):
+        csim.run_hls4ml_testbench(project.out_dir, project.cfg.project_name, project.graph, codes,
+                                  depths={skip: 2}, watchdog_s=2)
+
+
 def test_axis_video_wrapper_is_bit_exact_on_raw_adu(project):
     from fluorogate.quantize.reference import codes_from_adu
 
@@ -246,17 +256,26 @@ def _fresh_project(tmp_path, task: str, layers: int, rounding: str = "half_even"
         for _ in range(4):
             model(torch.rand(2, 1, size, size))
     model.eval()
-    qonnx = export_qonnx(model, tmp_path / f"{task}.qonnx.onnx", size=SIZE)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    qonnx = export_qonnx(model, tmp_path / f"{task}.qonnx.onnx", size=SIZE)  # the build resizes it
     graph = build_integer_graph(qonnx, camera=CAMERA)
     steps = cfg.pop("steps", None)
     extra = {"steps": steps} if steps else {}
-    return build_project(str(qonnx), graph, make_config(width=size, height=size, **cfg), tmp_path / "prj", **extra)
+    cfg.setdefault("width", size)
+    return build_project(str(qonnx), graph, make_config(height=size, **cfg), tmp_path / "prj", **extra)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("task", "layers"), [("unet", 5), ("sr2x", 4)])
 def test_unet_and_sr2x_cpp_testbench_bit_exact(tmp_path, task, layers):
     ctx = _fresh_project(tmp_path, task, layers)
+    assert csim.check_project(ctx, frames=2) == 0
+
+
+@pytest.mark.slow
+def test_non_square_sr2x_is_bit_exact(tmp_path):
+    """hls4ml swaps H and W of Resize on channels-last input; `step_resize_shapes` repairs it."""
+    ctx = _fresh_project(tmp_path, "sr2x", 4, size=16, width=24)
     assert csim.check_project(ctx, frames=2) == 0
 
 
