@@ -65,22 +65,44 @@ def _base_metadata(model: nn.Module, extra: dict[str, str] | None) -> dict[str, 
     return meta
 
 
-def check_no_weight_ties(model: nn.Module) -> None:
-    """Refuse to export a weight that sits exactly on a rounding tie.
+def snap_to_grid(model: nn.Module) -> nn.Module:
+    """A copy of the QAT twin whose float weights and biases already sit on their quantization grids.
 
-    Weights are rounded again by the exported Quant node; QONNX's HALF_UP and `floor(x + 0.5)` part
-    only on negative ties, which trained float weights hit with probability ~0, but a hand-set or
-    zero-scaled weight could. Checking costs nothing and keeps the bit-exactness claim honest.
+    The exported Quant nodes round the stored weights and biases again, with the node's mode. QAT
+    drives weights onto rounding boundaries (the loss jumps there, and as the cosine schedule takes
+    the learning rate to ~0 a weight oscillating across a boundary stops on it): the default denoiser
+    ended with 2 of its ~1,300 weights exactly half-way between two codes, one of them negative,
+    where qonnx's sign-symmetric HALF_UP and Brevitas's floor(x + 0.5) disagree. Stored on the grid,
+    every Quant node of a weight or bias is exact, whatever its rounding mode. The scales must not move
+    (a weight scale follows max |w|): checked.
     """
+    import copy
+
     from brevitas.nn.quant_layer import QuantWeightBiasInputOutputLayer
 
-    for name, mod in model.named_modules():
-        if isinstance(mod, QuantWeightBiasInputOutputLayer):
-            scale = mod.quant_weight().scale.detach()
-            frac = torch.frac((mod.weight.detach() / scale).abs())
-            if bool((frac == 0.5).any()):
-                raise UserError(f"export: {name}.weight has a value exactly half-way between two codes; "
-                                "nudge it (train one more step) before exporting")
+    from fluorogate.quantize.qat import round_like
+
+    model = copy.deepcopy(model).eval()
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, QuantWeightBiasInputOutputLayer)}
+    in_scale: dict[str, torch.Tensor] = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, inp, n=n: in_scale.__setitem__(n, inp[0].scale))
+             for n, m in layers.items()]
+    with torch.no_grad():
+        model(torch.zeros(1, 1, 8, 8))
+    for h in hooks:
+        h.remove()
+    rounding = _rounding_of(model)
+    with torch.no_grad():
+        for name, mod in layers.items():
+            w_scale = mod.quant_weight().scale.detach().clone()
+            mod.weight.copy_(mod.quant_weight().value)
+            if not torch.equal(mod.quant_weight().scale, w_scale):
+                raise UserError(f"export: snapping {name}.weight to its grid changed its scale; "
+                                "train a few more steps and export again")
+            if mod.bias is not None:
+                b_scale = in_scale[name] * w_scale
+                mod.bias.copy_(round_like(mod.bias / b_scale, rounding) * b_scale)
+    return model
 
 
 def export_qonnx(model: nn.Module, path: str | os.PathLike, size: int = 16,
@@ -98,8 +120,7 @@ def export_qonnx(model: nn.Module, path: str | os.PathLike, size: int = 16,
 
     path = Path(path)
     rounding = _rounding_of(model)
-    check_no_weight_ties(model)
-    model = model.eval()
+    model = snap_to_grid(model)
     with torch.no_grad():
         brevitas_export_qonnx(model, args=torch.zeros(1, 1, size, size), export_path=str(path), dynamo=False)
     wrapper = cleanup_model(ModelWrapper(str(path)))

@@ -37,6 +37,11 @@ class HalfUpSte(nn.Module):
         return x + (torch.floor(x + 0.5) - x).detach()
 
 
+def round_like(x: torch.Tensor, rounding: Rounding) -> torch.Tensor:
+    """Round a float tensor the way the model's quantizers do (no gradient)."""
+    return torch.floor(x + 0.5) if rounding == "half_up" else torch.round(x)
+
+
 @dataclass(frozen=True)
 class Quantizers:
     """The quantizer classes one network uses, all with the same rounding."""

@@ -104,3 +104,22 @@ def test_config_rejects_unknown_task_and_shallow_unet():
     with pytest.raises(ValueError, match="layers >= 5"):
         ModelConfig(task="unet", layers=4)
     assert ModelConfig(task="unet").layers == 5
+
+
+def test_weights_on_a_negative_tie_export_exactly_under_half_up(tmp_path):
+    """QAT parks weights exactly on rounding ties; export must store them on the grid (snap_to_grid)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    model = _calibrated_twin(ModelConfig(rounding="half_up"))
+    with torch.no_grad():
+        scale = model.head.quant_weight().scale
+        model.head.weight[0, 0, 1, 1] = -1.5 * scale  # floor(x + 0.5) -> -1; qonnx HALF_UP -> -2
+        model.head.weight[1, 0, 1, 1] = -0.5 * scale
+        assert torch.equal(model.head.quant_weight().scale, scale)
+    path = export_qonnx(model, tmp_path / "tie.onnx", size=16)
+    wrapper = ModelWrapper(str(path))
+    x = _codes(16)
+    got = execute_onnx(wrapper, {wrapper.graph.input[0].name: x.numpy()})[wrapper.graph.output[0].name]
+    with torch.no_grad():
+        np.testing.assert_array_equal(got, model(x).numpy())
