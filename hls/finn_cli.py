@@ -27,6 +27,8 @@ def register_finn(subparsers) -> None:
     p.add_argument("--clock", type=float, default=5.0, help="clock period in ns (default 5)")
     p.add_argument("--check-size", type=int, nargs=2, metavar=("H", "W"), default=(32, 32),
                    help="frame size of the per-step bit-exactness check (default 32 32)")
+    p.add_argument("--standalone-thresholds", action="store_true",
+                   help="FINN's standalone Thresholding layers: RTL MVAUs on DSPs (fewer LUTs)")
     p.add_argument("--out", type=Path, help="build folder (default RUN/finn)")
     p.add_argument("--force", action="store_true", help="replace an existing build folder")
     p.add_argument("--synth", action="store_true", help="continue to a bitstream (needs Vivado)")
@@ -50,7 +52,8 @@ def run_finn(args) -> int:
     out = args.out or args.run / "finn"
     clear_output(out, args.force)
     cfg = FinnConfig(board=args.board, camera=args.camera, clock_ns=args.clock,
-                     size=tuple(args.size) if args.size else None, check_size=tuple(args.check_size))
+                     size=tuple(args.size) if args.size else None, check_size=tuple(args.check_size),
+                     standalone_thresholds=args.standalone_thresholds)
     result = build_finn(qonnx, IntegerGraph.load(ir), cfg, out)
     s = result.summary
     est, fold = s["estimates"], s["folding"]

@@ -62,6 +62,7 @@ class FinnConfig(BaseModel):
     check_size: tuple[int, int] = (32, 32)
     check_frames: int = Field(default=2, ge=1)
     mvau_wwidth_max: int = Field(default=DEFAULT_WWIDTH_MAX, ge=1)
+    standalone_thresholds: bool = False  # FINN's option: thresholds as own layers, MVAUs without them
     seed: int = 0
 
 
@@ -220,6 +221,7 @@ def dataflow_config(out_dir: Path, cfg: FinnConfig, target: FoldingTarget, wwidt
         output_dir=str(out_dir), board=cfg.board, shell_flow_type=ShellFlowType.VIVADO_ZYNQ,
         synth_clk_period_ns=cfg.clock_ns, target_fps=max(1, round(target.target_fps)),
         mvau_wwidth_max=wwidth_max, generate_outputs=outputs, steps=steps,
+        standalone_thresholds=cfg.standalone_thresholds,
         folding_config_file=folding_file,
     )
 
