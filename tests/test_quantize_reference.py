@@ -111,7 +111,13 @@ def _check_random_model(folder, task, channels, extra_layers, weight_bits, act_b
     layers = {"denoise": 3, "unet": 5, "sr2x": 3}[task] + extra_layers
     cfg = ModelConfig(task=task, channels=channels, layers=layers, weight_bits=weight_bits, act_bits=act_bits,
                       last_weight_bits=last_bits, rounding=rounding)
-    model, path = exported(cfg, folder, seed=seed, weight_gain=gain)
+    try:
+        model, path = exported(cfg, folder, seed=seed, weight_gain=gain)
+    except UserError as exc:
+        # export_qonnx refuses a twin whose weight scale moves when its weights are snapped onto their
+        # grid (random low-bit weights, untrained): an export-side limit, not an exactness question.
+        assume("changed its scale" not in str(exc))
+        raise
     try:
         graph = build_integer_graph(path)
     except UserError as exc:
