@@ -206,7 +206,7 @@ def test_synth_continues_to_a_bitstream(build):
     assert list((out / "synth").rglob("*.bit"))
 
 
-def test_finn_rounds_negative_ties_up_not_away_from_zero():
+def test_finn_rounds_negative_ties_up_not_away_from_zero(tmp_path):
     """FINN's thresholds compute floor(x + 1/2) on every tie; qonnx's HALF_UP Quant rounds away from zero.
 
     A signed 8-bit activation quantizer (scale 1) after a x0.5 scale sees the ties -2.5 ... 2.5.
@@ -218,7 +218,7 @@ def test_finn_rounds_negative_ties_up_not_away_from_zero():
 
     from fluorogate.hls.finn_env import finn_steps
 
-    finn_steps("/tmp/fluorogate-finn-ties")
+    finn_steps(tmp_path / "codegen")
     from finn.core.onnx_exec import execute_onnx as finn_execute
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
 
