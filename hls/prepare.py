@@ -198,8 +198,10 @@ def set_frame_size(height: int, width: int):
             if (h, w) == (height, width):
                 return model, False
             model.set_tensor_shape(name, [n, c, height, width])
-            while len(model.graph.value_info):
-                model.graph.value_info.pop()
+            consts = {i.name for i in model.graph.initializer}  # hls4ml looks their shapes up here
+            keep = [vi for vi in model.graph.value_info if vi.name in consts]
+            del model.graph.value_info[:]
+            model.graph.value_info.extend(keep)
             while len(model.graph.output[0].type.tensor_type.shape.dim):
                 model.graph.output[0].type.tensor_type.shape.dim.pop()
             return model.transform(InferShapes()), False
@@ -223,15 +225,19 @@ def prepare_qonnx(source, height: int | None = None, width: int | None = None):
         model = ModelWrapper(str(source))
     else:
         model = source
+    model = cleanup_model(model)
     if height is not None and width is not None:
         model = model.transform(set_frame_size(height, width))
-    model = cleanup_model(model)
     model = model.transform(neutral_rounding()).transform(fill_resize_roi())
     model = model.transform(wrap_layout_ops_channels_last())
     to_last = ConvertToChannelsLastAndClean(make_input_channels_last=True)
     model = model.transform(to_last)
     model = model.transform(merge_twin_transposes()).transform(to_last)
     model = model.transform(drop_output_transpose())
+    # qonnx's GiveReadableTensorNames renames initializers after their (renumbered) nodes and fails on
+    # a collision ("multiple get_by_name matches") when nodes were reordered: give them free names first.
+    for i, init in enumerate(list(model.graph.initializer)):
+        model.rename_tensor(init.name, f"fg_init_{i}")
     model = cleanup_model(model)
     left = [n.name for n in model.graph.node if n.op_type == "Transpose"]
     if left:

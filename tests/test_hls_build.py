@@ -314,7 +314,7 @@ def test_input_type_pitfall_is_real(tmp_path):
             ctx.qonnx, granularity="name", backend="Vitis", default_precision=ctx.cfg.default_precision)
 
     steps = [(n, configure_without_input_type if n == "configure" else s) for n, s in build.DEFAULT_STEPS
-             if n not in ("types", "wrapper")]
+             if n not in ("types", "fifos", "wrapper")]
     x = np.random.default_rng(7).random((4, SIZE, SIZE)).astype(np.float32)
     mismatch = {}
     for label, chosen in (("ours", build.DEFAULT_STEPS), ("default", steps)):
