@@ -15,8 +15,9 @@ from rtl_graphs import layer_graph, residual_denoiser, sr_like, unet_like
 
 from fluorogate.firmware.generate import RtlConfig, generate
 from fluorogate.quantize.reference import codes_from_adu, run_graph
+from fluorogate.quantize.streaming import run_stream
 from fluorogate.sim.cocotb_run import StreamResult, run_stream_test
-from fluorogate.sim.stream import BeatStream, StreamConfig, frames_to_beats, ready_pattern
+from fluorogate.sim.stream import BeatStream, StreamConfig, beats_to_frames, frames_to_beats, ready_pattern
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
 
@@ -80,7 +81,12 @@ def test_denoiser_gaps_and_backpressure(tmp_path):
     g = residual_denoiser("half_even", seed=1)
     frames = _adu_frames(3, 8, seed=2)
     stream = frames_to_beats(frames, StreamConfig(valid_prob=0.6, line_gap=2, seed=3))
-    res = simulate(g, frames, tmp_path, stream=stream, ready_prob=0.7, seed=4)
+    # Expected from the streaming (line-buffer) reference fed the very same beats; it must agree with
+    # the whole-frame reference the other tests use.
+    out = run_stream(g, stream, 8, 8, adu=True)
+    expected = np.stack(beats_to_frames(out, 8, 8, 1))[:, None]
+    assert np.array_equal(expected, _expected(g, frames))
+    res = simulate(g, frames, tmp_path, stream=stream, expected=expected, ready_prob=0.7, seed=4)
     assert res.ok and not res.mismatches and res.flag_errors == 0
     assert (res.frames_in, res.frames_out) == (3, 3)
     assert (res.err_line_length, res.err_missing_sof) == (0, 0)
