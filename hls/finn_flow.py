@@ -147,6 +147,18 @@ def step_streamline_joins(model, ctx: FinnContext):
     return model
 
 
+def step_split_concat_convs(model, ctx: FinnContext):
+    """A conv over a concat becomes a sum of convs, one per concat input (`SplitConcatIntoConvs`).
+
+    FINN's StreamingConcat serializes channels (one SIMD dividing every input's channel count: 1
+    for the global skip), so the denoiser ran at C+1 cycles per pixel whatever the folding; split,
+    it reaches one pixel per cycle. Exact on integers; drop this step to keep FINN's concat layer.
+    """
+    from fluorogate.hls.finn_transforms import SplitConcatIntoConvs
+
+    return model.transform(SplitConcatIntoConvs())
+
+
 def step_resize_to_hw(model, ctx: FinnContext):
     """Nearest 2x `Resize` -> FINN's UpsampleNearestNeighbour layer.
 
@@ -195,6 +207,7 @@ DEFAULT_STEPS: list[tuple[str, Step]] = [
     ("tidy_up", _finn_step("step_tidy_up")),
     ("streamline", _finn_step("step_streamline")),
     ("streamline_joins", step_streamline_joins),
+    ("split_concat_convs", step_split_concat_convs),
     ("resize_to_hw", step_resize_to_hw),
     ("convert_to_hw", _finn_step("step_convert_to_hw")),
     ("minimize_bit_width_initial", _finn_step("step_minimize_bit_width_initial")),

@@ -9,6 +9,7 @@ Each one has one job, in the qonnx style (`model.transform(T())`):
   keeps a float Thresholding layer at the input and a float ElementwiseMul at the output.
 - `HoistTransposeAboveFork`: lets FINN's own transpose/concat moves reach a global-skip concat.
 - `MoveScalarMulPastMaxPoolNHWC`: the NHWC twin of FINN's MoveMulPastMaxPool (U-Net pooling branch).
+- `SplitConcatIntoConvs`: a conv over a concat as a sum of convs (FINN's concat serializes channels).
 - `Despecialize`: FINN's python execution of specialized (`_hls`/`_rtl`) layers needs C++ or RTL
   simulation; their generic parents compute the same integers in numpy.
 """
@@ -20,6 +21,8 @@ from onnx import helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
+from qonnx.transformation.general import SortGraph
+from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import get_by_name
 
@@ -168,6 +171,51 @@ class MoveScalarMulPastMaxPoolNHWC(Transformation):
             nodes.remove(mul)
             nodes.insert(list(nodes).index(pool) + 1, mul)
             return model, True
+        return model, False
+
+
+class SplitConcatIntoConvs(Transformation):
+    """`MatMul(Im2Col(Concat(a, b)), W) -> MatMul(Im2Col(a), W_a) + MatMul(Im2Col(b), W_b)`.
+
+    Exact on integers (the conv's sum split by input channel). FINN's StreamingConcat has one SIMD
+    that must divide every input's channel count: concatenating the 1-channel input with C features
+    takes C+1 cycles per pixel whatever the folding. After the split the join is an integer
+    ElementwiseAdd of two accumulators, which FINN folds like any layer. Needs the channels-last
+    graph after streamlining: Concat on the last axis, FINN's Im2Col patches ordered (ky, kx, c).
+    """
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for concat in model.graph.node:
+            im2col = model.find_consumer(concat.output[0]) if concat.op_type == "Concat" else None
+            matmul = model.find_consumer(im2col.output[0]) if im2col is not None and im2col.op_type == "Im2Col" else None
+            if matmul is None or matmul.op_type != "MatMul" or model.is_fork_node(concat) or model.is_fork_node(im2col):
+                continue
+            weight = model.get_initializer(matmul.input[1])
+            shapes = [model.get_tensor_shape(i) for i in concat.input]
+            if weight is None or get_by_name(concat.attribute, "axis").i not in (3, -1) or any(len(x) != 4 for x in shapes):
+                continue
+            channels = [x[3] for x in shapes]
+            taps = weight.reshape(-1, sum(channels), weight.shape[1])  # (ky*kx, C, out)
+            partials, start = [], 0
+            for src, shape, c in zip(concat.input, shapes, channels, strict=True):
+                cols, acc = model.make_new_valueinfo_name(), model.make_new_valueinfo_name()
+                w = model.make_new_valueinfo_name()
+                node = helper.make_node("Im2Col", [src], [cols], domain=im2col.domain)
+                node.attribute.extend(a for a in im2col.attribute if a.name != "input_shape")
+                node.attribute.append(helper.make_attribute("input_shape", "(" + ",".join(map(str, shape)) + ")"))
+                model.set_initializer(w, taps[:, start:start + c, :].reshape(-1, weight.shape[1]))
+                model.set_tensor_datatype(w, model.get_tensor_datatype(matmul.input[1]))
+                model.graph.node.extend([node, helper.make_node("MatMul", [cols, w], [acc])])
+                partials.append(acc)
+                start += c
+            total = partials[0]
+            for i, part in enumerate(partials[1:], start=2):
+                out = matmul.output[0] if i == len(partials) else model.make_new_valueinfo_name()
+                model.graph.node.append(helper.make_node("Add", [total, part], [out]))
+                total = out
+            for node in (concat, im2col, matmul):
+                model.graph.node.remove(node)
+            return model.transform(SortGraph()).transform(InferShapes()).transform(InferDataTypes()), True
         return model, False
 
 

@@ -54,7 +54,7 @@ def test_cli_build_is_bit_exact_after_every_step(build):
     summary = json.loads((out / "summary.json").read_text())
     steps = summary["check"]["steps"]
     assert [s["step"] for s in steps][:3] == ["codes_boundary", "qonnx_to_finn", "tidy_up"]
-    assert len(steps) == 15
+    assert len(steps) == 16
     assert all(s["mismatches"] == 0 and s["checked_values"] == 2 * CHECK * CHECK for s in steps)
     assert summary["check"]["frame"] == [CHECK, CHECK] and summary["frame"] == [SIZE, SIZE]
     assert summary["check"]["same_folding_as_full_build"] is True
@@ -70,9 +70,10 @@ def test_accelerator_boundary_is_integer_codes(build):
     assert str(acc.get_tensor_datatype(acc.graph.output[0].name)) == "UINT8"
     ops = [n.op_type for n in acc.graph.node]
     assert not any(op.startswith("ElementwiseMul") for op in ops)
-    assert "StreamingConcat_hls" in ops  # the global skip is a streaming layer inside the accelerator
+    # the global skip's concat became a sum of two convs: an integer ElementwiseAdd, no StreamingConcat
+    assert "ElementwiseAdd_hls" in ops and "StreamingConcat_hls" not in ops
     assert json.loads((out / "summary.json").read_text())["float_layers"] == []
-    assert sum(op.startswith("MVAU") for op in ops) == 4
+    assert sum(op.startswith("MVAU") for op in ops) == 5  # 4 convs, the tail one split in two
 
 
 def test_folding_follows_camera_rate(build):
@@ -86,7 +87,7 @@ def test_folding_follows_camera_rate(build):
     assert fold["max_cycles"] == summary["estimates"]["max_cycles"]
     assert fold["met"] is False  # sCMOS at 200 MHz needs 2 pixels per cycle
     folding = json.loads((out / "folding_config.json").read_text())
-    assert {k for k in folding if k.startswith("MVAU")} == {f"MVAU_hls_{i}" for i in range(4)}
+    assert len([k for k in folding if k.startswith("MVAU")]) == 5 and all("PE" in folding[k] for k in folding if k.startswith("MVAU"))
 
 
 def test_estimates_dict(build):
@@ -135,10 +136,19 @@ def test_generated_rtl_layers_lint_clean(build):
     finn_steps(out / "codegen")
     results = lint_accelerator(ModelWrapper(str(out / "accelerator.onnx")))
     kinds = {r.node.rsplit("_", 1)[0] for r in results}
-    assert {"FMPadding_rtl", "ConvolutionInputGenerator_rtl", "Thresholding_rtl"} <= kinds
+    assert {"FMPadding_rtl", "ConvolutionInputGenerator_rtl", "Thresholding_rtl", "MVAU_rtl"} <= kinds
+    _assert_lint_clean_but_upstream_mvau(results)
+
+
+def _assert_lint_clean_but_upstream_mvau(results) -> None:
+    """No Verilator error, except the RTL MVAU's finn-rtllib `add_multi.sv` (a constant function
+    declared under generate, IEEE 1800-2023 13.4.3), which Verilator 5.48 rejects and Vivado takes."""
     for r in results:
-        assert r.ok, f"{r.node}: verilator --lint-only failed:\n{r.output[-2000:]}"
-        assert "%Error" not in r.output
+        errors = [line for line in r.output.splitlines() if line.startswith("%Error")]
+        if r.node.startswith("MVAU_rtl"):
+            assert errors and all("add_multi.sv" in e or "Internal Error" in e for e in errors), r.output[-1500:]
+        else:
+            assert r.ok and not errors, f"{r.node}: verilator --lint-only failed:\n{r.output[-2000:]}"
 
 
 def test_checker_catches_a_changed_threshold(build, run_dir):
@@ -267,7 +277,7 @@ def test_unet_and_sr2x_build_bit_exact(task, layers, tmp_path):
     cfg = FinnConfig(size=(16, 16), check_size=(16, 16), check_frames=2)
     result = build_finn(path, build_integer_graph(path), cfg, tmp_path / "finn", progress=False)
     steps = result.summary["check"]["steps"]
-    assert len(steps) == 15 and all(s["mismatches"] == 0 for s in steps)
+    assert len(steps) == 16 and all(s["mismatches"] == 0 for s in steps)
     ops = {n.op_type for n in result.model.graph.node}
     assert "UpsampleNearestNeighbour_hls" in ops or "UpsampleNearestNeighbour_rtl" in ops
     if task == "unet":
@@ -276,7 +286,8 @@ def test_unet_and_sr2x_build_bit_exact(task, layers, tmp_path):
 
 def test_width_cap_is_raised_while_it_helps(tmp_path):
     """Default denoiser (C=8), budget out of reach: at FINN's cap 36 an MVAU is the bottleneck;
-    doubling the cap reaches the concat's 9 cycles/pixel, then stops (a wider cap no longer helps)."""
+    doubling the cap reaches one pixel per cycle (the padded frame through the first sliding window),
+    then stops (a wider cap no longer helps)."""
     from fluorogate.hls.finn_flow import DEFAULT_STEPS, FinnConfig, build_finn
     from fluorogate.hls.finn_folding import fold_to_budget
     from fluorogate.quantize.from_qonnx import build_integer_graph
@@ -287,14 +298,17 @@ def test_width_cap_is_raised_while_it_helps(tmp_path):
     model = build_finn(path, build_integer_graph(path), cfg, tmp_path / "finn", steps=DEFAULT_STEPS[:upto],
                        progress=False).model
     _, best = fold_to_budget(model, 1)  # unreachable: doubles until a wider cap stops helping
-    assert best.tries[0][0] == 36 and best.tries[0][1] > best.max_cycles == 9 * 16 * 16
-    assert best.mvau_wwidth_max > 36 and best.slowest_layer.startswith("StreamingConcat")
-    assert len(best.tries) >= 2 and best.tries[-1][1] == best.max_cycles and not best.met
+    assert best.tries[0][0] == 36 and best.tries[0][1] > 4 * best.max_cycles
+    assert 16 * 16 <= best.max_cycles <= 18 * 18 + 2  # one pixel per cycle, 'same' padding included
+    assert best.mvau_wwidth_max > 36 and not best.slowest_layer.startswith("MVAU")
+    cycles = [c for _, c in best.tries]
+    assert cycles[:-1] == sorted(cycles[:-1], reverse=True) and cycles[-1] == best.max_cycles and not best.met
 
 
 @pytest.mark.slow
 def test_full_frame_estimates():
-    """The default denoiser (C=8, W4A8) at the cameras' full frames: sCMOS 100 fps is out of reach."""
+    """The default denoiser (C=8, W4A8) at the cameras' full frames: sCMOS 100 fps is out of reach
+    (one pixel per cycle at 200 MHz is 47.7 fps); EMCCD's 56 fps at 512x512 is met."""
     import tempfile
     from pathlib import Path
 
@@ -306,8 +320,8 @@ def test_full_frame_estimates():
         graph = build_integer_graph(path)
         scmos = finn_estimates(path, graph, (2048, 2048), camera="scmos")
         emccd = finn_estimates(path, graph, (512, 512), camera="emccd")
-    assert not scmos["meets_camera_rate"] and scmos["fps"] < 100
-    assert scmos["slowest_layer"].startswith("StreamingConcat") and scmos["max_cycles"] == 9 * 2048 * 2048
+    assert not scmos["meets_camera_rate"] and 45 < scmos["fps"] < 100
+    assert 2048 * 2048 <= scmos["max_cycles"] <= 2050 * 2050 + 2
     assert emccd["meets_camera_rate"] and emccd["fps"] >= 56
 
 
@@ -327,8 +341,7 @@ def test_bench_finn_dict(run_dir):
 def test_standalone_thresholds_rtl_mvau(tmp_path):
     """FINN's standalone_thresholds: MVAU_rtl on DSPs + Thresholding_rtl, bit-exact at every step.
 
-    Verilator rejects one finn-rtllib file of the RTL MVAU (add_multi.sv: a constant function
-    declared under generate, IEEE 1800-2023 13.4.3); every other generated RTL layer lints clean.
+    Every generated RTL layer lints clean but the RTL MVAU's upstream add_multi.sv (see above).
     """
     from fluorogate.hls.finn_flow import FinnConfig, build_finn
     from fluorogate.hls.finn_lint import lint_accelerator
@@ -339,11 +352,6 @@ def test_standalone_thresholds_rtl_mvau(tmp_path):
     result = build_finn(path, build_integer_graph(path), cfg, tmp_path / "finn", progress=False)
     assert all(s["mismatches"] == 0 for s in result.summary["check"]["steps"])
     ops = [n.op_type for n in result.model.graph.node]
-    assert ops.count("MVAU_rtl") == 4 and ops.count("Thresholding_rtl") == 5
+    assert ops.count("MVAU_rtl") == 5 and ops.count("Thresholding_rtl") == 5  # tail conv split in two
     assert result.summary["estimates"]["dsp"] > 0
-    for r in lint_accelerator(result.model):
-        errors = [line for line in r.output.splitlines() if line.startswith("%Error")]
-        if r.node.startswith("MVAU_rtl"):
-            assert errors and all("add_multi.sv" in e or "Internal Error" in e for e in errors)
-        else:
-            assert r.ok and not errors, r.output[-1500:]
+    _assert_lint_clean_but_upstream_mvau(lint_accelerator(result.model))
