@@ -65,6 +65,28 @@ def _base_metadata(model: nn.Module, extra: dict[str, str] | None) -> dict[str, 
     return meta
 
 
+def _snap_weight(name: str, mod: nn.Module) -> None:
+    """Replace a layer's weights by their quantized values, keeping the weight scale.
+
+    The scale is `2**ceil(log2(max|w|)) / 2**(bits-1)`: when the largest weight rounds to exactly half
+    that power of two, snapping it would halve the scale. Such a largest weight lies strictly between
+    two codes (above half the range, below the tie), so it is left as it is: it rounds the same in
+    every mode.
+    """
+    original = mod.weight.detach().clone()
+    scale = mod.quant_weight().scale.detach().clone()
+    mod.weight.copy_(mod.quant_weight().value)
+    if torch.equal(mod.quant_weight().scale, scale):
+        return
+    largest = original.abs() == original.abs().max()
+    if bool((torch.frac((original[largest] / scale).abs()) == 0.5).any()):
+        raise UserError(f"export: {name}.weight's largest value sits exactly on a rounding tie; "
+                        "train a few more steps and export again")
+    mod.weight.copy_(torch.where(largest, original, mod.weight))
+    if not torch.equal(mod.quant_weight().scale, scale):
+        raise UserError(f"export: snapping {name}.weight to its grid changed its scale")
+
+
 def snap_to_grid(model: nn.Module) -> nn.Module:
     """A copy of the QAT twin whose float weights and biases already sit on their quantization grids.
 
@@ -74,7 +96,7 @@ def snap_to_grid(model: nn.Module) -> nn.Module:
     ended with 2 of its ~1,300 weights exactly half-way between two codes, one of them negative,
     where qonnx's sign-symmetric HALF_UP and Brevitas's floor(x + 0.5) disagree. Stored on the grid,
     every Quant node of a weight or bias is exact, whatever its rounding mode. The scales must not move
-    (a weight scale follows max |w|): checked.
+    (a weight scale follows max |w|): see `_snap_weight`.
     """
     import copy
 
@@ -94,11 +116,8 @@ def snap_to_grid(model: nn.Module) -> nn.Module:
     rounding = _rounding_of(model)
     with torch.no_grad():
         for name, mod in layers.items():
-            w_scale = mod.quant_weight().scale.detach().clone()
-            mod.weight.copy_(mod.quant_weight().value)
-            if not torch.equal(mod.quant_weight().scale, w_scale):
-                raise UserError(f"export: snapping {name}.weight to its grid changed its scale; "
-                                "train a few more steps and export again")
+            _snap_weight(name, mod)
+            w_scale = mod.quant_weight().scale.detach()
             if mod.bias is not None:
                 b_scale = in_scale[name] * w_scale
                 mod.bias.copy_(round_like(mod.bias / b_scale, rounding) * b_scale)

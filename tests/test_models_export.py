@@ -123,3 +123,19 @@ def test_weights_on_a_negative_tie_export_exactly_under_half_up(tmp_path):
     got = execute_onnx(wrapper, {wrapper.graph.input[0].name: x.numpy()})[wrapper.graph.output[0].name]
     with torch.no_grad():
         np.testing.assert_array_equal(got, model(x).numpy())
+
+
+def test_snapping_keeps_the_weight_scale_when_the_largest_weight_rounds_to_half_the_range(tmp_path):
+    from fluorogate.quantize.export import snap_to_grid
+
+    model = _calibrated_twin(ModelConfig())
+    with torch.no_grad():
+        w = model.head.weight
+        w.mul_(0.1)
+        w[0, 0, 0, 0] = 0.26  # range 2**-1 -> scale 2**-4; 0.26 / 2**-4 = 4.16 rounds to 4 = half the range
+        scale = model.head.quant_weight().scale.clone()
+        snapped = snap_to_grid(model)
+        assert torch.equal(snapped.head.quant_weight().scale, scale)
+        assert torch.equal(snapped.head.quant_weight().value, model.head.quant_weight().value)
+        x = _codes(16)
+        np.testing.assert_array_equal(snapped(x).numpy(), model(x).numpy())
