@@ -96,3 +96,30 @@ def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStrea
         raise RuntimeError(f"the cocotb bench wrote no result; see {work / 'sim.log'}")
     raw = json.loads(result_path.read_text())
     return StreamResult(**raw, wall_s=wall, ok=n_tests > 0 and n_failed == 0)
+
+
+def simulate_graph(graph, frames: list[np.ndarray], work: str | Path, *, stream: BeatStream | None = None,
+                   expected: np.ndarray | None = None, ready_prob: float = 1.0, kernel: str = "auto",
+                   lanes: int = 1, simulator: str = "icarus", seed: int = 0) -> StreamResult:
+    """Generate the RTL for `graph` at the frames' size, stream `frames` through it, compare every pixel.
+
+    `frames` are raw ADU when the graph has a camera front end, else input codes. `expected` defaults to
+    the integer reference (`run_graph`); `stream` defaults to the frames back to back with no gaps;
+    `ready_prob` < 1 adds random backpressure. The one call the tests, the demo and the bench share.
+    """
+    from fluorogate.firmware.generate import RtlConfig, generate
+    from fluorogate.quantize.reference import codes_from_adu, run_graph
+    from fluorogate.sim.stream import StreamConfig, frames_to_beats, ready_pattern
+
+    h, w = frames[0].shape
+    work = Path(work)
+    design = generate(graph, RtlConfig(width=w, height=h, kernel=kernel, lanes=lanes))
+    files = design.write(work / "rtl")
+    stream = stream if stream is not None else frames_to_beats(frames, StreamConfig(lanes=lanes))
+    if expected is None:
+        to_codes = (lambda f: codes_from_adu(graph, f)) if graph.input.camera else (lambda f: f)
+        expected = np.stack([run_graph(graph, to_codes(f)) for f in frames])
+    rep = design.report
+    return run_stream_test(files, design.top, work / "sim", stream, expected, rep["in_pixel_bits"],
+                           rep["out_bits"], rep["out_signed"], ready=ready_pattern(4096, ready_prob, seed + 1),
+                           simulator=simulator)

