@@ -8,7 +8,7 @@ DEMO_OUT ?= runs/demo
 .PHONY: demo test test-slow lint setup clean
 
 demo: $(STAMP)
-	$(VENV)/bin/fluorogate demo --out $(DEMO_OUT) --force  # the demo's own folder: re-running refreshes it
+	$(VENV)/bin/fluorogate demo --out $(DEMO_OUT)  # a second run reuses finished steps (--force redoes all)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,23 +1,35 @@
 """`fluorogate demo`: the whole chain on a built-in default, as a list of named steps (FINN-style).
 
-Each step is a function `step(ctx) -> str` that reads the shared `DemoContext`, writes into
-`ctx.out`, records what later steps need in `ctx.results`, and returns a one-line summary. Adding a
-stage to the demo is one line in `DEMO_STEPS`; a user can run a subset with `--steps` or call
-`run_steps(ctx, steps)` with their own list.
+Each step is a function `step(ctx) -> str` (see `fluorogate.demo_steps`) that reads the shared
+`DemoContext`, writes into `ctx.out`, records what later steps need in `ctx.results`, and returns a
+one-line summary. Adding a stage to the demo is one line in `DEMO_STEPS`; a user can run a subset with
+`--steps` or call `run_steps(ctx, steps)` with their own list.
+
+Caching: the output folder keeps `demo_state.json`, one entry per finished step with a fingerprint of
+everything it depends on (the config, the step's code, the steps before it). A second run reuses a
+step whose fingerprint matches and whose files are all still there, so it is fast; `--force` re-runs
+everything. A folder that holds other things than a demo's is never written into without `--force`.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from fluorogate import __version__, demo_steps
 from fluorogate.errors import UserError
+from fluorogate.outputs import write_text_atomic
+
+STATE_FILE = "demo_state.json"
 
 
 class DemoConfig(BaseModel):
@@ -32,6 +44,13 @@ class DemoConfig(BaseModel):
     frames: int = 20
     size: int = 256
     seed: int = 0
+    rounding: str = "half_even"
+    train: bool = False  # retrain the default with its recorded recipe instead of loading the shipped weights
+    hw_size: int = Field(default=16, ge=8)  # frame crops for hls4ml C-sim and cocotb (simulation is slow)
+    hw_frames: int = Field(default=2, ge=1)
+    bitstream_width: int = 2048  # the ORCA-Flash4.0 V3's frame: line buffers sized for the real camera
+    bitstream_height: int = 2048
+    freq_mhz: float = 100.0
 
 
 @dataclass
@@ -42,36 +61,69 @@ class DemoContext:
     results: dict[str, Any] = field(default_factory=dict)  # artefacts by name, for later steps
 
 
-def step_simulate(ctx: DemoContext) -> str:
-    """A short simulated camera movie: OME-TIFF, noise-free truth and a PNG preview."""
-    from fluorogate.sim.save import write_movie
-    from fluorogate.sim.tasks import simulate_movie
-
-    c = ctx.config
-    movie = simulate_movie(c.frames, c.size, c.photons, c.background, c.preset, c.specimen, c.seed)
-    title = f"{c.preset}, {c.specimen}, {c.photons:g} photons/px over {c.background:g}"
-    paths = write_movie(movie, ctx.out / "movie.ome.tif", title, force=ctx.force, truth=True)
-    ctx.results.update(movie=paths[0], movie_preview=paths[1], movie_truth=paths[2])
-    return f"{c.frames} frames {c.size}x{c.size}: {paths[0]} (preview {paths[1].name}, truth {paths[2].name})"
-
-
 Step = Callable[[DemoContext], str]
 DEMO_STEPS: list[tuple[str, Step]] = [
-    ("simulate", step_simulate),
+    ("simulate", demo_steps.step_simulate),
+    ("model", demo_steps.step_model),
+    ("export", demo_steps.step_export),
+    ("reference", demo_steps.step_reference),
+    ("hls4ml", demo_steps.step_hls4ml),
+    ("rtl", demo_steps.step_rtl),
+    ("bitstream", demo_steps.step_bitstream),
+    ("summary", demo_steps.step_summary),
 ]
 
 
-def run_steps(
-    ctx: DemoContext, steps: Sequence[tuple[str, Step]] = DEMO_STEPS
-) -> list[tuple[str, str, float]]:
-    """Run `steps` in order, one progress line each; return (name, summary, seconds) per step."""
-    done = []
+def _fingerprint(previous: str, name: str, step: Step, config: DemoConfig) -> str:
+    h = hashlib.sha256()
+    for part in (previous, name, __version__, inspect.getsource(step), config.model_dump_json()):
+        h.update(part.encode())
+    return h.hexdigest()[:16]
+
+
+def _encode(results: dict[str, Any]) -> dict[str, Any]:
+    return {k: {"path": str(v)} if isinstance(v, Path) else v for k, v in results.items()}
+
+
+def _decode(results: dict[str, Any]) -> dict[str, Any]:
+    return {k: Path(v["path"]) if isinstance(v, dict) and set(v) == {"path"} else v for k, v in results.items()}
+
+
+def _cached(entry: dict | None, fingerprint: str) -> dict | None:
+    """The step's recorded results if its fingerprint matches and every file it made still exists."""
+    if not entry or entry.get("fingerprint") != fingerprint:
+        return None
+    results = _decode(entry["results"])
+    if all(v.exists() for v in results.values() if isinstance(v, Path)):
+        return results
+    return None
+
+
+def run_steps(ctx: DemoContext, steps: Sequence[tuple[str, Step]] = DEMO_STEPS) -> list[tuple[str, str, float]]:
+    """Run `steps` in order, one progress line each, reusing cached ones; (name, summary, seconds) per step."""
+    state_path = ctx.out / STATE_FILE
+    state = {} if ctx.force or not state_path.exists() else json.loads(state_path.read_text())
+    done, previous = [], ""
     for i, (name, step) in enumerate(steps, 1):
+        fingerprint = _fingerprint(previous, name, step, ctx.config)
+        previous = fingerprint
+        cached = _cached(state.get(name), fingerprint)
+        if cached is not None:
+            ctx.results.update(cached)
+            summary = state[name]["summary"]
+            print(f"[{i}/{len(steps)}] {name}: cached: {summary}", flush=True)
+            done.append((name, summary, 0.0))
+            continue
         print(f"[{i}/{len(steps)}] {name} ...", flush=True)
+        before = dict(ctx.results)
         t0 = time.perf_counter()
         summary = step(ctx)
         seconds = time.perf_counter() - t0
         print(f"[{i}/{len(steps)}] {name} done in {seconds:.1f} s: {summary}", flush=True)
+        added = {k: v for k, v in ctx.results.items() if k not in before or before[k] != v}
+        state[name] = {"fingerprint": fingerprint, "summary": summary, "seconds": round(seconds, 1),
+                       "results": _encode(added)}
+        write_text_atomic(state_path, json.dumps(state, indent=1), force=True)
         done.append((name, summary, seconds))
     return done
 
@@ -88,16 +140,28 @@ def select_steps(names: str | None) -> list[tuple[str, Step]]:
     return [(n, s) for n, s in DEMO_STEPS if n in wanted]
 
 
+def joints(results: dict[str, Any]) -> list[str]:
+    """'A vs B: n of N pixels differ' for every bit-exactness check the steps recorded."""
+    lines = []
+    for key, value in results.items():
+        if key.startswith("mismatches_"):
+            joint = key.removeprefix("mismatches_")
+            total = results.get(f"pixels_{joint}", "?")
+            lines.append(f"{joint.replace('_vs_', ' vs ').replace('_', ' ')}: {value} of {total} pixels differ")
+    return lines
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo",
         help="run the whole chain on the built-in default",
-        description="Run the pipeline's steps on the built-in default and write "
-        "everything into one folder: " + ", ".join(n for n, _ in DEMO_STEPS) + ".",
+        description="Run the pipeline's steps on the built-in default and write everything into one folder: "
+        + ", ".join(n for n, _ in DEMO_STEPS) + ". A second run into the same folder reuses finished steps.",
     )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--force", action="store_true", help="overwrite outputs already in the folder")
+    p.add_argument("--force", action="store_true", help="re-run every step and overwrite what is in the folder")
     p.add_argument("--steps", default=None, help="comma-separated subset of the steps (default: all)")
+    p.add_argument("--train", action="store_true", help="retrain the default model (recorded recipe, ~10 min)")
     p.set_defaults(handler=run_demo)
 
 
@@ -106,11 +170,15 @@ def run_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; the demo writes into a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / STATE_FILE).exists() and not args.force:
+        raise UserError(f"--out {out} holds files that are not a demo's; pass --force to write into it")
     out.mkdir(parents=True, exist_ok=True)
-    ctx = DemoContext(out=out, force=args.force)
+    ctx = DemoContext(out=out, force=args.force, config=DemoConfig(train=args.train))
     done = run_steps(ctx, steps)
     total = sum(s for _, _, s in done)
-    print(f"demo finished in {total:.1f} s; outputs in {out}/:")
+    print(f"\ndemo finished in {total:.1f} s; outputs in {out}/")
     for name, summary, _ in done:
         print(f"  {name}: {summary}")
+    for line in joints(ctx.results):
+        print(f"  bit-exact check, {line}")
     return 0

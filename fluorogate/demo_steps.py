@@ -1,0 +1,197 @@
+"""The demo's steps: the whole chain on the built-in default, each step one stage of the pipeline.
+
+Every step takes the `DemoContext`, writes into `ctx.out`, puts what later steps (and the final
+summary) need into `ctx.results` (JSON values and paths only: the demo caches them), and returns a
+one-line summary. The joints where two implementations meet are checked bit for bit, and the counts
+go into the results as `mismatches_<joint>`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fluorogate.errors import UserError
+
+
+def step_simulate(ctx) -> str:
+    """A short simulated camera movie: OME-TIFF, noise-free truth and a PNG preview."""
+    from fluorogate.sim.save import write_movie
+    from fluorogate.sim.tasks import simulate_movie
+
+    c = ctx.config
+    movie = simulate_movie(c.frames, c.size, c.photons, c.background, c.preset, c.specimen, c.seed)
+    title = f"{c.preset}, {c.specimen}, {c.photons:g} photons/px over {c.background:g}"
+    paths = write_movie(movie, ctx.out / "movie.ome.tif", title, force=True, truth=True)
+    ctx.results.update(movie=paths[0], movie_preview=paths[1], movie_truth=paths[2])
+    return f"{c.frames} frames {c.size}x{c.size}: {paths[0]} (preview {paths[1].name}, truth {paths[2].name})"
+
+
+def step_model(ctx) -> str:
+    """The shipped default denoiser as a run folder, or (`--train`) one trained now with its recorded recipe."""
+    from fluorogate.models.shipped import default_config, shipped_run
+
+    run = ctx.out / "run"
+    if ctx.config.train:
+        from fluorogate.models.run import save_config
+        from fluorogate.models.train import train
+
+        cfg = default_config(ctx.config.rounding)
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "checkpoint.pt").unlink(missing_ok=True)
+        save_config(run, cfg)
+        metrics = train(run, cfg)
+        how = f"trained now ({metrics['step']} steps)"
+    else:
+        shipped_run(run, ctx.config.rounding, force=True)
+        how = "shipped weights"
+    ctx.results["run"] = run
+    return f"denoise W4A8 {ctx.config.rounding}, {how}: {run}"
+
+
+def step_export(ctx) -> str:
+    """QONNX (with the camera conversion and rounding in its metadata), float ONNX, and the IR."""
+    from fluorogate.models.export_run import export_run
+
+    paths = export_run(ctx.results["run"], force=True)
+    ctx.results.update(qonnx=paths["model.qonnx.onnx"], float_onnx=paths["model.onnx"], ir=paths["ir.json"])
+    graph = _graph(ctx)
+    widths = {n: r.bits for n, r in graph.ranges.items() if graph.node(n).op == "conv"}
+    return f"{len(graph.nodes)} IR nodes, accumulator widths {list(widths.values())} bits: {paths['ir.json']}"
+
+
+def step_reference(ctx) -> str:
+    """The integer reference on every frame of the movie, against the Brevitas QAT model, bit for bit."""
+    import torch
+
+    from fluorogate.imageio import read_tiff, write_tiff
+    from fluorogate.models.camera import codes_to_real, real_to_adu
+    from fluorogate.models.metrics import psnr
+    from fluorogate.models.run import load_config
+    from fluorogate.models.train import load_models
+    from fluorogate.quantize.reference import codes_from_adu, run_graph
+    from fluorogate.sim.preview import save_preview
+
+    graph = _graph(ctx)
+    cfg = load_config(ctx.results["run"])
+    _, qat = load_models(ctx.results["run"], cfg)
+    image = read_tiff(ctx.results["movie"])
+    movie = image.data
+    truth = np.broadcast_to(read_tiff(ctx.results["movie_truth"]).data.astype(np.float64), movie.shape)  # one specimen
+    codes = codes_from_adu(graph, movie)
+    ref = np.stack([run_graph(graph, c)[0] for c in codes])
+    with torch.no_grad():
+        y = qat(torch.from_numpy(codes_to_real(codes, cfg.model.act_bits))[:, None]).numpy()[:, 0]
+    out_exp = graph.exps()[graph.output]
+    qat_codes = np.rint(y.astype(np.float64) * 2.0**-out_exp).astype(np.int64)
+    mism = int(np.count_nonzero(qat_codes != ref))
+    restored = real_to_adu(ref * 2.0**out_exp, cfg.camera, cfg.model.act_bits)
+    path = write_tiff(ctx.out / "restored.ome.tif", np.clip(np.rint(restored), 0, 65535).astype(np.uint16),
+                      image.pixel_size_um, force=True)
+    pixel_nm = image.pixel_size_um * 1000 if image.pixel_size_um else None
+    save_preview(ctx.out / "restored.png", [("camera frame", movie[0]), ("restored (= FPGA output)", restored[0]),
+                                            ("noise-free truth", truth[0])], pixel_nm,
+                 "integer reference on the first frame", force=True)
+    ctx.results.update(restored=path, mismatches_brevitas_vs_reference=mism,
+                       pixels_brevitas_vs_reference=int(ref.size),
+                       psnr_noisy_db=round(psnr(movie.astype(np.float64), truth), 2),
+                       psnr_restored_db=round(psnr(restored, truth), 2))
+    return (f"{ref.size} pixels, {mism} differ from Brevitas; PSNR {ctx.results['psnr_noisy_db']} dB noisy -> "
+            f"{ctx.results['psnr_restored_db']} dB restored: {path}")
+
+
+def step_hls4ml(ctx) -> str:
+    """An hls4ml (Vitis) project for a small frame, and its g++ C-simulation against the reference."""
+    from fluorogate.hls.build import build_project
+    from fluorogate.hls.config import make_config
+    from fluorogate.hls.csim import run_hls4ml_testbench
+
+    graph, size = _graph(ctx), ctx.config.hw_size
+    cfg = make_config(backend="vitis", board="pynq-z2", width=size, height=size)
+    prj = build_project(str(ctx.results["qonnx"]), graph, cfg, ctx.out / "hls4ml", force=True)
+    codes, ref = _hw_frames(ctx, graph, size)
+    got = run_hls4ml_testbench(prj.out_dir, cfg.project_name, graph, codes[:, None], ref)
+    mism = int(np.count_nonzero(got != ref))
+    ctx.results.update(hls_project=ctx.out / "hls4ml", mismatches_reference_vs_hls4ml_csim=mism,
+                       pixels_reference_vs_hls4ml_csim=int(ref.size))
+    return f"project {ctx.out / 'hls4ml'}; C-sim on {len(codes)} {size}x{size} crops: {mism} of {ref.size} differ"
+
+
+def step_rtl(ctx) -> str:
+    """Streaming Verilog for a small frame under cocotb, fed camera crops with gaps and backpressure."""
+    from fluorogate.sim.cocotb_run import simulate_graph
+    from fluorogate.sim.stream import StreamConfig, frames_to_beats
+
+    graph, size = _graph(ctx), ctx.config.hw_size
+    adu = list(_crops(ctx, size))
+    _, ref = _hw_frames(ctx, graph, size)
+    stream = frames_to_beats(adu, StreamConfig(valid_prob=0.9, seed=ctx.config.seed))
+    res = simulate_graph(graph, adu, ctx.out / "cocotb", stream=stream, expected=ref[:, None], ready_prob=0.9)
+    mism = len(res.mismatches)
+    ok_flags = res.flag_errors == 0 and res.frames_out == len(adu)
+    if not ok_flags:
+        raise UserError(f"RTL simulation: {res.flag_errors} flag errors, {res.frames_out} frames out; see "
+                        f"{ctx.out / 'cocotb' / 'sim' / 'sim.log'}")
+    # A second, stall-free run measures the rate and latency the bench extrapolates from.
+    clean = simulate_graph(graph, adu, ctx.out / "cocotb-rate", expected=ref[:, None])
+    period = clean.frame_period(size * size)
+    ctx.results.update(mismatches_reference_vs_rtl=mism, pixels_reference_vs_rtl=int(ref.size),
+                       rtl_latency_cycles=clean.latency, rtl_cycles_per_frame=period,
+                       rtl_pixels_per_clock=round(size * size / period, 4),
+                       rtl_sim_px_per_s=round(len(adu) * size * size / res.wall_s, 1))
+    return (f"{len(adu)} {size}x{size} frames with gaps and backpressure: {mism} of {ref.size} pixels differ; "
+            f"{size * size / period:.3f} px/clock, latency {clean.latency} cycles")
+
+
+def step_bitstream(ctx) -> str:
+    """The design at the camera's full frame width, through yosys + nextpnr to an ECP5 (ULX3S 85F) bitstream."""
+    from fluorogate.firmware.build import BuildConfig, run_build
+    from fluorogate.firmware.generate import RtlConfig, write_design
+
+    graph, c = _graph(ctx), ctx.config
+    design = write_design(graph, RtlConfig(width=c.bitstream_width, height=c.bitstream_height), ctx.out / "rtl",
+                          force=True)
+    sources = [ctx.out / "rtl" / f for f in design.file_names()]
+    cfg = BuildConfig(sources=sources, core=design.top, board="ulx3s-85f", freq_mhz=c.freq_mhz,
+                      line_beats=c.bitstream_width, lines=c.bitstream_height)
+    report = run_build(cfg, ctx.out / "bitstream", force=True)
+    ctx.results.update(bitstream=ctx.out / "bitstream" / report.bitstream, timing_met=report.timing_met,
+                       fmax_mhz=min(clk.achieved_mhz for clk in report.clocks), core_cells=report.core_cells)
+    return report.summary()
+
+
+def step_summary(ctx) -> str:
+    """Frame time and camera keep-up at the measured Fmax and rate; every joint's bit-exact count."""
+    from fluorogate.bench.cameras import keep_up
+
+    r = ctx.results
+    if "fmax_mhz" in r and "rtl_pixels_per_clock" in r:
+        px_s = r["fmax_mhz"] * 1e6 * r["rtl_pixels_per_clock"]
+        r["us_per_frame_2048"] = round(2048 * 2048 / px_s * 1e6, 1)
+        r["cameras"] = keep_up(r["fmax_mhz"] * 1e6, r["rtl_pixels_per_clock"])
+        kept = [row["camera"] for row in r["cameras"] if row["keeps_up"]]
+        return (f"{r['us_per_frame_2048']} us per 2048x2048 frame at {r['fmax_mhz']:.1f} MHz, one lane; with up "
+                f"to 4 lanes keeps up with: {', '.join(kept) or 'none'}")
+    return "no hardware figures: run the rtl and bitstream steps for frame time and camera keep-up"
+
+
+def _graph(ctx):
+    from fluorogate.quantize.ir import IntegerGraph
+
+    return IntegerGraph.load(ctx.results["ir"])
+
+
+def _crops(ctx, size: int):
+    """`hw_frames` crops of the movie's first frames, from the top-left corner of the specimen."""
+    from fluorogate.imageio import read_tiff
+
+    movie = read_tiff(ctx.results["movie"]).data
+    for frame in movie[: ctx.config.hw_frames]:
+        yield frame[:size, :size].astype(np.int64)
+
+
+def _hw_frames(ctx, graph, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(input codes, reference output codes) of the hardware crops: (n, size, size) each."""
+    from fluorogate.quantize.reference import codes_from_adu, run_graph
+
+    codes = np.stack([codes_from_adu(graph, f) for f in _crops(ctx, size)])
+    return codes, np.stack([run_graph(graph, x)[0] for x in codes])
