@@ -1,0 +1,94 @@
+"""bench.json -> bench.md: one table per section, in words a microscopy engineer can check."""
+
+from __future__ import annotations
+
+from fluorogate.bench.report import markdown_table
+
+
+def _machine(m: dict) -> str:
+    return (f"{m['timestamp_utc']}, {m['cpu_count']} CPUs ({m['cpu_model']}), load average (1/5/15 min) "
+            f"{' / '.join(str(x) for x in m['load_avg_1_5_15'])}, torch threads {m['torch_threads']}")
+
+
+def _fpga(sec: dict) -> list[str]:
+    sim = sec["simulation"]
+    lines = ["## FPGA: open RTL back end", "",
+             f"Simulated (cocotb, {sim['simulator']}): {sim['frames']} frames of {sim['frame'][0]}x{sim['frame'][1]} "
+             f"back to back, {sim['lanes']} lane(s): bit-exact with the integer reference: **{sim['bit_exact']}** "
+             f"({sim['pixels_compared']} pixels, {sim['mismatches']} mismatches). Latency "
+             f"{sim['latency_cycles_measured']} cycles measured vs {sim['latency_cycles_model']} modelled; frame period "
+             f"{sim['frame_cycles_measured']} cycles measured vs {sim['frame_cycles_model']} modelled. Cycle model "
+             f"confirmed: **{sec['cycle_model_confirmed']}** ({sec['cycle_model']}).", ""]
+    if "error" in sec:
+        return [*lines, f"**{sec['error']}**", ""]
+    b = sec["build"]
+    if "skipped" in b:
+        lines += [f"Fmax/resources: skipped ({b['skipped']}).", ""]
+    else:
+        cells = ", ".join(f"{k} {v}" for k, v in b["core_cells"].items())
+        lines += [f"Build ({b['board']}, {b['part']}): Fmax **{b['fmax_mhz']} MHz** (requested {b['requested_mhz']:g}, "
+                  f"timing met: {b['timing_met']}); core cells after synthesis: {cells}.", ""]
+    lines += [markdown_table(sec["sizes"]), ""]
+    if "cameras" in sec:
+        lines += ["Camera targets (one lane = Fmax pixels/s; up to 4 lanes):", "", markdown_table(sec["cameras"]), ""]
+    return lines
+
+
+def _finn(sec: dict) -> list[str]:
+    lines = ["## FPGA: FINN estimates", ""]
+    if "sizes" not in sec:
+        return [*lines, f"Not run: {sec.get('skipped') or sec.get('error')}", ""]
+    rows = [{"size": s, **{k: v[k] for k in ("lut", "bram18", "dsp", "max_cycles", "latency_cycles", "clock_mhz", "fps",
+                                               "meets_camera_rate", "build_s")}}
+            for s, v in sec["sizes"].items()]
+    return [*lines, f"Model: {sec['model']}; board {sec['board']}, folded for camera '{sec['camera']}'. FINN's "
+            "analytical estimates after folding (not synthesis); each build passed the per-step bit-exact check.", "",
+            markdown_table(rows), ""]
+
+
+def _software(sec: dict) -> list[str]:
+    lines = ["## Software (CPU), side by side", "",
+             f"Best of interleaved runs, {sec['threads']} thread(s); the same network on the same random frame.", ""]
+    rows = []
+    for size, r in sec["sizes"].items():
+        ms = r["ms_per_frame"]
+        rows.append({"size": size, **{f"{k} ms": v for k, v in ms.items()},
+                     "reference / torch": round(ms["reference"] / ms["torch_float"], 2),
+                     "onnxruntime / torch": round(ms["onnxruntime_float"] / ms["torch_float"], 2)})
+    lines += [markdown_table(rows), ""]
+    hls = sec.get("hls4ml_csim")
+    if hls:
+        rows = [{"size": s, "csim ms/frame": v["csim_s_per_frame"] * 1e3, "reference ms/frame": v["reference_s_per_frame"] * 1e3,
+                 "csim / reference": v["csim_s_per_frame"] / v["reference_s_per_frame"], "bit_exact": v["bit_exact"],
+                 "convert s": v["convert_s"], "g++ s": v["compile_s"]} for s, v in hls["sizes"].items()]
+        lines += ["hls4ml C-sim (`predict` through the compiled bridge, small frames only):", "", markdown_table(rows), ""]
+    return lines
+
+
+def _quality(sec: dict) -> list[str]:
+    chk = sec["reference_equals_qat"]
+    methods = list(next(iter(sec["conditions"].values())))
+    rows = [{"condition": c, **{m: f"{r[m]['psnr']:.2f} / {r[m]['ssim']:.3f}" for m in methods}}
+            for c, r in sec["conditions"].items()]
+    return ["## Quality (PSNR dB / SSIM)", "",
+            f"{sec['frames']} frames of {sec['size']}x{sec['size']} per simulated condition (the real crop: 256x256). "
+            f"Integer reference == QAT, bit for bit: **{chk['bit_exact']}** ({chk['pixels_checked']} pixels checked, "
+            f"{chk['pixels_differing']} differing).", "", markdown_table(rows), ""]
+
+
+RENDERERS = {"fpga": _fpga, "finn": _finn, "software": _software, "quality": _quality}
+
+
+def bench_markdown(report: dict) -> str:
+    lines = [f"# fluorogate bench: {report['ir']} ({report['rounding']})", "",
+             f"Run: `{report['run']}`. Machine at start: {_machine(report['machine_start'])}; at end: "
+             f"{_machine(report['machine_end'])}. Timings on a shared machine are noisy.", ""]
+    for name, sec in report["sections"].items():
+        if set(sec) <= {"error", "skipped"}:
+            lines += [f"## {name}", "", f"Not run: {sec.get('error') or sec.get('skipped')}", ""]
+        elif name in RENDERERS:
+            lines += RENDERERS[name](sec)
+        else:
+            lines += [f"## {name}", "", "```", str(sec), "```", ""]
+    secs = ", ".join(f"{k} {v} s" for k, v in report["section_seconds"].items())
+    return "\n".join([*lines, f"Section wall times: {secs}.", ""])

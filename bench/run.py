@@ -1,0 +1,200 @@
+"""`fluorogate bench`: a run folder's model measured on every back end, as a list of named sections.
+
+Each section is a function `(BenchContext) -> dict`; `SECTIONS` maps names to them, and `run_bench`
+runs the ones asked for, in order. A section that cannot run (no tool, no half_up twin for FINN, a
+failed build) records `{"skipped"|"error": why}` instead of ending the benchmark, so one report
+always comes out. The report (bench.json, bench.md, latency.png, and psnr_bits.png when a sweep's
+results are passed) carries the machine's state at the start and at the end: timings on a shared
+machine are noisy, and the load says how noisy.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fluorogate.errors import UserError
+from fluorogate.quantize.ir import IntegerGraph
+
+
+class BenchConfig(BaseModel):
+    """What to measure and how hard: frame sizes, the small simulated frame, the build, repeats."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sizes: list[int] = Field(default_factory=lambda: [256, 512, 2048])
+    sim_size: int = Field(default=16, ge=8)  # cocotb frame (Icarus: ~50-100 px/s with da4ml kernels)
+    sim_frames: int = Field(default=2, ge=2)  # two back to back: the frame period needs two frame ends
+    lanes: int = 1
+    simulator: str = "icarus"
+    build_dir: Path | None = None  # reuse a `fluorogate build` folder's report
+    build: bool = True  # else: no Fmax/resources unless build_dir is given
+    board: str = "ulx3s-85f"
+    freq_mhz: float = 100.0
+    finn_clock_ns: float = 5.0
+    software_repeats: int = Field(default=3, ge=1)
+    software_sizes: list[int] | None = None  # None: the benchmark's sizes
+    hls_sizes: list[int] = Field(default_factory=lambda: [16])  # hls4ml C-sim: 15-50 us per pixel
+    threads: int = Field(default=1, ge=1)
+    quality_frames: int = Field(default=4, ge=1)
+    quality_size: int = Field(default=128, ge=16)
+
+    @field_validator("sizes", "hls_sizes")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(s < 8 for s in v):
+            raise ValueError(f"frame sizes must be >= 8, got {v}")
+        return v
+
+
+@dataclass
+class BenchContext:
+    """What the sections share: the run folder, its IR, the config and a scratch folder."""
+
+    run: Path
+    graph: IntegerGraph
+    cfg: BenchConfig
+    work: Path
+
+
+Section = Callable[[BenchContext], dict]
+
+
+def section_fpga(ctx: BenchContext) -> dict:
+    from fluorogate.bench.fpga import fpga_rtl
+
+    c = ctx.cfg
+    return fpga_rtl(ctx.graph, c.sizes, ctx.work / "fpga", sim_size=c.sim_size, sim_frames=c.sim_frames,
+                    lanes=c.lanes, simulator=c.simulator, build_dir=c.build_dir, build=c.build, board=c.board,
+                    freq_mhz=c.freq_mhz)
+
+
+def section_finn(ctx: BenchContext) -> dict:
+    """FINN's estimates per size. FINN computes half_up; a half_even model is benchmarked by its shipped
+    half_up twin when the run is the shipped default, else skipped (the numbers would be another model's)."""
+    from fluorogate.bench.finn import bench_finn
+
+    qonnx, graph, note = ctx.run / "model.qonnx.onnx", ctx.graph, "this run's model"
+    if graph.rounding != "half_up":
+        twin = _shipped_twin(ctx)
+        if twin is None:
+            return {"skipped": f"FINN computes half_up; this model rounds {graph.rounding} (train it with "
+                               "--rounding half_up to get FINN's estimates)"}
+        qonnx, graph, note = twin / "model.qonnx.onnx", IntegerGraph.load(twin / "ir.json"), \
+            "the shipped half_up twin (same config, trained with half_up rounding)"
+    out = bench_finn(qonnx, graph, tuple(ctx.cfg.sizes), clock_ns=ctx.cfg.finn_clock_ns)
+    return {**out, "model": note}
+
+
+def _shipped_twin(ctx: BenchContext) -> Path | None:
+    from fluorogate.models.export_run import export_run
+    from fluorogate.models.run import load_config
+    from fluorogate.models.shipped import default_config, shipped_run
+
+    if load_config(ctx.run) != default_config("half_even"):
+        return None
+    twin = shipped_run(ctx.work / "half_up_twin", "half_up", force=True)
+    export_run(twin, force=True)
+    return twin
+
+
+def section_software(ctx: BenchContext) -> dict:
+    """Reference, float torch, onnxruntime per size (interleaved), and hls4ml C-sim on small frames."""
+    from fluorogate.bench.hls import bench_hls
+    from fluorogate.bench.software import software_throughput
+    from fluorogate.models.run import load_config
+
+    cfg = load_config(ctx.run).model
+    out: dict = {"threads": ctx.cfg.threads, "sizes": {}}
+    for size in ctx.cfg.software_sizes or ctx.cfg.sizes:
+        out["sizes"][size] = software_throughput(cfg, size=size, repeats=ctx.cfg.software_repeats,
+                                                 threads=ctx.cfg.threads)
+    if ctx.cfg.hls_sizes:
+        out["hls4ml_csim"] = bench_hls(ctx.run / "model.qonnx.onnx", ctx.graph, tuple(ctx.cfg.hls_sizes), frames=1,
+                                       workdir=ctx.work / "hls")
+    return out
+
+
+def section_quality(ctx: BenchContext) -> dict:
+    from fluorogate.bench.quality import quality
+
+    return quality(ctx.run, ctx.graph, frames=ctx.cfg.quality_frames, size=ctx.cfg.quality_size)
+
+
+SECTIONS: dict[str, Section] = {"fpga": section_fpga, "finn": section_finn, "software": section_software,
+                                "quality": section_quality}
+
+
+def resolve_run(run: str | Path, out_dir: Path, force: bool) -> Path:
+    """A run folder with its exports; 'default' = the shipped default denoiser, written under `out_dir`."""
+    from fluorogate.models.export_run import export_run
+    from fluorogate.models.shipped import shipped_run
+
+    if str(run) == "default":
+        run = shipped_run(out_dir / "default_run", force=True)
+        export_run(run, force=True)
+        return run
+    run = Path(run)
+    if not (run / "ir.json").is_file() or not (run / "model.qonnx.onnx").is_file():
+        raise UserError(f"{run}: no ir.json / model.qonnx.onnx; export it first (`fluorogate export {run}`)")
+    return run
+
+
+def run_bench(run: str | Path, out_dir: str | Path, sections: list[str | Section] | None = None,
+              cfg: BenchConfig | None = None, force: bool = False, sweep: dict | None = None) -> dict:
+    """Benchmark run folder `run` (or 'default'), write bench.json/.md/latency.png into `out_dir`, return the report.
+
+    `sections`: names from SECTIONS or callables (default: all, in SECTIONS' order). `sweep`: a
+    `fluorogate sweep` result, for the PSNR-vs-bit-width plot.
+    """
+    from tqdm import tqdm
+
+    from fluorogate.bench.machine import machine_state
+    from fluorogate.bench.plots import latency_plot, psnr_bits_plot
+    from fluorogate.bench.render import bench_markdown
+    from fluorogate.bench.report import write_report
+    from fluorogate.outputs import check_writable, write_atomic
+
+    cfg = cfg or BenchConfig()
+    out_dir = Path(out_dir)
+    for name in ("bench.json", "bench.md", "latency.png", "psnr_bits.png"):
+        check_writable(out_dir / name, force)
+    chosen = [SECTIONS[s] if isinstance(s, str) else s for s in _check_sections(sections)]
+    run = resolve_run(run, out_dir, force)
+    graph = IntegerGraph.load(run / "ir.json")
+    report: dict = {"run": str(run), "ir": graph.name, "rounding": graph.rounding, "config": cfg.model_dump(mode="json"),
+                    "machine_start": machine_state(), "sections": {}, "section_seconds": {}}
+    with tempfile.TemporaryDirectory(prefix="fluorogate-bench-") as tmp:
+        ctx = BenchContext(run, graph, cfg, Path(tmp))
+        bar = tqdm(chosen, desc="bench", unit="section")
+        for fn in bar:
+            name = fn.__name__.removeprefix("section_")
+            bar.set_postfix_str(name)
+            t0 = time.perf_counter()
+            try:
+                report["sections"][name] = fn(ctx)
+            except UserError as exc:
+                report["sections"][name] = {"error": str(exc)}
+            report["section_seconds"][name] = round(time.perf_counter() - t0, 1)
+    report["machine_end"] = machine_state()
+    if sweep is not None:
+        report["sweep"] = sweep
+    write_report(report, bench_markdown(report), out_dir, stem="bench", force=force)
+    write_atomic(out_dir / "latency.png", lambda p: latency_plot(report, p), force)
+    if sweep is not None:
+        write_atomic(out_dir / "psnr_bits.png", lambda p: psnr_bits_plot(sweep, p), force)
+    return report
+
+
+def _check_sections(sections: list | None) -> list:
+    if sections is None:
+        return list(SECTIONS)
+    unknown = [s for s in sections if isinstance(s, str) and s not in SECTIONS]
+    if unknown:
+        raise UserError(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    return sections
