@@ -109,7 +109,7 @@ def step_hls4ml(ctx) -> str:
     cfg = make_config(backend="vitis", board="pynq-z2", width=size, height=size)
     prj = build_project(str(ctx.results["qonnx"]), graph, cfg, ctx.out / "hls4ml", force=True)
     codes, ref = _hw_frames(ctx, graph, size)
-    got = run_hls4ml_testbench(prj.out_dir, cfg.project_name, graph, codes[:, None], ref)
+    got = run_hls4ml_testbench(prj.out_dir, cfg.project_name, graph, codes[:, None], ref[:, None])[:, 0]
     mism = int(np.count_nonzero(got != ref))
     ctx.results.update(hls_project=ctx.out / "hls4ml", mismatches_reference_vs_hls4ml_csim=mism,
                        pixels_reference_vs_hls4ml_csim=int(ref.size))
