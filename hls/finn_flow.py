@@ -359,7 +359,7 @@ def build_finn(qonnx_path: str | Path, graph: IntegerGraph, cfg: FinnConfig, out
         folding_file = _write_folding(out_dir, model)
     check_dir = out_dir if single else out_dir / "check"
     check_dir.mkdir(parents=True, exist_ok=True)
-    checker = FinnChecker(graph, check_frames(graph, ch, cw, cfg.check_frames, cfg.seed), check_dir)
+    checker = FinnChecker(graph, check_frames(graph, ch, cw, cfg.check_frames, cfg.seed, cfg.camera), check_dir)
     label = "FINN" if single else f"FINN check {ch}x{cw}"
     check_model, check_ctx = _build(qonnx_path, check_dir, cfg, target.scaled(ch, cw), steps, checker,
                                     label if progress else None, folding_file)

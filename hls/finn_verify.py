@@ -24,14 +24,25 @@ class FinnCheckError(UserError):
     """A FINN step changed what the network computes."""
 
 
-def check_frames(graph: IntegerGraph, height: int, width: int, count: int, seed: int) -> list[np.ndarray]:
-    """`count - 1` frames of uniform random codes, then a ramp over the whole input range."""
+def check_frames(graph: IntegerGraph, height: int, width: int, count: int, seed: int,
+                 camera: str | None = None) -> list[np.ndarray]:
+    """`count - 1` frames of uniform random codes, a ramp over the whole input range, and, when the
+    IR has a camera conversion and `camera` names a preset, one simulated camera frame through it."""
     q = graph.input.quant
     rng = np.random.default_rng(seed)
     shape = (graph.input.channels, height, width)
     frames = [rng.integers(q.min_int, q.max_int + 1, size=shape) for _ in range(count - 1)]
     ramp = np.linspace(q.min_int, q.max_int, height * width).round().astype(np.int64).reshape(1, height, width)
     frames.append(np.broadcast_to(ramp, shape).copy())
+    cam = graph.input.camera
+    if camera is not None and cam is not None and graph.input.channels == 1:
+        from fluorogate.quantize.reference import codes_from_adu
+        from fluorogate.sim.camera import get_preset
+        from fluorogate.sim.tasks import denoise_batch
+
+        if get_preset(camera).adu_bits <= cam.adu_bits:
+            adu, _ = denoise_batch(1, max(height, width), photons=20.0, preset=camera, seed=seed)
+            frames.append(codes_from_adu(graph, adu[0, :height, :width])[None].astype(np.int64))
     return frames
 
 

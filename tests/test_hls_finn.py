@@ -355,3 +355,18 @@ def test_standalone_thresholds_rtl_mvau(tmp_path):
     assert ops.count("MVAU_rtl") == 5 and ops.count("Thresholding_rtl") == 5  # tail conv split in two
     assert result.summary["estimates"]["dsp"] > 0
     _assert_lint_clean_but_upstream_mvau(lint_accelerator(result.model))
+
+
+def test_check_frames_include_a_camera_frame(run_dir):
+    """With the IR's camera conversion, the check also runs a simulated sCMOS frame through it."""
+    from fluorogate.hls.finn_verify import check_frames
+    from fluorogate.quantize.ir import CameraConversion, IntegerGraph
+
+    graph = IntegerGraph.load(run_dir / "ir.json")
+    assert len(check_frames(graph, 12, 10, 2, seed=0, camera="scmos")) == 2  # no camera conversion
+    graph.input.camera = CameraConversion(adu_bits=16, offset=100, shift=0)
+    frames = check_frames(graph, 12, 10, 2, seed=0, camera="scmos")
+    q = graph.input.quant
+    assert len(frames) == 3 and all(f.shape == (1, 12, 10) for f in frames)
+    cam = frames[-1]
+    assert cam.min() >= q.min_int and cam.max() <= q.max_int and len(np.unique(cam)) > 5
