@@ -116,7 +116,7 @@ def per_size(sizes: list[int], graph: IntegerGraph, lanes: int, fmax_mhz: float 
         if fmax_mhz:
             period_us = m["frame_cycles"] / rate / fmax_mhz
             row |= {"us_per_frame": round(period_us, 2), "latency_us": round(m["latency_cycles"] / fmax_mhz, 3),
-                    "mpx_per_s": round(fmax_mhz * rate * lanes, 1), "max_fps": round(1e6 / period_us, 1)}
+                    "mpx_per_s": round(fmax_mhz * rate * lanes, 1), "max_fps": round(1e6 / period_us, 2)}
         rows.append(row)
     return rows
 

@@ -1,0 +1,96 @@
+"""`fluorogate bench` on the shipped default: a tiny run (16x16 cocotb frame, small quality set), the
+build-report reader and the per-size arithmetic on captured nextpnr output, the CLI's refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fluorogate.bench.fpga import per_size, read_build
+from fluorogate.bench.run import BenchConfig, run_bench
+from fluorogate.cli import main
+from fluorogate.errors import UserError
+from fluorogate.firmware.boards import ECP5
+from fluorogate.firmware.build import write_report
+from fluorogate.firmware.reports import BuildReport, combine_resources, parse_nextpnr_report, parse_yosys_stat
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def smoke_build(tmp_path_factory) -> Path:
+    """A build folder holding the build report of the captured smoke build (122.8 MHz on ULX3S 85F)."""
+    pnr = parse_nextpnr_report(DATA / "nextpnr_report_smoke_100mhz.json")
+    cells = parse_yosys_stat(DATA / "yosys_stat_smoke.json")
+    rep = BuildReport(board="ulx3s-85f", part="LFE5U-85F-6BG381C", core="smoke_box3x3", top="fg_board_top",
+                      requested_mhz=100, pll_mhz=100,
+                      resources=combine_resources(pnr, cells["design"], ECP5.headline, ECP5.from_yosys),
+                      core_cells=cells["smoke_box3x3"], headline=list(ECP5.headline), clocks=pnr.clocks,
+                      critical_paths=pnr.critical_paths, step_seconds={"synth": 1.0})
+    folder = tmp_path_factory.mktemp("build")
+    write_report(folder, rep)
+    return folder
+
+
+def test_read_build_and_per_size_arithmetic(smoke_build):
+    build = read_build(smoke_build)
+    fmax = build["fmax_mhz"]
+    assert 122 < fmax < 123 and build["timing_met"]
+    assert build["core_cells"]["DP16KD"] == 2
+    # per_size needs a graph for the cycle model: the residual test net of the RTL tests
+    from rtl_graphs import residual_denoiser
+
+    rows = per_size([32, 2048], residual_denoiser("half_up", seed=5), lanes=1, fmax_mhz=fmax, rate=1.0)
+    big = rows[1]
+    assert big["frame_cycles"] == 2048 * 2048
+    assert big["us_per_frame"] == pytest.approx(2048 * 2048 / fmax, rel=1e-4)
+    assert big["max_fps"] == pytest.approx(fmax * 1e6 / 2048**2, abs=0.006)
+    assert big["mpx_per_s"] == pytest.approx(fmax, abs=0.1)
+    assert big["latency_cycles"] > rows[0]["latency_cycles"]  # look-ahead grows with the line length
+
+
+def test_read_build_refuses_a_folder_without_a_report(tmp_path):
+    with pytest.raises(UserError, match=r"no build_report\.json"):
+        read_build(tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
+def test_tiny_bench_on_the_default(tmp_path, smoke_build):
+    """16x16 cocotb frame, the smoke build's Fmax, a 32x32 software frame, a small quality set."""
+    cfg = BenchConfig(sizes=[16, 64], build_dir=smoke_build, software_sizes=[32], software_repeats=1, hls_sizes=[],
+                      quality_frames=1, quality_size=32)
+    report = run_bench("default", tmp_path, sections=["fpga", "software", "quality"], cfg=cfg)
+    fpga = report["sections"]["fpga"]
+    sim = fpga["simulation"]
+    assert sim["bit_exact"] and sim["pixels_compared"] == 2 * 16 * 16
+    assert sim["latency_cycles_measured"] == sim["latency_cycles_model"]
+    assert sim["frame_cycles_measured"] == 256 and fpga["cycle_model_confirmed"]
+    assert [r["size"] for r in fpga["sizes"]] == [16, 64] and fpga["sizes"][0]["latency_cycles"] == sim["latency_cycles_model"]
+    assert [c["lanes_needed"] for c in fpga["cameras"]] == [4, 4, 8]  # 122.8 MHz per lane
+    chk = report["sections"]["quality"]["reference_equals_qat"]
+    assert chk["bit_exact"] and chk["pixels_checked"] > 0
+    for cond in report["sections"]["quality"]["conditions"].values():
+        assert cond["reference"]["psnr"] == cond["qat"]["psnr"]
+    sw = report["sections"]["software"]["sizes"][32]["ms_per_frame"]
+    assert set(sw) == {"reference", "torch_float", "onnxruntime_float"} and all(v > 0 for v in sw.values())
+    md = (tmp_path / "bench.md").read_text()
+    assert "Integer reference == QAT, bit for bit: **True**" in md and "Cycle model confirmed: **True**" in md
+    assert json.loads((tmp_path / "bench.json").read_text())["sections"]["fpga"]["cycle_model_confirmed"] is True
+    assert (tmp_path / "latency.png").stat().st_size > 1000
+    assert report["machine_start"]["load_avg_1_5_15"] and report["machine_end"]["load_avg_1_5_15"]
+    with pytest.raises(UserError, match="exists"):  # no overwrite without force
+        run_bench("default", tmp_path, sections=["quality"], cfg=cfg)
+
+
+def test_cli_refusals(tmp_path, capsys):
+    assert main(["bench", "default", "--out", str(tmp_path), "--sections", "fpga,nope"]) == 2
+    assert "unknown nope" in capsys.readouterr().err
+    assert main(["bench", "default", "--out", str(tmp_path), "--build-dir", str(tmp_path / "none")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["bench", "default", "--out", str(tmp_path), "--sizes", "4"]) == 2
+    assert "--sizes" in capsys.readouterr().err
+    assert main(["sweep", "--out", str(tmp_path), "--bits", "w9a8"]) == 2
+    assert "outside" in capsys.readouterr().err
