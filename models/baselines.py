@@ -42,6 +42,14 @@ def best_gaussian(frames, truths):
     return _best(frames, truths, GAUSS_SIGMAS, lambda f, s: ndimage.gaussian_filter(f, s, mode="reflect"))
 
 
+def best_gaussian_bicubic(frames, truths):
+    """For 2x super-resolution: the best Gaussian denoising, then bicubic 2x upsampling."""
+    from skimage.transform import rescale
+
+    return _best(frames, truths, GAUSS_SIGMAS,
+                 lambda f, s: rescale(ndimage.gaussian_filter(f, s, mode="reflect"), 2, order=3, mode="reflect"))
+
+
 def best_median(frames, truths):
     return _best(frames, truths, MEDIAN_SIZES, lambda f, s: ndimage.median_filter(f, size=s, mode="reflect"))
 
