@@ -75,7 +75,7 @@ def _bench(args: argparse.Namespace) -> int:
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"--sweep {args.sweep}: not a readable sweep.json ({type(exc).__name__})") from None
     out = args.out or (Path("runs/bench-default") if args.run == "default" else Path(args.run) / "bench")
-    report = run_bench(args.run, out, sections=_sizes(args.sections), cfg=cfg, force=args.force, sweep=sweep)
+    report = run_bench(args.run, None, out, sections=_sizes(args.sections), cfg=cfg, force=args.force, sweep=sweep)
     print(f"wrote {out / 'bench.md'}, bench.json, latency.png")
     fpga = report["sections"].get("fpga", {})
     for row in fpga.get("sizes", []):

@@ -145,12 +145,13 @@ def resolve_run(run: str | Path, out_dir: Path, force: bool) -> Path:
     return run
 
 
-def run_bench(run: str | Path, out_dir: str | Path, sections: list[str | Section] | None = None,
+def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sections: list[str | Section] | None = None,
               cfg: BenchConfig | None = None, force: bool = False, sweep: dict | None = None) -> dict:
     """Benchmark run folder `run` (or 'default'), write bench.json/.md/latency.png into `out_dir`, return the report.
 
-    `sections`: names from SECTIONS or callables (default: all, in SECTIONS' order). `sweep`: a
-    `fluorogate sweep` result, for the PSNR-vs-bit-width plot.
+    `sizes` (frame sizes) overrides `cfg.sizes` unless None. `sections`: names from SECTIONS or
+    callables (default: all, in SECTIONS' order). `sweep`: a `fluorogate sweep` result, for the
+    PSNR-vs-bit-width plot.
     """
     from tqdm import tqdm
 
@@ -161,6 +162,8 @@ def run_bench(run: str | Path, out_dir: str | Path, sections: list[str | Section
     from fluorogate.outputs import check_writable, write_atomic
 
     cfg = cfg or BenchConfig()
+    if sizes is not None:
+        cfg = BenchConfig.model_validate(cfg.model_dump() | {"sizes": sizes})
     out_dir = Path(out_dir)
     for name in ("bench.json", "bench.md", "latency.png", "psnr_bits.png"):
         check_writable(out_dir / name, force)

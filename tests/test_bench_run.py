@@ -62,7 +62,7 @@ def test_tiny_bench_on_the_default(tmp_path, smoke_build):
     """16x16 cocotb frame, the smoke build's Fmax, a 32x32 software frame, a small quality set."""
     cfg = BenchConfig(sizes=[16, 64], build_dir=smoke_build, software_sizes=[32], software_repeats=1, hls_sizes=[],
                       quality_frames=1, quality_size=32)
-    report = run_bench("default", tmp_path, sections=["fpga", "software", "quality"], cfg=cfg)
+    report = run_bench("default", None, tmp_path, sections=["fpga", "software", "quality"], cfg=cfg)
     fpga = report["sections"]["fpga"]
     sim = fpga["simulation"]
     assert sim["bit_exact"] and sim["pixels_compared"] == 2 * 16 * 16
@@ -82,7 +82,7 @@ def test_tiny_bench_on_the_default(tmp_path, smoke_build):
     assert (tmp_path / "latency.png").stat().st_size > 1000
     assert report["machine_start"]["load_avg_1_5_15"] and report["machine_end"]["load_avg_1_5_15"]
     with pytest.raises(UserError, match="exists"):  # no overwrite without force
-        run_bench("default", tmp_path, sections=["quality"], cfg=cfg)
+        run_bench("default", None, tmp_path, sections=["quality"], cfg=cfg)
 
 
 def test_cli_refusals(tmp_path, capsys):
