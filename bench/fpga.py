@@ -135,12 +135,15 @@ def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int
     if not confirmed:
         out["error"] = "the simulated small frame does not match the cycle model: no extrapolation"
         return out
-    if build_dir is not None:
-        out["build"] = read_build(build_dir)
-    elif build:
-        out["build"] = run_build_for(graph, max(sizes), lanes, work / "build", board, freq_mhz)
-    else:
-        out["build"] = {"skipped": "no --build-dir given and the build was turned off (place and route takes minutes)"}
+    try:  # a failed or missing build leaves the simulation and the cycle counts in the report
+        if build_dir is not None:
+            out["build"] = read_build(build_dir)
+        elif build:
+            out["build"] = run_build_for(graph, max(sizes), lanes, work / "build", board, freq_mhz)
+        else:
+            out["build"] = {"skipped": "no --build-dir given and the build was turned off (place and route takes minutes)"}
+    except UserError as exc:
+        out["build"] = {"skipped": f"build failed or unreadable: {exc}"}
     fmax = out["build"].get("fmax_mhz")
     out["sizes"] = per_size(sizes, graph, lanes, fmax, rate=1.0)
     if fmax:

@@ -83,7 +83,9 @@ def bench_markdown(report: dict) -> str:
     lines = [f"# fluorogate bench: {report['ir']} ({report['rounding']})", "",
              f"Run: `{report['run']}`. Machine at start: {_machine(report['machine_start'])}; at end: "
              f"{_machine(report['machine_end'])}. Timings on a shared machine are noisy.", ""]
-    for name, sec in report["sections"].items():
+    order = [n for n in RENDERERS if n in report["sections"]] + [n for n in report["sections"] if n not in RENDERERS]
+    for name in order:  # the same layout whichever order the sections ran in
+        sec = report["sections"][name]
         if set(sec) <= {"error", "skipped"}:
             lines += [f"## {name}", "", f"Not run: {sec.get('error') or sec.get('skipped')}", ""]
         elif name in RENDERERS:
