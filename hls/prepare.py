@@ -183,28 +183,33 @@ def wrap_layout_ops_channels_last():
 
 
 def set_frame_size(height: int, width: int):
-    """Transformation: the (NCHW, before channels-last) graph input becomes (N, C, height, width).
+    """Transformation: the channels-last graph's input becomes (N, height, width, C), every activation
+    tensor scaled in proportion (conv 'same', pool, upsample, concat and add all keep spatial ratios).
 
     The nets are fully convolutional and exported at a small size; hls4ml bakes the frame size into
-    every layer, so the project's size is set here, not at export.
+    every layer. qonnx's InferShapes is not used for this: its Quant shape op builds full-size
+    tensors, so each of the many calls in the channels-last passes costs time in proportion to the
+    frame (measured 2 s at 16x16, 35 s at 128x128, minutes at 512x512). Run it last, after clean-up.
     """
 
     class SetFrameSize(_transformation_base()):
         def apply(self, model):
-            from qonnx.transformation.infer_shapes import InferShapes
-
-            name = model.graph.input[0].name
-            n, c, h, w = model.get_tensor_shape(name)
-            if (h, w) == (height, width):
+            g = model.graph
+            _, h0, w0, _ = model.get_tensor_shape(g.input[0].name)
+            if (h0, w0) == (height, width):
                 return model, False
-            model.set_tensor_shape(name, [n, c, height, width])
-            consts = {i.name for i in model.graph.initializer}  # hls4ml looks their shapes up here
-            keep = [vi for vi in model.graph.value_info if vi.name in consts]
-            del model.graph.value_info[:]
-            model.graph.value_info.extend(keep)
-            while len(model.graph.output[0].type.tensor_type.shape.dim):
-                model.graph.output[0].type.tensor_type.shape.dim.pop()
-            return model.transform(InferShapes()), False
+            dynamic = {g.input[0].name}
+            for node in g.node:  # topological: qonnx keeps graphs sorted
+                if any(i in dynamic for i in node.input):
+                    dynamic.update(node.output)
+            for name in dynamic:
+                shape = model.get_tensor_shape(name)
+                h, w = shape[1] * height / h0, shape[2] * width / w0
+                if h != int(h) or w != int(w):
+                    raise UserError(f"frame {height}x{width}: tensor {name} would be {h}x{w}; the network "
+                                    f"pools, so the frame size must divide by {h0 // max(1, shape[1])}")
+                model.set_tensor_shape(name, [shape[0], int(h), int(w), *shape[3:]])
+            return model, False
 
     return SetFrameSize()
 
@@ -226,8 +231,6 @@ def prepare_qonnx(source, height: int | None = None, width: int | None = None):
     else:
         model = source
     model = cleanup_model(model)
-    if height is not None and width is not None:
-        model = model.transform(set_frame_size(height, width))
     model = model.transform(neutral_rounding()).transform(fill_resize_roi())
     model = model.transform(wrap_layout_ops_channels_last())
     to_last = ConvertToChannelsLastAndClean(make_input_channels_last=True)
@@ -239,6 +242,8 @@ def prepare_qonnx(source, height: int | None = None, width: int | None = None):
     for i, init in enumerate(list(model.graph.initializer)):
         model.rename_tensor(init.name, f"fg_init_{i}")
     model = cleanup_model(model)
+    if height is not None and width is not None:
+        model = model.transform(set_frame_size(height, width))
     left = [n.name for n in model.graph.node if n.op_type == "Transpose"]
     if left:
         raise UserError(f"Transpose nodes {left} survive the channels-last conversion; each would be a "
