@@ -47,6 +47,14 @@ class BuildContext:
     files: list[str] = field(default_factory=list)
 
 
+def _quiet():
+    """hls4ml prints every layer it parses to stdout; keep the command's output readable."""
+    import contextlib
+    import io
+
+    return contextlib.redirect_stdout(io.StringIO())
+
+
 def step_prepare(ctx: BuildContext) -> None:
     from fluorogate.hls.prepare import prepare_qonnx
 
@@ -56,9 +64,10 @@ def step_prepare(ctx: BuildContext) -> None:
 def step_configure(ctx: BuildContext) -> None:
     import hls4ml
 
-    cfg = hls4ml.utils.config.config_from_onnx_model(
-        ctx.qonnx, granularity="name", backend=ctx.cfg.hls4ml_backend,
-        default_precision=ctx.cfg.default_precision, default_reuse_factor=ctx.cfg.reuse_factor)
+    with _quiet():
+        cfg = hls4ml.utils.config.config_from_onnx_model(
+            ctx.qonnx, granularity="name", backend=ctx.cfg.hls4ml_backend,
+            default_precision=ctx.cfg.default_precision, default_reuse_factor=ctx.cfg.reuse_factor)
     # Without this the input is first cast to the default type (truncating), then rounded to the
     # quantizer's grid: two roundings, ~2.6% of pixels 1 LSB off (measured).
     from fluorogate.hls.types import ROUNDING_MODE
@@ -72,10 +81,11 @@ def step_configure(ctx: BuildContext) -> None:
 def step_convert(ctx: BuildContext) -> None:
     import hls4ml
 
-    ctx.model = hls4ml.converters.convert_from_onnx_model(
-        ctx.qonnx, output_dir=str(ctx.out_dir), project_name=ctx.cfg.project_name,
-        backend=ctx.cfg.hls4ml_backend, part=ctx.cfg.fpga_part, clock_period=ctx.cfg.clock_ns,
-        io_type="io_stream", hls_config=ctx.hls_config)
+    with _quiet():
+        ctx.model = hls4ml.converters.convert_from_onnx_model(
+            ctx.qonnx, output_dir=str(ctx.out_dir), project_name=ctx.cfg.project_name,
+            backend=ctx.cfg.hls4ml_backend, part=ctx.cfg.fpga_part, clock_period=ctx.cfg.clock_ns,
+            io_type="io_stream", hls_config=ctx.hls_config)
 
 
 def step_resize_shapes(ctx: BuildContext) -> None:

@@ -46,10 +46,6 @@ def run_hls(args) -> int:
     cfg = make_config(backend=args.backend, board=args.board, part=args.part, clock_ns=args.clock,
                       width=args.width, height=args.height)
     graph = IntegerGraph.load(ir)
-    if args.synth:
-        from fluorogate.hls.vendor import require_tool
-
-        require_tool(cfg.backend)  # fail before the build, not after it
     ctx = build_project(str(qonnx), graph, cfg, args.out, force=args.force, progress=True)
     print(f"wrote {ctx.out_dir} ({cfg.hls4ml_backend}, part {cfg.fpga_part}, {cfg.clock_ns} ns)")
     if not args.no_csim:

@@ -182,24 +182,33 @@ def test_axis_video_wrapper_is_bit_exact_on_raw_adu(project):
     assert all(np.array_equal(o, r) for o, r in zip(outs, ref, strict=True))
 
 
-def test_cli_synth_without_vendor_tool_names_it(project, tmp_path, capsys, monkeypatch):
+def test_cli_synth_without_vendor_tool_names_it(project, tmp_path, capsys):
+    """The project is written (Vivado backend here), then --synth stops on one line naming the program."""
+    import json
     import shutil
 
     from fluorogate.cli import main
 
-    if shutil.which("vitis_hls"):
-        pytest.skip("vitis_hls is installed here")
+    if shutil.which("vivado_hls"):
+        pytest.skip("vivado_hls is installed here")
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(project.source, run / "model.qonnx.onnx")
     project.graph.save(run / "ir.json")
-    assert main(["hls", str(run), "--out", str(tmp_path / "prj"), "--synth"]) == 2
-    err = capsys.readouterr().err
-    assert "vitis_hls" in err and err.count("\n") == 1
-    with pytest.raises(MissingToolError):
+    out = tmp_path / "prj"
+    argv = ["hls", str(run), "--backend", "vivado", "--board", "u250", "--clock", "4", "--width", "16",
+            "--height", "16", "--out", str(out), "--no-csim", "--synth"]
+    assert main(argv) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("fluorogate: error: 'vivado_hls' is not on PATH")
+    summary = json.loads((out / "fluorogate_hls.json").read_text())
+    assert summary["part"] == "xcu250-figd2104-2L-e" and summary["config"]["backend"] == "vivado"
+    assert "set_part {xcu250-figd2104-2L-e}" in (out / "export_ip.tcl").read_text()
+    assert "create_clock -period 4.0" in (out / "export_ip.tcl").read_text()
+    with pytest.raises(MissingToolError, match="vitis_hls"):
         from fluorogate.hls.vendor import require_tool
 
-        require_tool("vivado")
+        require_tool("vitis")
 
 
 def test_cli_refuses_to_overwrite(project, tmp_path, capsys):
