@@ -99,27 +99,37 @@ def _cached(entry: dict | None, fingerprint: str) -> dict | None:
     return None
 
 
-def run_steps(ctx: DemoContext, steps: Sequence[tuple[str, Step]] = DEMO_STEPS) -> list[tuple[str, str, float]]:
-    """Run `steps` in order, one progress line each, reusing cached ones; (name, summary, seconds) per step."""
+def run_steps(ctx: DemoContext, selected: Sequence[str] | None = None,
+              steps: Sequence[tuple[str, Step]] = DEMO_STEPS) -> list[tuple[str, str, float]]:
+    """Run the `selected` steps (default: all) in order, one progress line each; (name, summary, seconds).
+
+    Fingerprints chain over the whole list, so a step left out still hands its cached results (from an
+    earlier run with the same config and code) to the steps after it.
+    """
     state_path = ctx.out / STATE_FILE
     state = {} if ctx.force or not state_path.exists() else json.loads(state_path.read_text())
+    chosen = [n for n, _ in steps] if selected is None else list(selected)
     done, previous = [], ""
-    for i, (name, step) in enumerate(steps, 1):
+    for name, step in steps:
         fingerprint = _fingerprint(previous, name, step, ctx.config)
         previous = fingerprint
         cached = _cached(state.get(name), fingerprint)
+        if name not in chosen:
+            ctx.results.update(cached or {})
+            continue
+        i = chosen.index(name) + 1
         if cached is not None:
             ctx.results.update(cached)
             summary = state[name]["summary"]
-            print(f"[{i}/{len(steps)}] {name}: cached: {summary}", flush=True)
+            print(f"[{i}/{len(chosen)}] {name}: cached: {summary}", flush=True)
             done.append((name, summary, 0.0))
             continue
-        print(f"[{i}/{len(steps)}] {name} ...", flush=True)
+        print(f"[{i}/{len(chosen)}] {name} ...", flush=True)
         before = dict(ctx.results)
         t0 = time.perf_counter()
         summary = step(ctx)
         seconds = time.perf_counter() - t0
-        print(f"[{i}/{len(steps)}] {name} done in {seconds:.1f} s: {summary}", flush=True)
+        print(f"[{i}/{len(chosen)}] {name} done in {seconds:.1f} s: {summary}", flush=True)
         added = {k: v for k, v in ctx.results.items() if k not in before or before[k] != v}
         state[name] = {"fingerprint": fingerprint, "summary": summary, "seconds": round(seconds, 1),
                        "results": _encode(added)}
@@ -128,16 +138,16 @@ def run_steps(ctx: DemoContext, steps: Sequence[tuple[str, Step]] = DEMO_STEPS) 
     return done
 
 
-def select_steps(names: str | None) -> list[tuple[str, Step]]:
-    """The steps named in a comma-separated list (in pipeline order), or all of them."""
+def select_steps(names: str | None) -> list[str] | None:
+    """The step names in a comma-separated list, checked against the demo's steps; None for all."""
     if not names:
-        return list(DEMO_STEPS)
+        return None
     wanted = [n.strip() for n in names.split(",") if n.strip()]
-    known = dict(DEMO_STEPS)
+    known = [n for n, _ in DEMO_STEPS]
     unknown = [n for n in wanted if n not in known]
     if unknown:
         raise UserError(f"--steps: unknown step(s) {', '.join(unknown)}; the demo has {', '.join(known)}")
-    return [(n, s) for n, s in DEMO_STEPS if n in wanted]
+    return [n for n in known if n in wanted]
 
 
 def joints(results: dict[str, Any]) -> list[str]:
@@ -166,7 +176,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    steps = select_steps(args.steps)
+    selected = select_steps(args.steps)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; the demo writes into a folder")
@@ -174,7 +184,7 @@ def run_demo(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out} holds files that are not a demo's; pass --force to write into it")
     out.mkdir(parents=True, exist_ok=True)
     ctx = DemoContext(out=out, force=args.force, config=DemoConfig(train=args.train))
-    done = run_steps(ctx, steps)
+    done = run_steps(ctx, selected)
     total = sum(s for _, _, s in done)
     print(f"\ndemo finished in {total:.1f} s; outputs in {out}/")
     for name, summary, _ in done:

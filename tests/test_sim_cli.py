@@ -1,4 +1,4 @@
-"""TIFF I/O, `fluorogate simulate` and `fluorogate demo`: outputs, metadata, and one-line errors."""
+"""TIFF I/O, `fluorogate simulate`: outputs, metadata, and one-line errors."""
 
 import numpy as np
 import pytest
@@ -112,14 +112,3 @@ def test_simulate_from_a_real_image(tmp_path, capsys):
     )
     assert "expected a 2D image" in capsys.readouterr().err
 
-
-def test_demo_runs_its_steps(tmp_path, capsys):
-    from fluorogate import demo
-
-    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
-    out = capsys.readouterr().out
-    assert f"[1/{len(demo.DEMO_STEPS)}] simulate done" in out and "demo finished" in out
-    assert (tmp_path / "demo" / "movie.ome.tif").is_file() and (tmp_path / "demo" / "movie.png").is_file()
-    assert main(["demo", "--out", str(tmp_path / "demo")]) == 2  # no silent overwrite
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--steps", "nope"]) == 2
-    assert "unknown step(s) nope" in capsys.readouterr().err
