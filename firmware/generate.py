@@ -245,7 +245,8 @@ class _StageBuilder:
         body = [
             f"    localparam integer DEPTH = {self.depth};",
             f"    reg [{nw - 1}:0] occ;",
-            "    wire credit_ok = occ < DEPTH;",
+            "    reg credit_ok;  // == occ < DEPTH, registered: every in_ready/tready is then a gate or two off FFs",
+            f"    wire [{nw - 1}:0] occ_next = occ + emit_fire - (out_valid && out_ready);",
             "    wire emit_fire, fv;",
         ]
         if st.kind == "conv3":
@@ -289,8 +290,8 @@ class _StageBuilder:
             f"        vp <= rst ? {d}'d0 : {{vp, fv}};" if d > 1 else "        vp <= rst ? 1'b0 : fv;",
             *[f"        pr[{(m * fo.channels + c) * fo.bits} +: {fo.bits}] <= {v.name}[{fo.bits - 1}:0];"
               for m, vals in enumerate(lanes) for c, v in enumerate(vals)],
-            "        if (rst) occ <= 0;",
-            "        else occ <= occ + emit_fire - (out_valid && out_ready);",
+            "        occ <= rst ? 0 : occ_next;",
+            "        credit_ok <= rst || occ_next < DEPTH;",
             "    end",
             f"    fg_fifo #(.DW({n * fo.width}), .DEPTH(DEPTH)) q (.clk(clk), .rst(rst), .in_data(pr), "
             f".in_valid(vp[{d - 1}]), .in_ready(), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));",
