@@ -70,7 +70,7 @@ DEMO_STEPS: list[tuple[str, Step]] = [
     ("hls4ml", demo_steps.step_hls4ml),
     ("rtl", demo_steps.step_rtl),
     ("bitstream", demo_steps.step_bitstream),
-    ("summary", demo_steps.step_summary),
+    ("bench", demo_steps.step_bench),
 ]
 
 

@@ -159,19 +159,31 @@ def step_bitstream(ctx) -> str:
     return report.summary()
 
 
-def step_summary(ctx) -> str:
-    """Frame time and camera keep-up at the measured Fmax and rate; every joint's bit-exact count."""
-    from fluorogate.bench.cameras import keep_up
+def step_bench(ctx) -> str:
+    """`fluorogate bench` on the demo's run, reusing its bitstream build: latency, cameras, speed, quality.
 
-    r = ctx.results
-    if "fmax_mhz" in r and "rtl_pixels_per_clock" in r:
-        px_s = r["fmax_mhz"] * 1e6 * r["rtl_pixels_per_clock"]
-        r["us_per_frame_2048"] = round(2048 * 2048 / px_s * 1e6, 1)
-        r["cameras"] = keep_up(r["fmax_mhz"] * 1e6, r["rtl_pixels_per_clock"])
-        kept = [row["camera"] for row in r["cameras"] if row["keeps_up"]]
-        return (f"{r['us_per_frame_2048']} us per 2048x2048 frame at {r['fmax_mhz']:.1f} MHz, one lane; with up "
-                f"to 4 lanes keeps up with: {', '.join(kept) or 'none'}")
-    return "no hardware figures: run the rtl and bitstream steps for frame time and camera keep-up"
+    The FINN section (minutes) and the larger software sizes are left to `fluorogate bench` itself.
+    """
+    from fluorogate.bench.run import BenchConfig, run_bench
+
+    build = ctx.out / "bitstream"
+    cfg = BenchConfig(build=False, build_dir=build if (build / "build_report.json").is_file() else None,
+                      software_sizes=[512], software_repeats=1, hls_sizes=[16])
+    report = run_bench(ctx.results["run"], None, ctx.out / "bench", sections=["fpga", "software", "quality"],
+                       cfg=cfg, force=True)
+    fpga = report["sections"]["fpga"]
+    ctx.results["bench_report"] = ctx.out / "bench" / "bench.md"
+    rows = {row["size"]: row for row in fpga.get("sizes", [])}
+    if "us_per_frame" not in rows.get(2048, {}):
+        return f"{ctx.out / 'bench' / 'bench.md'} (no Fmax: {fpga.get('build', fpga.get('error'))})"
+    row, build_info = rows[2048], fpga["build"]
+    kept = [c["camera"] for c in fpga["cameras"] if c["keeps_up"]]
+    ctx.results.update(fmax_mhz=build_info["fmax_mhz"], us_per_frame_2048=row["us_per_frame"],
+                       max_fps_2048=row["max_fps"], latency_us_2048=row["latency_us"])
+    return (f"2048x2048: {row['us_per_frame']} us per frame ({row['max_fps']} fps) and {row['latency_us']} us "
+            f"added latency at {build_info['fmax_mhz']} MHz (timing {'met' if build_info['timing_met'] else 'NOT met'} "
+            f"at {build_info['requested_mhz']:g}), one lane; with up to 4 lanes it keeps up with: "
+            f"{', '.join(kept) or 'none'}. Report: {ctx.out / 'bench' / 'bench.md'}")
 
 
 def _graph(ctx):
