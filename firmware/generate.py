@@ -35,6 +35,7 @@ from fluorogate.quantize.ir import ConvNode, IntegerGraph, RequantNode
 RTL_DIR = Path(__file__).parent / "rtl"
 LIBRARY = ("fg_frontend.v", "fg_window3.v", "fg_fifo.v", "fg_maxpool2.v", "fg_upsample2.v")  # hand-written primitives every design uses
 KernelKind = Literal["mac", "da4ml"]
+INPUT_SLICE = 1  # cycles of the register slice between the camera conversion and the first stages
 CREDIT_MARGIN = 3  # FIFO words beyond the pipeline depth: lets a stage sustain one pixel per clock
 SKIP_MARGIN = 4
 
@@ -367,8 +368,8 @@ def write_design(graph: IntegerGraph, cfg: RtlConfig, out_dir: Path, force: bool
 
 
 def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _StageBuilder]) -> int | None:
-    """First pixel in to first pixel out, no stalls: per 3x3 stage W+1 pixels of look-ahead, plus each
-    stage's register, kernel and FIFO cycles along the longest path. None with rate changes (pool,
+    """First pixel in to first pixel out, no stalls: the input slice, then per 3x3 stage W+1 pixels of
+    look-ahead, plus each stage's register, kernel and FIFO cycles along the longest path. None with rate changes (pool,
     upsample), where it depends on how the rates interleave: measure it in simulation."""
     if any(s.kind in ("maxpool2", "upsample2") for s in stages):
         return None
@@ -376,8 +377,8 @@ def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _S
     for s in stages:
         b = builders[s.output]
         here = b.latency + 2 + (b.wb + 1 if s.kind == "conv3" else 0)
-        lat[s.output] = max((lat.get(t, 0) for t in s.inputs), default=0) + here
-    return max(lat.values(), default=0)
+        lat[s.output] = max(lat.get(t, INPUT_SLICE) for t in s.inputs) + here
+    return max(lat.values(), default=INPUT_SLICE)
 
 
 def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: list[Stage],
@@ -420,19 +421,23 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         ".frames_in(frames_in));",
     ]
     # Camera conversion: codes = sat(round_shift(adu - offset, shift)), on the input quantizer's range.
+    # Then a register slice (a 2-word FIFO: full rate, ready and valid from registers), so neither the front
+    # end's state logic nor the conversion's adders share a clock period with the first stages' handshake.
     t_in = vname(inp.name)
-    lines += [f"    wire [{n * fin.width - 1}:0] {t_in}_data;", f"    wire {t_in}_valid = px_valid;",
-              f"    wire {t_in}_ready;", f"    assign px_ready = {t_in}_ready;"]
+    lines += [f"    wire [{n * fin.width - 1}:0] {t_in}_data, cam_data;", f"    wire {t_in}_valid, {t_in}_ready;",
+              f"    fg_fifo #(.DW({n * fin.width}), .DEPTH(2)) in_slice (.clk(clk), .rst(rst), .in_data(cam_data), "
+              f".in_valid(px_valid), .in_ready(px_ready), .out_data({t_in}_data), .out_valid({t_in}_valid), "
+              f".out_ready({t_in}_ready));"]
     if inp.camera:
         cam, e = inp.camera, Emitter("cam_")
         for m in range(n):
             adu = sx(f"px_data[{m * px_bits} +: {px_bits}]", False)
             diff = e.wire(cam.adu_bits + 2, f"{adu} - {sconst(cam.offset, cam.adu_bits + 2)}", "d")
             code = e.requant(diff, cam.shift, graph.rounding, inp.quant.min_int, inp.quant.max_int)
-            e.lines.append(f"    assign {t_in}_data[{m * fin.bits} +: {fin.bits}] = {code.name}[{fin.bits - 1}:0];")
+            e.lines.append(f"    assign cam_data[{m * fin.bits} +: {fin.bits}] = {code.name}[{fin.bits - 1}:0];")
         lines += e.lines
     else:
-        lines.append(f"    assign {t_in}_data = px_data;")
+        lines.append("    assign cam_data = px_data;")
 
     # Readers of each tensor: stage input ports (through a skip FIFO where planned) and the top output.
     readers: dict[str, list[str]] = {}
