@@ -274,10 +274,9 @@ class _StageBuilder:
             for k, f in enumerate(self.in_fmts):
                 others = " && ".join([f"in{m}_valid" for m in range(n_in) if m != k] or ["1'b1"])
                 body += [f"    reg [{n * f.width - 1}:0] xr{k};", f"    assign in{k}_ready = credit_ok && {others};"]
+            # xr loads every cycle (fv_r marks the real ones): the handshake drives no data enables.
             body += ["    always @(posedge clk) begin", "        fv_r <= rst ? 1'b0 : emit_fire;",
-                     "        if (emit_fire) begin",
-                     *[f"            xr{k} <= in{k}_data;" for k in range(n_in)],
-                     "        end", "    end"]
+                     *[f"        xr{k} <= in{k}_data;" for k in range(n_in)], "    end"]
         if self.kernel:
             xw = (9 if st.kind == "conv3" else 1) * self.in_fmts[0].width  # one pixel's kernel input
             for m in range(n):

@@ -2,7 +2,7 @@
 //
 // Used as each stage's output buffer (sized by the stage's credit counter so it never overflows, which
 // is what lets the kernel pipelines run without a stall input) and as the delay FIFO on the skip path
-// of an add/concat. `in_ready` and `out_valid` come from registers only.
+// of an add/concat. `in_ready` and `out_valid` are flip-flops (no comparator after the count).
 `timescale 1ns/1ps
 module fg_fifo #(
     parameter integer DW = 8,
@@ -23,24 +23,27 @@ module fg_fifo #(
     reg [DW-1:0] mem [0:DEPTH-1];
     reg [AW-1:0] wp, rp;
     reg [NW-1:0] count;
+    reg nonempty, notfull;  // count != 0, count != DEPTH, registered: the handshake starts at a flip-flop
     wire push = in_valid && in_ready;
     wire pop = out_valid && out_ready;
+    wire [NW-1:0] count_next = count + push - pop;
 
-    assign in_ready = count != DEPTH;
-    assign out_valid = count != 0;
+    assign in_ready = notfull;
+    assign out_valid = nonempty;
     assign out_data = mem[rp];
 
     always @(posedge clk) begin
         if (rst) begin
-            wp <= 0; rp <= 0; count <= 0;
+            wp <= 0; rp <= 0; count <= 0; nonempty <= 1'b0; notfull <= 1'b1;
         end else begin
             if (push) begin
                 mem[wp] <= in_data;
                 wp <= (wp == DEPTH - 1) ? 0 : wp + 1;
             end
             if (pop) rp <= (rp == DEPTH - 1) ? 0 : rp + 1;
-            if (push && !pop) count <= count + 1;
-            else if (pop && !push) count <= count - 1;
+            count <= count_next;
+            nonempty <= count_next != 0;
+            notfull <= count_next != DEPTH;
         end
     end
 endmodule

@@ -109,8 +109,21 @@ module fg_window3 #(
 
     integer l, ky, kx;
     reg keep;
+    // The window register loads every cycle, without an enable: the kernel behind it is free-running and
+    // `out_valid` says which cycles count. That keeps `tick` (a handshake, so it arrives late) off the
+    // N*9*DW window flip-flops: on the 2048x2048 denoiser that enable net was the critical path (62.9 MHz).
     always @(posedge clk) begin
-        out_valid <= 1'b0;
+        out_valid <= !rst && emit_fire;
+        for (l = 0; l < N; l = l + 1)
+            for (ky = 0; ky < 3; ky = ky + 1)
+                for (kx = 0; kx < 3; kx = kx + 1) begin
+                    keep = !(ky == 0 && top) && !(ky == 2 && bottom)
+                           && !(kx == 0 && l == 0 && left) && !(kx == 2 && l == N - 1 && right);
+                    out_win[(9*l + 3*ky + kx)*DW +: DW] <= keep ? cols[(l + kx)*CD + ky*DW +: DW] : {DW{1'b0}};
+                end
+    end
+
+    always @(posedge clk) begin
         if (rst) begin
             i <= 0; j <= 0; tail <= 1'b0; flush <= 1'b0; f <= flags(0, 0, 1'b0);
         end else if (tick) begin
@@ -122,14 +135,6 @@ module fg_window3 #(
             rd2 <= lb2[j_after];
             cl <= cp[(N-1)*CD +: CD];
             cp <= cnew;
-            out_valid <= emits;
-            for (l = 0; l < N; l = l + 1)
-                for (ky = 0; ky < 3; ky = ky + 1)
-                    for (kx = 0; kx < 3; kx = kx + 1) begin
-                        keep = !(ky == 0 && top) && !(ky == 2 && bottom)
-                               && !(kx == 0 && l == 0 && left) && !(kx == 2 && l == N - 1 && right);
-                        out_win[(9*l + 3*ky + kx)*DW +: DW] <= keep ? cols[(l + kx)*CD + ky*DW +: DW] : {DW{1'b0}};
-                    end
             i <= i_after;
             j <= j_after;
             tail <= tail_after;
