@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--build-dir", type=Path, default=None,
                    help="reuse this `fluorogate build` folder's report for Fmax and resources (no new build)")
     p.add_argument("--no-build", action="store_true",
-                   help="skip place and route (minutes; 20+ for a 2048-wide design): no Fmax, cycles only")
+                   help="skip place and route (minutes; ~35 for a 2048-wide design here): no Fmax, cycles only")
     p.add_argument("--sim-size", type=int, default=16, help="cocotb frame size (default 16)")
     p.add_argument("--hls-sizes", nargs="*", type=int, default=[16], help="hls4ml C-sim frame sizes (default 16)")
     p.add_argument("--software-sizes", nargs="*", type=int, default=None, help="CPU frame sizes (default --sizes)")
