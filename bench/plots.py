@@ -81,7 +81,7 @@ def pareto_plot(sweep: dict, path: Path) -> None:
     if pts:
         sc = ax.scatter([p["lut"] for p in pts], [p["psnr_qat"] for p in pts],
                         c=[p["latency_cycles"] for p in pts], cmap="viridis", s=50, zorder=3)
-        fig.colorbar(sc, ax=ax, label=f"latency (cycles, {sweep['size']}-wide frame)")
+        fig.colorbar(sc, ax=ax, label=f"latency (cycles, {sweep['config']['latency_size']}-wide frame)")
         for p in pts:
             fmax = f", {p['fmax_mhz']:.0f} MHz" if p.get("fmax_mhz") else ""
             ax.annotate(f"{p['bits']} c{p['channels']}{fmax}", (p["lut"], p["psnr_qat"]), fontsize=7,
