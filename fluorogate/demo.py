@@ -6,7 +6,7 @@ one-line summary. Adding a stage to the demo is one line in `DEMO_STEPS`; a user
 `--steps` or call `run_steps(ctx, steps)` with their own list.
 
 Caching: the output folder keeps `demo_state.json`, one entry per finished step with a fingerprint of
-everything it depends on (the config, the step's code, the steps before it). A second run reuses a
+everything it depends on (the config, the project's source files, the steps before it). A second run reuses a
 step whose fingerprint matches and whose files are all still there, so it is fast; `--force` re-runs
 everything. A folder that holds other things than a demo's is never written into without `--force`.
 """
@@ -14,8 +14,9 @@ everything. A folder that holds other things than a demo's is never written into
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
-import inspect
+import importlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from fluorogate.errors import UserError
 from fluorogate.outputs import write_text_atomic
 
 STATE_FILE = "demo_state.json"
+CODE_SUFFIXES = {".py", ".v", ".sv", ".lpf", ".pcf", ".pt", ".json"}
 
 
 class DemoConfig(BaseModel):
@@ -74,9 +76,25 @@ DEMO_STEPS: list[tuple[str, Step]] = [
 ]
 
 
-def _fingerprint(previous: str, name: str, step: Step, config: DemoConfig) -> str:
+@functools.cache
+def _code_fingerprint() -> str:
+    """A hash of every source file of every stage (Python, Verilog, board files, shipped weights).
+
+    Coarse on purpose: any change to the code a step may call (the RTL library, the generator, the
+    weights) invalidates the cache, so a cached step never stands for what the current code would make.
+    """
+    h = hashlib.sha256(__version__.encode())
+    for package in ("fluorogate", *(f"fluorogate.{s}" for s in ("sim", "models", "quantize", "hls", "firmware", "bench"))):
+        root = Path(importlib.import_module(package).__file__).parent
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in CODE_SUFFIXES):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _fingerprint(previous: str, name: str, config: DemoConfig) -> str:
     h = hashlib.sha256()
-    for part in (previous, name, __version__, inspect.getsource(step), config.model_dump_json()):
+    for part in (previous, name, _code_fingerprint(), config.model_dump_json()):
         h.update(part.encode())
     return h.hexdigest()[:16]
 
@@ -111,7 +129,7 @@ def run_steps(ctx: DemoContext, selected: Sequence[str] | None = None,
     chosen = [n for n, _ in steps] if selected is None else list(selected)
     done, previous = [], ""
     for name, step in steps:
-        fingerprint = _fingerprint(previous, name, step, ctx.config)
+        fingerprint = _fingerprint(previous, name, ctx.config)
         previous = fingerprint
         cached = _cached(state.get(name), fingerprint)
         if name not in chosen:
