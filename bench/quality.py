@@ -18,7 +18,7 @@ def quality(run: Path, graph, frames: int = 4, size: int = 128) -> dict:
     import torch
 
     from fluorogate.models.camera import real_to_adu
-    from fluorogate.models.evaluate import _conditions, _network, _restorations
+    from fluorogate.models.evaluate import eval_conditions, restorations, run_network
     from fluorogate.models.metrics import psnr, ssim
     from fluorogate.models.run import load_config
     from fluorogate.models.train import load_models
@@ -31,12 +31,12 @@ def quality(run: Path, graph, frames: int = 4, size: int = 128) -> dict:
     offset = get_preset(cfg.train.preset).offset_adu
     table: dict[str, dict] = {}
     checked = differing = 0
-    for cond, adu, truth_adu in _conditions(cfg, frames, size):
+    for cond, adu, truth_adu in eval_conditions(cfg, frames, size):
         truths = [t.astype(np.float64) - offset for t in truth_adu]
-        restored = _restorations(cfg, flt, qat, adu, truths)
+        restored = restorations(cfg, flt, qat, adu, truths)
         # the integer reference on the hardware's input codes, in the same units as the networks' output
         ref_real = np.stack([to_real(graph, run_graph(graph, codes_from_adu(graph, a)))[0] for a in adu])
-        qat_real = _network(qat, adu, cfg)
+        qat_real = run_network(qat, adu, cfg)
         want = real_to_adu(ref_real, cfg.camera, cfg.model.act_bits)
         checked += qat_real.size
         differing += int(np.count_nonzero(want != qat_real))

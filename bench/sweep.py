@@ -59,7 +59,7 @@ def measure_psnr(run: Path, frames: int, size: int) -> dict[str, float]:
     """Mean PSNR of the float and QAT nets over the evaluation's conditions (no baselines: they do not move)."""
     import numpy as np
 
-    from fluorogate.models.evaluate import _conditions, _network
+    from fluorogate.models.evaluate import eval_conditions, run_network
     from fluorogate.models.metrics import psnr
     from fluorogate.models.run import load_config
     from fluorogate.models.train import load_models
@@ -69,13 +69,13 @@ def measure_psnr(run: Path, frames: int, size: int) -> dict[str, float]:
     flt, qat = load_models(run, cfg)
     offset = get_preset(cfg.train.preset).offset_adu
     got: dict[str, list[float]] = {"float": [], "qat": []}
-    for _, adu, truth_adu in _conditions(cfg, frames, size):
+    for _, adu, truth_adu in eval_conditions(cfg, frames, size):
         truths = [t.astype(np.float64) - offset for t in truth_adu]
         rng = float(np.max(truths) - np.min(truths))
         if rng == 0:  # a near-empty simulated crop: PSNR is infinite for every method, it ranks nothing
             continue
         for name, model in (("float", flt), ("qat", qat)):
-            out = _network(model, adu, cfg) - offset
+            out = run_network(model, adu, cfg) - offset
             got[name].append(float(np.mean([psnr(o, t, rng) for o, t in zip(out, truths, strict=True)])))
     if not got["qat"]:
         raise UserError(f"{run}: every evaluation frame was empty; raise the sweep's eval_size")

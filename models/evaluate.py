@@ -35,7 +35,7 @@ LEVELS = (5.0, 10.0, 20.0)
 EVAL_SEED = 900_000  # far from the training seeds (drawn per chunk from the run's seed)
 
 
-def _network(model, adu: np.ndarray, cfg: RunConfig) -> np.ndarray:
+def run_network(model, adu: np.ndarray, cfg: RunConfig) -> np.ndarray:
     """Run a network on raw ADU frames (n, H, W) -> offset-subtracted ADU, through the camera front end."""
     codes = adu_to_codes(adu, cfg.camera, cfg.model.rounding, cfg.model.act_bits)
     with torch.no_grad():
@@ -57,7 +57,7 @@ def real_crop_frames(level: float, n: int, cfg: RunConfig, seed: int) -> tuple[n
     return adu, np.broadcast_to(expected_adu(photons, preset), adu.shape)
 
 
-def _conditions(cfg: RunConfig, frames: int, size: int):
+def eval_conditions(cfg: RunConfig, frames: int, size: int):
     from fluorogate.models.data import simulate_pairs
 
     for level in LEVELS:
@@ -69,7 +69,7 @@ def _conditions(cfg: RunConfig, frames: int, size: int):
             yield f"real {level:g} ph", adu, truth
 
 
-def _restorations(cfg: RunConfig, flt, qat, adu: np.ndarray, truths: list[np.ndarray]) -> dict:
+def restorations(cfg: RunConfig, flt, qat, adu: np.ndarray, truths: list[np.ndarray]) -> dict:
     """name -> (list of restored frames, offset-subtracted ADU; the chosen parameter or '')."""
     from skimage.transform import rescale
 
@@ -101,7 +101,7 @@ def _restorations(cfg: RunConfig, flt, qat, adu: np.ndarray, truths: list[np.nda
             out["bm3d"] = ([bm3d.bm3d(f, sigma_psd=sigma) for f in noisy], "oracle sigma")
     for name, model in (("float", flt), ("qat", qat)):
         if model is not None:
-            out[name] = (list(_network(model, adu, cfg) - preset.offset_adu), cfg.model.bits_tag if name == "qat" else "")
+            out[name] = (list(run_network(model, adu, cfg) - preset.offset_adu), cfg.model.bits_tag if name == "qat" else "")
     return out
 
 
@@ -139,10 +139,10 @@ def evaluate_run(run: str | Path, frames: int = 4, size: int = 128, force: bool 
     offset = get_preset(cfg.train.preset).offset_adu
     table: dict[str, dict[str, dict]] = {}
     panels = []
-    conditions = list(_conditions(cfg, frames, size))
+    conditions = list(eval_conditions(cfg, frames, size))
     for cond, adu, truth_adu in tqdm(conditions, desc="eval", unit="condition"):
         truths = [t.astype(np.float64) - offset for t in truth_adu]
-        restored = _restorations(cfg, flt, qat, adu, truths)
+        restored = restorations(cfg, flt, qat, adu, truths)
         rng = float(np.max(truths) - np.min(truths))  # one range per condition: a frame may be near-empty
         table[cond] = {
             name: {"psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),

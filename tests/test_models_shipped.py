@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fluorogate.models.baselines import best_gaussian
-from fluorogate.models.evaluate import _network
+from fluorogate.models.evaluate import run_network
 from fluorogate.models.metrics import psnr
 from fluorogate.models.shipped import SHIPPED, default_config, load_default, shipped_eval, shipped_run
 
@@ -28,7 +28,7 @@ def test_shipped_denoiser_loads_and_beats_the_best_gaussian(rounding):
     offset = 100.0
     truths = [t.astype(np.float64) - offset for t in truth]
     gauss, _ = best_gaussian([a.astype(np.float64) - offset for a in adu], truths)
-    net = _network(model, adu, cfg) - offset
+    net = run_network(model, adu, cfg) - offset
     net_psnr = np.mean([psnr(o, t) for o, t in zip(net, truths, strict=True)])
     gauss_psnr = np.mean([psnr(o, t) for o, t in zip(gauss, truths, strict=True)])
     assert net_psnr > gauss_psnr + 1.0, (net_psnr, gauss_psnr)
@@ -46,7 +46,7 @@ def test_shipped_run_folder_exports_and_its_ir_matches_the_model(tmp_path):
     cfg = default_config()
     assert graph.input.camera == cfg.camera and graph.rounding == "half_even"
     adu, _ = denoise_batch(1, 32, 10.0, seed=7)
-    want = (_network(load_default(), adu, cfg) - cfg.camera.offset) * 2.0 ** (-cfg.camera.shift - 8)
+    want = (run_network(load_default(), adu, cfg) - cfg.camera.offset) * 2.0 ** (-cfg.camera.shift - 8)
     got = to_real(graph, run_graph(graph, codes_from_adu(graph, adu[0])))[0]
     np.testing.assert_array_equal(got, want[0])
 
