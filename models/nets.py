@@ -90,12 +90,16 @@ class DenoiseNet(nn.Module):
         self.tail = ops.conv(c + 1, 1, cfg.last_weight_bits)
         self.out = ops.relu(out=True, input_grid=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xq = self.inp(x)
+    def features(self, xq: torch.Tensor) -> torch.Tensor:
+        """The head and body convs (each with its ReLU) on the quantized input."""
         h = self.head_act(self.head(xq))
         for conv, act in zip(self.body, self.body_act, strict=True):
             h = act(conv(h))
-        cat = torch.cat([self.skip(xq), self.skip(self.skip_conv(h))], dim=1)
+        return h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xq = self.inp(x)
+        cat = torch.cat([self.skip(xq), self.skip(self.skip_conv(self.features(xq)))], dim=1)
         return self.out(self.tail(cat))
 
 
@@ -133,33 +137,19 @@ class UNet(nn.Module):
         return self.out(self.tail(torch.cat([self.skip(xq), d], dim=1)))
 
 
-class SR2xNet(nn.Module):
+class SR2xNet(DenoiseNet):
     """2x super-resolution: `layers - 2` convs at input resolution, nearest upsample, conv, last conv.
 
     The last conv sees [upsampled input, features] (global skip), like `DenoiseNet`.
     """
 
     def __init__(self, cfg: ModelConfig, quant: bool):
-        super().__init__()
-        ops = Ops(cfg, quant)
-        c = cfg.channels
-        self.inp = ops.input()
-        self.head = ops.conv(1, c)
-        self.head_act = ops.relu()
-        self.body = nn.ModuleList(ops.conv(c, c) for _ in range(cfg.layers - 3))
-        self.body_act = nn.ModuleList(ops.relu() for _ in range(cfg.layers - 3))
+        super().__init__(cfg, quant)  # the same layers and parameter names as the denoiser
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.skip_conv = ops.conv(c, c)
-        self.skip = ops.relu(input_grid=True)
-        self.tail = ops.conv(c + 1, 1, cfg.last_weight_bits)
-        self.out = ops.relu(out=True, input_grid=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xq = self.inp(x)
-        h = self.head_act(self.head(xq))
-        for conv, act in zip(self.body, self.body_act, strict=True):
-            h = act(conv(h))
-        h = self.skip(self.skip_conv(self.up(h)))
+        h = self.skip(self.skip_conv(self.up(self.features(xq))))
         return self.out(self.tail(torch.cat([self.skip(self.up(xq)), h], dim=1)))
 
 
