@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from fluorogate.sim.camera import CameraPreset
-from fluorogate.sim.optics import Optics, blur, otf, psf_kernel
+from fluorogate.sim.optics import Grid, Optics, blur, otf, psf_kernel
 from fluorogate.sim.render import render
 from fluorogate.sim.sensor import expected_adu, expose, hot_pixel_map
 from fluorogate.sim.specimen import SpecimenMaker, make_specimen
@@ -58,6 +58,24 @@ class SIMStack:
         return self.config.modulation * otf(self.optics, k_nm) * abs(np.sinc(ky) * np.sinc(kx))
 
 
+def pattern_vectors(config: SIMConfig, optics: Optics) -> tuple[np.ndarray, np.ndarray]:
+    """The pattern's wave vectors (A, 2) as (ky, kx) in cycles per nm, and its phases (P,) in radians."""
+    k_nm = config.frequency * optics.cutoff_per_nm
+    angles = np.deg2rad(config.angle0_deg) + np.arange(config.angles) * math.pi / config.angles
+    phases = 2 * math.pi * np.arange(config.phases) / config.phases
+    return np.stack([np.sin(angles), np.cos(angles)], axis=1) * k_nm, phases
+
+
+def illumination(config: SIMConfig, grid: Grid, k_nm: np.ndarray, phase: float) -> np.ndarray:
+    """1 + m cos(2 pi k.r + phase) on the fine grid (margin included), float32; r = 0 at the centre of
+    camera pixel (0, 0), so a phase means the same for every frame size."""
+    fy, fx = grid.fine_shape
+    y = (np.arange(fy) - grid.camera_to_fine(0.0)) * grid.fine_nm
+    x = (np.arange(fx) - grid.camera_to_fine(0.0)) * grid.fine_nm
+    arg = 2 * math.pi * (k_nm[0] * y[:, None] + k_nm[1] * x[None, :])
+    return (1 + config.modulation * np.cos(arg + phase)).astype(np.float32)
+
+
 def sim_stack(
     size: int | tuple[int, int],
     photons: float,
@@ -74,22 +92,14 @@ def sim_stack(
     preset, optics, grid = setup_grid(size, photons, background, preset, optics, oversample)
     rng = np.random.default_rng(seed)
     rendered = render(make_specimen(specimen, rng, 1, grid), grid, optics, photons)
-    k_nm = config.frequency * optics.cutoff_per_nm
-    angles = np.deg2rad(config.angle0_deg) + np.arange(config.angles) * math.pi / config.angles
-    k_vec = np.stack([np.sin(angles), np.cos(angles)], axis=1) * k_nm  # (ky, kx) cycles per nm
-    phases = 2 * math.pi * np.arange(config.phases) / config.phases
-    fy, fx = grid.fine_shape
-    # fine-pixel centres in nm, origin at the centre of camera pixel (0, 0)
-    y = (np.arange(fy) - grid.camera_to_fine(0.0)) * grid.fine_nm
-    x = (np.arange(fx) - grid.camera_to_fine(0.0)) * grid.fine_nm
+    k_vec, phases = pattern_vectors(config, optics)
     kernel = psf_kernel(optics, grid.fine_nm)
     hot = hot_pixel_map((grid.height, grid.width), preset, rng)
     shape = (config.angles, config.phases, grid.height, grid.width)
     adu, exp_adu = np.empty(shape, np.uint16), np.empty(shape, np.float32)
-    for a, (ky, kx) in enumerate(k_vec):
-        arg = 2 * math.pi * (ky * y[:, None] + kx * x[None, :])
+    for a, k in enumerate(k_vec):
         for p, phase in enumerate(phases):
-            illum = (1 + config.modulation * np.cos(arg + phase)).astype(np.float32)
+            illum = illumination(config, grid, k, phase)
             cam = grid.bin(blur(rendered.object_fine * illum, kernel))[0] + np.float32(background)
             exp_adu[a, p] = expected_adu(cam, preset)
             adu[a, p] = expose(cam, preset, rng, hot)
