@@ -73,12 +73,15 @@ def sim3_frames(
     specimen: str | SpecimenMaker = "mix",
     seed: int = 0,
     phases: Literal["input", "all"] = "input",
+    noise: int = 0,
     config: SIMConfig | None = None,
     optics: Optics | None = None,
 ) -> Sim3Frames:
     """`n` specimens, each exposed under the input patterns (`"input"`: `SIM3_PHASES`) or all of them.
 
-    Each specimen has its own fixed hot-pixel map (one sensor, consecutive exposures).
+    Specimens and hot-pixel maps (one per specimen: one sensor, consecutive exposures) come from
+    `seed` alone, the shot and read noise from (`seed`, `noise`): the same seed with another `noise`
+    gives the same specimens under independent noise (for Fourier ring correlation), whichever `phases`.
     """
     config = config or SIMConfig(angles=len(SIM3_PHASES))
     if config.angles != len(SIM3_PHASES):
@@ -88,16 +91,16 @@ def sim3_frames(
     chosen = [[q] for q in SIM3_PHASES] if phases == "input" else [list(range(config.phases))] * config.angles
     patterns = [[illumination(config, grid, k, all_phases[p]) for p in ps] for k, ps in zip(k_vec, chosen, strict=True)]
     kernel, sim_kernel = psf_kernel(optics, grid.fine_nm), psf_kernel(sim_optics(optics, config), grid.fine_nm)
-    rng = np.random.default_rng(seed)
+    rng, noise_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1 + noise])
     adu, truth = [], []
     bg = np.float32(background)
-    exposures = config.angles * len(chosen[0])
+    exposures = config.angles * config.phases  # the same chunks for both `phases`: the same specimens
     per = max(1, CHUNK_FINE_PIXELS // (grid.fine_shape[0] * grid.fine_shape[1] * exposures))
     for start in range(0, n, per):
         m = min(per, n - start)
         rendered = render(make_specimen(specimen, rng, m, grid), grid, optics, photons)
         hot = hot_pixel_map((m, grid.height, grid.width), preset, rng)
-        frames = [[expose(grid.bin(blur(rendered.object_fine * ill, kernel)) + bg, preset, rng, hot)
+        frames = [[expose(grid.bin(blur(rendered.object_fine * ill, kernel)) + bg, preset, noise_rng, hot)
                    for ill in row] for row in patterns]
         adu.append(np.stack([np.stack(row, axis=1) for row in frames], axis=1))
         hires = grid.bin(blur(rendered.object_fine, sim_kernel), grid.oversample // SCALE) * np.float32(SCALE**2)
