@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import optimize
@@ -52,7 +53,9 @@ def fit_fwhm(image: np.ndarray, peak: np.ndarray, radius: int) -> float:
     yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     start = (float(win.max() - win.min()), 0.0, 0.0, radius / 3, float(win.min()))
     try:
-        p, _ = optimize.curve_fit(_gauss, (yy.ravel(), xx.ravel()), win.ravel(), p0=start, maxfev=2000)
+        with warnings.catch_warnings():  # a noise-free bead fits exactly: no covariance, no matter
+            warnings.simplefilter("ignore", optimize.OptimizeWarning)
+            p, _ = optimize.curve_fit(_gauss, (yy.ravel(), xx.ravel()), win.ravel(), p0=start, maxfev=2000)
     except RuntimeError:
         return math.nan
     amp, dy, dx, sigma = p[:4]
