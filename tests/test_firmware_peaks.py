@@ -1,0 +1,82 @@
+"""SMLM peak finder: the integer reference against the float decoder, and fg_peaks3 under cocotb
+bit-exact against the reference (words and TLAST), with input gaps and output backpressure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fluorogate.firmware.peaks import write_peaks
+from fluorogate.quantize.peaks import PeakConfig, frame_words, peak_records, to_localizations
+from fluorogate.sim.camera import get_preset
+from fluorogate.sim.localize import localize_density, score
+from fluorogate.sim.smlm import smlm_frames
+
+SHIFT = 3  # 8 ADU per code, as the smlm camera conversion at 8 bits
+
+
+def _maps(n: int, size: int, seed: int, density: float = 0.8) -> tuple[np.ndarray, object]:
+    """Density maps of simulated frames as 8-bit codes (offset removed, pedestal 2 codes) and the frames."""
+    f = smlm_frames(n, size, 2000, density, 20, seed=seed)
+    codes = np.rint((f.density_adu - get_preset("scmos").offset_adu) / 2**SHIFT) + 2
+    return np.clip(codes, 0, 255).astype(np.int64), f
+
+
+def test_integer_peaks_agree_with_the_float_decoder():
+    codes, f = _maps(4, 32, 1)
+    cfg = PeakConfig(threshold=6, baseline=2)
+    gain = get_preset("scmos").qe * get_preset("scmos").gain_adu_per_e
+    ints = np.concatenate([to_localizations(peak_records(c, cfg), i, cfg, 2, SHIFT, gain)
+                           for i, c in enumerate(codes)])
+    flts = localize_density((codes - 2) * 2**SHIFT / gain, (6 - 2) * 2**SHIFT / gain, 2, 1.0)
+    assert len(ints) == len(flts) > 20
+    # the same peaks; positions differ by the fixed-point rounding only (1/32 output px = 1.7 nm)
+    assert np.abs(ints["y_px"] - flts["y_px"]).max() <= 1 / 32
+    assert np.allclose(ints["photons"], flts["photons"], rtol=1e-9)
+    s = score(ints, f.localizations, 1.0, f.pixel_nm, (32, 32))
+    assert s["jaccard"] > 0.9 and s["rmse_nm"] < 5  # the code grid costs little on a clean map
+
+
+def test_stream_words_and_frame_end():
+    frame = np.zeros((4, 6), np.int64)
+    frame[1, 1], frame[3, 5] = 40, 30
+    words, last = frame_words(frame, PeakConfig(threshold=3))
+    assert len(words) == 3 and last.tolist() == [False, False, True] and words[-1] == 0
+    assert int(words[0]) & 0xFFFF == 1 and (int(words[0]) >> 16) & 0xFFFF == 1 and int(words[0]) >> 48 == 40
+    assert int(words[1]) >> 48 == 30 and (int(words[1]) >> 16) & 0xFFFF == 3
+    with pytest.raises(ValueError, match="baseline 5 above threshold 3"):
+        PeakConfig(threshold=3, baseline=5)
+
+
+def _edge_frames(h: int, w: int) -> np.ndarray:
+    """Corner peaks (a record and the frame end in one FIFO entry), a plateau, and an empty frame."""
+    a = np.zeros((h, w), np.int64)
+    a[0, 0], a[-1, -1], a[2, 3], a[2, 4] = 150, 200, 90, 90
+    return np.stack([a, np.zeros((h, w), np.int64)])
+
+
+@pytest.mark.parametrize(("size", "valid", "ready"), [(6, 0.7, 0.5), pytest.param(24, 1.0, 1.0, marks=pytest.mark.slow)])
+def test_fg_peaks3_bit_exact_under_cocotb(tmp_path, size, valid, ready):
+    from cocotb_tools.runner import get_runner
+
+    from fluorogate.sim.simulators import get_simulator, simulator_env
+
+    codes, _ = _maps(2, size, 3, density=4.0)  # 2 size x 2 size maps, dense (Deep-STORM's regime)
+    edges = _edge_frames(2 * size, 2 * size)
+    frames = np.concatenate([edges, codes, edges[:1]])
+    cfg = PeakConfig(threshold=6, baseline=2)
+    npz = tmp_path / "peaks.npz"
+    np.savez(npz, frames=frames, config=cfg.model_dump_json())
+    assert sum(len(frame_words(f, cfg)[0]) for f in frames) > size
+    sim, env = get_simulator("icarus")
+    with simulator_env(env):
+        runner = get_runner(sim)
+        runner.build(sources=write_peaks(tmp_path / "src", 2 * size, 2 * size, 8, cfg), hdl_toplevel="fg_peaks3_top",
+                     build_dir=tmp_path / "build", timescale=("1ns", "1ps"))
+        results = runner.test(test_module="cocotb_peaks3", hdl_toplevel="fg_peaks3_top", test_dir=Path(__file__).parent,
+                              extra_env={"PEAKS_NPZ": str(npz), "PEAKS_VALID": str(valid), "PEAKS_READY": str(ready)},
+                              results_xml=str(tmp_path / "results.xml"))
+    xml = Path(results).read_text()
+    assert "<testcase" in xml and "<failure" not in xml and "<error" not in xml, xml
