@@ -33,9 +33,10 @@ from fluorogate.outputs import check_writable
 from fluorogate.quantize.ir import ConvNode, IntegerGraph, RequantNode
 
 RTL_DIR = Path(__file__).parent / "rtl"
-LIBRARY = ("fg_frontend.v", "fg_window3.v", "fg_fifo.v", "fg_maxpool2.v", "fg_upsample2.v")  # hand-written primitives every design uses
+LIBRARY = ("fg_frontend.v", "fg_window3.v", "fg_fifo.v", "fg_maxpool2.v", "fg_upsample2.v",
+           "fg_upsample2_lanes.v")  # hand-written primitives every design uses
 KernelKind = Literal["mac", "da4ml"]
-INPUT_SLICE = 1  # cycles of the register slice between the camera conversion and the first stages
+INPUT_SLICE = 2  # cycles of the register slices: fg_frontend's input, and after the camera conversion
 CREDIT_MARGIN = 3  # FIFO words beyond the pipeline depth: lets a stage sustain one pixel per clock
 SKIP_MARGIN = 4
 
@@ -47,7 +48,7 @@ class RtlConfig(BaseModel):
 
     width: int = Field(ge=3, le=65535)
     height: int = Field(ge=3, le=65535)
-    lanes: Literal[1, 2, 4] = 1  # pixels per clock (per beat); the width must be a multiple
+    lanes: Literal[1, 2, 4] = 1  # input pixels per clock (per beat); the width must be a multiple
     kernel: Literal["auto", "mac", "da4ml"] = "auto"
     kernel_overrides: dict[str, KernelKind] = Field(default_factory=dict)  # IR conv name -> form
     top: str = "fluorogate_top"
@@ -117,6 +118,25 @@ def _channels(graph: IntegerGraph) -> dict[str, int]:
     return ch
 
 
+def _lanes(graph: IntegerGraph, cfg: RtlConfig, geo: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """Pixels per beat of every tensor: the input's lanes scaled by the tensor's pixels per input pixel
+    (x4 after an upsample, /4 after a pool, at least 1), so every stage keeps the input's beat rate."""
+    w, h = cfg.width, cfg.height
+    lanes = {t: max(1, cfg.lanes * tw * th // (w * h)) for t, (tw, th) in geo.items()}
+    for n in graph.nodes:
+        if n.op not in ("maxpool2", "upsample2"):
+            continue
+        n_in, n_out, (tw, _) = lanes[n.inputs[0]], lanes[n.name], geo[n.name]
+        if n.op == "upsample2" and n_out == 4 * n_in and tw % n_out == 0:
+            continue  # fg_upsample2_lanes
+        if n_in == n_out == 1:
+            continue  # fg_upsample2 / fg_maxpool2: one lane, the rate changes inside
+        raise UserError(f"{n.op} {n.name!r}: {n_in} lane(s) in, {n_out} out at width {tw} is not built; "
+                        "upsample2 takes N lanes to 4N (output width a multiple of 4N), maxpool2 one lane: "
+                        "use --lanes 1 or a width that is a multiple of 2 * lanes")
+    return lanes
+
+
 def _geometry(graph: IntegerGraph, cfg: RtlConfig) -> dict[str, tuple[int, int]]:
     """(width, height) of every tensor: pooling halves it (both must be even), upsampling doubles it."""
     geo: dict[str, tuple[int, int]] = {}
@@ -161,11 +181,12 @@ class _StageBuilder:
     """Emits one stage module; records its depth (cycles front->FIFO) and buffering capacity."""
 
     def __init__(self, graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stage: Stage,
-                 geometry: tuple[int, int]):
+                 geometry: tuple[int, int], lanes: dict[str, int]):
         self.g, self.cfg, self.ch, self.st = graph, cfg, channels, stage
         self.w, self.h = geometry  # of the stage's input, in pixels
-        self.n = cfg.lanes
-        self.wb = self.w // self.n  # beats per line
+        self.n_in = lanes[stage.inputs[0]]  # pixels per input beat (every input of a join has the same)
+        self.n = lanes[stage.output]  # pixels per output beat: differs from n_in after an upsample
+        self.wb = self.w // self.n_in  # input beats per line
         self.in_fmts = [_fmt(graph, channels, t) for t in stage.inputs]
         self.out_fmt = _fmt(graph, channels, stage.output)
         self.kernel: Kernel | None = None
@@ -183,7 +204,8 @@ class _StageBuilder:
             sources.update(self.kernel.sources)
             acc = self.kernel.acc_bits
             bias = head.bias or [0] * head.out_channels
-            lanes = [[e.wire(acc + 1, f"$signed(ky{n}[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
+            # Registered bias sum: the relu/requant/saturate chain after it gets a clock period of its own.
+            lanes = [[e.reg(acc + 1, f"$signed(ky{n}[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
                       for o, b in enumerate(bias)] for n in range(self.n)]
             exp = tensor_range(self.g, head.name).exp
         else:
@@ -217,12 +239,17 @@ class _StageBuilder:
 
     @property
     def latency(self) -> int:
-        """Cycles from the front's register to the FIFO push."""
-        return (self.kernel.latency if self.kernel else 0) + 1
+        """Cycles from the front's register to the FIFO push: kernel, bias register, output register."""
+        return (self.kernel.latency + 1 if self.kernel else 0) + 1
+
+    @property
+    def front_cycles(self) -> int:
+        """Cycles from `emit_fire` to the front's `out_valid` (fg_window3 registers its columns first)."""
+        return 2 if self.st.kind == "conv3" else 1
 
     @property
     def depth(self) -> int:
-        return self.latency + 1 + CREDIT_MARGIN
+        return self.latency + self.front_cycles + CREDIT_MARGIN
 
     def capacity(self, upstream: float) -> float:
         """Pixels (at the output's resolution) held between the graph input and this stage's reader, given
@@ -230,6 +257,8 @@ class _StageBuilder:
         kind, w = self.st.kind, self.wb
         if kind == "maxpool2":
             return (upstream + w + 2) / 4 + self.depth
+        if kind == "upsample2" and self.n == 4 * self.n_in:  # beats 1:1, two lines of pairs buffered
+            return upstream + 2 * w + 2 + self.depth
         if kind == "upsample2":
             return 4 * (upstream + w + 2) + self.depth
         return upstream + self.depth + (w + 2 if kind == "conv3" else 0)
@@ -239,7 +268,7 @@ class _StageBuilder:
         n_in = len(self.in_fmts)
         ports = ["input wire clk", "input wire rst"]
         for k, f in enumerate(self.in_fmts):
-            ports += [f"input wire [{n * f.width - 1}:0] in{k}_data", f"input wire in{k}_valid",
+            ports += [f"input wire [{self.n_in * f.width - 1}:0] in{k}_data", f"input wire in{k}_valid",
                       f"output wire in{k}_ready"]
         ports += [f"output wire [{n * fo.width - 1}:0] out_data", "output wire out_valid", "input wire out_ready"]
         d, nw = self.latency, max(self.depth.bit_length(), 1)
@@ -247,7 +276,8 @@ class _StageBuilder:
             f"    localparam integer DEPTH = {self.depth};",
             f"    reg [{nw - 1}:0] occ;",
             "    reg credit_ok;  // == occ < DEPTH, registered: every in_ready/tready is then a gate or two off FFs",
-            f"    wire [{nw - 1}:0] occ_next = occ + emit_fire - (out_valid && out_ready);",
+            "    wire pop = out_valid && out_ready;",
+            f"    wire [{nw - 1}:0] occ_next = occ + emit_fire - pop;",
             "    wire emit_fire, fv;",
         ]
         if st.kind == "conv3":
@@ -260,11 +290,16 @@ class _StageBuilder:
             ]
         elif st.kind in ("maxpool2", "upsample2"):
             fin = self.in_fmts[0]
-            params = (f".CH({fin.channels}), .B({fin.bits}), .SIGNED({int(fin.signed)})" if st.kind == "maxpool2"
-                      else f".DW({fin.width})")
+            module, geo = f"fg_{st.kind}", f".W({self.w}), .H({self.h})"
+            if st.kind == "maxpool2":
+                params = f".CH({fin.channels}), .B({fin.bits}), .SIGNED({int(fin.signed)})"
+            elif n == self.n_in:
+                params = f".DW({fin.width})"
+            else:
+                module, geo, params = "fg_upsample2_lanes", f".W({self.w})", f".DW({fin.width}), .N({self.n_in})"
             body += [
-                f"    wire [{fin.width - 1}:0] xr0;",
-                f"    fg_{st.kind} #(.W({self.w}), .H({self.h}), {params}) rate (.clk(clk), .rst(rst), "
+                f"    wire [{n * fin.width - 1}:0] xr0;",
+                f"    {module} #({geo}, {params}) rate (.clk(clk), .rst(rst), "
                 ".in_data(in0_data), .in_valid(in0_valid), .in_ready(in0_ready), .credit_ok(credit_ok), "
                 ".emit_fire(emit_fire), .out_valid(fv), .out_data(xr0));",
             ]
@@ -291,7 +326,8 @@ class _StageBuilder:
             *[f"        pr[{(m * fo.channels + c) * fo.bits} +: {fo.bits}] <= {v.name}[{fo.bits - 1}:0];"
               for m, vals in enumerate(lanes) for c, v in enumerate(vals)],
             "        occ <= rst ? 0 : occ_next;",
-            "        credit_ok <= rst || occ_next < DEPTH;",
+            # occ_next < DEPTH, from comparisons of the register (the handshake only selects; occ <= DEPTH)
+            "        credit_ok <= rst || (emit_fire && !pop ? occ < DEPTH - 1 : pop || occ < DEPTH);",
             "    end",
             f"    fg_fifo #(.DW({n * fo.width}), .DEPTH(DEPTH)) q (.clk(clk), .rst(rst), .in_data(pr), "
             f".in_valid(vp[{d - 1}]), .in_ready(), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));",
@@ -306,10 +342,9 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
     channels = _channels(graph)
     inp = graph.input
     stages = plan_stages(graph)
-    if cfg.lanes > 1 and any(s.kind in ("maxpool2", "upsample2") for s in stages):
-        raise UserError(f"IR {graph.name!r}: maxpool2/upsample2 are built for one lane only; use --lanes 1")
     geo = _geometry(graph, cfg)
-    builders = {s.output: _StageBuilder(graph, cfg, channels, s, geo[s.inputs[0]]) for s in stages}
+    lanes = _lanes(graph, cfg, geo)
+    builders = {s.output: _StageBuilder(graph, cfg, channels, s, geo[s.inputs[0]], lanes) for s in stages}
     sources: dict[str, str] = {}
     static = [RTL_DIR / name for name in LIBRARY]
     from tqdm import tqdm
@@ -330,7 +365,7 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
                     skip[(s.name, k)] = int(np.ceil(lead - cap[t])) + SKIP_MARGIN
         cap[s.output] = builders[s.output].capacity(lead)
 
-    top = _top(graph, cfg, channels, stages, builders, skip, geo[graph.output])
+    top = _top(graph, cfg, channels, stages, builders, skip, geo[graph.output], lanes)
     sources[f"{cfg.top}.v"] = top
     out_fmt = _fmt(graph, channels, graph.output)
     in_fmt = _fmt(graph, channels, inp.name)
@@ -340,10 +375,12 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
         "rounding": graph.rounding,
         "in_pixel_bits": inp.camera.adu_bits if inp.camera else in_fmt.width,
         "s_axis_tdata_bits": cfg.lanes * (inp.camera.adu_bits if inp.camera else in_fmt.width),
-        "m_axis_tdata_bits": cfg.lanes * out_fmt.width, "out_channels": out_fmt.channels, "out_bits": out_fmt.bits,
+        "out_lanes": lanes[graph.output], "m_axis_tdata_bits": lanes[graph.output] * out_fmt.width,
+        "out_channels": out_fmt.channels, "out_bits": out_fmt.bits,
         "out_signed": out_fmt.signed,
         "stages": [{"name": s.name, "kind": s.kind, "nodes": [s.head.name] + [n.name for n in s.post],
-                    "kernel": builders[s.output].kernel_kind, "pipeline_cycles": builders[s.output].latency + 1,
+                    "kernel": builders[s.output].kernel_kind, "lanes": lanes[s.output],
+                    "pipeline_cycles": builders[s.output].latency + 1,
                     "out_bits": builders[s.output].out_fmt.bits} for s in stages],
         "skip_fifos": {f"{name}.in{k}": depth for (name, k), depth in skip.items()},
         "latency_cycles_estimate": latency_estimate(cfg, stages, builders),
@@ -375,13 +412,14 @@ def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _S
     lat: dict[str, int] = {}
     for s in stages:
         b = builders[s.output]
-        here = b.latency + 2 + (b.wb + 1 if s.kind == "conv3" else 0)
+        here = b.latency + b.front_cycles + 1 + (b.wb + 1 if s.kind == "conv3" else 0)
         lat[s.output] = max(lat.get(t, INPUT_SLICE) for t in s.inputs) + here
     return max(lat.values(), default=INPUT_SLICE)
 
 
 def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: list[Stage],
-         builders: dict[str, _StageBuilder], skip: dict[tuple[str, int], int], out_geo: tuple[int, int]) -> str:
+         builders: dict[str, _StageBuilder], skip: dict[tuple[str, int], int], out_geo: tuple[int, int],
+         lanes: dict[str, int]) -> str:
     inp = graph.input
     fin = _fmt(graph, channels, inp.name)
     fout = _fmt(graph, channels, graph.output)
@@ -400,7 +438,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         "    input wire s_axis_tuser,",
         "    input wire s_axis_tlast,",
         "    output wire s_axis_tready,",
-        f"    output wire [{n * fout.width - 1}:0] m_axis_tdata,",
+        f"    output wire [{lanes[graph.output] * fout.width - 1}:0] m_axis_tdata,",
         "    output wire m_axis_tvalid,",
         "    output wire m_axis_tuser,",
         "    output wire m_axis_tlast,",
@@ -443,17 +481,18 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
     for s in stages:
         b = builders[s.output]
         t_out = vname(s.output)
-        lines += [f"    wire [{n * b.out_fmt.width - 1}:0] {t_out}_data;", f"    wire {t_out}_valid, {t_out}_ready;"]
+        lines += [f"    wire [{lanes[s.output] * b.out_fmt.width - 1}:0] {t_out}_data;",
+                  f"    wire {t_out}_valid, {t_out}_ready;"]
     for s in stages:
         b = builders[s.output]
         conns = [".clk(clk)", ".rst(rst)"]
         for k, t in enumerate(s.inputs):
             port = f"{s.name}_in{k}"
-            f = b.in_fmts[k]
-            lines += [f"    wire [{n * f.width - 1}:0] {port}_data;", f"    wire {port}_valid, {port}_ready;"]
+            bw = lanes[t] * b.in_fmts[k].width
+            lines += [f"    wire [{bw - 1}:0] {port}_data;", f"    wire {port}_valid, {port}_ready;"]
             if (s.name, k) in skip:
-                lines += [f"    wire [{n * f.width - 1}:0] {port}_q_data;", f"    wire {port}_q_valid, {port}_q_ready;",
-                          f"    fg_fifo #(.DW({n * f.width}), .DEPTH({skip[(s.name, k)]})) {port}_skip (.clk(clk), "
+                lines += [f"    wire [{bw - 1}:0] {port}_q_data;", f"    wire {port}_q_valid, {port}_q_ready;",
+                          f"    fg_fifo #(.DW({bw}), .DEPTH({skip[(s.name, k)]})) {port}_skip (.clk(clk), "
                           f".rst(rst), .in_data({port}_q_data), .in_valid({port}_q_valid), .in_ready({port}_q_ready), "
                           f".out_data({port}_data), .out_valid({port}_valid), .out_ready({port}_ready));"]
                 readers.setdefault(t, []).append(f"{port}_q")
@@ -464,7 +503,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         conns += [f".out_data({t_out}_data)", f".out_valid({t_out}_valid)", f".out_ready({t_out}_ready)"]
         lines.append(f"    {s.name} u_{s.name} ({', '.join(conns)});")
     readers.setdefault(graph.output, []).append("m_axis")
-    lines += ["    wire m_axis_ready = m_axis_tready;", f"    wire [{n * fout.width - 1}:0] m_axis_data;",
+    lines += ["    wire m_axis_ready = m_axis_tready;", f"    wire [{lanes[graph.output] * fout.width - 1}:0] m_axis_data;",
               "    wire m_axis_valid;", "    assign m_axis_tdata = m_axis_data;", "    assign m_axis_tvalid = m_axis_valid;"]
     # Forks: a beat leaves a tensor when every reader takes it (readers' ready never depends on valid).
     for t, rs in readers.items():
@@ -475,7 +514,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
             lines += [f"    assign {r}_data = {src}_data;",
                       f"    assign {r}_valid = {' && '.join([f'{src}_valid', *others])};"]
     # Output framing and counters.
-    ow, oh = out_geo[0] // n, out_geo[1]  # output counters count beats
+    ow, oh = out_geo[0] // lanes[graph.output], out_geo[1]  # output counters count beats
     cw, rw = ow.bit_length(), oh.bit_length()
     lines += [
         f"    reg [{cw - 1}:0] ocol;",

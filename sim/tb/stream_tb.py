@@ -23,7 +23,7 @@ from fluorogate.sim.stream import unpack_tdata
 async def stream_frames(dut):
     spec = np.load(os.environ["FG_TB_SPEC"])
     lanes_in, valid, user, last = (spec[k] for k in ("in_data", "in_valid", "in_user", "in_last"))
-    lanes, in_bits = lanes_in.shape[1], int(spec["in_bits"])
+    lanes, in_bits = int(spec["out_lanes"]), int(spec["in_bits"])  # output pixels per beat
     data = [sum(int(v) << (k * in_bits) for k, v in enumerate(row)) for row in lanes_in]
     ready = spec["out_ready"]
     expected, check = spec["expected"], spec["check"]  # (F, C, H, W), (F,) bool
