@@ -36,7 +36,7 @@ RTL_DIR = Path(__file__).parent / "rtl"
 LIBRARY = ("fg_frontend.v", "fg_window3.v", "fg_fifo.v", "fg_maxpool2.v", "fg_upsample2.v",
            "fg_upsample2_lanes.v")  # hand-written primitives every design uses
 KernelKind = Literal["mac", "da4ml"]
-INPUT_SLICE = 2  # cycles of the register slices: fg_frontend's input, and after the camera conversion
+INPUT_SLICE = 1  # cycles of the register slice between the camera conversion and the first stages
 CREDIT_MARGIN = 3  # FIFO words beyond the pipeline depth: lets a stage sustain one pixel per clock
 SKIP_MARGIN = 4
 
@@ -204,8 +204,7 @@ class _StageBuilder:
             sources.update(self.kernel.sources)
             acc = self.kernel.acc_bits
             bias = head.bias or [0] * head.out_channels
-            # Registered bias sum: the relu/requant/saturate chain after it gets a clock period of its own.
-            lanes = [[e.reg(acc + 1, f"$signed(ky{n}[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
+            lanes = [[e.wire(acc + 1, f"$signed(ky{n}[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
                       for o, b in enumerate(bias)] for n in range(self.n)]
             exp = tensor_range(self.g, head.name).exp
         else:
@@ -239,17 +238,12 @@ class _StageBuilder:
 
     @property
     def latency(self) -> int:
-        """Cycles from the front's register to the FIFO push: kernel, bias register, output register."""
-        return (self.kernel.latency + 1 if self.kernel else 0) + 1
-
-    @property
-    def front_cycles(self) -> int:
-        """Cycles from `emit_fire` to the front's `out_valid` (fg_window3 registers its columns first)."""
-        return 2 if self.st.kind == "conv3" else 1
+        """Cycles from the front's register to the FIFO push."""
+        return (self.kernel.latency if self.kernel else 0) + 1
 
     @property
     def depth(self) -> int:
-        return self.latency + self.front_cycles + CREDIT_MARGIN
+        return self.latency + 1 + CREDIT_MARGIN
 
     def capacity(self, upstream: float) -> float:
         """Pixels (at the output's resolution) held between the graph input and this stage's reader, given
@@ -276,8 +270,7 @@ class _StageBuilder:
             f"    localparam integer DEPTH = {self.depth};",
             f"    reg [{nw - 1}:0] occ;",
             "    reg credit_ok;  // == occ < DEPTH, registered: every in_ready/tready is then a gate or two off FFs",
-            "    wire pop = out_valid && out_ready;",
-            f"    wire [{nw - 1}:0] occ_next = occ + emit_fire - pop;",
+            f"    wire [{nw - 1}:0] occ_next = occ + emit_fire - (out_valid && out_ready);",
             "    wire emit_fire, fv;",
         ]
         if st.kind == "conv3":
@@ -326,8 +319,7 @@ class _StageBuilder:
             *[f"        pr[{(m * fo.channels + c) * fo.bits} +: {fo.bits}] <= {v.name}[{fo.bits - 1}:0];"
               for m, vals in enumerate(lanes) for c, v in enumerate(vals)],
             "        occ <= rst ? 0 : occ_next;",
-            # occ_next < DEPTH, from comparisons of the register (the handshake only selects; occ <= DEPTH)
-            "        credit_ok <= rst || (emit_fire && !pop ? occ < DEPTH - 1 : pop || occ < DEPTH);",
+            "        credit_ok <= rst || occ_next < DEPTH;",
             "    end",
             f"    fg_fifo #(.DW({n * fo.width}), .DEPTH(DEPTH)) q (.clk(clk), .rst(rst), .in_data(pr), "
             f".in_valid(vp[{d - 1}]), .in_ready(), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));",
@@ -412,7 +404,7 @@ def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _S
     lat: dict[str, int] = {}
     for s in stages:
         b = builders[s.output]
-        here = b.latency + b.front_cycles + 1 + (b.wb + 1 if s.kind == "conv3" else 0)
+        here = b.latency + 2 + (b.wb + 1 if s.kind == "conv3" else 0)
         lat[s.output] = max(lat.get(t, INPUT_SLICE) for t in s.inputs) + here
     return max(lat.values(), default=INPUT_SLICE)
 
