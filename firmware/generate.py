@@ -397,16 +397,24 @@ def write_design(graph: IntegerGraph, cfg: RtlConfig, out_dir: Path, force: bool
 
 def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _StageBuilder]) -> int | None:
     """First pixel in to first pixel out, no stalls: the input slice, then per 3x3 stage W+1 pixels of
-    look-ahead, plus each stage's register, kernel and FIFO cycles along the longest path. None with rate changes (pool,
-    upsample), where it depends on how the rates interleave: measure it in simulation."""
-    if any(s.kind in ("maxpool2", "upsample2") for s in stages):
+    look-ahead, plus each stage's register, kernel and FIFO cycles along the longest path; after a lanes
+    upsample, the beat-time model of `schedule.py` (the first output line follows the input). None with
+    one-lane rate changes (pool, upsample), where it depends on how the rates interleave: measure it."""
+    from fluorogate.firmware.schedule import BeatStep, first_out_cycle
+
+    if any(s.kind == "maxpool2" or (s.kind == "upsample2" and builders[s.output].n == builders[s.output].n_in)
+           for s in stages):
         return None
-    lat: dict[str, int] = {}
+    steps = []
     for s in stages:
         b = builders[s.output]
         here = b.latency + 2 + (b.wb + 1 if s.kind == "conv3" else 0)
-        lat[s.output] = max(lat.get(t, INPUT_SLICE) for t in s.inputs) + here
-    return max(lat.values(), default=INPUT_SLICE)
+        steps.append(BeatStep(s.output, s.inputs, s.kind, here, b.wb))
+    if not steps:
+        return INPUT_SLICE
+    wb = cfg.width // cfg.lanes
+    beats = min(cfg.height, 2 * len(steps) + 4) * wb
+    return first_out_cycle(steps, stages[0].inputs[0], INPUT_SLICE, beats, stages[-1].output)
 
 
 def _in_pixel_bits(inp, fmt: _Fmt) -> int:
