@@ -2,8 +2,14 @@
 
 `run_stream_test` is the one entry point the tests use: it writes the stimulus (a `BeatStream` of
 camera ADU or input codes), the consumer's tready pattern and the expected frames to an .npz, runs
-`fluorogate.sim.tb.stream_tb` in the simulator and returns what the bench measured. Icarus is the
-default simulator; the build engineer's Verilator set-up plugs in through `simulator`.
+a cocotb bench in the simulator and returns what the bench measured. Icarus is the default simulator;
+the build engineer's Verilator set-up plugs in through `simulator`.
+
+Two drivers, cycle-for-cycle the same protocol and the same checks (tests/test_sim_player.py proves
+they agree): `driver='hdl'` (default) wraps the design in the Verilog player `sim/tb/fg_stream_player.v`
+that plays the beats and records the outputs inside the simulator (`fluorogate.sim.tb.player_tb`),
+`driver='python'` drives every cycle from cocotb (`fluorogate.sim.tb.stream_tb`; ~150 cycles/s at
+best, whatever the simulator). Builds are cached by content (`fluorogate.sim.build_cache`).
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from fluorogate.errors import UserError
 from fluorogate.sim.simulators import get_simulator, simulator_env
 from fluorogate.sim.stream import BeatStream
 
 TB_MODULE = "fluorogate.sim.tb.stream_tb"
+PLAYER_TB_MODULE = "fluorogate.sim.tb.player_tb"
+DRIVERS = ("hdl", "python")
 # The generator truncates and extends widths on purpose (range analysis proves the values fit), which
 # Verilator's lint reports as hundreds of WIDTH warnings, fatal by default.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH"]
@@ -41,6 +50,8 @@ class StreamResult:
     flag_errors: int
     wall_s: float
     ok: bool
+    build_s: float = 0.0  # the simulator build's wall time (0 when the cache had it)
+    build_reused: bool = False
 
     @property
     def latency(self) -> int:
@@ -56,38 +67,58 @@ class StreamResult:
 def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStream, expected: np.ndarray,
                     in_bits: int, out_bits: int, out_signed: bool, ready: np.ndarray | None = None,
                     check: np.ndarray | None = None, simulator: str = "icarus",
-                    max_cycles: int | None = None, out_lanes: int | None = None) -> StreamResult:
+                    max_cycles: int | None = None, out_lanes: int | None = None,
+                    driver: str = "hdl") -> StreamResult:
     """Simulate `top` on `stream`; `expected` is (frames, C, H, W); `check` masks frames not compared.
 
     `in_bits` is one input pixel's width (lane l of tdata is bits [l*in_bits, (l+1)*in_bits), two's
     complement); the stream's lanes are the design's input lanes; `out_lanes` (design.json `out_lanes`,
-    default: the input's) the pixels per output beat, 4x the input's after an upsample.
+    default: the input's) the pixels per output beat, 4x the input's after an upsample. `driver`: 'hdl'
+    (the Verilog player, fast) or 'python' (cocotb drives every cycle); `wall_s` is the simulation alone.
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
+    from fluorogate.sim.build_cache import cached_build
+    from fluorogate.sim.player import PLAYER_TOP, player_defines, player_files, player_source
+
+    if driver not in DRIVERS:
+        raise UserError(f"unknown stream bench driver {driver!r}; choose one of {', '.join(DRIVERS)}")
     sim_name, sim_env = get_simulator(simulator)
     work = Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     spec, result_path = work / "stimulus.npz", work / "result.json"
     result_path.unlink(missing_ok=True)
     n_frames = expected.shape[0]
+    out_lanes = out_lanes or stream.lanes
+    ready = np.ones(1, bool) if ready is None else ready
+    max_cycles = max_cycles or 4 * len(stream) + 64 * expected[0].size + 10_000
     np.savez(spec, in_data=stream.data & ((1 << in_bits) - 1), in_bits=in_bits, in_valid=stream.valid, in_user=stream.user,
-             in_last=stream.last, out_lanes=out_lanes or stream.lanes,
-             out_ready=np.ones(1, bool) if ready is None else ready, expected=expected,
+             in_last=stream.last, out_lanes=out_lanes, out_ready=ready, expected=expected,
              check=np.ones(n_frames, bool) if check is None else check, out_bits=out_bits, out_signed=out_signed,
-             max_cycles=max_cycles or 4 * len(stream) + 64 * expected[0].size + 10_000)
+             max_cycles=max_cycles)
+    sources = [Path(s).resolve() for s in sources]
+    defines, plusargs, tb_module, sim_top = {}, [], TB_MODULE, top
+    if driver == "hdl":
+        channels, height, width = expected.shape[1:]
+        defines = player_defines(top, stream.lanes * in_bits, out_lanes * channels * out_bits)
+        plusargs = player_files(stream, in_bits, ready, work / "player", n_frames * height * width // out_lanes,
+                                max_cycles)
+        sources, tb_module, sim_top = [*sources, player_source()], PLAYER_TB_MODULE, PLAYER_TOP
     runner = get_runner(sim_name)
     env = {"FG_TB_SPEC": str(spec), "FG_TB_RESULT": str(result_path), "COCOTB_LOG_LEVEL": "WARNING"}
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)  # we check the results ourselves, below
     try:
         with simulator_env(sim_env):
-            runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=top, build_dir=work / "build",
-                         always=True, timescale=("1ns", "1ps"), log_file=work / "build.log",
-                         build_args=VERILATOR_ARGS if sim_name == "verilator" else [])
             start = time.perf_counter()
-            xml = runner.test(test_module=TB_MODULE, hdl_toplevel=top, build_dir=work / "build", test_dir=work,
-                              extra_env=env, log_file=work / "sim.log")
+            build_dir, reused = cached_build(
+                runner, sim_name, sources, sim_top, work / "build", defines=defines, timescale=("1ns", "1ps"),
+                build_args=VERILATOR_ARGS if sim_name == "verilator" else [], log_file=work / "build.log")
+            build_s = time.perf_counter() - start
+            start = time.perf_counter()
+            xml = runner.test(test_module=tb_module, hdl_toplevel=sim_top, hdl_toplevel_lang="verilog",
+                              build_dir=build_dir, test_dir=work, extra_env=env, plusargs=plusargs,
+                              log_file=work / "sim.log")
     finally:
         if saved is not None:
             os.environ["PYTEST_CURRENT_TEST"] = saved
@@ -96,12 +127,13 @@ def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStrea
     if not result_path.exists():
         raise RuntimeError(f"the cocotb bench wrote no result; see {work / 'sim.log'}")
     raw = json.loads(result_path.read_text())
-    return StreamResult(**raw, wall_s=wall, ok=n_tests > 0 and n_failed == 0)
+    return StreamResult(**raw, wall_s=wall, ok=n_tests > 0 and n_failed == 0, build_s=0.0 if reused else build_s,
+                        build_reused=reused)
 
 
 def simulate_graph(graph, frames: list[np.ndarray], work: str | Path, *, stream: BeatStream | None = None,
                    expected: np.ndarray | None = None, ready_prob: float = 1.0, kernel: str = "auto",
-                   lanes: int = 1, simulator: str = "icarus", seed: int = 0) -> StreamResult:
+                   lanes: int = 1, simulator: str = "icarus", seed: int = 0, driver: str = "hdl") -> StreamResult:
     """Generate the RTL for `graph` at the frames' size, stream `frames` through it, compare every pixel.
 
     `frames` are raw ADU when the graph has a camera front end, else input codes. `expected` defaults to
@@ -123,4 +155,4 @@ def simulate_graph(graph, frames: list[np.ndarray], work: str | Path, *, stream:
     rep = design.report
     return run_stream_test(files, design.top, work / "sim", stream, expected, rep["in_pixel_bits"],
                            rep["out_bits"], rep["out_signed"], ready=ready_pattern(4096, ready_prob, seed + 1),
-                           simulator=simulator, out_lanes=rep["out_lanes"])
+                           simulator=simulator, out_lanes=rep["out_lanes"], driver=driver)
