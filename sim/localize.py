@@ -56,6 +56,8 @@ def fit_gaussian(rois: np.ndarray, sigma: float, extra_var: float = 0.0) -> Fit:
     """
     rois = np.asarray(rois, np.float64)
     r = rois.shape[1]
+    if len(rois) == 0:
+        return Fit(*(np.zeros(0) for _ in range(6)))
     pix = np.arange(r, dtype=np.float64) - r // 2
     data = np.clip(rois + extra_var, 0, None)
     border = np.concatenate([rois[:, 0], rois[:, -1], rois[:, 1:-1, 0], rois[:, 1:-1, -1]], axis=1)

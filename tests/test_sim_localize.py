@@ -41,6 +41,7 @@ def test_mle_reaches_the_cramer_rao_bound(photons, background):
     assert np.sqrt(np.median(fit.crlb_y)) == pytest.approx(bound, rel=0.03)  # Fisher at the fit = formula
     assert np.median(fit.photons) == pytest.approx(photons, rel=0.02)
     assert np.median(fit.background) == pytest.approx(background, rel=0.05)
+    assert len(fit_gaussian(rois[:0], 1.0).y) == 0
 
 
 def test_mortensen_limits():
