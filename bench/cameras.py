@@ -28,10 +28,13 @@ CAMERA_TARGETS = (
 )
 
 
-def keep_up(fmax_hz: float, pixels_per_clock: float, max_lanes: int = 4) -> list[dict]:
+def keep_up(fmax_hz: float, pixels_per_clock: float, max_lanes: int = 4, out_per_in: int = 1) -> list[dict]:
     """For each camera target: lanes needed (1, 2, 4, ...) at `fmax_hz`, and whether `max_lanes` suffice.
 
     `pixels_per_clock` is the measured sustained rate of one lane (1.0 ideal; below 1 with line bubbles).
+    `out_per_in`: output pixels per input pixel (sr2x: 4). The output runs `out_per_in` times the input's
+    lanes at the same clock, so the input lanes decide; the output rate and lanes are listed beside them
+    (what the consumer of the output stream must take).
     """
     per_lane = fmax_hz * pixels_per_clock
     rows = []
@@ -44,4 +47,7 @@ def keep_up(fmax_hz: float, pixels_per_clock: float, max_lanes: int = 4) -> list
             "lanes_needed": lanes,
             "keeps_up": lanes <= max_lanes,
         })
+        if out_per_in != 1:
+            rows[-1] |= {"out_pixel_rate_mpx_s": round(out_per_in * cam.pixel_rate / 1e6, 1),
+                         "out_lanes": lanes * out_per_in}
     return rows

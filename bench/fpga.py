@@ -58,11 +58,13 @@ def simulate_small_frame(graph: IntegerGraph, size: int, frames: int, lanes: int
 
 
 def cycle_model(graph: IntegerGraph, size: int, lanes: int) -> dict:
-    """The generator's timing at `size`x`size`: cycles per frame and added latency (first pixel in -> out)."""
+    """The generator's timing at `size`x`size`: cycles per frame, added latency (first pixel in -> out) and
+    output lanes (4x the input's after a 2x upsample: the output pixel rate is 4x the input's)."""
     from fluorogate.firmware.generate import RtlConfig, generate
 
     rep = generate(graph, RtlConfig(width=size, height=size, lanes=lanes)).report
-    return {"frame_cycles": size * size // lanes, "latency_cycles": rep["latency_cycles_estimate"]}
+    return {"frame_cycles": size * size // lanes, "latency_cycles": rep["latency_cycles_estimate"],
+            "out_lanes": rep["out_lanes"]}
 
 
 def read_build(build_dir: Path) -> dict:
@@ -117,6 +119,10 @@ def per_size(sizes: list[int], graph: IntegerGraph, lanes: int, fmax_mhz: float 
             period_us = m["frame_cycles"] / rate / fmax_mhz
             row |= {"us_per_frame": round(period_us, 2), "latency_us": round(m["latency_cycles"] / fmax_mhz, 3),
                     "mpx_per_s": round(fmax_mhz * rate * lanes, 1), "max_fps": round(1e6 / period_us, 2)}
+            if m["out_lanes"] != lanes:
+                row["out_mpx_per_s"] = round(fmax_mhz * rate * m["out_lanes"], 1)
+        if m["out_lanes"] != lanes:
+            row["out_lanes"] = m["out_lanes"]
         rows.append(row)
     return rows
 
@@ -131,7 +137,8 @@ def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int
     out: dict = {"simulation": sim, "cycle_model_confirmed": confirmed,
                  "cycle_model": "frame_cycles = W*H/lanes; latency_cycles = design.json latency_cycles_estimate "
                                 "(per 3x3 stage on the longest path: W/lanes+1 beats of look-ahead, plus each "
-                                "stage's kernel, register and FIFO cycles)"}
+                                "stage's kernel, register and FIFO cycles; through a 2x upsample the beat-time "
+                                "model of firmware/schedule.py, output lanes 4x the input's)"}
     if not confirmed:
         out["error"] = "the simulated small frame does not match the cycle model: no extrapolation"
         return out
@@ -147,5 +154,6 @@ def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int
     fmax = out["build"].get("fmax_mhz")
     out["sizes"] = per_size(sizes, graph, lanes, fmax, rate=1.0)
     if fmax:
-        out["cameras"] = keep_up(fmax * 1e6, pixels_per_clock=1.0)
+        out_per_in = out["sizes"][0].get("out_lanes", lanes) // lanes  # sr2x: 4 output pixels per input pixel
+        out["cameras"] = keep_up(fmax * 1e6, pixels_per_clock=1.0, out_per_in=out_per_in)
     return out
