@@ -28,7 +28,7 @@ def simulate_small_frame(graph: IntegerGraph, size: int, frames: int, lanes: int
     from fluorogate.firmware.generate import RtlConfig, generate
     from fluorogate.quantize.reference import codes_from_adu, run_graph
     from fluorogate.sim.cocotb_run import run_stream_test
-    from fluorogate.sim.stream import StreamConfig, frames_to_beats
+    from fluorogate.sim.stream import StreamConfig, frames_to_beats, pack_channels
 
     if graph.input.camera is None:
         raise UserError(f"IR {graph.name}: the RTL bench streams camera ADU; this graph has no camera conversion")
@@ -37,12 +37,15 @@ def simulate_small_frame(graph: IntegerGraph, size: int, frames: int, lanes: int
     rng = np.random.default_rng(seed)
     cam = graph.input.camera
     hi = min(2**cam.adu_bits, cam.offset + (256 << max(cam.shift, 0)))  # spans the input codes' range
-    adu = [rng.integers(0, hi, size=(size, size)) for _ in range(frames)]
+    # one camera frame per input channel (sim3: 3), packed into one pixel word as s_axis carries them
+    adu = [rng.integers(0, hi, size=(graph.input.channels, size, size)) for _ in range(frames)]
     expected = np.stack([run_graph(graph, codes_from_adu(graph, a)) for a in adu])
+    words = [pack_channels(a, cam.adu_bits) for a in adu]
     rep = design.report
     t0 = time.perf_counter()
-    res = run_stream_test(files, design.top, work / "sim", frames_to_beats(adu, StreamConfig(lanes=lanes)),
-                          expected, rep["in_pixel_bits"], rep["out_bits"], rep["out_signed"], simulator=simulator)
+    res = run_stream_test(files, design.top, work / "sim", frames_to_beats(words, StreamConfig(lanes=lanes)),
+                          expected, rep["in_pixel_bits"], rep["out_bits"], rep["out_signed"], simulator=simulator,
+                          out_lanes=rep["out_lanes"])
     beats = size * size // lanes
     return {
         "frame": [size, size], "frames": frames, "lanes": lanes, "simulator": simulator,
@@ -51,7 +54,7 @@ def simulate_small_frame(graph: IntegerGraph, size: int, frames: int, lanes: int
         "mismatches": len(res.mismatches),
         "latency_cycles_measured": int(res.latency),
         "latency_cycles_model": rep["latency_cycles_estimate"],
-        "frame_cycles_measured": res.frame_period(beats),
+        "frame_cycles_measured": res.frame_period(rep["out_width"] * rep["out_height"] // rep["out_lanes"]),
         "frame_cycles_model": beats,
         "sim_wall_s": round(time.perf_counter() - t0, 1),
     }

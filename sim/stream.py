@@ -214,3 +214,17 @@ def unpack_tdata(words: Sequence[int], lanes: int, pixel_bits: int, signed: bool
     if signed:
         out = np.where(out >= 1 << (pixel_bits - 1), out - (1 << pixel_bits), out)
     return out
+
+
+def pack_channels(stack: np.ndarray, bits: int) -> np.ndarray:
+    """A (C, H, W) multi-frame pixel stack (e.g. sim3's 3 SIM frames) -> (H, W) int64 pixel words with
+    channel c in bits [c*bits, (c+1)*bits): the layout of one pixel on s_axis for a C-channel input, so
+    `frames_to_beats` streams it like any frame. Needs C * bits <= 63 (int64)."""
+    stack = np.asarray(stack)
+    if stack.ndim != 3 or not np.issubdtype(stack.dtype, np.integer):
+        raise UserError(f"pack_channels wants a (C, H, W) integer stack, got {stack.dtype} {stack.shape}")
+    if stack.shape[0] * bits > 63:
+        raise UserError(f"{stack.shape[0]} channels x {bits} bits do not fit one 64-bit pixel word")
+    if stack.size and (stack.min() < 0 or stack.max() >= 1 << bits):
+        raise StreamError(f"pixel values {stack.min()}..{stack.max()} do not fit {bits}-bit unsigned channels")
+    return sum(stack[c].astype(np.int64) << (c * bits) for c in range(stack.shape[0]))
