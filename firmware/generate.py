@@ -36,7 +36,8 @@ RTL_DIR = Path(__file__).parent / "rtl"
 LIBRARY = ("fg_frontend.v", "fg_window3.v", "fg_fifo.v", "fg_maxpool2.v", "fg_upsample2.v",
            "fg_upsample2_lanes.v")  # hand-written primitives every design uses
 KernelKind = Literal["mac", "da4ml"]
-INPUT_SLICE = 1  # cycles of the register slice between the camera conversion and the first stages
+INPUT_SLICE = 2  # cycles of the register slices: fg_frontend's input, and before the first stages
+CAMERA_SLICE = 1  # and between the camera conversion's subtraction and its rounding
 CREDIT_MARGIN = 3  # FIFO words beyond the pipeline depth: lets a stage sustain one pixel per clock
 SKIP_MARGIN = 4
 
@@ -204,7 +205,8 @@ class _StageBuilder:
             sources.update(self.kernel.sources)
             acc = self.kernel.acc_bits
             bias = head.bias or [0] * head.out_channels
-            lanes = [[e.wire(acc + 1, f"$signed(ky{n}[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
+            # Registered bias sum: the relu/requant/saturate chain after it gets a clock period of its own.
+            lanes = [[e.reg(acc + 1, f"$signed(ky{n}[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
                       for o, b in enumerate(bias)] for n in range(self.n)]
             exp = tensor_range(self.g, head.name).exp
         else:
@@ -238,12 +240,17 @@ class _StageBuilder:
 
     @property
     def latency(self) -> int:
-        """Cycles from the front's register to the FIFO push."""
-        return (self.kernel.latency if self.kernel else 0) + 1
+        """Cycles from the front's register to the FIFO push: kernel, bias register, output register."""
+        return (self.kernel.latency + 1 if self.kernel else 0) + 1
+
+    @property
+    def front_cycles(self) -> int:
+        """Cycles from `emit_fire` to the front's `out_valid` (fg_window3 registers its columns first)."""
+        return 2 if self.st.kind == "conv3" else 1
 
     @property
     def depth(self) -> int:
-        return self.latency + 1 + CREDIT_MARGIN
+        return self.latency + self.front_cycles + CREDIT_MARGIN
 
     def capacity(self, upstream: float) -> float:
         """Pixels (at the output's resolution) held between the graph input and this stage's reader, given
@@ -270,7 +277,8 @@ class _StageBuilder:
             f"    localparam integer DEPTH = {self.depth};",
             f"    reg [{nw - 1}:0] occ;",
             "    reg credit_ok;  // == occ < DEPTH, registered: every in_ready/tready is then a gate or two off FFs",
-            f"    wire [{nw - 1}:0] occ_next = occ + emit_fire - (out_valid && out_ready);",
+            "    wire pop = out_valid && out_ready;",
+            f"    wire [{nw - 1}:0] occ_next = occ + emit_fire - pop;",
             "    wire emit_fire, fv;",
         ]
         if st.kind == "conv3":
@@ -319,7 +327,8 @@ class _StageBuilder:
             *[f"        pr[{(m * fo.channels + c) * fo.bits} +: {fo.bits}] <= {v.name}[{fo.bits - 1}:0];"
               for m, vals in enumerate(lanes) for c, v in enumerate(vals)],
             "        occ <= rst ? 0 : occ_next;",
-            "        credit_ok <= rst || occ_next < DEPTH;",
+            # occ_next < DEPTH, from comparisons of the register (the handshake only selects; occ <= DEPTH)
+            "        credit_ok <= rst || (emit_fire && !pop ? occ < DEPTH - 1 : pop || occ < DEPTH);",
             "    end",
             f"    fg_fifo #(.DW({n * fo.width}), .DEPTH(DEPTH)) q (.clk(clk), .rst(rst), .in_data(pr), "
             f".in_valid(vp[{d - 1}]), .in_ready(), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));",
@@ -375,7 +384,8 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
                     "pipeline_cycles": builders[s.output].latency + 1,
                     "out_bits": builders[s.output].out_fmt.bits} for s in stages],
         "skip_fifos": {f"{name}.in{k}": depth for (name, k), depth in skip.items()},
-        "latency_cycles_estimate": latency_estimate(cfg, stages, builders),
+        "latency_cycles_estimate": latency_estimate(cfg, stages, builders,
+                                                    INPUT_SLICE + (CAMERA_SLICE if inp.camera else 0)),
     }
     return RtlDesign(cfg.top, sources, static, report)
 
@@ -395,8 +405,9 @@ def write_design(graph: IntegerGraph, cfg: RtlConfig, out_dir: Path, force: bool
     return design
 
 
-def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _StageBuilder]) -> int | None:
-    """First pixel in to first pixel out, no stalls: the input slice, then per 3x3 stage W+1 pixels of
+def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _StageBuilder],
+                     input_cycles: int = INPUT_SLICE) -> int | None:
+    """First pixel in to first pixel out, no stalls: the input slices, then per 3x3 stage W+1 pixels of
     look-ahead, plus each stage's register, kernel and FIFO cycles along the longest path; after a lanes
     upsample, the beat-time model of `schedule.py` (the first output line follows the input). None with
     one-lane rate changes (pool, upsample), where it depends on how the rates interleave: measure it."""
@@ -408,13 +419,13 @@ def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _S
     steps = []
     for s in stages:
         b = builders[s.output]
-        here = b.latency + 2 + (b.wb + 1 if s.kind == "conv3" else 0)
+        here = b.latency + b.front_cycles + 1 + (b.wb + 1 if s.kind == "conv3" else 0)
         steps.append(BeatStep(s.output, s.inputs, s.kind, here, b.wb))
     if not steps:
-        return INPUT_SLICE
+        return input_cycles
     wb = cfg.width // cfg.lanes
     beats = min(cfg.height, 2 * len(steps) + 4) * wb
-    return first_out_cycle(steps, stages[0].inputs[0], INPUT_SLICE, beats, stages[-1].output)
+    return first_out_cycle(steps, stages[0].inputs[0], input_cycles, beats, stages[-1].output)
 
 
 def _in_pixel_bits(inp, fmt: _Fmt) -> int:
@@ -463,24 +474,32 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         ".clear_errors(clear_errors), .err_line_length(err_line_length), .err_missing_sof(err_missing_sof), "
         ".frames_in(frames_in));",
     ]
-    # Camera conversion: codes = sat(round_shift(adu - offset, shift)), on the input quantizer's range.
-    # Then a register slice (a 2-word FIFO: full rate, ready and valid from registers), so neither the front
-    # end's state logic nor the conversion's adders share a clock period with the first stages' handshake.
+    # Camera conversion: codes = sat(round_shift(adu - offset, shift)), on the input quantizer's range, with
+    # a register slice (a 2-word FIFO: full rate, ready and valid from registers) after the subtraction and
+    # another after the requantization (CAMERA_SLICE + INPUT_SLICE cycles): the front end's state logic, the
+    # subtraction, the rounding and the first stages' handshake each get a clock period of their own.
     t_in = vname(inp.name)
     lines += [f"    wire [{n * fin.width - 1}:0] {t_in}_data, cam_data;", f"    wire {t_in}_valid, {t_in}_ready;",
+              "    wire cam_valid, cam_ready;",
               f"    fg_fifo #(.DW({n * fin.width}), .DEPTH(2)) in_slice (.clk(clk), .rst(rst), .in_data(cam_data), "
-              f".in_valid(px_valid), .in_ready(px_ready), .out_data({t_in}_data), .out_valid({t_in}_valid), "
+              f".in_valid(cam_valid), .in_ready(cam_ready), .out_data({t_in}_data), .out_valid({t_in}_valid), "
               f".out_ready({t_in}_ready));"]
     if inp.camera:
-        cam, e = inp.camera, Emitter("cam_")
-        for f in range(n * fin.channels):  # every channel of every lane: the same conversion
+        cam, e, fields = inp.camera, Emitter("cam_"), n * fin.channels  # every channel of every lane
+        dw = cam.adu_bits + 2
+        lines += [f"    wire [{fields * dw - 1}:0] cam_diff, cam_diff_r;",
+                  f"    fg_fifo #(.DW({fields * dw}), .DEPTH(2)) cam_slice (.clk(clk), .rst(rst), .in_data(cam_diff), "
+                  ".in_valid(px_valid), .in_ready(px_ready), .out_data(cam_diff_r), .out_valid(cam_valid), "
+                  ".out_ready(cam_ready));"]
+        for f in range(fields):
             adu = sx(f"px_data[{f * cam.adu_bits} +: {cam.adu_bits}]", False)
-            diff = e.wire(cam.adu_bits + 2, f"{adu} - {sconst(cam.offset, cam.adu_bits + 2)}", "d")
+            e.lines.append(f"    assign cam_diff[{f * dw} +: {dw}] = {adu} - {sconst(cam.offset, dw)};")
+            diff = e.wire(dw, f"cam_diff_r[{f * dw} +: {dw}]", "d")
             code = e.requant(diff, cam.shift, graph.rounding, inp.quant.min_int, inp.quant.max_int)
             e.lines.append(f"    assign cam_data[{f * fin.bits} +: {fin.bits}] = {code.name}[{fin.bits - 1}:0];")
         lines += e.lines
     else:
-        lines.append("    assign cam_data = px_data;")
+        lines.append("    assign cam_data = px_data, cam_valid = px_valid, px_ready = cam_ready;")
 
     # Readers of each tensor: stage input ports (through a skip FIFO where planned) and the top output.
     readers: dict[str, list[str]] = {}

@@ -21,7 +21,7 @@ import numpy as np
 
 from fluorogate.firmware.verilog import sconst, signed_bits, sx
 
-DA4ML_LATENCY_CUTOFF = 4.0  # da4ml's delay units per pipeline stage; 72x8 3x3 conv -> 3 stages
+DA4ML_LATENCY_CUTOFF = 2.0  # da4ml delay units (~adders) per pipeline stage: 72x8 3x3 conv -> 4-5 stages
 MAC_GROUP = 24  # products per registered partial sum in the MAC form
 
 

@@ -49,10 +49,20 @@ class Emitter:
         self.lines: list[str] = []
         self._n = 0
 
-    def wire(self, width: int, expr: str, hint: str = "t") -> Sig:
+    def _new(self, width: int, hint: str) -> Sig:
         self._n += 1
-        sig = Sig(f"{self.prefix}{hint}{self._n}", max(width, 1))
+        return Sig(f"{self.prefix}{hint}{self._n}", max(width, 1))
+
+    def wire(self, width: int, expr: str, hint: str = "t") -> Sig:
+        sig = self._new(width, hint)
         self.lines.append(f"    wire signed [{sig.width - 1}:0] {sig.name} = {expr};")
+        return sig
+
+    def reg(self, width: int, expr: str, hint: str = "r") -> Sig:
+        """A pipeline register (needs `clk`): cuts a long arithmetic path at the cost of one cycle."""
+        sig = self._new(width, hint)
+        self.lines += [f"    reg signed [{sig.width - 1}:0] {sig.name};",
+                       f"    always @(posedge clk) {sig.name} <= {expr};"]
         return sig
 
     def relu(self, x: Sig) -> Sig:

@@ -2,7 +2,8 @@
 //
 // Used as each stage's output buffer (sized by the stage's credit counter so it never overflows, which
 // is what lets the kernel pipelines run without a stall input) and as the delay FIFO on the skip path
-// of an add/concat. `in_ready` and `out_valid` are flip-flops (no comparator after the count).
+// of an add/concat. `in_ready` and `out_valid` are flip-flops; their next values compare the count
+// register with constants and let push/pop only select (no adder between the handshake and the flag).
 `timescale 1ns/1ps
 module fg_fifo #(
     parameter integer DW = 8,
@@ -42,8 +43,8 @@ module fg_fifo #(
             end
             if (pop) rp <= (rp == DEPTH - 1) ? 0 : rp + 1;
             count <= count_next;
-            nonempty <= count_next != 0;
-            notfull <= count_next != DEPTH;
+            nonempty <= push || (pop ? count != 1 : nonempty);    // count_next != 0
+            notfull <= pop || (push ? count != DEPTH - 1 : notfull);  // count_next != DEPTH
         end
     end
 endmodule
