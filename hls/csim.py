@@ -140,7 +140,8 @@ def run_hls4ml_testbench(project: str | Path, name: str, graph: IntegerGraph, co
 
 def run_axis_testbench(project: str | Path, name: str, graph: IntegerGraph, frames: list[np.ndarray],
                        lanes: int = 1) -> list[np.ndarray]:
-    """The video wrapper on raw frames (ADU, or codes when the IR has no camera conversion).
+    """The video wrapper on raw frames (ADU, or codes when the IR has no camera conversion); (C, H, W)
+    stacks for a C-channel input.
 
     Frames go through `fluorogate.sim.stream` (tuser/tlast as a camera sends them); the output beats
     come back through `beats_to_frames`, which checks tuser/tlast, then are unpacked per channel.
@@ -151,6 +152,7 @@ def run_axis_testbench(project: str | Path, name: str, graph: IntegerGraph, fram
         StreamConfig,
         beats_to_frames,
         frames_to_beats,
+        pack_channels,
         pack_tdata,
         unpack_tdata,
     )
@@ -158,13 +160,15 @@ def run_axis_testbench(project: str | Path, name: str, graph: IntegerGraph, fram
     project = Path(project)
     if lanes != 1:
         raise UserError("the hls4ml video wrapper takes one pixel per beat (lanes=1)")
-    h, w = frames[0].shape
+    h, w = frames[0].shape[-2:]
     p = wrapper_params(graph, w, h)
     if (p["in_h"], p["in_w"]) != (h, w):
         raise UserError(f"frames are {h}x{w}; the project was built for {p['in_h']}x{p['in_w']}")
+    if p["in_c"] > 1:  # (C, H, W) stacks: the channels of a pixel in one word, as on s_axis
+        frames = [pack_channels(f, p["data_bits"]) for f in frames]
     beats = frames_to_beats(frames, StreamConfig(lanes=1))
     keep = beats.valid
-    words = np.asarray(pack_tdata(beats, p["data_bits"], bool(p["data_signed"])), dtype=np.int64)
+    words = np.asarray(pack_tdata(beats, p["data_bits"] * p["in_c"], bool(p["data_signed"])), dtype=np.int64)
     rows = np.stack([words[keep], beats.user[keep], beats.last[keep]], axis=1).astype(np.int64)
     np.savetxt(project / "tb_data" / "axis_in.txt", rows, fmt="%d")
     _link_run(project, name, [f"{name}_axis_tb.cpp", f"{name}_axis.cpp"], f"{name}_axis_tb",

@@ -3,7 +3,8 @@
 `<project>_axis(in, out)` is what drops into a Vivado block design behind a frame grabber:
 
 - `in`: one pixel per beat, raw camera ADU in `tdata` (or, for an IR without a camera conversion,
-  the input codes themselves, two's complement if the input quantizer is signed), `tuser` on the first pixel of a frame, `tlast`
+  the input codes themselves, two's complement if the input quantizer is signed; a C-channel input,
+  e.g. sim3's 3 frames, packs channel c at bits [c*bits, (c+1)*bits)), `tuser` on the first pixel of a frame, `tlast`
   on the last pixel of each line (Xilinx AXI4-Stream video, UG934). Beats before a `tuser` are
   dropped, so the IP locks onto the next frame start after a reset or a broken frame.
 - the camera conversion of the IR (`sat(round_shift(adu - offset, shift))`, the graph's rounding) in
@@ -69,13 +70,16 @@ static void fg_read_frame(hls::stream<fg_in_beat_t> &in, hls::stream<input_t> &n
     for (int i = 0; i < FG_IN_H * FG_IN_W; i++) {{
         #pragma HLS PIPELINE II=1
         if (i > 0) beat = in.read();
-        long long raw = (long long)beat.data.to_uint64();
-        if (FG_DATA_SIGNED && ((raw >> (FG_DATA_BITS - 1)) & 1)) raw -= 1LL << FG_DATA_BITS;
-        long long code = fg_round_shift(raw - FG_OFFSET, FG_SHIFT);
-        if (code < FG_CODE_MIN) code = FG_CODE_MIN;
-        if (code > FG_CODE_MAX) code = FG_CODE_MAX;
         input_t px;
-        px[0].range(FG_IN_BITS - 1, 0) = (ap_uint<FG_IN_BITS>)code;
+        for (int c = 0; c < FG_IN_C; c++) {{  // one camera frame per input channel (sim3: 3)
+            #pragma HLS UNROLL
+            long long raw = (long long)beat.data.range(c * FG_DATA_BITS + FG_DATA_BITS - 1, c * FG_DATA_BITS).to_uint64();
+            if (FG_DATA_SIGNED && ((raw >> (FG_DATA_BITS - 1)) & 1)) raw -= 1LL << FG_DATA_BITS;
+            long long code = fg_round_shift(raw - FG_OFFSET, FG_SHIFT);
+            if (code < FG_CODE_MIN) code = FG_CODE_MIN;
+            if (code > FG_CODE_MAX) code = FG_CODE_MAX;
+            px[c].range(FG_IN_BITS - 1, 0) = (ap_uint<FG_IN_BITS>)code;
+        }}
         net_in.write(px);
     }}
 }}
@@ -129,6 +133,7 @@ _TOP_H = """\
 #define FG_OUT_H {out_h}
 #define FG_OUT_W {out_w}
 #define FG_OUT_C {out_c}
+#define FG_IN_C {in_c}
 #define FG_IN_BITS {in_bits}
 #define FG_DATA_BITS {data_bits}
 #define FG_DATA_SIGNED {data_signed}
@@ -222,7 +227,7 @@ def wrapper_params(graph: IntegerGraph, width: int, height: int) -> dict:
         "in_h": height, "in_w": width, "out_h": out_h, "out_w": out_w, "out_c": out_c,
         "in_bits": inp.quant.bits, "data_bits": adu_bits, "data_signed": int(cam is None and inp.quant.signed), "out_bits": out_bits, "out_signed": out_signed, "offset": cam.offset if cam else 0,
         "shift": cam.shift if cam else 0, "code_min": inp.quant.min_int, "code_max": inp.quant.max_int,
-        "in_tdata": tdata_bits(adu_bits), "out_tdata": tdata_bits(out_bits * out_c),
+        "in_c": inp.channels, "in_tdata": tdata_bits(adu_bits * inp.channels), "out_tdata": tdata_bits(out_bits * out_c),
     }
 
 
