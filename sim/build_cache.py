@@ -2,7 +2,7 @@
 
 Why: Verilator's C++ build of the default denoiser takes minutes (its simulation then takes seconds),
 and `cocotb_tools.runner` rebuilds it every time (its Verilator runner has no `always=False`). A build
-is keyed by a hash of everything that goes into it (simulator and its version, cocotb's version, top,
+is keyed by a hash of everything that goes into it (runner, simulator and its version, cocotb's version, top,
 defines, options, timescale and every source file's name and content); only the files `runner.test()`
 needs are kept (Icarus: `sim.vvp`; Verilator: the executable), under `FLUOROGATE_SIM_CACHE` (default
 `~/.cache/fluorogate/sim-builds`; `off` disables it), the newest `KEEP` entries. Builds go to a private
@@ -35,13 +35,13 @@ def _products(sim_name: str, top: str) -> list[str]:
     return ["sim.vvp"] if sim_name == "icarus" else [top]
 
 
-def build_key(sim_name: str, sources: list[Path], top: str, defines: dict[str, object], build_args: list[str],
-              timescale: tuple[str, str]) -> str:
-    """Hash of everything a build depends on (the simulator's and cocotb's versions included)."""
+def build_key(runner, sim_name: str, sources: list[Path], top: str, defines: dict[str, object],
+              build_args: list[str], timescale: tuple[str, str]) -> str:
+    """Hash of everything a build depends on (the runner class, the simulator's and cocotb's versions included)."""
     h = hashlib.sha256()
     tool = version("verilator") if sim_name == "verilator" else shutil.which("iverilog") or ""
-    h.update(json.dumps([sim_name, tool, version("cocotb"), top, sorted(defines.items()), build_args,
-                         list(timescale)], default=str).encode())
+    h.update(json.dumps([type(runner).__name__, sim_name, tool, version("cocotb"), top, sorted(defines.items()),
+                         build_args, list(timescale)], default=str).encode())
     for src in sources:
         h.update(Path(src).name.encode() + b"\0" + Path(src).read_bytes() + b"\0")
     return h.hexdigest()[:24]
@@ -57,7 +57,7 @@ def cached_build(runner, sim_name: str, sources: list[Path], top: str, build_dir
     if root is None:
         runner.build(build_dir=build_dir, **kwargs)
         return build_dir, False
-    entry = root / build_key(sim_name, sources, top, defines, build_args, timescale)
+    entry = root / build_key(runner, sim_name, sources, top, defines, build_args, timescale)
     if all((entry / p).exists() for p in _products(sim_name, top)):
         os.utime(entry)  # most recently used
         return entry, True

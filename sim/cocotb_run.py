@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from fluorogate.errors import UserError
-from fluorogate.sim.simulators import get_simulator, simulator_env
+from fluorogate.sim.simulators import get_runner, get_simulator, simulator_env
 from fluorogate.sim.stream import BeatStream
 
 TB_MODULE = "fluorogate.sim.tb.stream_tb"
@@ -77,7 +77,6 @@ def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStrea
     (the Verilog player, fast) or 'python' (cocotb drives every cycle); `wall_s` is the simulation alone.
     """
     from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
 
     from fluorogate.sim.build_cache import cached_build
     from fluorogate.sim.player import PLAYER_TOP, player_defines, player_files, player_source
@@ -105,8 +104,12 @@ def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStrea
         plusargs = player_files(stream, in_bits, ready, work / "player", n_frames * height * width // out_lanes,
                                 max_cycles)
         sources, tb_module, sim_top = [*sources, player_source()], PLAYER_TB_MODULE, PLAYER_TOP
-    runner = get_runner(sim_name)
-    env = {"FG_TB_SPEC": str(spec), "FG_TB_RESULT": str(result_path), "COCOTB_LOG_LEVEL": "WARNING"}
+    runner = get_runner(sim_name, public=driver == "python")
+    # No pytest assertion rewriting inside the simulator: it re-parses every module the bench imports
+    # (numpy, pydantic, ...) on each start, ~1.5 CPU-s of a ~2.2 s start-up; the benches' asserts name
+    # what failed themselves.
+    env = {"FG_TB_SPEC": str(spec), "FG_TB_RESULT": str(result_path), "COCOTB_LOG_LEVEL": "WARNING",
+           "COCOTB_REWRITE_ASSERTION_FILES": ""}
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)  # we check the results ourselves, below
     try:
         with simulator_env(sim_env):

@@ -122,3 +122,26 @@ def simulator_env(env: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def get_runner(name: str, public: bool = True):
+    """`cocotb_tools.runner` for the runner simulator name `name` (from `get_simulator`).
+
+    `public=False` (Verilator only) builds without the runner's `--public-flat-rw`, so Verilator may
+    inline and optimise away every internal signal: only the top's ports and signals marked
+    `/*verilator public_flat_rw*/` stay visible to cocotb. Why: with every signal of a da4ml adder graph
+    kept public the C++ model is several times larger, slower to compile and slower to run. Only for
+    benches that touch nothing inside the design (the HDL stream player).
+    """
+    from cocotb_tools import runner
+
+    if name != "verilator" or public:
+        return runner.get_runner(name)
+
+    class PrivateVerilator(runner.Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
+            return cmds
+
+    return PrivateVerilator()

@@ -64,6 +64,8 @@ module fg_stream_player #(
         end
     endtask
 
+    // Non-blocking here too: the always block drives these non-blocking, and mixing the two is not allowed.
+    /* verilator lint_off INITIALDLY */
     initial begin
         done <= 0;
         cycle <= 0;
@@ -91,6 +93,7 @@ module fg_stream_player #(
             in_last <= line_flags[0];
         end
     end
+    /* verilator lint_on INITIALDLY */
 
     always @(posedge clk) begin
         if (!rst && !done) begin
