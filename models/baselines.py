@@ -74,3 +74,35 @@ def bm3d_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def denoise_baselines(cfg, adu: np.ndarray, noisy: list[np.ndarray], truths: list[np.ndarray]) -> dict:
+    """The denoising tasks' baselines: raw, best Gaussian, median, Richardson-Lucy, BM3D if installed."""
+    from fluorogate.sim.camera import get_preset
+    from fluorogate.sim.optics import Optics
+
+    optics = Optics()
+    psf_sigma = optics.sigma_nm / optics.pixel_nm(get_preset(cfg.train.preset).pixel_size_um)
+    out: dict[str, tuple[list[np.ndarray], str]] = {"raw": (noisy, "")}
+    g, s = best_gaussian(noisy, truths)
+    out["gaussian"] = (g, f"sigma {s}")
+    m, k = best_median(noisy, truths)
+    out["median"] = (m, f"{k}x{k}")
+    r, n = best_richardson_lucy(noisy, truths, psf_sigma)
+    out["richardson-lucy"] = (r, f"{n} it")
+    if bm3d_available():
+        import bm3d
+
+        sigma = float(np.std(noisy[0] - truths[0]))
+        out["bm3d"] = ([bm3d.bm3d(f, sigma_psd=sigma) for f in noisy], "oracle sigma")
+    return out
+
+
+def upsampling_baselines(cfg, adu: np.ndarray, noisy: list[np.ndarray], truths: list[np.ndarray]) -> dict:
+    """2x super-resolution's baselines: nearest, bicubic, best Gaussian then bicubic."""
+    from skimage.transform import rescale
+
+    gb, s = best_gaussian_bicubic(noisy, truths)
+    return {"nearest": ([np.kron(f, np.ones((2, 2))) for f in noisy], ""),
+            "bicubic": ([rescale(f, 2, order=3, mode="reflect") for f in noisy], ""),
+            "gaussian+bicubic": (gb, f"sigma {s}")}

@@ -14,7 +14,7 @@ from fluorogate.errors import UserError
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a restoration model (float, then QAT) on simulated data")
-    p.add_argument("--task", default="denoise", help="denoise (default), unet or sr2x")
+    p.add_argument("--task", default="denoise", help="denoise (default), unet, sr2x, ... (the registry models/tasks.py)")
     p.add_argument("--bits", default="w4a8", help="weight and activation bit widths, wNaM (2..8), default w4a8")
     p.add_argument("--rounding", default="half_even", help="half_even (default; hls4ml) or half_up (FINN)")
     p.add_argument("--out", required=True, help="run folder to create, e.g. runs/denoise")
@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("--float-steps", type=int, help="float pre-training steps (overrides --steps)")
     p.add_argument("--qat-steps", type=int, help="QAT fine-tuning steps (overrides --steps)")
     p.add_argument("--channels", type=int, help="feature channels (default 8)")
-    p.add_argument("--layers", type=int, help="conv layers (default: denoise 4, unet 5, sr2x 4)")
+    p.add_argument("--layers", type=int, help="conv layers (default: the task's)")
     p.add_argument("--mode", default="supervised", help="supervised (default) or n2v (Noise2Void blind spot)")
     p.add_argument("--preset", default="scmos", help="camera preset of the simulated data (default scmos)")
     p.add_argument("--seed", type=int, default=0)
@@ -48,8 +48,9 @@ def register(subparsers) -> None:
 
 def _run_config(args):
     from fluorogate.models.camera import choose_conversion
-    from fluorogate.models.config import TASKS, ModelConfig, parse_bits
+    from fluorogate.models.config import ModelConfig, parse_bits
     from fluorogate.models.run import RunConfig, TrainConfig
+    from fluorogate.models.tasks import TASKS
     from fluorogate.quantize.export import package_versions
     from fluorogate.sim.camera import get_preset
 

@@ -7,17 +7,14 @@ rounding recorded here are what the exported QONNX says and what the IR is built
 from __future__ import annotations
 
 import re
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fluorogate.errors import UserError
+from fluorogate.models.tasks import TASKS, TaskSpec
 from fluorogate.quantize.ir import Rounding
 
-Task = Literal["denoise", "unet", "sr2x"]
-TASKS: tuple[str, ...] = ("denoise", "unet", "sr2x")
 MIN_BITS, MAX_BITS = 2, 8
-DEFAULT_LAYERS: dict[str, int] = {"denoise": 4, "unet": 5, "sr2x": 4}
 
 
 class ModelConfig(BaseModel):
@@ -30,22 +27,33 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task: Task = "denoise"
+    task: str = "denoise"  # a key of fluorogate.models.tasks.TASKS
     channels: int = Field(default=8, ge=2, le=32)
-    layers: int = Field(default=0, ge=0, le=6)  # 0: the task's default (DEFAULT_LAYERS)
+    layers: int = Field(default=0, ge=0, le=6)  # 0: the task's default (TaskSpec.default_layers)
     weight_bits: int = Field(default=4, ge=MIN_BITS, le=MAX_BITS)
     last_weight_bits: int = Field(default=8, ge=MIN_BITS, le=MAX_BITS)
     act_bits: int = Field(default=8, ge=MIN_BITS, le=MAX_BITS)
     rounding: Rounding = "half_even"
 
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str) -> str:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        return task
+
     @model_validator(mode="after")
     def _check_task_depth(self) -> ModelConfig:
         if self.layers == 0:
-            self.layers = DEFAULT_LAYERS[self.task]
-        lowest = 5 if self.task == "unet" else 3
-        if self.layers < lowest:
-            raise ValueError(f"{self.task} needs layers >= {lowest}, got {self.layers}")
+            self.layers = self.spec.default_layers
+        if self.layers < self.spec.min_layers:
+            raise ValueError(f"{self.task} needs layers >= {self.spec.min_layers}, got {self.layers}")
         return self
+
+    @property
+    def spec(self) -> TaskSpec:
+        """The task's registry entry (network, input frames, output scale, data and baselines)."""
+        return TASKS[self.task]
 
     @property
     def bits_tag(self) -> str:

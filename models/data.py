@@ -18,18 +18,41 @@ from fluorogate.quantize.ir import CameraConversion
 
 
 def simulate_pairs(task: str, n: int, size: int, photons: float, tc: TrainConfig, seed: int):
-    """(noisy ADU, truth ADU) from the simulator for `task` (sr2x: truth at twice the size)."""
-    from fluorogate.sim.tasks import denoise_batch, sr2x_batch
+    """(noisy ADU, truth ADU) from the simulator for `task`: its registry entry's `pairs` hook."""
+    from fluorogate.models.tasks import get_task
 
-    make = sr2x_batch if task == "sr2x" else denoise_batch
-    return make(n, size, photons, background=tc.background, preset=tc.preset, specimen=tc.specimen, seed=seed)
+    return get_task(task).hook("pairs")(n, size, photons, tc, seed)
+
+
+def denoise_pairs(n: int, size: int, photons: float, tc: TrainConfig, seed: int):
+    """Denoising pairs (noisy ADU, noise-free ADU), both (n, size, size), the run's camera and specimen."""
+    from fluorogate.sim.tasks import denoise_batch
+
+    return denoise_batch(n, size, photons, seed=seed, **sim_options(tc))
+
+
+def sr2x_pairs(n: int, size: int, photons: float, tc: TrainConfig, seed: int):
+    """2x super-resolution pairs: noisy ADU (n, size, size), noise-free ADU at twice the sampling."""
+    from fluorogate.sim.tasks import sr2x_batch
+
+    return sr2x_batch(n, size, photons, seed=seed, **sim_options(tc))
+
+
+def sim_options(tc: TrainConfig) -> dict:
+    """The simulator options a run records (camera preset, specimen, background photons)."""
+    return {"background": tc.background, "preset": tc.preset, "specimen": tc.specimen}
+
+
+def as_channels(a: np.ndarray) -> np.ndarray:
+    """(n, H, W) frames -> (n, 1, H, W); (n, C, H, W) stacks (several camera frames per image) as they are."""
+    return a[:, None] if a.ndim == 3 else a
 
 
 def to_network(adu: np.ndarray, truth: np.ndarray, camera: CameraConversion, model: ModelConfig):
     """Noisy ADU and truth ADU -> (input, target) float tensors (N, 1, H, W) on the network's scale."""
     codes = adu_to_codes(adu, camera, model.rounding, model.act_bits)
-    x = torch.from_numpy(codes_to_real(codes, model.act_bits))[:, None]
-    t = torch.from_numpy(adu_to_real(truth, camera, model.act_bits))[:, None]
+    x = torch.from_numpy(codes_to_real(as_channels(codes), model.act_bits))
+    t = torch.from_numpy(adu_to_real(as_channels(truth), camera, model.act_bits))
     return x, t
 
 

@@ -19,14 +19,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fluorogate.models.baselines import (
-    best_gaussian,
-    best_gaussian_bicubic,
-    best_median,
-    best_richardson_lucy,
-    bm3d_available,
-)
 from fluorogate.models.camera import adu_to_codes, codes_to_real, real_to_adu
+from fluorogate.models.data import as_channels
 from fluorogate.models.metrics import psnr, ssim
 from fluorogate.models.run import RunConfig, load_config
 from fluorogate.outputs import atomic_path, check_writable, write_text_atomic
@@ -36,10 +30,11 @@ EVAL_SEED = 900_000  # far from the training seeds (drawn per chunk from the run
 
 
 def run_network(model, adu: np.ndarray, cfg: RunConfig) -> np.ndarray:
-    """Run a network on raw ADU frames (n, H, W) -> offset-subtracted ADU, through the camera front end."""
-    codes = adu_to_codes(adu, cfg.camera, cfg.model.rounding, cfg.model.act_bits)
+    """Run a network on raw ADU frames (n, H, W), or stacks (n, C, H, W) for a multi-frame task, through
+    the camera front end -> (n, H', W') output, offset-subtracted ADU."""
+    codes = as_channels(adu_to_codes(adu, cfg.camera, cfg.model.rounding, cfg.model.act_bits))
     with torch.no_grad():
-        y = model(torch.from_numpy(codes_to_real(codes, cfg.model.act_bits))[:, None]).numpy()[:, 0]
+        y = model(torch.from_numpy(codes_to_real(codes, cfg.model.act_bits))).numpy()[:, 0]
     return real_to_adu(y, cfg.camera, cfg.model.act_bits)
 
 
@@ -63,45 +58,23 @@ def eval_conditions(cfg: RunConfig, frames: int, size: int):
     for level in LEVELS:
         adu, truth = simulate_pairs(cfg.model.task, frames, size, level, cfg.train, EVAL_SEED + int(level))
         yield f"sim {level:g} ph", adu, truth
-    if cfg.model.task != "sr2x":
+    if cfg.model.spec.real_crop:
         for level in LEVELS:
             adu, truth = real_crop_frames(level, frames, cfg, EVAL_SEED + 100 + int(level))
             yield f"real {level:g} ph", adu, truth
 
 
 def restorations(cfg: RunConfig, flt, qat, adu: np.ndarray, truths: list[np.ndarray]) -> dict:
-    """name -> (list of restored frames, offset-subtracted ADU; the chosen parameter or '')."""
-    from skimage.transform import rescale
-
+    """name -> (list of restored frames, offset-subtracted ADU; the chosen parameter or ''): the task's
+    baselines (its registry hook), then the float and QAT networks."""
     from fluorogate.sim.camera import get_preset
-    from fluorogate.sim.optics import Optics
 
-    preset = get_preset(cfg.train.preset)
-    noisy = [a.astype(np.float64) - preset.offset_adu for a in adu]
-    out: dict[str, tuple[list[np.ndarray], str]] = {}
-    if cfg.model.task == "sr2x":
-        out["nearest"] = ([np.kron(f, np.ones((2, 2))) for f in noisy], "")
-        out["bicubic"] = ([rescale(f, 2, order=3, mode="reflect") for f in noisy], "")
-        gb, s = best_gaussian_bicubic(noisy, truths)
-        out["gaussian+bicubic"] = (gb, f"sigma {s}")
-    else:
-        optics = Optics()
-        psf_sigma = optics.sigma_nm / optics.pixel_nm(preset.pixel_size_um)
-        out["raw"] = (noisy, "")
-        g, s = best_gaussian(noisy, truths)
-        out["gaussian"] = (g, f"sigma {s}")
-        m, k = best_median(noisy, truths)
-        out["median"] = (m, f"{k}x{k}")
-        r, n = best_richardson_lucy(noisy, truths, psf_sigma)
-        out["richardson-lucy"] = (r, f"{n} it")
-        if bm3d_available():
-            import bm3d
-
-            sigma = float(np.std(noisy[0] - truths[0]))
-            out["bm3d"] = ([bm3d.bm3d(f, sigma_psd=sigma) for f in noisy], "oracle sigma")
+    offset = get_preset(cfg.train.preset).offset_adu
+    noisy = [a.astype(np.float64) - offset for a in adu]
+    out = cfg.model.spec.hook("baselines")(cfg, adu, noisy, truths)
     for name, model in (("float", flt), ("qat", qat)):
         if model is not None:
-            out[name] = (list(run_network(model, adu, cfg) - preset.offset_adu), cfg.model.bits_tag if name == "qat" else "")
+            out[name] = (list(run_network(model, adu, cfg) - offset), cfg.model.bits_tag if name == "qat" else "")
     return out
 
 
@@ -154,8 +127,12 @@ def evaluate_run(run: str | Path, frames: int = 4, size: int = 128, force: bool 
             panels.append((cond, {n: outs[0] for n, (outs, _) in restored.items()}, truths[0]))
     report = {"run": str(run), "config": cfg.model_dump(mode="json"), "frames": frames, "size": size,
               "levels": list(LEVELS), "results": table}
+    markdown = _markdown(cfg, table, frames, size)
+    if cfg.model.spec.extra_eval:
+        report["task_metrics"], section = cfg.model.spec.hook("extra_eval")(cfg, flt, qat, frames, size)
+        markdown += "\n" + section.rstrip("\n") + "\n"
     write_text_atomic(paths["json"], json.dumps(report, indent=1) + "\n", force)
-    write_text_atomic(paths["md"], _markdown(cfg, table, frames, size), force)
+    write_text_atomic(paths["md"], markdown, force)
     with atomic_path(paths["png"], force) as tmp:
         _panel(tmp, panels)
     return paths["md"]

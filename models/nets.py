@@ -161,7 +161,7 @@ def build_model(cfg: ModelConfig, quant: bool) -> nn.Module:
 
     The model keeps its config as `.cfg` (export reads the rounding from it).
     """
-    model = NETS[cfg.task](cfg, quant)
+    model = NETS[cfg.spec.net](cfg, quant)
     model.cfg = cfg
     return model
 
@@ -181,7 +181,7 @@ def macs_per_pixel(cfg: ModelConfig) -> float:
         if isinstance(mod, nn.Conv2d):
             hooks.append(mod.register_forward_hook(count))
     with torch.no_grad():
-        model(torch.zeros(1, 1, size, size))
+        model(torch.zeros(1, cfg.spec.in_channels, size, size))
     for h in hooks:
         h.remove()
     return macs / (size * size)

@@ -100,8 +100,9 @@ def train(run: str | Path, cfg: RunConfig, resume: bool = False, progress: bool 
     """Train `cfg` into run folder `run` (config.json must already be there); return the last metrics."""
     run = Path(run)
     tc = cfg.train
-    if cfg.train.mode == "n2v" and cfg.model.task == "sr2x":
-        raise UserError("Noise2Void training needs input and output on one grid; it cannot train sr2x")
+    if cfg.train.mode == "n2v" and not cfg.model.spec.n2v:
+        raise UserError(f"Noise2Void training needs one frame in and the output on its grid; it cannot train "
+                        f"{cfg.model.task}")
     make_deterministic(tc.seed, tc.threads)
     step, float_state, state = 0, None, None
     if resume:

@@ -26,11 +26,20 @@ from fluorogate.errors import UserError
 META_PREFIX = "fluorogate."
 
 
-def _rounding_of(model: nn.Module) -> str:
+def _config_of(model: nn.Module):
     cfg = getattr(model, "cfg", None)
     if cfg is None:
         raise UserError("export: the model carries no ModelConfig (.cfg); build it with build_model")
-    return cfg.rounding
+    return cfg
+
+
+def _rounding_of(model: nn.Module) -> str:
+    return _config_of(model).rounding
+
+
+def _example_input(model: nn.Module, size: int) -> torch.Tensor:
+    """A zero frame (or stack of the task's input frames) of `size` x `size`, to trace the network."""
+    return torch.zeros(1, _config_of(model).spec.in_channels, size, size)
 
 
 def write_metadata(onnx_model, meta: dict[str, str]) -> None:
@@ -110,7 +119,7 @@ def snap_to_grid(model: nn.Module) -> nn.Module:
     hooks = [m.register_forward_pre_hook(lambda mod, inp, n=n: in_scale.__setitem__(n, inp[0].scale))
              for n, m in layers.items()]
     with torch.no_grad():
-        model(torch.zeros(1, 1, 8, 8))
+        model(_example_input(model, 8))
     for h in hooks:
         h.remove()
     rounding = _rounding_of(model)
@@ -141,7 +150,7 @@ def export_qonnx(model: nn.Module, path: str | os.PathLike, size: int = 16,
     rounding = _rounding_of(model)
     model = snap_to_grid(model)
     with torch.no_grad():
-        brevitas_export_qonnx(model, args=torch.zeros(1, 1, size, size), export_path=str(path), dynamo=False)
+        brevitas_export_qonnx(model, args=_example_input(model, size), export_path=str(path), dynamo=False)
     wrapper = cleanup_model(ModelWrapper(str(path)))
     if channels_last:
         from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
@@ -166,7 +175,7 @@ def export_float_onnx(model: nn.Module, path: str | os.PathLike, size: int = 16,
     model = model.eval()
     with torch.no_grad():
         torch.onnx.export(
-            model, (torch.zeros(1, 1, size, size),), str(path), input_names=["x"], output_names=["y"],
+            model, (_example_input(model, size),), str(path), input_names=["x"], output_names=["y"],
             dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "h2", 3: "w2"}}, dynamo=False,
         )
     proto = onnx.load(str(path))
