@@ -55,13 +55,14 @@ class Ops:
         `input_grid=True` fixes the quantizer to the input's grid (constant scale `2**-act_bits`) instead
         of a learned one: used for the output and for the global skip, so the input passes the skip
         exactly and the output covers the input's full range. (Learned from runtime statistics, both
-        settled on half the range, saturating bright pixels: the float-QAT gap was 0.5-2 dB.)
+        settled on half the range, saturating bright pixels: the float-QAT gap was 0.5-2 dB.) The output's
+        grid is refined by `cfg.out_extra_bits` fractional bits.
         """
         if not self.quant:
             return nn.ReLU()
         import brevitas.nn as qnn
 
-        quant = self.q.input if input_grid else self.q.relu
+        quant = self.q.input_grid(self.cfg.out_extra_bits if out else 0) if input_grid else self.q.relu
         return qnn.QuantReLU(act_quant=quant, return_quant_tensor=not out)
 
 
@@ -153,7 +154,58 @@ class SR2xNet(DenoiseNet):
         return self.out(self.tail(torch.cat([self.skip(self.up(xq)), h], dim=1)))
 
 
-NETS: dict[str, type[nn.Module]] = {"denoise": DenoiseNet, "unet": UNet, "sr2x": SR2xNet}
+class Sim3Net(DenoiseNet):
+    """SIM from 3 raw frames (one per pattern angle, as input channels) to an image at 2x sampling.
+
+    The denoiser's layers at the camera's sampling (head takes the 3 frames), then nearest 2x of
+    [input frames, features] (the global skip as a concat) and only the last conv at 2x: its 3x3
+    window straddles the nearest blocks differently per output phase, which places detail between
+    camera pixels. Cheap: C=8, 5 layers: 2,340 MACs per input pixel (docs/tasks.md, "sim3").
+    """
+
+    def __init__(self, cfg: ModelConfig, quant: bool):
+        super().__init__(cfg, quant)  # same parameter names; head and tail re-made for the frames
+        ops, k = Ops(cfg, quant), cfg.spec.in_channels
+        self.head = ops.conv(k, cfg.channels)
+        self.tail = ops.conv(cfg.channels + k, 1, cfg.last_weight_bits)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xq = self.inp(x)
+        h = self.up(self.skip(self.skip_conv(self.features(xq))))
+        return self.out(self.tail(torch.cat([self.skip(self.up(xq)), h], dim=1)))
+
+
+class SMLMNet(nn.Module):
+    """Deep-STORM-style localization: camera frame -> density map at 2x (`models/smlm.py`).
+
+    `layers - 2` conv+ReLU at the camera's sampling, nearest upsample, one conv+ReLU and the last conv
+    at 2x. No global skip: the target is a sparse map of spots, not the frame plus a correction. At C=8,
+    3 layers: 72 + 4 x (576 + 72) = 2,664 MACs per input pixel. (All convs at 1x and only the last one
+    at 2x, 1,321 parameters, collapsed to an all-zero output in a float trial; this one did not.)
+    """
+
+    def __init__(self, cfg: ModelConfig, quant: bool):
+        super().__init__()
+        ops = Ops(cfg, quant)
+        c = cfg.channels
+        self.inp = ops.input()
+        self.body = nn.ModuleList(ops.conv(1 if i == 0 else c, c) for i in range(cfg.layers - 2))
+        self.body_act = nn.ModuleList(ops.relu() for _ in range(cfg.layers - 2))
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.up_conv = ops.conv(c, c)
+        self.up_act = ops.relu()
+        self.tail = ops.conv(c, 1, cfg.last_weight_bits)
+        self.out = ops.relu(out=True, input_grid=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        for conv, act in zip(self.body, self.body_act, strict=True):
+            h = act(conv(h))
+        return self.out(self.tail(self.up_act(self.up_conv(self.up(h)))))
+
+
+NETS: dict[str, type[nn.Module]] = {"denoise": DenoiseNet, "unet": UNet, "sr2x": SR2xNet, "smlm": SMLMNet, "sim3": Sim3Net}
 
 
 def build_model(cfg: ModelConfig, quant: bool) -> nn.Module:

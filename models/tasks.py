@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fluorogate.errors import UserError
 
@@ -42,6 +42,8 @@ class TaskSpec:
     real_crop: bool = False  # also evaluated on the shipped real crop
     n2v: bool = False  # Noise2Void training allowed (input and output on one grid, one frame)
     extra_eval: str | None = None
+    train: dict = field(default_factory=dict)  # TrainConfig defaults of the task (`fluorogate train` starts from them)
+    levels: tuple[float, ...] = (5.0, 10.0, 20.0)  # the `photons` that eval passes to `pairs` (its own unit)
 
     def hook(self, which: str) -> Callable:
         """The hook `which` ('pairs', 'baselines', 'extra_eval') as a function."""
@@ -59,6 +61,12 @@ TASKS: dict[str, TaskSpec] = {
                  baselines="fluorogate.models.baselines:denoise_baselines", real_crop=True, n2v=True),
         TaskSpec("sr2x", net="sr2x", default_layers=4, scale=2, pairs="fluorogate.models.data:sr2x_pairs",
                  baselines="fluorogate.models.baselines:upsampling_baselines"),
+        TaskSpec("smlm", net="smlm", default_layers=3, scale=2, pairs="fluorogate.models.smlm:pairs",
+                 baselines="fluorogate.models.smlm:baselines", extra_eval="fluorogate.models.smlm:extra_eval",
+                 train={"photons": (500.0, 3000.0), "background": 20.0, "peak_photons": 1000.0},
+                 levels=(500.0, 1500.0, 3000.0)),
+        TaskSpec("sim3", net="sim3", default_layers=5, in_channels=3, scale=2, pairs="fluorogate.models.sim3:pairs",
+                 baselines="fluorogate.models.sim3:baselines", extra_eval="fluorogate.models.sim3:extra_eval"),
     )
 }
 
