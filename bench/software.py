@@ -25,7 +25,7 @@ def _default_models(cfg, seed: int, folder: Path):
     qat.train()
     with torch.no_grad():
         for _ in range(3):
-            qat(torch.rand(2, 1, 32, 32))
+            qat(torch.rand(2, cfg.spec.in_channels, 32, 32))
     graph = build_integer_graph(export_qonnx(qat.eval(), folder / "model.qonnx.onnx"))
     return flt, graph, export_float_onnx(flt, folder / "model.onnx")
 
@@ -63,8 +63,9 @@ def _measure(cfg, size: int, repeats: int, seed: int) -> dict:
         opts.intra_op_num_threads = torch.get_num_threads()
         session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
     bits = graph.input.quant.bits
-    codes = np.random.default_rng(seed).integers(0, 2**bits, (size, size))
-    x = (codes.astype(np.float32) * 2.0**-bits)[None, None]
+    # one frame per input channel (sim3: 3); Mpx/s counts input pixel positions, not camera frames
+    codes = np.random.default_rng(seed).integers(0, 2**bits, (cfg.spec.in_channels, size, size))
+    x = (codes.astype(np.float32) * 2.0**-bits)[None]
     xt = torch.from_numpy(x)
     name = session.get_inputs()[0].name
 
