@@ -62,7 +62,7 @@ def _run_config(args):
         raise UserError(f"--mode {args.mode!r}: choose supervised or n2v")
     w, a = parse_bits(args.bits)
     model_kw = {k: v for k, v in (("channels", args.channels), ("layers", args.layers)) if v is not None}
-    train_kw = {"mode": args.mode, "preset": args.preset, "seed": args.seed, "threads": args.threads}
+    train_kw = {**TASKS[args.task].train, "mode": args.mode, "preset": args.preset, "seed": args.seed, "threads": args.threads}
     if args.steps is not None:
         train_kw["float_steps"] = args.steps - args.steps // 4
         train_kw["qat_steps"] = args.steps // 4

@@ -55,7 +55,7 @@ def real_crop_frames(level: float, n: int, cfg: RunConfig, seed: int) -> tuple[n
 def eval_conditions(cfg: RunConfig, frames: int, size: int):
     from fluorogate.models.data import simulate_pairs
 
-    for level in LEVELS:
+    for level in cfg.model.spec.levels:
         adu, truth = simulate_pairs(cfg.model.task, frames, size, level, cfg.train, EVAL_SEED + int(level))
         yield f"sim {level:g} ph", adu, truth
     if cfg.model.spec.real_crop:
@@ -126,7 +126,7 @@ def evaluate_run(run: str | Path, frames: int = 4, size: int = 128, force: bool 
         if cond.endswith(" 10 ph"):
             panels.append((cond, {n: outs[0] for n, (outs, _) in restored.items()}, truths[0]))
     report = {"run": str(run), "config": cfg.model_dump(mode="json"), "frames": frames, "size": size,
-              "levels": list(LEVELS), "results": table}
+              "levels": list(cfg.model.spec.levels), "results": table}
     markdown = _markdown(cfg, table, frames, size)
     if cfg.model.spec.extra_eval:
         report["task_metrics"], section = cfg.model.spec.hook("extra_eval")(cfg, flt, qat, frames, size)
