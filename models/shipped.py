@@ -1,4 +1,5 @@
-"""The default denoisers shipped with fluorogate (`models/weights/`), one per rounding.
+"""The models shipped with fluorogate (`models/weights/`): the default denoiser, one per rounding, and one
+model per further task (`task=`, e.g. the 2x super-resolution "sr2x").
 
 Each is two files: `<name>.json` (the full `RunConfig`: the exact training command, seed, versions;
 plus `eval`, the headline numbers measured when it was shipped) and `<name>.pt` (the float and QAT
@@ -18,49 +19,51 @@ from torch import nn
 from fluorogate.errors import UserError
 from fluorogate.models.run import CHECKPOINT, CONFIG, RunConfig, load_config, save_config
 
-SHIPPED = {"half_even": "denoise_w4a8", "half_up": "denoise_w4a8_half_up"}
+SHIPPED = {"half_even": "denoise_w4a8", "half_up": "denoise_w4a8_half_up"}  # the denoiser, per rounding
+SHIPPED_TASKS = {("denoise", r): name for r, name in SHIPPED.items()} | {("sr2x", "half_even"): "sr2x_w4a8"}
 
 
-def _files(rounding: str) -> tuple[Path, Path]:
-    if rounding not in SHIPPED:
-        raise UserError(f"no shipped default for rounding {rounding!r}; choose one of {', '.join(SHIPPED)}")
+def _files(rounding: str, task: str = "denoise") -> tuple[Path, Path]:
+    if (task, rounding) not in SHIPPED_TASKS:
+        have = ", ".join(f"{t} {r}" for t, r in SHIPPED_TASKS)
+        raise UserError(f"no shipped model for task {task!r} with rounding {rounding!r}; shipped: {have}")
     base = resources.files("fluorogate.models") / "weights"
-    name = SHIPPED[rounding]
+    name = SHIPPED_TASKS[(task, rounding)]
     return Path(str(base / f"{name}.json")), Path(str(base / f"{name}.pt"))
 
 
-def default_config(rounding: str = "half_even") -> RunConfig:
-    meta, _ = _files(rounding)
+def default_config(rounding: str = "half_even", task: str = "denoise") -> RunConfig:
+    meta, _ = _files(rounding, task)
     data = json.loads(meta.read_text())
     data.pop("eval", None)
     return RunConfig.model_validate(data)
 
 
-def shipped_eval(rounding: str = "half_even") -> dict:
+def shipped_eval(rounding: str = "half_even", task: str = "denoise") -> dict:
     """The numbers recorded when the weights were shipped (see `ship`)."""
-    meta, _ = _files(rounding)
+    meta, _ = _files(rounding, task)
     return json.loads(meta.read_text()).get("eval", {})
 
 
-def load_default(rounding: str = "half_even", quant: bool = True) -> nn.Module:
-    """The shipped default denoiser (W4A8), its QAT twin (`quant=True`) or float model, in eval mode."""
+def load_default(rounding: str = "half_even", quant: bool = True, task: str = "denoise") -> nn.Module:
+    """The shipped model of `task` (default: the W4A8 denoiser), QAT (`quant=True`) or float, in eval mode."""
     from fluorogate.models.nets import build_model
 
-    cfg = default_config(rounding)
-    _, weights = _files(rounding)
+    cfg = default_config(rounding, task)
+    _, weights = _files(rounding, task)
     states = torch.load(weights, map_location="cpu", weights_only=True)
     model = build_model(cfg.model, quant=quant)
     model.load_state_dict(states["qat" if quant else "float"])
     return model.eval()
 
 
-def shipped_run(out: str | Path, rounding: str = "half_even", force: bool = False) -> Path:
+def shipped_run(out: str | Path, rounding: str = "half_even", force: bool = False, task: str = "denoise") -> Path:
     """Write the shipped model as a finished run folder (config.json + checkpoint.pt) at `out`."""
     out = Path(out)
     if (out / CONFIG).exists() and not force:
         raise UserError(f"{out} already holds a run; pass --force to replace it")
-    cfg = default_config(rounding)
-    _, weights = _files(rounding)
+    cfg = default_config(rounding, task)
+    _, weights = _files(rounding, task)
     states = torch.load(weights, map_location="cpu", weights_only=True)
     out.mkdir(parents=True, exist_ok=True)
     save_config(out, cfg)
@@ -88,4 +91,4 @@ def ship(run: str | Path, dest: str | Path, name: str, force: bool = False) -> l
     return [dest / f"{name}.pt", dest / f"{name}.json"]
 
 
-__all__ = ["SHIPPED", "default_config", "load_default", "ship", "shipped_eval", "shipped_run"]
+__all__ = ["SHIPPED", "SHIPPED_TASKS", "default_config", "load_default", "ship", "shipped_eval", "shipped_run"]
