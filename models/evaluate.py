@@ -113,6 +113,7 @@ def evaluate_run(run: str | Path, frames: int = 4, size: int = 128, force: bool 
     table: dict[str, dict[str, dict]] = {}
     panels = []
     conditions = list(eval_conditions(cfg, frames, size))
+    levels = cfg.model.spec.levels
     for cond, adu, truth_adu in tqdm(conditions, desc="eval", unit="condition"):
         truths = [t.astype(np.float64) - offset for t in truth_adu]
         restored = restorations(cfg, flt, qat, adu, truths)
@@ -123,7 +124,7 @@ def evaluate_run(run: str | Path, frames: int = 4, size: int = 128, force: bool 
                    "param": param}
             for name, (outs, param) in restored.items()
         }
-        if cond.endswith(" 10 ph"):
+        if cond.endswith(f" {levels[len(levels) // 2]:g} ph"):  # the middle level (10 ph by default)
             panels.append((cond, {n: outs[0] for n, (outs, _) in restored.items()}, truths[0]))
     report = {"run": str(run), "config": cfg.model_dump(mode="json"), "frames": frames, "size": size,
               "levels": list(cfg.model.spec.levels), "results": table}
