@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 from scipy import ndimage
 
 from fluorogate.models.metrics import psnr
@@ -63,3 +64,50 @@ def test_wiener_sim_beats_widefield_on_beads_fwhm_frc_and_psnr():
     assert frc_resolution(wiener[0], second)[0] < 0.8 * frc_resolution(wide[0], wide2)[0]
     # the DC gain is kept: the mean intensity matches the widefield's
     assert abs(float(wiener[0].mean()) / float(wide[0].mean()) - 1) < 0.02
+
+
+def test_sim3_registry_entry_and_network_shape():
+    import torch
+
+    from fluorogate.models import ModelConfig
+    from fluorogate.models.nets import Sim3Net, build_model, macs_per_pixel
+
+    cfg = ModelConfig(task="sim3")
+    assert (cfg.layers, cfg.spec.in_channels, cfg.spec.scale) == (5, 3, 2)
+    model = build_model(cfg, quant=False)
+    assert isinstance(model, Sim3Net)
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 16, 16)).shape == (2, 1, 32, 32)
+    assert macs_per_pixel(cfg) == 2340  # the 1,500-3,000 MACs/px target at C=8
+
+
+@pytest.mark.slow
+def test_sim3_trains_exports_and_the_reference_equals_qat(tmp_path):
+    """Tiny training, export, integer reference == QAT on sim3 frames, and the extra_eval hook (~2 min)."""
+    from fluorogate.models import ModelConfig
+    from fluorogate.models.camera import choose_conversion, real_to_adu
+    from fluorogate.models.evaluate import run_network
+    from fluorogate.models.export_run import export_run
+    from fluorogate.models.run import RunConfig, TrainConfig, save_config
+    from fluorogate.models.sim3 import extra_eval
+    from fluorogate.models.train import load_models, train
+    from fluorogate.quantize.ir import IntegerGraph
+    from fluorogate.quantize.reference import codes_from_adu, run_graph, to_real
+    from fluorogate.sim.camera import get_preset
+    from fluorogate.sim.sim3 import sim3_batch
+
+    tiny = TrainConfig(float_steps=6, qat_steps=6, batch=2, patch=16, chunk=4, refresh=3, checkpoint_every=4)
+    cfg = RunConfig(model=ModelConfig(task="sim3"), train=tiny, camera=choose_conversion(get_preset("scmos")))
+    save_config(tmp_path, cfg)
+    train(tmp_path, cfg, progress=False)
+    export_run(tmp_path, force=True)
+    graph = IntegerGraph.load(tmp_path / "ir.json")
+    assert graph.input.channels == 3
+    _, qat = load_models(tmp_path, cfg)
+    adu, _ = sim3_batch(2, 24, 10, seed=1)
+    ref = np.stack([to_real(graph, run_graph(graph, codes_from_adu(graph, a)))[0] for a in adu])
+    np.testing.assert_array_equal(real_to_adu(ref, cfg.camera, cfg.model.act_bits), run_network(qat, adu, cfg))
+    flt, qat = load_models(tmp_path, cfg)
+    metrics, section = extra_eval(cfg, flt, qat, 2, 48)
+    assert set(metrics["resolution"]) == {"truth", "widefield (9)", "wiener sim (9)", "float", "qat"}
+    assert "## sim3" in section and "bead FWHM" in section
