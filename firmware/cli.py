@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=int, default=DEFAULT_SIZE, help="frame width in pixels (default %(default)s)")
     p.add_argument("--height", type=int, default=DEFAULT_SIZE, help="frame height in lines (default %(default)s)")
     p.add_argument("--lanes", type=int, choices=(1, 2, 4), default=1,
-                   help="pixels per clock (AXI4-Stream lanes); the width must be a multiple (default 1)")
+                   help="input pixels per clock (AXI4-Stream lanes); the width must be a multiple (default 1); "
+                        "after a 2x upsample the output carries 4x as many")
     p.add_argument("--kernel", choices=("auto", "mac", "da4ml"), default="auto",
                    help="kernel form for every conv: da4ml shift-add graph, plain MAC, or chosen per layer")
     p.add_argument("--top", default="fluorogate_top", help="top module name (default %(default)s)")
@@ -52,5 +53,5 @@ def rtl_command(args: argparse.Namespace) -> int:
     rep = design.report
     print(f"wrote {len(design.file_names())} Verilog files to {args.out} (top {design.top}, "
           f"{len(rep['stages'])} stages, latency ~{rep['latency_cycles_estimate']} cycles at "
-          f"{cfg.width}x{cfg.height})")
+          f"{cfg.width}x{cfg.height}, {rep['lanes']} lane(s) in, {rep['out_lanes']} out)")
     return 0
