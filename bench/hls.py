@@ -37,7 +37,8 @@ def bench_hls(qonnx: str | Path, graph: IntegerGraph, sizes: tuple[int, ...] = (
         t1 = time.perf_counter()
         ctx.model.compile()
         t2 = time.perf_counter()
-        codes = np.random.default_rng(size).integers(q.min_int, q.max_int + 1, size=(frames, size, size))
+        codes = np.random.default_rng(size).integers(q.min_int, q.max_int + 1,
+                                                     size=(frames, graph.input.channels, size, size))
         got = csim.predict_codes(ctx.model, graph, codes)
         t3 = time.perf_counter()
         ref = np.stack([run_graph(graph, c) for c in codes])
