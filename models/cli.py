@@ -23,6 +23,9 @@ def register(subparsers) -> None:
     p.add_argument("--qat-steps", type=int, help="QAT fine-tuning steps (overrides --steps)")
     p.add_argument("--channels", type=int, help="feature channels (default 8)")
     p.add_argument("--layers", type=int, help="conv layers (default: the task's)")
+    p.add_argument("--out-extra-bits", type=int, help="output fractional bits below the input's grid (default 0)")
+    p.add_argument("--extra-specimen", help="second training specimen for a share of the chunks, e.g. nuclei")
+    p.add_argument("--extra-fraction", type=float, help="share of training chunks from --extra-specimen (0..1)")
     p.add_argument("--mode", default="supervised", help="supervised (default) or n2v (Noise2Void blind spot)")
     p.add_argument("--preset", default="scmos", help="camera preset of the simulated data (default scmos)")
     p.add_argument("--seed", type=int, default=0)
@@ -61,8 +64,11 @@ def _run_config(args):
     if args.mode not in ("supervised", "n2v"):
         raise UserError(f"--mode {args.mode!r}: choose supervised or n2v")
     w, a = parse_bits(args.bits)
-    model_kw = {k: v for k, v in (("channels", args.channels), ("layers", args.layers)) if v is not None}
+    model_kw = {k: v for k, v in (("channels", args.channels), ("layers", args.layers),
+                                  ("out_extra_bits", args.out_extra_bits)) if v is not None}
     train_kw = {**TASKS[args.task].train, "mode": args.mode, "preset": args.preset, "seed": args.seed, "threads": args.threads}
+    train_kw |= {k: v for k, v in (("extra_specimen", args.extra_specimen), ("extra_fraction", args.extra_fraction))
+                 if v is not None}
     if args.steps is not None:
         train_kw["float_steps"] = args.steps - args.steps // 4
         train_kw["qat_steps"] = args.steps // 4

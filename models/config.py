@@ -33,6 +33,9 @@ class ModelConfig(BaseModel):
     weight_bits: int = Field(default=4, ge=MIN_BITS, le=MAX_BITS)
     last_weight_bits: int = Field(default=8, ge=MIN_BITS, le=MAX_BITS)
     act_bits: int = Field(default=8, ge=MIN_BITS, le=MAX_BITS)
+    # Fractional bits the output adds below the input's grid (an act_bits + out_extra_bits wide output
+    # stream, same range): the input grid is 1 ADU on sCMOS, coarse at a few photons (docs/models.md).
+    out_extra_bits: int = Field(default=0, ge=0, le=8)
     rounding: Rounding = "half_even"
 
     @field_validator("task")

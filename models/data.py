@@ -43,6 +43,14 @@ def sim_options(tc: TrainConfig) -> dict:
     return {"background": tc.background, "preset": tc.preset, "specimen": tc.specimen}
 
 
+def chunk_options(tc: TrainConfig, sim_seed: int) -> TrainConfig:
+    """The options one training chunk is simulated with: `extra_fraction` of the chunks (chosen from the
+    chunk's seed, so resuming needs no state) use `extra_specimen` instead of `specimen`."""
+    if tc.extra_fraction > 0 and np.random.default_rng([sim_seed, 7]).random() < tc.extra_fraction:
+        return tc.model_copy(update={"specimen": tc.extra_specimen})
+    return tc
+
+
 def as_channels(a: np.ndarray) -> np.ndarray:
     """(n, H, W) frames -> (n, 1, H, W); (n, C, H, W) stacks (several camera frames per image) as they are."""
     return a[:, None] if a.ndim == 3 else a
@@ -71,7 +79,8 @@ class PatchStream:
             lo, hi = np.log(tc.photons[0]), np.log(tc.photons[1])
             photons = float(np.exp(rng.uniform(lo, hi)))
             sim_seed = int(rng.integers(2**31))
-            adu, truth = simulate_pairs(self.cfg.model.task, tc.chunk, tc.patch, photons, tc, sim_seed)
+            adu, truth = simulate_pairs(self.cfg.model.task, tc.chunk, tc.patch, photons, chunk_options(tc, sim_seed),
+                                        sim_seed)
             self._pool = to_network(adu, truth, self.cfg.camera, self.cfg.model)
             self._chunk_id = chunk_id
         return self._pool

@@ -36,7 +36,11 @@ class TrainConfig(BaseModel):
     photons: tuple[float, float] = (4.0, 25.0)  # training photon levels, log-uniform per data chunk
     background: float = Field(default=2.0, ge=0)
     preset: str = "scmos"
-    specimen: str = "mix"
+    specimen: str = "mix"  # also the simulated test set's specimen (`fluorogate eval`)
+    # A share of the training chunks drawn from a second specimen (e.g. `nuclei`: large smooth objects,
+    # which the real crop is made of); chosen per chunk from its simulation seed. The test set stays `specimen`.
+    extra_specimen: str = ""
+    extra_fraction: float = Field(default=0.0, ge=0, le=1)
     peak_photons: float = Field(default=100.0, gt=0)  # sets the camera conversion's shift
     mode: Literal["supervised", "n2v"] = "supervised"
     n2v_fraction: float = Field(default=0.02, gt=0, lt=0.5)  # blind-spot pixels per patch
@@ -51,6 +55,8 @@ class TrainConfig(BaseModel):
         lo, hi = self.photons
         if not 0 < lo <= hi:
             raise ValueError(f"photons range {self.photons} must satisfy 0 < low <= high")
+        if self.extra_fraction > 0 and not self.extra_specimen:
+            raise ValueError(f"extra_fraction {self.extra_fraction} needs an extra_specimen")
         if self.float_steps + self.qat_steps == 0:
             raise ValueError("nothing to train: float_steps and qat_steps are both 0")
         return self

@@ -55,6 +55,14 @@ class Quantizers:
     def weight(self, bits: int) -> type:
         return _with_rounding(Int8WeightPerTensorFixedPoint.let(bit_width=bits), self.rounding)
 
+    def input_grid(self, extra_bits: int = 0) -> type:
+        """The input's constant grid `2**-act_bits`, refined by `extra_bits` fractional bits (same range).
+
+        A finer output grid is worth 0.3-0.9 dB at low photon counts (the input grid is 1 ADU; see
+        docs/models.md); the input still passes such a quantizer exactly (a left shift).
+        """
+        return self.input if extra_bits == 0 else self.input.let(bit_width=self.act_bits + extra_bits)
+
 
 def _with_rounding(quant: type, rounding: Rounding) -> type:
     if rounding == "half_up":

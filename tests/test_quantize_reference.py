@@ -107,10 +107,11 @@ def test_float_input_is_quantized_like_the_input_quantizer(net):
     assert np.array_equal(to_real(graph, run_graph(graph, quantize_float_input(graph, x))), want)
 
 
-def _check_random_model(folder, task, channels, extra_layers, weight_bits, act_bits, last_bits, rounding, seed, gain):
+def _check_random_model(folder, task, channels, extra_layers, weight_bits, act_bits, last_bits, rounding, seed, gain,
+                        out_extra_bits=0):
     layers = {"denoise": 3, "unet": 5, "sr2x": 3}[task] + extra_layers
     cfg = ModelConfig(task=task, channels=channels, layers=layers, weight_bits=weight_bits, act_bits=act_bits,
-                      last_weight_bits=last_bits, rounding=rounding)
+                      last_weight_bits=last_bits, rounding=rounding, out_extra_bits=out_extra_bits)
     try:
         model, path = exported(cfg, folder, seed=seed, weight_gain=gain)
     except UserError as exc:
@@ -129,12 +130,20 @@ def _check_random_model(folder, task, channels, extra_layers, weight_bits, act_b
     with torch.no_grad():
         want = model(torch.from_numpy(codes.astype(np.float32) * 2.0**-act_bits)[None, None]).numpy()[0]
     assert np.array_equal(to_real(graph, run_graph(graph, codes)), want)
+    out = graph.node(graph.output)
+    assert (out.quant.bits, out.quant.exp) == (act_bits + out_extra_bits, -act_bits - out_extra_bits)
+
+
+def test_finer_output_grid_equals_brevitas(tmp_path):
+    """`out_extra_bits`: a 10-bit output on a 4x finer grid than the 8-bit input, still bit-exact."""
+    _check_random_model(tmp_path, "denoise", 4, 0, 4, 8, 8, "half_up", seed=3, gain=1.0, out_extra_bits=2)
 
 
 _RANDOM_MODELS = dict(task=st.sampled_from(["denoise", "unet", "sr2x"]), channels=st.integers(2, 6),
                       extra_layers=st.integers(0, 1), weight_bits=st.integers(2, 8), act_bits=st.integers(2, 8),
                       last_bits=st.integers(2, 8), rounding=st.sampled_from(["half_even", "half_up"]),
-                      seed=st.integers(0, 2**16), gain=st.sampled_from([0.5, 1.0, 4.0]))
+                      seed=st.integers(0, 2**16), gain=st.sampled_from([0.5, 1.0, 4.0]),
+                      out_extra_bits=st.integers(0, 2))
 _NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)  # an export per example: shrinking takes minutes
 
 
