@@ -14,8 +14,9 @@ from rtl_graphs import camera_input, conv, graph, requant, unet_like
 
 from fluorogate.errors import UserError
 from fluorogate.firmware.generate import RtlConfig, generate
-from fluorogate.sim.cocotb_run import simulate_graph
-from fluorogate.sim.stream import StreamConfig, frames_to_beats
+from fluorogate.quantize.reference import codes_from_adu, run_graph
+from fluorogate.sim.cocotb_run import run_stream_test, simulate_graph
+from fluorogate.sim.stream import StreamConfig, frames_to_beats, ready_pattern
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
 
@@ -51,10 +52,17 @@ def test_refusals():
 
 @pytest.mark.parametrize(("lanes", "rounding"), [(1, "half_even"), (2, "half_up")])
 def test_gaps_and_backpressure(lanes, rounding, tmp_path):
-    """Random valid gaps, line blanking and bursty backpressure: every pixel, tuser and tlast exact."""
-    frames = _frames(3, 6, 8, seed=lanes)
+    """Random valid gaps, line blanking and stalls in bursts (mean 12 cycles: the writer gets two lines
+    ahead of the reader and must wait for pass 1): every pixel, tuser and tlast exact."""
+    g = sr2x_like(rounding, seed=lanes)
+    frames = _frames(3, 6, 16, seed=lanes)
+    design = generate(g, RtlConfig(width=16, height=6, lanes=lanes))
+    rep = design.report
     stream = frames_to_beats(frames, StreamConfig(lanes=lanes, valid_prob=0.7, line_gap=3, seed=5))
-    res = simulate_graph(sr2x_like(rounding, seed=lanes), frames, tmp_path, stream=stream, ready_prob=0.6, lanes=lanes)
+    expected = np.stack([run_graph(g, codes_from_adu(g, f)) for f in frames])
+    res = run_stream_test(design.write(tmp_path / "rtl"), design.top, tmp_path / "sim", stream, expected,
+                          rep["in_pixel_bits"], rep["out_bits"], rep["out_signed"], out_lanes=rep["out_lanes"],
+                          ready=ready_pattern(8192, 0.5, seed=lanes, mean_stall=12))
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 3
 
 
