@@ -76,3 +76,35 @@ def test_no_frames_is_a_user_error():
 
     with pytest.raises(UserError, match="at least one frame"):
         smlm_frames(0, 16, 1000.0, 0.5)
+
+
+@pytest.mark.slow
+def test_smlm_through_the_chain(tmp_path):
+    """A briefly trained smlm run: export -> IR reference == QAT on camera frames -> RTL in cocotb bit-exact
+    (backpressure), and the peak finder on the hardware's codes equals the one on QAT's output."""
+    from fluorogate.models.evaluate import run_network
+    from fluorogate.models.export_run import export_run
+    from fluorogate.models.run import save_config
+    from fluorogate.models.smlm import pairs, peak_config
+    from fluorogate.models.train import load_models, train
+    from fluorogate.quantize.ir import IntegerGraph
+    from fluorogate.quantize.peaks import frame_words
+    from fluorogate.quantize.reference import codes_from_adu, run_graph
+    from fluorogate.sim.cocotb_run import simulate_graph
+
+    cfg = _cfg()
+    cfg.train.float_steps, cfg.train.qat_steps, cfg.train.chunk = 40, 20, 32
+    save_config(tmp_path, cfg)
+    train(tmp_path, cfg, progress=False)
+    export_run(tmp_path, force=True)
+    graph = IntegerGraph.load(tmp_path / "ir.json")
+    _, qat = load_models(tmp_path, cfg)
+    adu, _ = pairs(2, 16, 2000.0, cfg.train, 9)
+    ref = np.stack([run_graph(graph, codes_from_adu(graph, a))[0] for a in adu])
+    codes = (run_network(qat, adu, cfg) - cfg.camera.offset) / 2**cfg.camera.shift
+    np.testing.assert_array_equal(ref, codes)
+    res = simulate_graph(graph, [adu[0][:8, :8], adu[1][:8, :8]], tmp_path / "rtl", ready_prob=0.8)
+    assert res.ok and res.frames_out == 2
+    pc = peak_config(cfg, 8.0)
+    for r, c in zip(ref, codes, strict=True):
+        np.testing.assert_array_equal(frame_words(r, pc)[0], frame_words(c.astype(np.int64), pc)[0])
