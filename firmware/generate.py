@@ -34,7 +34,7 @@ from fluorogate.quantize.ir import ConvNode, IntegerGraph, RequantNode
 
 RTL_DIR = Path(__file__).parent / "rtl"
 LIBRARY = ("fg_frontend.v", "fg_window3.v", "fg_fifo.v", "fg_maxpool2.v", "fg_upsample2.v",
-           "fg_upsample2_lanes.v")  # hand-written primitives every design uses
+           "fg_upsample2_lanes.v", "fg_maxpool2_lanes.v")  # hand-written primitives every design uses
 KernelKind = Literal["mac", "da4ml"]
 INPUT_SLICE = 2  # cycles of the register slices: fg_frontend's input, and before the first stages
 CAMERA_SLICE = 1  # and between the camera conversion's subtraction and its rounding
@@ -130,11 +130,13 @@ def _lanes(graph: IntegerGraph, cfg: RtlConfig, geo: dict[str, tuple[int, int]])
         n_in, n_out, (tw, _) = lanes[n.inputs[0]], lanes[n.name], geo[n.name]
         if n.op == "upsample2" and n_out == 4 * n_in and tw % n_out == 0:
             continue  # fg_upsample2_lanes
+        if n.op == "maxpool2" and n_in == 4 * n_out and tw % n_out == 0 and tw >= 2 * n_out:
+            continue  # fg_maxpool2_lanes (at least two beats per input line)
         if n_in == n_out == 1:
             continue  # fg_upsample2 / fg_maxpool2: one lane, the rate changes inside
         raise UserError(f"{n.op} {n.name!r}: {n_in} lane(s) in, {n_out} out at width {tw} is not built; "
-                        "upsample2 takes N lanes to 4N (output width a multiple of 4N), maxpool2 one lane: "
-                        "use --lanes 1 or a width that is a multiple of 2 * lanes")
+                        "upsample2 takes N lanes to 4N (output width a multiple of 4N), maxpool2 4N to N "
+                        "(output width a multiple of 2N) or 1 to 1: use --lanes 1 or 4, or another width")
     return lanes
 
 
@@ -256,6 +258,8 @@ class _StageBuilder:
         """Pixels (at the output's resolution) held between the graph input and this stage's reader, given
         `upstream` held before it: FIFOs, a window's line of look-ahead, a pool's or upsampler's line."""
         kind, w = self.st.kind, self.wb
+        if kind == "maxpool2" and self.n_in == 4 * self.n:  # beats 1:1: a line of maxima, two of results
+            return upstream + 5 * w + 4 + self.depth
         if kind == "maxpool2":
             return (upstream + w + 2) / 4 + self.depth
         if kind == "upsample2" and self.n == 4 * self.n_in:  # beats 1:1, two lines of pairs buffered
@@ -294,6 +298,8 @@ class _StageBuilder:
             module, geo = f"fg_{st.kind}", f".W({self.w}), .H({self.h})"
             if st.kind == "maxpool2":
                 params = f".CH({fin.channels}), .B({fin.bits}), .SIGNED({int(fin.signed)})"
+                if n != self.n_in:
+                    module, geo, params = "fg_maxpool2_lanes", f".W({self.w})", f"{params}, .N({self.n_in})"
             elif n == self.n_in:
                 params = f".DW({fin.width})"
             else:

@@ -75,3 +75,26 @@ def test_rate_and_latency(tmp_path):
     assert res.ok and not res.mismatches
     assert res.frame_period(w * h) == w * h  # output beats of 4 pixels: as many as input pixels
     assert res.latency == model
+
+
+def test_unet_four_lanes_pool_and_upsample(tmp_path):
+    """The U-Net's rate down and back up with 4 camera lanes: pool 4 -> 1 lane (fg_maxpool2_lanes), a 3x3
+    conv at half resolution on 1 lane, upsample 1 -> 4, concat with the skip: one beat per clock, and
+    bit-exact with gaps and bursty stalls."""
+    g = unet_like(seed=2)
+    w, h = 16, 8
+    frames = _frames(3, h, w, seed=6)
+    design = generate(g, RtlConfig(width=w, height=h, lanes=4))
+    rep = design.report
+    assert {s["name"]: s["lanes"] for s in rep["stages"]} == {"n_e": 4, "n_p": 1, "n_m": 1, "n_u": 4, "n_k": 4,
+                                                               "n_o": 4}
+    files = design.write(tmp_path / "rtl")
+    expected = np.stack([run_graph(g, codes_from_adu(g, f)) for f in frames])
+    args = (rep["in_pixel_bits"], rep["out_bits"], rep["out_signed"])
+    res = run_stream_test(files, design.top, tmp_path / "full", frames_to_beats(frames, StreamConfig(lanes=4)),
+                          expected, *args, out_lanes=4)
+    assert res.ok and not res.mismatches and res.frame_period(w * h // 4) == w * h // 4
+    stream = frames_to_beats(frames, StreamConfig(lanes=4, valid_prob=0.7, line_gap=2, seed=4))
+    res = run_stream_test(files, design.top, tmp_path / "stalls", stream, expected, *args, out_lanes=4,
+                          ready=ready_pattern(8192, 0.5, seed=5, mean_stall=10))
+    assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 3
