@@ -63,7 +63,7 @@ def test_fg_peaks3_bit_exact_under_cocotb(tmp_path, size, valid, ready):
 
     from fluorogate.sim.simulators import get_simulator, simulator_env
 
-    codes, _ = _maps(2, size, 3, density=4.0)  # 2 size x 2 size maps, dense (Deep-STORM's regime)
+    codes, _ = _maps(size // 6, size, 3, density=4.0)  # 2 size x 2 size maps, dense (Deep-STORM's regime)
     edges = _edge_frames(2 * size, 2 * size)
     frames = np.concatenate([edges, codes, edges[:1]])
     cfg = PeakConfig(threshold=6, baseline=2)
