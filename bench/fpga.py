@@ -70,8 +70,23 @@ def cycle_model(graph: IntegerGraph, size: int, lanes: int) -> dict:
             "out_lanes": rep["out_lanes"]}
 
 
-def read_build(build_dir: Path) -> dict:
-    """Fmax and resources from a `fluorogate build` folder's build_report.json."""
+def design_digest(graph: IntegerGraph, size: int, lanes: int) -> str:
+    """The digest `fluorogate build` records of the sources it built, for the design generated at `size`."""
+    from fluorogate.firmware.generate import RtlConfig, generate
+    from fluorogate.firmware.reports import sources_digest
+
+    design = generate(graph, RtlConfig(width=size, height=size, lanes=lanes))
+    return sources_digest([*((name, text.encode()) for name, text in design.sources.items()),
+                           *((p.name, p.read_bytes()) for p in design.static_sources)])
+
+
+def read_build(build_dir: Path, graph: IntegerGraph | None = None, sizes: list[int] = (), lanes: int = 1) -> dict:
+    """Fmax and resources from a `fluorogate build` folder's build_report.json.
+
+    With `graph`, the build must be of that graph's design at one of `sizes` (the sources' digest that
+    the build recorded): a folder left from another model or an older generator is refused, since its
+    Fmax would be quoted for a design it never measured.
+    """
     from pydantic import ValidationError
 
     from fluorogate.firmware.reports import BuildReport
@@ -83,6 +98,13 @@ def read_build(build_dir: Path) -> dict:
         raise UserError(f"--build-dir {build_dir}: no build_report.json (made by `fluorogate build`)") from None
     except (json.JSONDecodeError, ValidationError) as exc:
         raise UserError(f"{path}: not a fluorogate build report ({type(exc).__name__})") from None
+    if graph is not None:
+        if rep.sources_sha256 is None:
+            raise UserError(f"{path}: records no digest of its sources (an older build); build it again")
+        if all(design_digest(graph, s, lanes) != rep.sources_sha256 for s in sizes):
+            raise UserError(f"--build-dir {build_dir}: built from other sources than this model's design at "
+                            f"{', '.join(map(str, sizes))} px wide, {lanes} lane(s) (another model, size or "
+                            "generator version); build it again")
     return {
         "build_dir": str(build_dir), "board": rep.board, "part": rep.part, "core": rep.core,
         "fmax_mhz": round(min(c.achieved_mhz for c in rep.clocks), 2),
@@ -147,7 +169,7 @@ def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int
         return out
     try:  # a failed or missing build leaves the simulation and the cycle counts in the report
         if build_dir is not None:
-            out["build"] = read_build(build_dir)
+            out["build"] = read_build(build_dir, graph, sizes, lanes)
         elif build:
             out["build"] = run_build_for(graph, max(sizes), lanes, work / "build", board, freq_mhz)
         else:

@@ -37,6 +37,7 @@ from fluorogate.firmware.reports import (
     parse_nextpnr_report,
     parse_yosys_stat,
     report_markdown,
+    sources_digest,
 )
 from fluorogate.outputs import check_writable
 
@@ -174,7 +175,8 @@ def step_report(state: BuildState) -> None:
         headline=list(fam.headline),
         core_cells={fam.bel_of_cell.get(k, k): v for k, v in cells.get(state.cfg.core, {}).items()},
         clocks=pnr.clocks, critical_paths=pnr.critical_paths, step_seconds=dict(state.step_seconds),
-        bitstream=bit if (state.folder / bit).exists() else None)
+        bitstream=bit if (state.folder / bit).exists() else None,
+        sources_sha256=sources_digest((p.name, p.read_bytes()) for p in state.cfg.sources))
     write_report(state.folder, state.report)
 
 

@@ -12,8 +12,10 @@ report shows the critical path (with the Verilog source lines nextpnr attributes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -126,6 +128,16 @@ def parse_yosys_stat(path: Path) -> dict[str, dict[str, int]]:
         raise UserError(f"{path}: not yosys `stat -json` output ({type(exc).__name__}: {exc})") from None
 
 
+def sources_digest(files: Iterable[tuple[str, bytes]]) -> str:
+    """SHA-256 over (file name, contents) pairs in name order: the identity of a design's sources, so that
+    a build folder reused later (`fluorogate bench --build-dir`) can be checked against the design it
+    is said to measure."""
+    h = hashlib.sha256()
+    for name, data in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
 class BuildReport(BaseModel):
     """Everything a build measured, written as build_report.json and build_report.md."""
 
@@ -142,6 +154,7 @@ class BuildReport(BaseModel):
     critical_paths: dict[str, CriticalPath]
     step_seconds: dict[str, float]
     bitstream: str | None = None  # file name in the build folder
+    sources_sha256: str | None = None  # the core's sources (`sources_digest`): which design this build is of
 
     @property
     def timing_met(self) -> bool:

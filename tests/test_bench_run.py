@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fluorogate.bench.fpga import per_size, read_build
+from fluorogate.bench.fpga import design_digest, per_size, read_build
 from fluorogate.bench.run import BenchConfig, run_bench
 from fluorogate.cli import main
 from fluorogate.errors import UserError
@@ -35,6 +35,36 @@ def smoke_build(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def default_graph(tmp_path_factory):
+    from fluorogate.models.export_run import export_run
+    from fluorogate.models.shipped import shipped_run
+    from fluorogate.quantize.ir import IntegerGraph
+
+    run = shipped_run(tmp_path_factory.mktemp("run") / "default_run", force=True)  # as the bench names it
+    export_run(run, force=True)
+    return IntegerGraph.model_validate_json((run / "ir.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def default_build(tmp_path_factory, smoke_build, default_graph) -> Path:
+    """The smoke build's numbers, recorded as if built from the default's design at 64 px wide: the bench
+    reads its Fmax for the default only when the digests agree."""
+    rep = json.loads((smoke_build / "build_report.json").read_text())
+    rep["sources_sha256"] = design_digest(default_graph, 64, 1)
+    folder = tmp_path_factory.mktemp("default_build")
+    (folder / "build_report.json").write_text(json.dumps(rep))
+    return folder
+
+
+def test_read_build_refuses_a_build_of_another_design(smoke_build, default_build, default_graph):
+    with pytest.raises(UserError, match="no digest"):
+        read_build(smoke_build, default_graph, [64])
+    with pytest.raises(UserError, match="other sources"):
+        read_build(default_build, default_graph, [16, 32])  # built at 64 wide: line buffers differ
+    assert read_build(default_build, default_graph, [16, 64])["fmax_mhz"] > 122
+
+
 def test_read_build_and_per_size_arithmetic(smoke_build):
     build = read_build(smoke_build)
     fmax = build["fmax_mhz"]
@@ -58,9 +88,9 @@ def test_read_build_refuses_a_folder_without_a_report(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
-def test_tiny_bench_on_the_default(tmp_path, smoke_build):
+def test_tiny_bench_on_the_default(tmp_path, default_build):
     """16x16 cocotb frame, the smoke build's Fmax, a 32x32 software frame, a small quality set."""
-    cfg = BenchConfig(sizes=[16, 64], build_dir=smoke_build, software_sizes=[32], software_repeats=1, hls_sizes=[],
+    cfg = BenchConfig(sizes=[16, 64], build_dir=default_build, software_sizes=[32], software_repeats=1, hls_sizes=[],
                       quality_frames=1, quality_size=32)
     report = run_bench("default", None, tmp_path, sections=["fpga", "software", "quality"], cfg=cfg)
     fpga = report["sections"]["fpga"]
@@ -69,6 +99,7 @@ def test_tiny_bench_on_the_default(tmp_path, smoke_build):
     assert sim["latency_cycles_measured"] == sim["latency_cycles_model"]
     assert sim["frame_cycles_measured"] == 256 and fpga["cycle_model_confirmed"]
     assert [r["size"] for r in fpga["sizes"]] == [16, 64] and fpga["sizes"][0]["latency_cycles"] == sim["latency_cycles_model"]
+    assert fpga["build"].get("fmax_mhz"), fpga["build"]
     assert [c["lanes_needed"] for c in fpga["cameras"]] == [4, 4, 8]  # 122.8 MHz per lane
     chk = report["sections"]["quality"]["reference_equals_qat"]
     assert chk["bit_exact"] and chk["pixels_checked"] > 0
