@@ -247,8 +247,9 @@ class _StageBuilder:
 
     @property
     def front_cycles(self) -> int:
-        """Cycles from `emit_fire` to the front's `out_valid` (fg_window3 registers its columns first)."""
-        return 2 if self.st.kind == "conv3" else 1
+        """Cycles from `emit_fire` to the front's `out_valid` (fg_window3's line buffers and columns run
+        three cycles behind its tick, so that every block-RAM pin meets a flip-flop)."""
+        return 4 if self.st.kind == "conv3" else 1
 
     @property
     def depth(self) -> int:

@@ -15,7 +15,7 @@
 // next frame. Line buffers are synchronous-read memories, prefetched one tick ahead (block RAM).
 //
 // Handshake: `in_ready` does not depend on `in_valid`. `credit_ok` says the consumer can take one more
-// beat of windows; `emit_fire` counts them at the tick, `out_valid`/`out_win` follow two cycles later.
+// beat of windows; `emit_fire` counts them at the tick, `out_valid`/`out_win` follow four cycles later.
 // Window layout: lane l, tap t = 3*ky + kx (ky, kx in 0..2, top-left first) at
 // out_win[(9*l + t)*DW +: DW].
 `timescale 1ns/1ps
@@ -42,9 +42,9 @@ module fg_window3 #(
 
     reg [N*DW-1:0] lb1 [0:WB-1];  // row i-1
     reg [N*DW-1:0] lb2 [0:WB-1];  // row i-2
-    reg [N*DW-1:0] rd1, rd2;      // lb1[j], lb2[j], prefetched
-    reg [CD-1:0] cl;              // last column of beat j-2, one cycle late (see below)
-    reg [N*CD-1:0] cp;            // the N columns of beat j-1, one cycle late
+    reg [N*DW-1:0] rd1, rd2;      // lb1[j], lb2[j], prefetched (one and two cycles late, see below)
+    reg [CD-1:0] cl;              // last column of beat j-2, three cycles late
+    reg [N*CD-1:0] cp;            // the N columns of beat j-1, three cycles late
     reg [RW-1:0] i;
     reg [CW-1:0] j;
     reg tail;                     // previous frame's last row still to emit
@@ -90,16 +90,6 @@ module fg_window3 #(
     wire consume = tick && !nodata;
     assign emit_fire = tick && emits;
 
-    // Input data goes to the columns unselected: on a tick without data (flush) the new column only
-    // feeds taps that the bottom/right masks zero.
-    wire [N*CD-1:0] cnew;
-    genvar g;
-    generate
-        for (g = 0; g < N; g = g + 1) begin : col
-            assign cnew[g*CD +: CD] = {in_data[g*DW +: DW], rd1[g*DW +: DW], rd2[g*DW +: DW]};
-        end
-    endgenerate
-
     // The advanced state `a` (any tick but a restart) and its flags. A frame's last pixel is always
     // consumed (nodata only occurs in rows 0 and 1), so a frame end needs no handshake term.
     wire last_col = f[F_LAST_COL], last_px = f[F_LAST_PX], tail_end = f[F_TAIL_END];
@@ -119,12 +109,6 @@ module fg_window3 #(
         if (rst) begin
             i <= 0; j <= 0; tail <= 1'b0; flush <= 1'b0; f <= F_START;
         end else if (tick) begin
-            if (consume) begin
-                lb1[j] <= in_data;
-                lb2[j] <= rd1;
-            end
-            rd1 <= lb1[restart ? {CW{1'b0}} : j_adv];
-            rd2 <= lb2[restart ? {CW{1'b0}} : j_adv];
             i <= restart ? {RW{1'b0}} : i_adv;
             j <= restart ? {CW{1'b0}} : j_adv;
             tail <= !restart && a_tail;
@@ -133,32 +117,48 @@ module fg_window3 #(
         end
     end
 
-    // The columns shift one cycle after their tick: `cn_r` copies the new columns every cycle and `tick_r`
-    // (a flip-flop) enables cp/cl, so cp/cl hold what they would hold one cycle earlier in a direct
-    // design. The tick itself (late: a handshake) then enables only the counters and the line buffers,
-    // not the N*CD+CD column flip-flops, and the line buffers' read data (DP16KD, 5.8 ns clock-to-Q)
-    // reaches a flip-flop before any logic. The window is built in the cycle after the tick from
-    // {cn_r, cp, cl} and the registered masks; `out_valid` follows `emit_fire` two cycles later.
-    reg [N*CD-1:0] cn_r;
-    reg tick_r, top_r, bottom_r, left_r, right_r, fire_r;
-    wire [(N+2)*CD-1:0] cols = {cn_r[0 +: CD], cp, cl};  // column k-1 of the emitted beat at index k
+    // Line buffers and columns run as an exact replica of the tick sequence, delayed: every DP16KD pin
+    // (address, enables, write data, read data) then connects to a flip-flop, never to logic. At 79.8 MHz
+    // the critical path was tick/restart -> read-address mux -> a far DP16KD (6.3 ns of routing; the 16
+    // block RAMs of an 8-channel stage spread over the die), and DP16KD read data has 5.8 ns clock-to-Q.
+    // Cycle t+1 (stage 1): lb1 writes/reads what the tick in cycle t would have, from registered copies;
+    // cycle t+2: lb2, its write data lb1's registered read data; cycle t+3: the new columns (registered)
+    // shift into cp/cl and the window is built from {new column, cp, cl} with the masks of cycle t.
+    // Values masked as padding are the only ones that differ from a direct design (the read at a restart
+    // uses j_adv, not 0: that column belongs to row -1 of the next frame). `out_valid` follows `emit_fire`
+    // four cycles later.
+    reg t1, c1, t2, c2, t3, e1, e2, e3;
+    reg [CW-1:0] j1, a1, j2, a2;
+    reg [N*DW-1:0] x1, x2, r1;
+    reg [N*CD-1:0] cn3;
+    reg [3:0] m1, m2, m3;  // top, bottom, left, right
+    wire [(N+2)*CD-1:0] cols = {cn3[0 +: CD], cp, cl};  // column k-1 of the emitted beat at index k
     integer l, ky, kx;
     reg keep;
     always @(posedge clk) begin
-        cn_r <= cnew;
-        tick_r <= !rst && tick;
-        if (tick_r) begin
+        {t1, c1, e1} <= rst ? 3'b000 : {tick, consume, emit_fire};
+        {t2, c2, e2} <= rst ? 3'b000 : {t1, c1, e1};
+        {t3, e3} <= rst ? 2'b00 : {t2, e2};
+        out_valid <= !rst && e3;
+        j1 <= j; a1 <= j_adv; x1 <= in_data; m1 <= {f[F_TOP], f[F_BOTTOM], f[F_LEFT], f[F_RIGHT]};
+        j2 <= j1; a2 <= a1; x2 <= x1; m2 <= m1; r1 <= rd1;
+        m3 <= m2;
+        if (c1) lb1[j1] <= x1;
+        if (t1) rd1 <= lb1[a1];
+        if (c2) lb2[j2] <= r1;
+        if (t2) rd2 <= lb2[a2];
+        // The new columns: on a tick without data (flush) the input part only feeds masked taps.
+        for (l = 0; l < N; l = l + 1)
+            cn3[l*CD +: CD] <= {x2[l*DW +: DW], r1[l*DW +: DW], rd2[l*DW +: DW]};
+        if (t3) begin
             cl <= cp[(N-1)*CD +: CD];
-            cp <= cn_r;
+            cp <= cn3;
         end
-        {top_r, bottom_r, left_r, right_r} <= {f[F_TOP], f[F_BOTTOM], f[F_LEFT], f[F_RIGHT]};
-        fire_r <= !rst && emit_fire;
-        out_valid <= !rst && fire_r;
         for (l = 0; l < N; l = l + 1)
             for (ky = 0; ky < 3; ky = ky + 1)
                 for (kx = 0; kx < 3; kx = kx + 1) begin
-                    keep = !(ky == 0 && top_r) && !(ky == 2 && bottom_r)
-                           && !(kx == 0 && l == 0 && left_r) && !(kx == 2 && l == N - 1 && right_r);
+                    keep = !(ky == 0 && m3[3]) && !(ky == 2 && m3[2])
+                           && !(kx == 0 && l == 0 && m3[1]) && !(kx == 2 && l == N - 1 && m3[0]);
                     out_win[(9*l + 3*ky + kx)*DW +: DW] <= keep ? cols[(l + kx)*CD + ky*DW +: DW] : {DW{1'b0}};
                 end
     end
