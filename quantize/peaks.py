@@ -9,7 +9,7 @@ Per pixel of the density map (unsigned codes `v`, raster order), on its 3x3 wind
   away from zero; |q| <= 2**F as |Sy| <= S), then the bias-correction table
   (`fluorogate.sim.localize.centroid_table`, rounded to F bits): `oy = table[q + 2**F]`.
 A record is (row, col, oy, ox, S): position `row + oy / 2**F` output pixels, photons `S` codes (x 2**shift
-ADU, / ADU per photon, / the 3x3 capture fraction: `to_localizations`). Two peaks are never 8-neighbours
+ADU, / ADU per photon, / the 3x3 capture fraction at (oy, ox), on the host: `to_localizations`). Two peaks are never 8-neighbours
 (the tie rule), so at most one record per two pixels of a line.
 
 Stream: one 64-bit word per record, `col | row << 16 | (ox & 255) << 32 | (oy & 255) << 40 | S << 48`,
@@ -89,5 +89,6 @@ def to_localizations(rec: np.ndarray, frame: int, cfg: PeakConfig, scale: int, s
     loc["frame"] = frame
     loc["y_px"] = (rec["row"] + rec["oy"] / f + 0.5) / scale - 0.5
     loc["x_px"] = (rec["col"] + rec["ox"] / f + 0.5) / scale - 0.5
-    loc["photons"] = rec["s"] * 2.0**shift / adu_per_photon / density_capture3(cfg.sigma_out)
+    dy, dx = rec["oy"] / f, rec["ox"] / f
+    loc["photons"] = rec["s"] * 2.0**shift / adu_per_photon / density_capture3(dy, dx, cfg.sigma_out)
     return loc

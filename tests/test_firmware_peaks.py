@@ -34,7 +34,7 @@ def test_integer_peaks_agree_with_the_float_decoder():
     assert len(ints) == len(flts) > 20
     # the same peaks; positions differ by the fixed-point rounding only (1/32 output px = 1.7 nm)
     assert np.abs(ints["y_px"] - flts["y_px"]).max() <= 1 / 32
-    assert np.allclose(ints["photons"], flts["photons"], rtol=1e-9)
+    assert np.allclose(ints["photons"], flts["photons"], rtol=0.02)  # capture at the rounded offset
     s = score(ints, f.localizations, 1.0, f.pixel_nm, (32, 32))
     assert s["jaccard"] > 0.9 and s["rmse_nm"] < 5  # the code grid costs little on a clean map
 
