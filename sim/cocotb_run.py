@@ -139,19 +139,23 @@ def simulate_graph(graph, frames: list[np.ndarray], work: str | Path, *, stream:
                    lanes: int = 1, simulator: str = "icarus", seed: int = 0, driver: str = "hdl") -> StreamResult:
     """Generate the RTL for `graph` at the frames' size, stream `frames` through it, compare every pixel.
 
-    `frames` are raw ADU when the graph has a camera front end, else input codes. `expected` defaults to
+    `frames` are raw ADU when the graph has a camera front end, else input codes; (C, H, W) stacks for
+    a C-channel input (sim3). `expected` defaults to
     the integer reference (`run_graph`); `stream` defaults to the frames back to back with no gaps;
     `ready_prob` < 1 adds random backpressure. The one call the tests, the demo and the bench share.
     """
     from fluorogate.firmware.generate import RtlConfig, generate
     from fluorogate.quantize.reference import codes_from_adu, run_graph
-    from fluorogate.sim.stream import StreamConfig, frames_to_beats, ready_pattern
+    from fluorogate.sim.stream import StreamConfig, frames_to_beats, pack_channels, ready_pattern
 
-    h, w = frames[0].shape
+    h, w = frames[0].shape[-2:]
     work = Path(work)
     design = generate(graph, RtlConfig(width=w, height=h, kernel=kernel, lanes=lanes))
     files = design.write(work / "rtl")
-    stream = stream if stream is not None else frames_to_beats(frames, StreamConfig(lanes=lanes))
+    if stream is None:  # (C, H, W) stacks of a multi-frame input: one pixel word per position
+        bits = design.report["in_pixel_bits"] // graph.input.channels
+        words = [pack_channels(f, bits) if np.ndim(f) == 3 else f for f in frames]
+        stream = frames_to_beats(words, StreamConfig(lanes=lanes))
     if expected is None:
         to_codes = (lambda f: codes_from_adu(graph, f)) if graph.input.camera else (lambda f: f)
         expected = np.stack([run_graph(graph, to_codes(f)) for f in frames])
