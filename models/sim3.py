@@ -56,14 +56,14 @@ def _restore_all(cfg, flt, qat, frames, offset: float, w2: float | None = None):
 
 def extra_eval(cfg, flt, qat, frames: int, size: int) -> tuple[dict, str]:
     """9-frame baselines, bead FWHM and FRC resolution; (eval.json["task_metrics"], Markdown section)."""
-    from fluorogate.models.evaluate import EVAL_SEED, LEVELS
+    from fluorogate.models.evaluate import EVAL_SEED
     from fluorogate.models.resolution import bead_fwhm, frc_resolution
     from fluorogate.sim.sim3 import sim3_frames
 
     tc = cfg.train
     quality: dict[str, dict] = {}
     kw = dict(background=tc.background, preset=tc.preset, phases="all")
-    for level in LEVELS:
+    for level in cfg.model.spec.levels:
         sim = sim3_frames(frames, size, level, specimen=tc.specimen, seed=EVAL_SEED + 300 + int(level), **kw)
         offset = sim.preset.offset_adu
         restored, truths, w2 = _restore_all(cfg, flt, qat, sim, offset)
