@@ -56,16 +56,24 @@ module fg_stream_player #(
         .frames_in(frames_in), .frames_out(frames_out)
     );
 
-    // Read the next stimulus line into line_*; past the end of the file the stream stays idle.
-    task read_line;
+    // Non-blocking in the initial block too (INITIALDLY): the always block drives these non-blocking,
+    // and mixing the two on one variable is not allowed.
+    /* verilator lint_off INITIALDLY */
+    // Take the next stimulus line; past the end of the file the stream stays idle. Non-blocking: the
+    // DUT reads in_* at the same edge.
+    task next_line;
         begin
             got = $fscanf(fd_in, "%h %h\n", line_flags, line_data);
             line_valid = got == 2 && line_flags[2];
+            in_valid <= line_valid;
+            if (line_valid) begin
+                in_data <= line_data;
+                in_user <= line_flags[1];
+                in_last <= line_flags[0];
+            end
         end
     endtask
 
-    // Non-blocking here too: the always block drives these non-blocking, and mixing the two is not allowed.
-    /* verilator lint_off INITIALDLY */
     initial begin
         done <= 0;
         cycle <= 0;
@@ -85,28 +93,14 @@ module fg_stream_player #(
         fd_in_log = $fopen(path, "w");
         if (!$value$plusargs("fg_out_log=%s", path)) $fatal(1, "fg_stream_player: +fg_out_log=PATH missing");
         fd_out_log = $fopen(path, "w");
-        read_line;
-        in_valid <= line_valid;
-        if (line_valid) begin
-            in_data <= line_data;
-            in_user <= line_flags[1];
-            in_last <= line_flags[0];
-        end
+        next_line;
     end
     /* verilator lint_on INITIALDLY */
 
     always @(posedge clk) begin
         if (!rst && !done) begin
             if (s_valid && s_ready) $fwrite(fd_in_log, "%0d\n", cycle);
-            if (!in_valid || s_ready) begin  // non-blocking: the DUT reads these at this edge too
-                read_line;
-                in_valid <= line_valid;
-                if (line_valid) begin
-                    in_data <= line_data;
-                    in_user <= line_flags[1];
-                    in_last <= line_flags[0];
-                end
-            end
+            if (!in_valid || s_ready) next_line;
             if (m_ready && m_valid) begin
                 $fwrite(fd_out_log, "%0d %h %0d\n", cycle, m_data, {m_user, m_last});
                 out_seen = out_seen + 1;
