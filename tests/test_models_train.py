@@ -103,3 +103,16 @@ def test_export_and_eval_name_the_missing_run(tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path)]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_extra_specimen_takes_its_share_of_chunks_and_leaves_the_test_set():
+    from fluorogate.models.data import chunk_options
+
+    tc = TINY.model_copy(update={"extra_specimen": "nuclei", "extra_fraction": 0.5})
+    picked = [chunk_options(tc, seed).specimen for seed in range(400)]
+    assert set(picked) == {"mix", "nuclei"} and 160 < picked.count("nuclei") < 240
+    assert picked == [chunk_options(tc, seed).specimen for seed in range(400)]  # seeded: resumable
+    assert tc.specimen == "mix"  # the simulated test set's specimen is untouched
+    assert {chunk_options(TINY, seed).specimen for seed in range(50)} == {"mix"}
+    with pytest.raises(ValueError, match="needs an extra_specimen"):
+        TrainConfig(extra_fraction=0.3)
