@@ -34,12 +34,13 @@ from fluorogate.quantize.ir import ConvNode, IntegerGraph, RequantNode
 
 RTL_DIR = Path(__file__).parent / "rtl"
 LIBRARY = ("fg_frontend.v", "fg_window3.v", "fg_fifo.v", "fg_maxpool2.v", "fg_upsample2.v",
-           "fg_upsample2_lanes.v", "fg_maxpool2_lanes.v")  # hand-written primitives every design uses
+           "fg_upsample2_lanes.v", "fg_maxpool2_lanes.v", "fg_fifo_bram.v")  # hand-written primitives
 KernelKind = Literal["mac", "da4ml"]
 INPUT_SLICE = 2  # cycles of the register slices: fg_frontend's input, and before the first stages
 CAMERA_SLICE = 1  # and between the camera conversion's subtraction and its rounding
 CREDIT_MARGIN = 3  # FIFO words beyond the pipeline depth: lets a stage sustain one pixel per clock
 SKIP_MARGIN = 4
+BRAM_FIFO_MIN = 64  # skip FIFOs this deep use fg_fifo_bram (block RAM, every RAM pin at a flip-flop)
 
 
 class RtlConfig(BaseModel):
@@ -524,7 +525,8 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
             lines += [f"    wire [{bw - 1}:0] {port}_data;", f"    wire {port}_valid, {port}_ready;"]
             if (s.name, k) in skip:
                 lines += [f"    wire [{bw - 1}:0] {port}_q_data;", f"    wire {port}_q_valid, {port}_q_ready;",
-                          f"    fg_fifo #(.DW({bw}), .DEPTH({skip[(s.name, k)]})) {port}_skip (.clk(clk), "
+                          f"    {'fg_fifo_bram' if skip[(s.name, k)] >= BRAM_FIFO_MIN else 'fg_fifo'} "
+                          f"#(.DW({bw}), .DEPTH({skip[(s.name, k)]})) {port}_skip (.clk(clk), "
                           f".rst(rst), .in_data({port}_q_data), .in_valid({port}_q_valid), .in_ready({port}_q_ready), "
                           f".out_data({port}_data), .out_valid({port}_valid), .out_ready({port}_ready));"]
                 readers.setdefault(t, []).append(f"{port}_q")
