@@ -236,6 +236,9 @@ def dataflow_config(out_dir: Path, cfg: FinnConfig, target: FoldingTarget, wwidt
         mvau_wwidth_max=wwidth_max, generate_outputs=outputs, steps=steps,
         standalone_thresholds=cfg.standalone_thresholds,
         folding_config_file=folding_file,
+        # FINN leaves Quant nodes wider than this (default 8) outside the accelerator ("unmapped
+        # layers"); a model with `out_extra_bits` has a 9-16 bit output quantizer.
+        max_multithreshold_bit_width=16,
     )
 
 
