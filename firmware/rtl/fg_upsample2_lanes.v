@@ -15,7 +15,8 @@
 //
 // Handshake as fg_window3: `in_ready` does not depend on `in_valid` (nor on `credit_ok`: writes emit
 // nothing); `credit_ok` gates the emitting ticks, `emit_fire` counts them, out_valid/out_data follow one
-// cycle later (synchronous-read memory: block RAM). Output lane q carries pair pixel q/2.
+// cycle later (synchronous-read memory: block RAM). Output lane q carries pair pixel q/2 (wiring after the
+// read register, so the read register stays the memory's: a copy per lane before it maps to LUT RAM).
 `timescale 1ns/1ps
 module fg_upsample2_lanes #(
     parameter integer W = 16,
@@ -30,7 +31,7 @@ module fg_upsample2_lanes #(
     input  wire            credit_ok,
     output wire            emit_fire,
     output reg             out_valid,
-    output reg [4*N*DW-1:0] out_data
+    output wire [4*N*DW-1:0] out_data
 );
     localparam integer WB = W / N;   // input beats per line
     localparam integer P = WB / 2;   // pairs per line (= output beats per output line)
@@ -56,15 +57,20 @@ module fg_upsample2_lanes #(
 
     wire [AW-1:0] waddr = wbank ? P + wk : wk;
     wire [AW-1:0] raddr = rbank ? P + rk : rk;
-    wire [2*N*DW-1:0] rd = lb[raddr];
+    reg [2*N*DW-1:0] rd;  // the pair read: the memory's own output register (block RAM, not LUT RAM)
 
-    integer q;
+    genvar q;
+    generate
+        for (q = 0; q < 4 * N; q = q + 1) begin : dup
+            assign out_data[q*DW +: DW] = rd[(q / 2)*DW +: DW];
+        end
+    endgenerate
+
     always @(posedge clk) begin
         out_valid <= 1'b0;
         if (take && !whalf) hold <= in_data;
         if (wrote) lb[waddr] <= {in_data, hold};
-        if (tick)
-            for (q = 0; q < 4 * N; q = q + 1) out_data[q*DW +: DW] <= rd[(q / 2)*DW +: DW];
+        if (tick) rd <= lb[raddr];
         if (rst) begin
             wk <= 0; rk <= 0; whalf <= 1'b0; wbank <= 1'b0; rpass <= 1'b0; rbank <= 1'b0; ahead <= 0;
         end else begin
