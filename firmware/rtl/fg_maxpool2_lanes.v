@@ -27,7 +27,7 @@ module fg_maxpool2_lanes #(
     input  wire                  credit_ok,
     output wire                  emit_fire,
     output reg                   out_valid,
-    output reg [N/4*CH*B-1:0]    out_data
+    output wire [N/4*CH*B-1:0]   out_data
 );
     localparam integer PX = CH * B;          // one pixel
     localparam integer HW = N / 2 * PX;      // N/2 pooled values: one result word (two output beats)
@@ -39,7 +39,8 @@ module fg_maxpool2_lanes #(
     reg [HW-1:0] ob [0:2*WB-1];              // results, two banks
     reg [HW-1:0] rd;                          // lb prefetched for the next beat
     reg [KW-1:0] j, wk, rk;
-    reg odd, wbank, rhalf, rbank;
+    reg odd, wbank, rhalf, rbank, qhalf;
+    reg [HW-1:0] wq;                          // the word read: the memory's own output register
     reg [1:0] ahead;
 
     function [PX-1:0] pmax(input [PX-1:0] a, input [PX-1:0] b);
@@ -77,7 +78,7 @@ module fg_maxpool2_lanes #(
     wire [KW-1:0] jn = eol ? 0 : j + 1;
     wire [AW-1:0] waddr = wbank ? WB + wk : wk;
     wire [AW-1:0] raddr = rbank ? WB + rk : rk;
-    wire [HW-1:0] word = ob[raddr];
+    assign out_data = qhalf ? wq[HW/2 +: HW/2] : wq[0 +: HW/2];  // after the read register: block RAM
 
     always @(posedge clk) begin
         out_valid <= 1'b0;
@@ -86,7 +87,10 @@ module fg_maxpool2_lanes #(
             else ob[waddr] <= v;
             rd <= lb[jn];
         end
-        if (tick) out_data <= rhalf ? word[HW/2 +: HW/2] : word[0 +: HW/2];
+        if (tick) begin
+            wq <= ob[raddr];
+            qhalf <= rhalf;
+        end
         if (rst) begin
             j <= 0; wk <= 0; rk <= 0; odd <= 1'b0; wbank <= 1'b0; rhalf <= 1'b0; rbank <= 1'b0; ahead <= 0;
         end else begin
