@@ -39,8 +39,12 @@ module fg_frontend #(
     reg [2:0] state;
     reg [CW-1:0] col;
     reg [RW-1:0] row;
-    wire last_col = col == W - 1;
-    wire last_px = last_col && row == H - 1;
+    // Position flags as registers (col == W-1, row == H-1, (row, col) == (0, 0)), updated from comparisons
+    // of the counters with constants: the state logic starts at flip-flops, and the frame counter
+    // increments a cycle later (75.5 MHz build: col -> comparators -> a LUT shared with frames_in, placed
+    // by the LED pins -> state, 13.25 ns).
+    reg last_col, last_row, at_start, frame_done;
+    wire last_px = last_col && last_row;
 
     wire [DW-1:0] b_tdata;
     wire b_tvalid, b_tuser, b_tlast;
@@ -74,16 +78,22 @@ module fg_frontend #(
 
     always @(posedge clk) begin
         if (rst) begin
-            state <= IDLE; col <= 0; row <= 0;
-            err_line_length <= 1'b0; err_missing_sof <= 1'b0; frames_in <= 0;
+            state <= IDLE; col <= 0; row <= 0; last_col <= W == 1; last_row <= H == 1; at_start <= 1'b1;
+            frame_done <= 1'b0; err_line_length <= 1'b0; err_missing_sof <= 1'b0; frames_in <= 0;
         end else begin
             if (clear_errors) begin
                 err_line_length <= 1'b0; err_missing_sof <= 1'b0;
             end
+            frame_done <= px && last_px;
+            if (frame_done) frames_in <= frames_in + 1;
             if (px) begin
                 col <= last_col ? 0 : col + 1;
-                if (last_col) row <= (row == H - 1) ? 0 : row + 1;
-                if (last_px) frames_in <= frames_in + 1;
+                last_col <= last_col ? W == 1 : col == W - 2;
+                at_start <= last_px;
+                if (last_col) begin
+                    row <= last_row ? 0 : row + 1;
+                    last_row <= last_row ? H == 1 : row == H - 2;
+                end
             end
             case (state)
                 IDLE: if (beat && !b_tuser) err_missing_sof <= 1'b1;
@@ -93,8 +103,8 @@ module fg_frontend #(
                      end else if (px) state <= next_after_input(b_tlast);
                 FILL_LINE: if (px && last_col) state <= last_px ? IDLE : PIX;
                 FILL_FRAME: if (px && last_px) state <= IDLE;
-                default: if (b_tvalid && b_tuser) state <= (row == 0 && col == 0) ? IDLE : FILL_FRAME;
-                         else if (beat && b_tlast) state <= (row == 0 && col == 0) ? IDLE : PIX;
+                default: if (b_tvalid && b_tuser) state <= at_start ? IDLE : FILL_FRAME;
+                         else if (beat && b_tlast) state <= at_start ? IDLE : PIX;
             endcase
             if (from_input && px && (last_col != b_tlast)) err_line_length <= 1'b1;
         end
