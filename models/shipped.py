@@ -20,7 +20,8 @@ from fluorogate.errors import UserError
 from fluorogate.models.run import CHECKPOINT, CONFIG, RunConfig, load_config, save_config
 
 SHIPPED = {"half_even": "denoise_w4a8", "half_up": "denoise_w4a8_half_up"}  # the denoiser, per rounding
-SHIPPED_TASKS = {("denoise", r): name for r, name in SHIPPED.items()} | {("sr2x", "half_even"): "sr2x_w4a8"}
+SHIPPED_TASKS = {("denoise", r): name for r, name in SHIPPED.items()} | {("sr2x", "half_even"): "sr2x_w4a8",
+                                                                         ("smlm", "half_even"): "smlm_w4a8"}
 
 
 def _files(rounding: str, task: str = "denoise") -> tuple[Path, Path]:

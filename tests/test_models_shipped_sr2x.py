@@ -1,9 +1,11 @@
-"""The shipped 2x super-resolution model: it loads through the task-aware shipped API, beats bicubic on
-fresh simulated frames, and the run folder written from it exports to an IR equal to the QAT model."""
+"""The shipped 2x models (super-resolution, SMLM density): the sr2x model loads through the task-aware
+shipped API and beats bicubic on fresh simulated frames; the run folder written from each exports to an
+IR equal to its QAT model."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fluorogate.models.evaluate import run_network
 from fluorogate.models.metrics import psnr
@@ -28,16 +30,18 @@ def test_shipped_sr2x_loads_and_beats_bicubic():
     assert net_psnr > bic_psnr + 3.0, (net_psnr, bic_psnr)
 
 
-def test_shipped_sr2x_run_exports_an_ir_equal_to_the_model(tmp_path):
+@pytest.mark.parametrize("task", ["sr2x", "smlm"])
+def test_shipped_run_of_a_2x_task_exports_an_ir_equal_to_the_model(tmp_path, task):
     from fluorogate.models.export_run import export_run
     from fluorogate.quantize.ir import IntegerGraph
     from fluorogate.quantize.reference import codes_from_adu, run_graph, to_real
 
-    run = shipped_run(tmp_path / "sr2x", task="sr2x")
+    run = shipped_run(tmp_path / task, task=task)
     graph = IntegerGraph.load(export_run(run)["ir.json"])
-    cfg = default_config(task="sr2x")
-    adu, _ = sr2x_batch(1, 24, 10.0, seed=9)
-    want = (run_network(load_default(task="sr2x"), adu, cfg) - cfg.camera.offset) * 2.0 ** (-cfg.camera.shift - 8)
+    cfg = default_config(task=task)
+    spec = cfg.model.spec
+    adu, _ = spec.hook("pairs")(1, 24, spec.levels[1], cfg.train, 9)
+    want = (run_network(load_default(task=task), adu, cfg) - cfg.camera.offset) * 2.0 ** (-cfg.camera.shift - 8)
     got = to_real(graph, run_graph(graph, codes_from_adu(graph, adu[0])))[0]
     assert got.shape == (48, 48)
     np.testing.assert_array_equal(got, want[0])
