@@ -139,16 +139,23 @@ def evaluate_run(run: str | Path, frames: int = 4, size: int = 128, force: bool 
     return paths["md"]
 
 
+def quality_rows(table: dict) -> list[str]:
+    """A Markdown table of {condition: {method: {psnr, ssim, param}}}: PSNR / SSIM (param) per method."""
+    methods = list(next(iter(table.values())))
+    lines = ["| condition | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for cond, res in table.items():
+        cells = [f"{res[m]['psnr']:.2f} / {res[m]['ssim']:.3f}" + (f" ({res[m]['param']})" if res[m]["param"] else "")
+                 for m in methods]
+        lines.append(f"| {cond} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _markdown(cfg: RunConfig, table: dict, frames: int, size: int) -> str:
     methods = list(next(iter(table.values())))
     lines = [f"# Evaluation: {cfg.model.task} {cfg.model.bits_tag} {cfg.model.rounding}", "",
              f"PSNR (dB) / SSIM, mean over {frames} frames of {size}x{size} per condition (the real crop: "
              "256x256); data range: the condition's ground truth max - min; baselines with their best parameter per condition (in brackets).", "",
-             "| condition | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
-    for cond, res in table.items():
-        cells = [f"{res[m]['psnr']:.2f} / {res[m]['ssim']:.3f}" + (f" ({res[m]['param']})" if res[m]["param"] else "")
-                 for m in methods]
-        lines.append(f"| {cond} | " + " | ".join(cells) + " |")
+             *quality_rows(table)]
     if "qat" in methods and "float" in methods:
         gaps = [res["float"]["psnr"] - res["qat"]["psnr"] for res in table.values()]
         lines += ["", f"Float - QAT PSNR gap: {min(gaps):+.2f} .. {max(gaps):+.2f} dB."]

@@ -94,17 +94,14 @@ def extra_eval(cfg, flt, qat, frames: int, size: int) -> tuple[dict, str]:
 
 
 def _markdown(m: dict, frames: int, size: int) -> str:
+    from fluorogate.models.evaluate import quality_rows
+
     quality, res = m["quality_9frame"], m["resolution"]
-    methods = list(next(iter(quality.values())))
     lines = ["## sim3: against the 9-frame reconstructions", "",
              f"The same specimens imaged under all 9 patterns ({frames} frames of {size}x{size} per level); "
              "widefield = mean of 9, bicubic; Wiener SIM with its best w2 per level; the networks see 3 of the 9 "
              "frames (phase 0 of each angle). PSNR (dB) / SSIM against the truth at the SIM limit.", "",
-             "| condition | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
-    for cond, row in quality.items():
-        cells = [f"{row[k]['psnr']:.2f} / {row[k]['ssim']:.3f}" + (f" ({row[k]['param']})" if row[k]["param"] else "")
-                 for k in methods]
-        lines.append(f"| {cond} | " + " | ".join(cells) + " |")
+             *quality_rows(quality)]
     lines += ["", f"Resolution ({m['output_pixel_nm']:.1f} nm output pixels): median bead FWHM "
               f"({m['bead_photons']:g} photons per bead peak) and FRC resolution (1/7 threshold, two noise "
               f"realisations of {m['frc_specimen']} at {m['bead_photons']:g} photons).", "",
