@@ -21,6 +21,7 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int, help="total steps, split 3:1 between float and QAT")
     p.add_argument("--float-steps", type=int, help="float pre-training steps (overrides --steps)")
     p.add_argument("--qat-steps", type=int, help="QAT fine-tuning steps (overrides --steps)")
+    p.add_argument("--patch", type=int, help="training patch size in camera pixels (default 64; >= 16)")
     p.add_argument("--channels", type=int, help="feature channels (default 8)")
     p.add_argument("--layers", type=int, help="conv layers (default: the task's)")
     p.add_argument("--out-extra-bits", type=int, help="output fractional bits below the input's grid (default 0)")
@@ -67,8 +68,8 @@ def _run_config(args):
     model_kw = {k: v for k, v in (("channels", args.channels), ("layers", args.layers),
                                   ("out_extra_bits", args.out_extra_bits)) if v is not None}
     train_kw = {**TASKS[args.task].train, "mode": args.mode, "preset": args.preset, "seed": args.seed, "threads": args.threads}
-    train_kw |= {k: v for k, v in (("extra_specimen", args.extra_specimen), ("extra_fraction", args.extra_fraction))
-                 if v is not None}
+    train_kw |= {k: v for k, v in (("extra_specimen", args.extra_specimen), ("extra_fraction", args.extra_fraction),
+                                   ("patch", args.patch)) if v is not None}
     if args.steps is not None:
         train_kw["float_steps"] = args.steps - args.steps // 4
         train_kw["qat_steps"] = args.steps // 4

@@ -89,10 +89,23 @@ def test_camera_codes_equal_the_integer_reference_front_end():
     (["train", "--bits", "w9a8"], "weight bit width 9"),
     (["train", "--bits", "w4a1"], "activation bit width 1"),
     (["train", "--rounding", "up"], "half_even or half_up"),
+    (["train", "--patch", "8"], "patch"),
 ])
 def test_train_rejects_bad_options(tmp_path, capsys, argv, message):
     assert main([*argv, "--out", str(tmp_path / "r")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_train_records_patch_in_the_run_config(monkeypatch):
+    from fluorogate.cli import build_parser
+    from fluorogate.models.cli import _run_config
+
+    argv = ["train", "--task", "sim3", "--patch", "48", "--out", "r"]
+    monkeypatch.setattr("sys.argv", ["fluorogate", *argv])
+    cfg = _run_config(build_parser().parse_args(argv))
+    assert (cfg.train.patch, cfg.model.task) == (48, "sim3")
+    assert "--patch 48" in cfg.command
+    assert _run_config(build_parser().parse_args(["train", "--out", "r"])).train.patch == TrainConfig().patch
 
 
 def test_export_and_eval_name_the_missing_run(tmp_path, capsys):
