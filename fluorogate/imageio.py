@@ -4,13 +4,16 @@ Writing keeps the dtype as given (camera ADU stay uint16) and records the pixel 
 OME-TIFF (`*.ome.tif[f]`) in the OME-XML `PhysicalSizeX/Y` in um, plain TIFF in the resolution tags
 (pixels per cm). Reading returns the array as stored plus the pixel size if the file has one (OME-XML,
 ImageJ `unit`, or resolution tags). Bad input is a `UserError` that names the file and what is wrong.
+Extra key/value `metadata` (e.g. the camera's offset and gain, which training on the user's frames
+needs) is written as an OME `MapAnnotation` or, in a plain TIFF, tifffile's JSON image description,
+and read back from either as strings or JSON values.
 """
 
 from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ class Image:
     data: np.ndarray
     pixel_size_um: float | None
     path: Path
+    metadata: dict = field(default_factory=dict)  # key/value annotations (OME MapAnnotation, tifffile JSON)
 
 
 def is_ome(path: str | os.PathLike) -> bool:
@@ -37,9 +41,11 @@ def is_ome(path: str | os.PathLike) -> bool:
 
 
 def write_tiff(
-    path: str | os.PathLike, data: np.ndarray, pixel_size_um: float | None = None, force: bool = False
+    path: str | os.PathLike, data: np.ndarray, pixel_size_um: float | None = None, force: bool = False,
+    metadata: dict | None = None,
 ) -> Path:
-    """Write `data` (YX, or TYX for a stack) atomically; never overwrites without `force`."""
+    """Write `data` (YX, or TYX for a stack) atomically; never overwrites without `force`. `metadata`:
+    key/value pairs kept in the file (OME: a MapAnnotation; plain TIFF: the JSON description)."""
     data = np.asarray(data)
     if data.ndim not in (2, 3):
         raise UserError(f"{path}: can write a 2D image or a (frames, H, W) stack, got shape {data.shape}")
@@ -53,6 +59,8 @@ def write_tiff(
                     "PhysicalSizeXUnit": "µm",
                     "PhysicalSizeYUnit": "µm",
                 }
+            if metadata:
+                meta["MapAnnotation"] = {k: str(v) for k, v in metadata.items()}
             tifffile.imwrite(tmp, data, ome=True, metadata=meta)
         else:
             res = (
@@ -60,7 +68,7 @@ def write_tiff(
                 if pixel_size_um
                 else {}
             )
-            tifffile.imwrite(tmp, data, **res)
+            tifffile.imwrite(tmp, data, metadata=dict(metadata or {}), **res)
     return Path(path)
 
 
@@ -86,6 +94,15 @@ def _pixel_size(tif: tifffile.TiffFile) -> float | None:
     return None
 
 
+def _annotations(tif: tifffile.TiffFile) -> dict:
+    """Key/value metadata: OME MapAnnotation entries, or the keys of tifffile's JSON description."""
+    if tif.is_ome and tif.ome_metadata:
+        return {el.get("K"): el.text or "" for el in ET.fromstring(tif.ome_metadata).iter()
+                if el.tag.endswith("}M") and el.get("K")}
+    shaped = tif.shaped_metadata
+    return {k: v for k, v in shaped[0].items() if k != "shape"} if shaped else {}
+
+
 def read_tiff(path: str | os.PathLike) -> Image:
     """Read the first series of a TIFF; UserError for a missing or unreadable file."""
     path = Path(path)
@@ -93,7 +110,7 @@ def read_tiff(path: str | os.PathLike) -> Image:
         raise UserError(f"{path}: no such file")
     try:
         with tifffile.TiffFile(path) as tif:
-            return Image(tif.series[0].asarray(), _pixel_size(tif), path)
+            return Image(tif.series[0].asarray(), _pixel_size(tif), path, _annotations(tif))
     except (tifffile.TiffFileError, ValueError, IndexError) as exc:
         raise UserError(f"{path}: not a readable TIFF ({exc})") from None
 
