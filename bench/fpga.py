@@ -11,12 +11,13 @@ design at the largest benchmarked size (line buffers scale with the width; the l
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from fluorogate.bench.cameras import keep_up
+from fluorogate.bench.cameras import CAMERA_TARGETS, CameraTarget, keep_up
 from fluorogate.errors import UserError
 from fluorogate.quantize.ir import IntegerGraph
 
@@ -98,10 +99,14 @@ def read_build(build_dir: Path, graph: IntegerGraph | None = None, sizes: list[i
         raise UserError(f"--build-dir {build_dir}: no build_report.json (made by `fluorogate build`)") from None
     except (json.JSONDecodeError, ValidationError) as exc:
         raise UserError(f"{path}: not a fluorogate build report ({type(exc).__name__})") from None
+    built: dict = {}
     if graph is not None:
         if rep.sources_sha256 is None:
             raise UserError(f"{path}: records no digest of its sources (an older build); build it again")
-        if all(design_digest(graph, s, lanes) != rep.sources_sha256 for s in sizes):
+        match = [s for s in sizes if design_digest(graph, s, lanes) == rep.sources_sha256]
+        if match:
+            built = {"size": match[0], "lanes": lanes}  # the frame (size x size) and lanes the build is of
+        else:
             raise UserError(f"--build-dir {build_dir}: built from other sources than this model's design at "
                             f"{', '.join(map(str, sizes))} px wide, {lanes} lane(s) (another model, size or "
                             "generator version); build it again")
@@ -111,9 +116,24 @@ def read_build(build_dir: Path, graph: IntegerGraph | None = None, sizes: list[i
         "requested_mhz": rep.requested_mhz, "timing_met": rep.timing_met,
         "core_cells": rep.core_cells,
         "placed": {k: {"used": v.used, "available": v.available} for k, v in rep.resources.items()},
-        "step_seconds": rep.step_seconds,
+        "step_seconds": rep.step_seconds, **built,
     }
 
+
+
+def frame_buffer(cam: CameraTarget, frames: int, build: dict) -> str:
+    """Where a multi-frame task holds its first `frames - 1` camera frames (8-bit input codes) for `cam`.
+
+    On chip (fg_framebuf3: x9 DP16KD, 2,048 codes each) when those blocks fit beside the ones the routed
+    network uses; else in external memory, whose bandwidth the bench's memory model counts (docs/tasks.md).
+    """
+    blocks = (frames - 1) * math.ceil(cam.width * cam.height / 2048)
+    bram = build.get("placed", {}).get("DP16KD")
+    if bram and bram["used"] + blocks <= bram["available"]:
+        return f"on chip: fg_framebuf3, {blocks} DP16KD (+{bram['used']} of the network = {bram['used'] + blocks} " \
+               f"of {bram['available']})"
+    have = f"{bram['available'] - bram['used']} free" if bram else "no DP16KD count in the build"
+    return f"external memory: {blocks} DP16KD worth ({have}); see the memory model in docs/tasks.md"
 
 
 def run_build_for(graph: IntegerGraph, size: int, lanes: int, out: Path, board: str, freq_mhz: float,
@@ -128,7 +148,7 @@ def run_build_for(graph: IntegerGraph, size: int, lanes: int, out: Path, board: 
     cfg = BuildConfig(sources=sources, core=design.top, board=board, freq_mhz=freq_mhz,
                       line_beats=size // lanes, lines=size, pnr_args=["--router", router])
     run_build(cfg, out / "build", force=True)
-    return read_build(out / "build")
+    return read_build(out / "build") | {"size": size, "lanes": lanes}
 
 
 def per_size(sizes: list[int], graph: IntegerGraph, lanes: int, fmax_mhz: float | None, rate: float) -> list[dict]:
@@ -154,8 +174,12 @@ def per_size(sizes: list[int], graph: IntegerGraph, lanes: int, fmax_mhz: float 
 
 def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int = 16, sim_frames: int = 2,
              lanes: int = 1, simulator: str = "icarus", build_dir: Path | None = None, build: bool = True,
-             board: str = "ulx3s-85f", freq_mhz: float = 100.0) -> dict:
-    """The open RTL back end: simulated small frame, checked cycle model, Fmax/resources, camera keep-up."""
+             board: str = "ulx3s-85f", freq_mhz: float = 100.0,
+             cameras: tuple[CameraTarget, ...] = CAMERA_TARGETS) -> dict:
+    """The open RTL back end: simulated small frame, checked cycle model, Fmax/resources, camera keep-up.
+
+    `cameras`: the task's camera modes; each is judged against the routed build (its frame and lanes),
+    other lane counts only as arithmetic."""
     sim = simulate_small_frame(graph, sim_size, sim_frames, lanes, work / "sim", simulator)
     confirmed = (sim["bit_exact"] and sim["latency_cycles_measured"] == sim["latency_cycles_model"]
                  and sim["frame_cycles_measured"] == sim["frame_cycles_model"])
@@ -180,5 +204,10 @@ def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int
     out["sizes"] = per_size(sizes, graph, lanes, fmax, rate=1.0)
     if fmax:
         out_per_in = out["sizes"][0].get("out_lanes", lanes) // lanes  # sr2x: 4 output pixels per input pixel
-        out["cameras"] = keep_up(fmax * 1e6, pixels_per_clock=1.0, out_per_in=out_per_in)
+        size = out["build"]["size"]
+        out["cameras"] = keep_up(fmax * 1e6, pixels_per_clock=1.0, out_per_in=out_per_in, cameras=cameras,
+                                 built=(size, size, out["build"]["lanes"]))
+        if graph.input.channels > 1:  # sim3: the camera's frames arrive one after another
+            for row, cam in zip(out["cameras"], cameras, strict=True):
+                row["frame_buffer"] = frame_buffer(cam, graph.input.channels, out["build"])
     return out

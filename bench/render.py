@@ -30,7 +30,11 @@ def _fpga(sec: dict) -> list[str]:
                   f"timing met: {b['timing_met']}); core cells after synthesis: {cells}.", ""]
     lines += [markdown_table(sec["sizes"]), ""]
     if "cameras" in sec:
-        lines += ["Camera targets (one lane = Fmax pixels/s; up to 4 lanes):", "", markdown_table(sec["cameras"]), ""]
+        b = sec["build"]
+        lines += [f"Camera modes of the task {sec.get('task', '')} (one lane = Fmax pixels/s). keeps_up: the routed "
+                  f"build itself ({b['size']}x{b['size']}, {b['lanes']} lane(s) at {b['fmax_mhz']} MHz) carries the "
+                  "camera; within_max_lanes is arithmetic (4 lanes at this Fmax, not built):", "",
+                  markdown_table(sec["cameras"]), ""]
     return lines
 
 

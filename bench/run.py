@@ -66,12 +66,17 @@ Section = Callable[[BenchContext], dict]
 
 
 def section_fpga(ctx: BenchContext) -> dict:
+    """The RTL back end, judged against the camera modes of the run's task (`TaskSpec.cameras`)."""
+    from fluorogate.bench.cameras import task_cameras
     from fluorogate.bench.fpga import fpga_rtl
+    from fluorogate.models.run import load_config
 
     c = ctx.cfg
-    return fpga_rtl(ctx.graph, c.sizes, ctx.work / "fpga", sim_size=c.sim_size, sim_frames=c.sim_frames,
-                    lanes=c.lanes, simulator=c.simulator, build_dir=c.build_dir, build=c.build, board=c.board,
-                    freq_mhz=c.freq_mhz)
+    task = load_config(ctx.run).model.task
+    out = fpga_rtl(ctx.graph, c.sizes, ctx.work / "fpga", sim_size=c.sim_size, sim_frames=c.sim_frames,
+                   lanes=c.lanes, simulator=c.simulator, build_dir=c.build_dir, build=c.build, board=c.board,
+                   freq_mhz=c.freq_mhz, cameras=task_cameras(task))
+    return {"task": task, **out}
 
 
 def section_finn(ctx: BenchContext) -> dict:

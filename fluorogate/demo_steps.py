@@ -172,7 +172,7 @@ def step_bench(ctx) -> str:
     if "us_per_frame" not in rows.get(2048, {}):
         return f"{ctx.out / 'bench' / 'bench.md'} (no Fmax: {fpga.get('build', fpga.get('error'))})"
     row, build_info, sim = rows[2048], fpga["build"], fpga["simulation"]
-    kept = [c["camera"] for c in fpga["cameras"] if c["keeps_up"]]
+    kept = [c["camera"] for c in fpga["cameras"] if c["within_max_lanes"]]
     ctx.results.update(fmax_mhz=build_info["fmax_mhz"], us_per_frame_2048=row["us_per_frame"],
                        max_fps_2048=row["max_fps"], latency_us_2048=row["latency_us"])
     return (f"cocotb {sim['frame'][0]}x{sim['frame'][1]}: {sim['frame_cycles_model'] / sim['frame_cycles_measured']:.3f} "

@@ -44,6 +44,9 @@ class TaskSpec:
     extra_eval: str | None = None
     train: dict = field(default_factory=dict)  # TrainConfig defaults of the task (`fluorogate train` starts from them)
     levels: tuple[float, ...] = (5.0, 10.0, 20.0)  # the `photons` that eval passes to `pairs` (its own unit)
+    # the camera modes the task is used with: names of fluorogate.bench.cameras.CAMERAS entries, the first
+    # the one its hardware is built for; () = the full-frame sCMOS targets (the denoiser's)
+    cameras: tuple[str, ...] = ()
 
     def hook(self, which: str) -> Callable:
         """The hook `which` ('pairs', 'baselines', 'extra_eval') as a function."""
@@ -60,13 +63,17 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("unet", net="unet", default_layers=5, min_layers=5, pairs="fluorogate.models.data:denoise_pairs",
                  baselines="fluorogate.models.baselines:denoise_baselines", real_crop=True, n2v=True),
         TaskSpec("sr2x", net="sr2x", default_layers=4, scale=2, pairs="fluorogate.models.data:sr2x_pairs",
-                 baselines="fluorogate.models.baselines:upsampling_baselines"),
+                 baselines="fluorogate.models.baselines:upsampling_baselines",
+                 cameras=("ORCA-Flash4.0 V3 sub-array (256x256 @ 801 fps)",
+                          "ORCA-Flash4.0 V3 sub-array (512x512 @ 400 fps)")),
         TaskSpec("smlm", net="smlm", default_layers=3, scale=2, pairs="fluorogate.models.smlm:pairs",
                  baselines="fluorogate.models.smlm:baselines", extra_eval="fluorogate.models.smlm:extra_eval",
                  train={"photons": (500.0, 3000.0), "background": 20.0, "peak_photons": 1000.0},
-                 levels=(500.0, 1500.0, 3000.0)),
+                 levels=(500.0, 1500.0, 3000.0), cameras=("iXon Ultra 897 EMCCD (512x512 @ 56 fps)",)),
         TaskSpec("sim3", net="sim3", default_layers=5, in_channels=3, scale=2, pairs="fluorogate.models.sim3:pairs",
-                 baselines="fluorogate.models.sim3:baselines", extra_eval="fluorogate.models.sim3:extra_eval"),
+                 baselines="fluorogate.models.sim3:baselines", extra_eval="fluorogate.models.sim3:extra_eval",
+                 cameras=("ORCA-Flash4.0 V3 sub-array (256x256 @ 801 fps)",
+                          "ORCA-Flash4.0 V3 (2048x2048 @ 100 fps)")),
     )
 }
 

@@ -1,0 +1,53 @@
+"""Per-task camera modes and the bench's verdict: lanes needed at the routed Fmax, keeps_up only for the build."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from fluorogate.bench.cameras import CAMERA_TARGETS, CAMERAS, keep_up, task_cameras
+from fluorogate.bench.fpga import frame_buffer
+from fluorogate.errors import UserError
+from fluorogate.models import tasks
+
+
+def test_each_task_names_its_camera_mode():
+    assert task_cameras("denoise") == CAMERA_TARGETS  # full frame, full rate
+    smlm, = task_cameras("smlm")
+    assert (smlm.width, smlm.height, smlm.fps) == (512, 512, 56.0) and round(smlm.pixel_rate / 1e6, 1) == 14.7
+    sr2x = task_cameras("sr2x")
+    assert [c.frame for c in sr2x] == ["256x256", "512x512"]
+    # one sCMOS line time: 256 lines at 801 fps and 512 lines at 400 fps are ~the same line rate
+    assert [round(c.pixel_rate / 1e6, 1) for c in sr2x] == [52.5, 104.9]
+    assert task_cameras("sim3")[0] is sr2x[0] and task_cameras("sim3")[1].frame == "2048x2048"
+    assert all(name in CAMERAS for spec in tasks.TASKS.values() for name in spec.cameras)
+
+
+def test_an_unknown_camera_name_is_refused(monkeypatch):
+    bad = dataclasses.replace(tasks.TASKS["smlm"], cameras=("no such camera",))
+    monkeypatch.setitem(tasks.TASKS, "smlm", bad)
+    with pytest.raises(UserError, match="no such camera"):
+        task_cameras("smlm")
+
+
+def test_keeps_up_only_when_the_build_itself_carries_the_camera():
+    cams = task_cameras("sr2x")  # 52.5 Mpx/s at 256x256, 104.9 Mpx/s at 512x512
+    fast, slow = (keep_up(f, 1.0, out_per_in=4, cameras=cams, built=(256, 256, 1)) for f in (60e6, 50e6))
+    assert [r["lanes_needed"] for r in fast] == [1, 2] and fast[0]["keeps_up"]
+    assert not fast[1]["keeps_up"] and fast[1]["within_max_lanes"]  # 2 lanes would do it, but not built at 512
+    assert "not built for 512x512" in fast[1]["verdict"]
+    assert slow[0]["lanes_needed"] == 2 and not slow[0]["keeps_up"] and "needs 2 lanes, built 1" in slow[0]["verdict"]
+    assert keep_up(50e6, 1.0, cameras=cams, built=(256, 256, 2))[0]["keeps_up"]
+    assert fast[0]["out_lanes"] == 4 and fast[0]["out_pixel_rate_mpx_s"] == 210.0
+    # line bubbles count: 0.8 pixel per clock at 60 MHz is 48 Mpx/s per lane, short of 52.5
+    assert not keep_up(60e6, 0.8, cameras=cams, built=(256, 256, 1))[0]["keeps_up"]
+
+
+def test_sim3_frame_buffer_on_chip_for_the_roi_only():
+    roi, full = task_cameras("sim3")
+    build = {"placed": {"DP16KD": {"used": 40, "available": 208}}}
+    assert frame_buffer(roi, 3, build).startswith("on chip: fg_framebuf3, 64 DP16KD")  # 2 x 256x256 x 8 bit
+    assert frame_buffer(full, 3, build).startswith("external memory: 4096 DP16KD")
+    crowded = {"placed": {"DP16KD": {"used": 150, "available": 208}}}
+    assert frame_buffer(roi, 3, crowded).startswith("external memory")
