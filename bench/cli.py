@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run folder (exported), or 'default' for the shipped default denoiser")
     p.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 2048], help="frame sizes (default 256 512 2048)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default RUN/bench)")
-    p.add_argument("--sections", default="fpga,finn,software,quality",
+    p.add_argument("--sections", default="fpga,finn,software,quality,framestore",
                    help="comma-separated sections to run (default %(default)s)")
     p.add_argument("--build-dir", type=Path, default=None,
                    help="reuse this `fluorogate build` folder's report for Fmax and resources (no new build)")
@@ -82,6 +82,9 @@ def _bench(args: argparse.Namespace) -> int:
         if "us_per_frame" in row:
             print(f"  {row['size']}x{row['size']}: {row['us_per_frame']} us/frame, {row['max_fps']} fps max, "
                   f"latency {row['latency_us']} us")
+    for row in report["sections"].get("framestore", {}).get("rows", []):
+        print(f"  frame store, {row['camera']}: {row['memory']}: {row['verdict']}"
+              + (f" ({row['read_peak_mb_s']} MB/s needed, {row['sustained_mb_s']} sustained)" if "sustained_mb_s" in row else ""))
     return 0
 
 

@@ -80,7 +80,16 @@ def _quality(sec: dict) -> list[str]:
             f"{chk['pixels_differing']} differing).", "", markdown_table(rows), ""]
 
 
-RENDERERS = {"fpga": _fpga, "finn": _finn, "software": _software, "quality": _quality}
+def _framestore(sec: dict) -> list[str]:
+    return ["## Frame store (multi-frame task)", "",
+            f"Task {sec['task']}: {sec['frames']} camera frames per output image; the first {sec['frames'] - 1} are "
+            f"held ({sec['bits_stored']}-bit input codes) while the last streams in, then read beside it. On chip "
+            "where they fit the block-RAM budget, else an external memory: sustained = peak x burst efficiency x "
+            "(1 - refresh share), data-sheet timings, no controller built (bench/framestore.py).", "",
+            markdown_table(sec["rows"]), ""]
+
+
+RENDERERS = {"fpga": _fpga, "finn": _finn, "software": _software, "quality": _quality, "framestore": _framestore}
 
 
 def bench_markdown(report: dict) -> str:

@@ -131,8 +131,23 @@ def section_quality(ctx: BenchContext) -> dict:
     return quality(ctx.run, ctx.graph, frames=ctx.cfg.quality_frames, size=ctx.cfg.quality_size)
 
 
+def section_framestore(ctx: BenchContext) -> dict:
+    """Where a multi-frame task (sim3) holds its earlier camera frames, per camera mode of the task, and whether
+    that memory's bandwidth carries the camera; stored as the network's input codes (the conversion in front)."""
+    from fluorogate.bench.cameras import task_cameras
+    from fluorogate.bench.framestore import frame_store_rows
+    from fluorogate.models.run import load_config
+
+    task = load_config(ctx.run).model.spec
+    if task.in_channels == 1:
+        return {"skipped": f"task {task.name}: one camera frame per output image, nothing to buffer"}
+    bits = ctx.graph.input.quant.bits
+    return {"task": task.name, "frames": task.in_channels, "bits_stored": bits,
+            "rows": frame_store_rows(task_cameras(task.name), task.in_channels, bits)}
+
+
 SECTIONS: dict[str, Section] = {"fpga": section_fpga, "finn": section_finn, "software": section_software,
-                                "quality": section_quality}
+                                "quality": section_quality, "framestore": section_framestore}
 
 
 def resolve_run(run: str | Path, out_dir: Path, force: bool) -> Path:

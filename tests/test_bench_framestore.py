@@ -42,3 +42,29 @@ def test_sim3_cameras_on_chip_where_they_fit():
     assert len(roi) == 1 and roi[0]["memory"].startswith("on chip") and roi[0]["suffices"]
     full = {r["memory"]: r["suffices"] for r in rows if "2048x2048" in r["camera"]}
     assert full == {SDRAM_ULX3S.name: False, DDR3_X16.name: True}
+
+
+@pytest.mark.parametrize("task", ["sim3", "denoise"])
+def test_bench_section_reports_the_store_of_a_multi_frame_task(tmp_path, task):
+    from rtl_graphs import camera_input, graph, requant
+
+    from fluorogate.bench.render import bench_markdown
+    from fluorogate.bench.run import BenchConfig, BenchContext, section_framestore
+    from fluorogate.models import ModelConfig
+    from fluorogate.models.camera import choose_conversion
+    from fluorogate.models.run import RunConfig, TrainConfig, save_config
+    from fluorogate.sim.camera import get_preset
+
+    save_config(tmp_path, RunConfig(model=ModelConfig(task=task), train=TrainConfig(),
+                                    camera=choose_conversion(get_preset("scmos"))))
+    g = graph([{**camera_input(), "channels": 3}, requant("y", "x")], "y")
+    sec = section_framestore(BenchContext(tmp_path, g, BenchConfig(), tmp_path))
+    if task == "denoise":
+        assert set(sec) == {"skipped"}
+        return
+    assert (sec["frames"], sec["bits_stored"]) == (3, 8)
+    assert sec["rows"] == frame_store_rows(task_cameras("sim3"), 3, 8)
+    machine = {"timestamp_utc": "t", "cpu_count": 2, "cpu_model": "cpu", "load_avg_1_5_15": [0, 0, 0], "torch_threads": 1}
+    md = bench_markdown({"ir": "t", "rounding": "half_even", "run": str(tmp_path), "sections": {"framestore": sec},
+                         "section_seconds": {"framestore": 0.0}, "machine_start": machine, "machine_end": machine})
+    assert "## Frame store" in md and DDR3_X16.name in md and "needs 3.29x" in md
