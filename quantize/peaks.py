@@ -13,8 +13,11 @@ ADU, / ADU per photon, / the 3x3 capture fraction at (oy, ox), on the host: `to_
 (the tie rule), so at most one record per two pixels of a line.
 
 Stream: one 64-bit word per record, `col | row << 16 | (ox & 255) << 32 | (oy & 255) << 40 | S << 48`,
-in raster order, then an end-of-frame word 0 (S = 0 never occurs in a record, as v > threshold >=
-baseline) with TLAST. `fg_peaks3.v` emits exactly these words (tests/test_firmware_peaks.py).
+in raster order, then an end-of-frame word holding the frame's number (bits 0-31, counted from 0 by
+the hardware; S = 0 never occurs in a record, as v > threshold >= baseline) with TLAST. `fg_peaks3.v`
+emits exactly these words at any number of map pixels per beat (tests/test_firmware_peaks.py), as long
+as its FIFO does not fill; when it does it drops a beat's records whole and counts them, never a frame
+end (`received_ok` checks a list with drops against the reference; `fifo_depth` sizes the FIFO).
 """
 
 from __future__ import annotations
@@ -73,9 +76,9 @@ def pack(rec: np.ndarray) -> np.ndarray:
             | (rec["oy"] & 255).astype(u) << u(40) | rec["s"].astype(u) << u(48))
 
 
-def frame_words(codes: np.ndarray, cfg: PeakConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The stream of one frame: (words, tlast flags), the end-of-frame word last."""
-    words = np.append(pack(peak_records(codes, cfg)), np.uint64(0))
+def frame_words(codes: np.ndarray, cfg: PeakConfig, frame: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The stream of frame number `frame`: (words, tlast flags), the end-of-frame word last."""
+    words = np.append(pack(peak_records(codes, cfg)), np.uint64(frame % 2**32))
     last = np.zeros(len(words), bool)
     last[-1] = True
     return words, last
@@ -92,3 +95,60 @@ def to_localizations(rec: np.ndarray, frame: int, cfg: PeakConfig, scale: int, s
     dy, dx = rec["oy"] / f, rec["ox"] / f
     loc["photons"] = rec["s"] * 2.0**shift / adu_per_photon / density_capture3(dy, dx, cfg.sigma_out)
     return loc
+
+
+def beat_words(codes: np.ndarray, cfg: PeakConfig, lanes: int) -> np.ndarray:
+    """Words each beat of `lanes` map pixels puts into the hardware's FIFO entry (records, + 1 at the
+    frame's last beat for its end word), in beat order: what the output side has to send per beat."""
+    h, w = codes.shape
+    count = np.zeros(h * w // lanes, np.int64)
+    rec = peak_records(codes, cfg)
+    np.add.at(count, (rec["row"] * w + rec["col"]) // lanes, 1)
+    count[-1] += 1
+    return count
+
+
+def backlog(words_per_beat: np.ndarray) -> int:
+    """Most FIFO entries held when a beat arrives every clock and the sink takes a word every clock (an
+    entry leaves with its last word): the FIFO depth that stream needs not to drop anything."""
+    held: list[int] = []  # words left per entry held, oldest first
+    most = 0
+    for k in words_per_beat.tolist():
+        if held:
+            held[0] -= 1
+            if held[0] == 0:
+                held.pop(0)
+        if k:
+            held.append(k)
+        most = max(most, len(held))
+    return most
+
+
+def fifo_depth(width: int, lanes: int) -> int:
+    """The FIFO depth (entries) of `fg_peaks3` for a `width`-wide map at `lanes` pixels per beat.
+
+    Two peaks are never 8-neighbours, so a beat holds at most ceil(lanes / 2) records and a line at most
+    width / 2 (a peak every other column; the next line then has none). With a word per clock out, a
+    line of such beats leaves width / lanes x (1 - 2 / lanes) entries behind (0 at 1 or 2 lanes); plus 8
+    for the frame end and the FIFO's own cycles, rounded up to a power of two (block RAM depth is free).
+    """
+    need = int(np.ceil(width / lanes * max(0.0, 1 - 2 / lanes))) + 8
+    return max(16, 1 << (need - 1).bit_length())
+
+
+def compare_stream(words: list[int], last: list[bool], frames: np.ndarray, cfg: PeakConfig) -> int:
+    """Check a received stream against the reference of `frames` (codes, (F, H, W)); return how many
+    records are missing (dropped by a full FIFO). Frame ends must all be there, exact, with TLAST; each
+    frame's records must be the reference's in order with some left out. Raises AssertionError."""
+    ends = [k for k, t in enumerate(last) if t]
+    assert len(ends) == len(frames), f"{len(ends)} frame ends received, {len(frames)} frames sent"
+    missing, start = 0, 0
+    for f, (codes, end) in enumerate(zip(frames, ends, strict=True)):
+        want, _ = frame_words(codes, cfg, f)
+        got = words[start:end + 1]
+        assert got[-1] == int(want[-1]), f"frame {f}: end word {got[-1]:#x}, want {int(want[-1]):#x}"
+        it = iter(want[:-1].tolist())
+        assert all(any(g == w for w in it) for g in got[:-1]), f"frame {f}: records not a subsequence"
+        missing += len(want) - len(got)
+        start = end + 1
+    return missing

@@ -7,8 +7,8 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
+
+from fluorogate.sim.tb.handshake import exchange, start
 
 
 @cocotb.test()
@@ -19,33 +19,14 @@ async def triplets_with_gaps_and_backpressure(dut):
     frames = rng.integers(0, 2**dw, size=(n_frames, height, width))
     beats = [(int(f[y, x]), x == 0 and y == 0, x == width - 1) for f in frames
              for y in range(height) for x in range(width)]
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.s_tvalid.value = 0
-    dut.m_tready.value = 0
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    received, sent, stalled_first_two = [], 0, 0
-    for _ in range(10 * len(beats) + 100):
-        offer = sent < len(beats) and rng.random() < 0.8
-        data, user, last = beats[sent] if offer else (0, False, False)
-        dut.s_tdata.value, dut.s_tuser.value, dut.s_tlast.value = data, int(user), int(last)
-        dut.s_tvalid.value = int(offer)
-        dut.m_tready.value = int(rng.random() < 0.6)
-        await ReadOnly()
-        in_triplet = (sent // (width * height)) % 3
-        if offer and not dut.s_tready.value and in_triplet < 2:
-            stalled_first_two += 1
-        if offer and dut.s_tready.value:
-            sent += 1
-        if dut.m_tvalid.value and dut.m_tready.value:
-            word = int(dut.m_tdata.value)
-            received.append(([(word >> (c * dw)) & (2**dw - 1) for c in range(3)],
-                             bool(dut.m_tuser.value), bool(dut.m_tlast.value)))
-        await RisingEdge(dut.clk)
-        if sent == len(beats) and len(received) == 2 * width * height:
-            break
+    await start(dut, "s_", "m_")
+    n_out = 2 * width * height
+    traffic = await exchange(dut, beats, ("tdata", "tuser", "tlast"), ("tdata", "tuser", "tlast"), 0.8, 0.6, rng,
+                             10 * len(beats) + 100, lambda t, sent: sent == len(beats) and len(t.received) == n_out,
+                             "s_", "m_")
+    stalled_first_two = sum((k // (width * height)) % 3 < 2 for k in traffic.refused)
+    received = [([(word >> (c * dw)) & (2**dw - 1) for c in range(3)], bool(u), bool(la))
+                for word, u, la in traffic.received]
     assert stalled_first_two == 0, "the first two frames of a triplet must never stall the camera"
     assert len(received) == 2 * width * height, f"got {len(received)} output beats"
     got = np.array([r[0] for r in received]).reshape(2, height, width, 3).transpose(0, 3, 1, 2)

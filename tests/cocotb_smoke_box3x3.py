@@ -1,7 +1,8 @@
 """cocotb testbench for the flow's smoke core `smoke_box3x3` (run by tests/test_sim_simulators.py).
 
-A thin AXI4-Stream driver of its own, on purpose: this checks the simulator set-up, independently of
-the project's stream model and testbench library, on frames with random valid gaps and backpressure.
+A thin AXI4-Stream driver (`fluorogate.sim.tb.handshake`, no stream model), on purpose: this checks the
+simulator set-up, independently of the project's stream model and generated-design bench, on frames with
+random valid gaps and backpressure.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
+
+from fluorogate.sim.tb.handshake import exchange, start
 
 
 def box3x3_causal(frame: np.ndarray) -> np.ndarray:
@@ -29,36 +30,10 @@ async def random_frames_with_gaps_and_backpressure(dut):
     beats = [(int(f[y, x]), x == 0 and y == 0, x == width - 1) for f in frames
              for y in range(height) for x in range(width)]
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.s_axis_tvalid.value = 0
-    dut.m_axis_tready.value = 0
-    for _ in range(3):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-
-    received: list[tuple[int, bool, bool]] = []
-    sent = 0
-    for _ in range(10 * len(beats) + 100):
-        # Drive this cycle's inputs (valid with gaps, ready with backpressure), then sample the handshake.
-        offer = sent < len(beats) and rng.random() < 0.8
-        if offer:
-            data, user, last = beats[sent]
-            dut.s_axis_tdata.value = data
-            dut.s_axis_tuser.value = int(user)
-            dut.s_axis_tlast.value = int(last)
-        dut.s_axis_tvalid.value = int(offer)
-        dut.m_axis_tready.value = int(rng.random() < 0.7)
-        await ReadOnly()
-        if offer and dut.s_axis_tready.value:
-            sent += 1
-        if dut.m_axis_tvalid.value and dut.m_axis_tready.value:
-            received.append((int(dut.m_axis_tdata.value), bool(dut.m_axis_tuser.value),
-                             bool(dut.m_axis_tlast.value)))
-        await RisingEdge(dut.clk)
-        if len(received) == len(beats):
-            break
-
+    await start(dut)
+    traffic = await exchange(dut, beats, ("tdata", "tuser", "tlast"), ("tdata", "tuser", "tlast"), 0.8, 0.7, rng,
+                             10 * len(beats) + 100, lambda t, _: len(t.received) == len(beats))
+    received = [(d, bool(u), bool(la)) for d, u, la in traffic.received]
     assert len(received) == len(beats), f"got {len(received)} of {len(beats)} output beats"
     got = np.array([r[0] for r in received]).reshape(n_frames, height, width)
     for i, frame in enumerate(frames):

@@ -1,5 +1,6 @@
 """SMLM peak finder: the integer reference against the float decoder, and fg_peaks3 under cocotb
-bit-exact against the reference (words and TLAST), with input gaps and output backpressure."""
+bit-exact against the reference (words and TLAST) at 4 pixels per beat, with input gaps and output
+backpressure (records dropped by a full FIFO: counted, frame ends kept), and its FIFO's worst case."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import numpy as np
 import pytest
 
 from fluorogate.firmware.peaks import write_peaks
-from fluorogate.quantize.peaks import PeakConfig, frame_words, peak_records, to_localizations
+from fluorogate.quantize.peaks import (
+    PeakConfig,
+    backlog,
+    beat_words,
+    compare_stream,
+    fifo_depth,
+    frame_words,
+    peak_records,
+    to_localizations,
+)
 from fluorogate.sim.camera import get_preset
 from fluorogate.sim.localize import localize_density, score
 from fluorogate.sim.smlm import smlm_frames
@@ -57,26 +67,69 @@ def _edge_frames(h: int, w: int) -> np.ndarray:
     return np.stack([a, np.zeros((h, w), np.int64)])
 
 
-@pytest.mark.parametrize(("size", "valid", "ready"), [(6, 0.7, 0.5), pytest.param(24, 1.0, 1.0, marks=pytest.mark.slow)])
-def test_fg_peaks3_bit_exact_under_cocotb(tmp_path, size, valid, ready):
+def _dense_lines(h: int, w: int) -> np.ndarray:
+    """The densest peak pattern (every other column of every other line): the FIFO's worst case."""
+    a = np.zeros((h, w), np.int64)
+    a[::2, ::2] = 40
+    return a
+
+
+def test_fifo_depth_covers_the_densest_lines():
+    cfg = PeakConfig(threshold=3)
+    for width, lanes in [(32, 4), (64, 4), (256, 4), (64, 2), (64, 1)]:
+        held = backlog(beat_words(_dense_lines(8, width), cfg, lanes))
+        assert held == width // lanes * max(0, lanes - 2) // lanes + 1, (width, lanes, held)
+        assert held + 4 <= fifo_depth(width, lanes)
+
+
+def test_compare_stream_finds_a_wrong_or_lost_word():
+    frames = np.stack([_dense_lines(4, 8), np.zeros((4, 8), np.int64)])
+    cfg = PeakConfig(threshold=3)
+    words = np.concatenate([frame_words(f, cfg, k)[0] for k, f in enumerate(frames)]).tolist()
+    last = np.concatenate([frame_words(f, cfg, k)[1] for k, f in enumerate(frames)]).tolist()
+    assert compare_stream(words, last, frames, cfg) == 0
+    assert compare_stream(words[1:], last[1:], frames, cfg) == 1
+    with pytest.raises(AssertionError, match="not a subsequence"):
+        compare_stream(words[1:2] + words[:1] + words[2:], last, frames, cfg)
+    with pytest.raises(AssertionError, match="frame 1: end word"):
+        compare_stream([*words[:-1], 0], last, frames, cfg)
+    with pytest.raises(AssertionError, match="1 frame ends received"):
+        compare_stream(words[:-1], last[:-1], frames, cfg)
+
+
+def run_peaks_bench(tmp_path: Path, frames: np.ndarray, cfg: PeakConfig, lanes: int, valid: float, ready: float,
+                    drops: bool) -> None:
+    """fg_peaks3 (its block top) under cocotb on `frames` (codes), checked by tests/cocotb_peaks3.py."""
     from cocotb_tools.runner import get_runner
 
     from fluorogate.sim.simulators import get_simulator, simulator_env
 
-    codes, _ = _maps(size // 6, size, 3, density=4.0)  # 2 size x 2 size maps, dense (Deep-STORM's regime)
-    edges = _edge_frames(2 * size, 2 * size)
-    frames = np.concatenate([edges, codes, edges[:1]])
-    cfg = PeakConfig(threshold=6, baseline=2)
     npz = tmp_path / "peaks.npz"
     np.savez(npz, frames=frames, config=cfg.model_dump_json())
-    assert sum(len(frame_words(f, cfg)[0]) for f in frames) > size
+    h, w = frames.shape[1:]
     sim, env = get_simulator("icarus")
     with simulator_env(env):
         runner = get_runner(sim)
-        runner.build(sources=write_peaks(tmp_path / "src", 2 * size, 2 * size, 8, cfg), hdl_toplevel="fg_peaks3_top",
+        runner.build(sources=write_peaks(tmp_path / "src", w, h, 8, cfg, lanes), hdl_toplevel="fg_peaks3_top",
                      build_dir=tmp_path / "build", timescale=("1ns", "1ps"))
         results = runner.test(test_module="cocotb_peaks3", hdl_toplevel="fg_peaks3_top", test_dir=Path(__file__).parent,
-                              extra_env={"PEAKS_NPZ": str(npz), "PEAKS_VALID": str(valid), "PEAKS_READY": str(ready)},
+                              extra_env={"PEAKS_NPZ": str(npz), "PEAKS_VALID": str(valid), "PEAKS_READY": str(ready),
+                                         "PEAKS_LANES": str(lanes), "PEAKS_DROPS": str(int(drops))},
                               results_xml=str(tmp_path / "results.xml"))
     xml = Path(results).read_text()
     assert "<testcase" in xml and "<failure" not in xml and "<error" not in xml, xml
+
+
+@pytest.mark.parametrize(("size", "lanes", "valid", "ready", "drops"), [
+    (6, 4, 1.0, 1.0, False),  # full rate, the densest lines included: no drop, bit-exact
+    (6, 4, 0.9, 0.15, True),  # a slow sink: drops, counted, frame ends kept
+    pytest.param(6, 1, 0.7, 0.5, False, marks=pytest.mark.slow),
+    pytest.param(24, 4, 1.0, 1.0, False, marks=pytest.mark.slow),
+])
+def test_fg_peaks3_under_cocotb(tmp_path, size, lanes, valid, ready, drops):
+    codes, _ = _maps(size // 6, size, 3, density=4.0)  # 2 size x 2 size maps, dense (Deep-STORM's regime)
+    edges = _edge_frames(2 * size, 2 * size)
+    frames = np.concatenate([edges, codes, _dense_lines(2 * size, 2 * size)[None], edges[:1]])
+    cfg = PeakConfig(threshold=6, baseline=2)
+    assert sum(len(frame_words(f, cfg)[0]) for f in frames) > size
+    run_peaks_bench(tmp_path, frames, cfg, lanes, valid, ready, drops)

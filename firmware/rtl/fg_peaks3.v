@@ -1,19 +1,26 @@
-// fg_peaks3: SMLM peak finder on a W x H density-map stream of DW-bit codes, one pixel per beat.
+// fg_peaks3: SMLM peak finder on a W x H density-map stream of DW-bit codes, N pixels per beat (raster
+// order, as the network's output after fg_upsample2_lanes: N = 4 x the camera's lanes).
 // Out: one 64-bit word per localization, col | row << 16 | ox << 32 | oy << 40 | S << 48 (ox, oy signed
-// F-bit fixed point, S the 3x3 sum of max(v - BASE, 0)), raster order, then an end-of-frame word 0 with
-// out_last. The bit-exact numpy reference and the rules are in fluorogate/quantize/peaks.py.
+// F-bit fixed point, S the 3x3 sum of max(v - BASE, 0)), raster order, then an end-of-frame word
+// (S = 0, the frame's number in bits [31:0]) with out_last. The bit-exact numpy reference and the rules
+// are in fluorogate/quantize/peaks.py.
 //
-// fg_window3 gives each pixel's 3x3 window (zero outside). Stage 1: the peak test (strictly above the
-// 4 earlier neighbours, >= the 4 later ones, above THRESH) and the sums; stage 2: the centroid
-// quotients by restoring division (F+1 quotient bits); stage 3: the bias-correction TABLE (2**(F+1)+1
-// signed bytes, entry k for quotient k - 2**F) and the word. Only peaks and frame ends enter the FIFO
-// (an entry = record and/or end-of-frame), so the credit to fg_window3 reserves one slot per window in
-// flight. An entry holding both is sent as two words.
+// It never stalls its input (the camera cannot wait): fg_window3 (N lanes) gives N windows per beat;
+// stage 1: the N peak tests (strictly above the 4 earlier neighbours, >= the 4 later ones, above THRESH)
+// and sums; stage 2: the centroid quotients by restoring division (F+1 quotient bits); stage 3: the
+// bias-correction TABLE (2**(F+1)+1 signed bytes, entry k for quotient k - 2**F). A beat with a peak
+// or the frame's end becomes one FIFO entry (its row, beat, frame-end flag and N lane slots); the output
+// side sends its records in lane order, then the end word. When the FIFO is full, a beat's records are
+// dropped: `dropped` counts them, `overflow` is sticky (both cleared by `clear`). Frame ends are never
+// dropped: one that finds the FIFO full is held in `pend` (saturating at 255) and enters first when
+// there is room; records arriving meanwhile are dropped, so the order holds. DEPTH sizing: docs/tasks.md
+// and `quantize.peaks.fifo_depth` (with a sink taking a word per clock, a dense line needs W/N (1 - 2/N)).
 `timescale 1ns/1ps
 module fg_peaks3 #(
     parameter integer W = 16,
     parameter integer H = 16,
     parameter integer DW = 8,
+    parameter integer N = 1,
     parameter integer THRESH = 0,
     parameter integer BASE = 0,
     parameter integer F = 5,
@@ -22,66 +29,41 @@ module fg_peaks3 #(
 ) (
     input  wire          clk,
     input  wire          rst,
-    input  wire [DW-1:0] in_data,
+    input  wire [N*DW-1:0] in_data,
     input  wire          in_valid,
     output wire          in_ready,
     output wire [63:0]   out_data,
     output wire          out_valid,
     input  wire          out_ready,
-    output wire          out_last
+    output wire          out_last,
+    input  wire          clear,
+    output reg           overflow,
+    output reg  [31:0]   dropped
 );
+    localparam integer WB = W / N;
     localparam integer SW = DW + 4;        // |sums| <= 9 (2**DW - 1)
     localparam integer NW = SW + F + 2;    // numerator 2 |Sy| 2**F + S
-    localparam integer INFLIGHT = 6;       // emit_fire -> FIFO push: 2 (window) + 3 stages, plus one
-    localparam integer CNTW = $clog2(DEPTH + 1);
+    localparam integer RW = 16 + SW;       // a lane's slot: {S, oy, ox}
+    localparam integer EW = 1 + N + 32 + N * RW;  // entry: {eof, peak mask, row, beat, slots}
 
-    wire emit_fire, win_valid;
-    wire [9*DW-1:0] win;
-    reg [CNTW-1:0] count;
-    wire credit_ok = count + INFLIGHT < DEPTH;
-    fg_window3 #(.W(W), .H(H), .DW(DW), .N(1)) window (
+    wire win_valid;
+    wire [N*9*DW-1:0] win;
+    fg_window3 #(.W(W), .H(H), .DW(DW), .N(N)) window (
         .clk(clk), .rst(rst), .in_data(in_data), .in_valid(in_valid), .in_ready(in_ready),
-        .credit_ok(credit_ok), .emit_fire(emit_fire), .out_valid(win_valid), .out_win(win));
+        .credit_ok(1'b1), .emit_fire(), .out_valid(win_valid), .out_win(win));
 
-    // Window centres arrive in raster order: count them.
+    // Window beats arrive in raster order: count them (c in beats).
     reg [15:0] r, c;
     always @(posedge clk) begin
         if (rst) begin
             r <= 0; c <= 0;
         end else if (win_valid) begin
-            c <= (c == W - 1) ? 16'd0 : c + 16'd1;
-            r <= (c == W - 1) ? ((r == H - 1) ? 16'd0 : r + 16'd1) : r;
+            c <= (c == WB - 1) ? 16'd0 : c + 16'd1;
+            r <= (c == WB - 1) ? ((r == H - 1) ? 16'd0 : r + 16'd1) : r;
         end
     end
 
-    // Stage 1: peak test and sums (taps t[k], k = 3 ky + kx; w[k] = max(t[k] - BASE, 0)).
-    wire [DW-1:0] t [0:8];
-    wire [SW-1:0] w [0:8];
-    genvar k;
-    generate
-        for (k = 0; k < 9; k = k + 1) begin : taps
-            assign t[k] = win[k*DW +: DW];
-            assign w[k] = (t[k] > BASE) ? t[k] - BASE : {SW{1'b0}};
-        end
-    endgenerate
-    wire [DW-1:0] v = t[4];
-    wire is_peak = v > THRESH && v > t[0] && v > t[1] && v > t[2] && v > t[3]
-                   && v >= t[5] && v >= t[6] && v >= t[7] && v >= t[8];
-    reg s1_valid, s1_peak, s1_eof;
-    reg [15:0] s1_r, s1_c;
-    reg [SW-1:0] s1_s;
-    reg signed [SW:0] s1_sy, s1_sx;
-    always @(posedge clk) begin
-        s1_valid <= !rst && win_valid;
-        s1_peak <= is_peak;
-        s1_eof <= r == H - 1 && c == W - 1;
-        s1_r <= r; s1_c <= c;
-        s1_s <= w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7] + w[8];
-        s1_sy <= $signed({1'b0, w[6] + w[7] + w[8]}) - $signed({1'b0, w[0] + w[1] + w[2]});
-        s1_sx <= $signed({1'b0, w[2] + w[5] + w[8]}) - $signed({1'b0, w[0] + w[3] + w[6]});
-    end
-
-    // Stage 2: q = sign(d) ((2 |d| 2**F + S) // (2 S)), |q| <= 2**F.
+    // Stage 2's divider: q = sign(d) ((2 |d| 2**F + S) // (2 S)), |q| <= 2**F.
     function [F+1:0] quotient(input signed [SW:0] d, input [SW-1:0] s);
         reg [NW-1:0] num, rem;
         reg [NW:0] trial;
@@ -103,40 +85,121 @@ module fg_peaks3 #(
             quotient = d < 0 ? -{1'b0, q} : {1'b0, q};
         end
     endfunction
-    reg s2_valid, s2_peak, s2_eof;
-    reg [15:0] s2_r, s2_c;
-    reg [SW-1:0] s2_s;
-    reg signed [F+1:0] s2_qy, s2_qx;
+
+    reg s1_valid, s1_eof, s2_valid, s2_eof;
+    reg [15:0] s1_r, s1_c, s2_r, s2_c;
+    reg [N-1:0] s1_peak, s2_peak;
+    wire [N*RW-1:0] slots;
+    genvar l, k;
+    generate
+        for (l = 0; l < N; l = l + 1) begin : lane
+            // Stage 1: peak test and sums (taps t[k], k = 3 ky + kx; w[k] = max(t[k] - BASE, 0)).
+            wire [DW-1:0] t [0:8];
+            wire [SW-1:0] w [0:8];
+            for (k = 0; k < 9; k = k + 1) begin : taps
+                assign t[k] = win[(9*l + k)*DW +: DW];
+                assign w[k] = (t[k] > BASE) ? t[k] - BASE : {SW{1'b0}};
+            end
+            wire [DW-1:0] v = t[4];
+            wire is_peak = v > THRESH && v > t[0] && v > t[1] && v > t[2] && v > t[3]
+                           && v >= t[5] && v >= t[6] && v >= t[7] && v >= t[8];
+            reg [SW-1:0] s1_s, s2_s;
+            reg signed [SW:0] s1_sy, s1_sx;
+            reg signed [F+1:0] s2_qy, s2_qx;
+            always @(posedge clk) begin
+                s1_peak[l] <= is_peak;
+                s1_s <= w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7] + w[8];
+                s1_sy <= $signed({1'b0, w[6] + w[7] + w[8]}) - $signed({1'b0, w[0] + w[1] + w[2]});
+                s1_sx <= $signed({1'b0, w[2] + w[5] + w[8]}) - $signed({1'b0, w[0] + w[3] + w[6]});
+                // Stage 2
+                s2_peak[l] <= s1_peak[l];
+                s2_s <= s1_s;
+                s2_qy <= quotient(s1_sy, s1_s);
+                s2_qx <= quotient(s1_sx, s1_s);
+            end
+            // Stage 3: the table.
+            wire [F+1:0] iy = s2_qy + (1 << F), ix = s2_qx + (1 << F);
+            assign slots[l*RW +: RW] = {s2_s, TABLE[iy*8 +: 8], TABLE[ix*8 +: 8]};
+        end
+    endgenerate
     always @(posedge clk) begin
+        s1_valid <= !rst && win_valid;
+        s1_eof <= r == H - 1 && c == WB - 1;
+        s1_r <= r; s1_c <= c;
         s2_valid <= !rst && s1_valid;
-        {s2_peak, s2_eof, s2_r, s2_c, s2_s} <= {s1_peak, s1_eof, s1_r, s1_c, s1_s};
-        s2_qy <= quotient(s1_sy, s1_s);
-        s2_qx <= quotient(s1_sx, s1_s);
+        {s2_eof, s2_r, s2_c} <= {s1_eof, s1_r, s1_c};
     end
 
-    // Stage 3: the table and the FIFO entry {eof, record?, word}.
-    wire [F+1:0] iy = s2_qy + (1 << F), ix = s2_qx + (1 << F);
-    wire [7:0] oy = TABLE[iy*8 +: 8], ox = TABLE[ix*8 +: 8];
-    wire [15:0] s16 = s2_s;
-    wire push = s2_valid && (s2_peak || s2_eof);
-    wire [65:0] entry = {s2_eof, s2_peak, s16, oy, ox, s2_r, s2_c};
-    wire [65:0] head;
-    wire head_valid, fifo_ready;
-    reg sent_rec;  // the record of an entry that also ends the frame is out; the end word is next
-    wire rec_now = head[64] && !sent_rec;
-    wire pop = head_valid && out_ready && !(rec_now && head[65]);
-    fg_fifo #(.DW(66), .DEPTH(DEPTH)) fifo (
-        .clk(clk), .rst(rst), .in_data(entry), .in_valid(push), .in_ready(fifo_ready),
-        .out_data(head), .out_valid(head_valid), .out_ready(pop));
+    // Into the FIFO: the beat's entry when there is room and no frame end is pending, else a pending
+    // frame end alone; records that do not enter are dropped.
+    wire room;
+    reg [7:0] pend;
+    wire g_eof = s2_valid && s2_eof;
+    wire g_recs = s2_valid && |s2_peak;
+    wire [8:0] pend_n = pend + g_eof;
+    wire push_group = room && pend == 0 && (g_recs || g_eof);
+    wire push_end = room && !push_group && pend_n != 0;
+    wire [EW-1:0] entry = push_group ? {s2_eof, s2_peak, s2_r, s2_c, slots} : {1'b1, {(EW-1){1'b0}}};
+    integer m;
+    reg [N:0] lost;  // records of this beat not entering
+    always @(*) begin
+        lost = 0;
+        for (m = 0; m < N; m = m + 1) lost = lost + (g_recs && !push_group && s2_peak[m]);
+    end
     always @(posedge clk) begin
         if (rst) begin
-            count <= 0; sent_rec <= 1'b0;
+            pend <= 0; overflow <= 1'b0; dropped <= 0;
         end else begin
-            count <= count + push - pop;
-            if (head_valid && out_ready) sent_rec <= rec_now && head[65];
+            pend <= push_group ? 8'd0 : (pend_n[8] ? 8'd255 : pend_n[7:0] - push_end);
+            overflow <= !clear && (overflow || lost != 0);
+            dropped <= clear ? 32'd0 : dropped + lost;
         end
     end
+
+    // Out of the FIFO: the head's records in lane order (`done` marks lanes sent), then its frame end.
+    wire [EW-1:0] head;
+    wire head_valid, pop;
+    generate
+        if (DEPTH >= 64) begin : bram
+            fg_fifo_bram #(.DW(EW), .DEPTH(DEPTH)) fifo (
+                .clk(clk), .rst(rst), .in_data(entry), .in_valid(push_group || push_end), .in_ready(room),
+                .out_data(head), .out_valid(head_valid), .out_ready(pop));
+        end else begin : lut
+            fg_fifo #(.DW(EW), .DEPTH(DEPTH)) fifo (
+                .clk(clk), .rst(rst), .in_data(entry), .in_valid(push_group || push_end), .in_ready(room),
+                .out_data(head), .out_valid(head_valid), .out_ready(pop));
+        end
+    endgenerate
+    reg [N-1:0] done;
+    reg [31:0] frame;
+    wire [N-1:0] rest = head[EW-2 -: N] & ~done;
+    wire [N-1:0] pick = rest & (~rest + 1'b1);  // lowest lane left
+    wire [N-1:0] after = rest & ~pick;
+    wire has_rec = rest != 0;
+    wire h_eof = head[EW-1];
+    reg [RW-1:0] slot;
+    reg [15:0] col;
+    always @(*) begin
+        slot = 0;
+        col = 0;
+        for (m = 0; m < N; m = m + 1)
+            if (pick[m]) begin
+                slot = head[m*RW +: RW];
+                col = head[N*RW +: 16] * N + m;
+            end
+    end
+    wire fire = head_valid && out_ready;
+    assign pop = fire && (!has_rec || (after == 0 && !h_eof));
+    wire [15:0] s16 = slot[RW-1 -: SW];
     assign out_valid = head_valid;
-    assign out_data = rec_now ? head[63:0] : 64'd0;
-    assign out_last = !rec_now;
+    assign out_data = has_rec ? {s16, slot[15:0], head[N*RW + 16 +: 16], col} : {32'd0, frame};
+    assign out_last = !has_rec;
+    always @(posedge clk) begin
+        if (rst) begin
+            done <= 0; frame <= 0;
+        end else if (fire) begin
+            done <= pop ? {N{1'b0}} : done | pick;
+            if (!has_rec) frame <= frame + 1;
+        end
+    end
 endmodule
