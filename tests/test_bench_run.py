@@ -101,6 +101,10 @@ def test_tiny_bench_on_the_default(tmp_path, default_build):
     assert [r["size"] for r in fpga["sizes"]] == [16, 64] and fpga["sizes"][0]["latency_cycles"] == sim["latency_cycles_model"]
     assert fpga["build"].get("fmax_mhz"), fpga["build"]
     assert [c["lanes_needed"] for c in fpga["cameras"]] == [4, 4, 8]  # 122.8 MHz per lane
+    # the build is of the 64x64 design, one lane: no full-frame camera is carried by it, only by arithmetic
+    assert fpga["task"] == "denoise" and (fpga["build"]["size"], fpga["build"]["lanes"]) == (64, 1)
+    assert not any(c["keeps_up"] for c in fpga["cameras"]) and fpga["cameras"][0]["within_max_lanes"]
+    assert fpga["cameras"][0]["verdict"].startswith("not built for 2048x2048")
     chk = report["sections"]["quality"]["reference_equals_qat"]
     assert chk["bit_exact"] and chk["pixels_checked"] > 0
     for cond in report["sections"]["quality"]["conditions"].values():
