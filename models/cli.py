@@ -13,7 +13,7 @@ from fluorogate.errors import UserError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train a restoration model (float, then QAT) on simulated data")
+    p = subparsers.add_parser("train", help="train a restoration model (float, then QAT) on simulated data or your own frames")
     p.add_argument("--task", default="denoise", help="denoise (default), unet, sr2x, ... (the registry models/tasks.py)")
     p.add_argument("--bits", default="w4a8", help="weight and activation bit widths, wNaM (2..8), default w4a8")
     p.add_argument("--rounding", default="half_even", help="half_even (default; hls4ml) or half_up (FINN)")
@@ -29,6 +29,16 @@ def register(subparsers) -> None:
     p.add_argument("--extra-fraction", type=float, help="share of training chunks from --extra-specimen (0..1)")
     p.add_argument("--mode", default="supervised", help="supervised (default) or n2v (Noise2Void blind spot)")
     p.add_argument("--preset", default="scmos", help="camera preset of the simulated data (default scmos)")
+    p.add_argument("--data", nargs="+", metavar="TIFF", help="train on your own frames (TIFF/OME-TIFF stacks or "
+                   "folders of them; needs --mode n2v) instead of simulated data")
+    p.add_argument("--val-frames", type=int, help="with --data: last frames held out for the validation loss "
+                   "(default a tenth)")
+    p.add_argument("--camera-offset", type=float, help="with --data: camera dark offset, ADU (else the files' metadata)")
+    p.add_argument("--camera-gain", type=float, help="with --data: conversion gain, ADU per electron (else metadata)")
+    p.add_argument("--read-noise", type=float, help="with --data: read noise, electrons rms (else metadata)")
+    p.add_argument("--input-shift", type=int, help="with --data: right shift of ADU to input codes (default: "
+                   "from the frames' 99.99th percentile)")
+    p.add_argument("--init", help="start from this finished run's float weights (or 'shipped': the shipped model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the result depends on it; default 1)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -69,7 +79,17 @@ def _run_config(args):
                                   ("out_extra_bits", args.out_extra_bits)) if v is not None}
     train_kw = {**TASKS[args.task].train, "mode": args.mode, "preset": args.preset, "seed": args.seed, "threads": args.threads}
     train_kw |= {k: v for k, v in (("extra_specimen", args.extra_specimen), ("extra_fraction", args.extra_fraction),
-                                   ("patch", args.patch)) if v is not None}
+                                   ("patch", args.patch), ("init", args.init)) if v is not None}
+    camera = None
+    if args.data:
+        from fluorogate.models.frames import prepare
+
+        if args.mode != "n2v":
+            raise UserError("--data: your frames have no clean target; train them with --mode n2v")
+        options = {"camera_offset_adu": args.camera_offset, "gain_adu_per_e": args.camera_gain,
+                   "read_noise_e": args.read_noise}
+        train_kw["data"], train_kw["val_frames"], camera = prepare(args.data, a, options, args.input_shift,
+                                                                   args.val_frames)
     if args.steps is not None:
         train_kw["float_steps"] = args.steps - args.steps // 4
         train_kw["qat_steps"] = args.steps // 4
@@ -82,7 +102,7 @@ def _run_config(args):
         train = TrainConfig(**train_kw)
     except ValueError as exc:
         raise UserError(f"bad training options: {exc}") from None
-    camera = choose_conversion(get_preset(train.preset), train.peak_photons, bits=a)
+    camera = camera or choose_conversion(get_preset(train.preset), train.peak_photons, bits=a)
     return RunConfig(model=model, train=train, camera=camera, versions=package_versions(),
                      command=shlex.join(["fluorogate", *sys.argv[1:]]))
 
@@ -103,8 +123,9 @@ def _train(args) -> int:
         (run / "checkpoint.pt").unlink(missing_ok=True)
         save_config(run, cfg)
     metrics = train(run, cfg, resume=args.resume)
-    print(f"trained {cfg.model.task} {cfg.model.bits_tag} {cfg.model.rounding}: step {metrics['step']}, "
-          f"last batch PSNR {metrics['psnr']:.2f} dB -> {run}")
+    quality = (f"held-out N2V loss {metrics['val_loss']:.3e}" if "val_loss" in metrics
+               else f"last batch PSNR {metrics['psnr']:.2f} dB")
+    print(f"trained {cfg.model.task} {cfg.model.bits_tag} {cfg.model.rounding}: step {metrics['step']}, {quality} -> {run}")
     if not args.no_export:
         for path in export_run(run, force=True).values():
             print(f"wrote {path}")

@@ -22,8 +22,18 @@ CONFIG, CHECKPOINT = "config.json", "checkpoint.pt"
 QONNX, FLOAT_ONNX, IR = "model.qonnx.onnx", "model.onnx", "ir.json"
 
 
+class FrameFile(BaseModel):
+    """One file of the user's own frames a run trained on (`TrainConfig.data`), identified by content."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    sha256: str
+    frames: int = Field(ge=1)
+
+
 class TrainConfig(BaseModel):
-    """How a model is trained: simulated data, steps per phase, optimiser, seed."""
+    """How a model is trained: simulated data (or the user's frames, `data`), steps per phase, optimiser, seed."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -49,6 +59,11 @@ class TrainConfig(BaseModel):
     seed: int = 0
     threads: int = Field(default=1, ge=1)  # 2 threads ran 10x slower on a shared 2-core machine
     checkpoint_every: int = Field(default=200, ge=1)
+    # The user's own frames (Noise2Void, `models.frames`): files in order; the last `val_frames` frames of
+    # them are held out for the validation loss. Empty: simulated data.
+    data: list[FrameFile] = Field(default_factory=list)
+    val_frames: int = Field(default=0, ge=0)
+    init: str = ""  # a finished run folder (or "shipped") whose float weights start the training
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -57,6 +72,8 @@ class TrainConfig(BaseModel):
             raise ValueError(f"photons range {self.photons} must satisfy 0 < low <= high")
         if self.extra_fraction > 0 and not self.extra_specimen:
             raise ValueError(f"extra_fraction {self.extra_fraction} needs an extra_specimen")
+        if self.data and self.mode != "n2v":
+            raise ValueError("training on your own frames (data) needs mode n2v: there is no clean target")
         if self.float_steps + self.qat_steps == 0:
             raise ValueError("nothing to train: float_steps and qat_steps are both 0")
         return self

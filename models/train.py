@@ -96,8 +96,34 @@ def loss_fn(cfg: RunConfig, model: nn.Module, x: torch.Tensor, t: torch.Tensor, 
     return torch.mean((pred - t) ** 2), pred
 
 
+def init_float_state(cfg: RunConfig) -> dict:
+    """The float weights `cfg.train.init` names (a finished run folder, or "shipped": the shipped model of
+    this task and rounding), checked against this run's network."""
+    from fluorogate.models.run import load_config
+
+    init = cfg.train.init
+    if init == "shipped":
+        from fluorogate.models.shipped import load_default
+
+        state = load_default(cfg.model.rounding, quant=False, task=cfg.model.task).state_dict()
+    else:
+        flt, _ = load_models(init, load_config(init))
+        if flt is None:
+            raise UserError(f"--init {init}: the run has no float weights")
+        state = flt.state_dict()
+    try:
+        build_model(cfg.model, quant=False).load_state_dict(state)
+    except RuntimeError:
+        raise UserError(f"--init {init}: its network differs from this run's ({cfg.model.task}, "
+                        f"{cfg.model.channels} channels, {cfg.model.layers} layers)") from None
+    return state
+
+
 def train(run: str | Path, cfg: RunConfig, resume: bool = False, progress: bool = True) -> dict:
-    """Train `cfg` into run folder `run` (config.json must already be there); return the last metrics."""
+    """Train `cfg` into run folder `run` (config.json must already be there); return the last metrics.
+
+    With `cfg.train.data` the patches come from the user's frames (`models.frames`) and the N2V loss on
+    the held-out frames is measured at every checkpoint (`val_loss`; the history in the checkpoint)."""
     run = Path(run)
     tc = cfg.train
     if cfg.train.mode == "n2v" and not cfg.model.spec.n2v:
@@ -112,20 +138,32 @@ def train(run: str | Path, cfg: RunConfig, resume: bool = False, progress: bool 
         step, float_state = state["step"], state.get("float_state")
         torch.set_rng_state(state["torch_rng"])
     phase, first, n_steps = _phase(cfg, step)
+    init = init_float_state(cfg) if tc.init and state is None else None
+    if init is not None and phase == "qat":  # no float phase: QAT starts from the init weights
+        float_state = init
     model, opt, sched = _new_phase(cfg, phase, n_steps, float_state if phase == "qat" else None)
+    if init is not None and phase == "float":
+        model.load_state_dict(init)
     if state is not None and step < tc.total_steps and state["phase"] == phase:
         model.load_state_dict(state["model"])
         _restore_stats(model, state["stats"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-    stream = PatchStream(cfg)
+    if tc.data:
+        from fluorogate.models.frames import FramePatches, validation_loss
+
+        stream = FramePatches(cfg)
+        val_x = stream.validation_batch()
+    else:
+        stream = PatchStream(cfg)
     metrics: dict = state.get("metrics", {}) if state else {}
+    val_history: list = state.get("val_history", []) if state else []
 
     def snapshot() -> dict:
         return {"step": step, "phase": phase, "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "float_state": float_state, "torch_rng": torch.get_rng_state(),
                 "stats": _stats_state(model),
-                "config": cfg.model_dump(mode="json"), "metrics": metrics}
+                "config": cfg.model_dump(mode="json"), "metrics": metrics, "val_history": val_history}
 
     bar = tqdm(total=tc.total_steps, initial=step, disable=not progress, desc=f"train {cfg.model.task}",
                unit="step", dynamic_ncols=True)
@@ -143,10 +181,16 @@ def train(run: str | Path, cfg: RunConfig, resume: bool = False, progress: bool 
         opt.step()
         sched.step()
         step += 1
-        metrics = {"step": step, "phase": phase, "loss": float(loss.detach()), "psnr": psnr(pred.detach(), t)}
-        bar.set_postfix(phase=phase, loss=f"{metrics['loss']:.2e}", psnr=f"{metrics['psnr']:.1f}")
+        metrics = {"step": step, "phase": phase, "loss": float(loss.detach())}
+        if not tc.data:  # the user's frames have no truth to take a PSNR against
+            metrics["psnr"] = psnr(pred.detach(), t)
+        bar.set_postfix(phase=phase, loss=f"{metrics['loss']:.2e}",
+                        **({"psnr": f"{metrics['psnr']:.1f}"} if "psnr" in metrics else {}))
         bar.update(1)
         if step % tc.checkpoint_every == 0 or step == tc.total_steps:
+            if tc.data:
+                val_history.append((step, validation_loss(cfg, model, val_x)))
+                metrics["val_loss"] = val_history[-1][1]
             _save(run, snapshot())
     bar.close()
     if phase == "float" and float_state is None:  # no QAT phase: the float weights are the result

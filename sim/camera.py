@@ -111,3 +111,14 @@ def get_preset(name: str | CameraPreset) -> CameraPreset:
         raise UserError(
             f"unknown camera preset {name!r}; choose one of {', '.join(sorted(PRESETS))}"
         ) from None
+
+
+# The camera numbers a movie file carries (`write_movie`), so training on it (`fluorogate train --data`)
+# can build the network's input conversion (models/camera.py) without being told them again.
+CAMERA_KEYS = ("camera_offset_adu", "gain_adu_per_e", "read_noise_e")
+
+
+def camera_metadata(preset: CameraPreset) -> dict:
+    """{camera_offset_adu, gain_adu_per_e, read_noise_e, camera} of `preset`, for a TIFF's metadata."""
+    return {"camera_offset_adu": preset.offset_adu, "gain_adu_per_e": preset.gain_adu_per_e,
+            "read_noise_e": preset.read_noise_e, "camera": preset.name}

@@ -1,0 +1,217 @@
+"""Training patches from the user's own camera frames on disk (Noise2Void: no clean target needed).
+
+Files are TIFF / OME-TIFF stacks read by `fluorogate.imageio` (dtype as stored: integer camera ADU);
+every 2D plane is one frame, files in the order given (a folder: its *.tif/*.tiff sorted by name). The
+last `val_frames` frames are held out: patches for the weights never come from them, only the
+validation loss. They show the same specimen under other noise, which is Noise2Void's use case (the
+net learns the noise of this camera on this sample), not an independent test of the specimen.
+
+The input conversion (`models/camera.py`: `codes = sat(round_shift(adu - offset, shift))`) needs the
+camera's dark offset (ADU), conversion gain (ADU/e-) and read noise (e-): the pedestal that keeps dark
+pixels above code 0 is 5 read-noise sigmas. They come from the options or the file's metadata
+(`sim.camera.CAMERA_KEYS`, which `fluorogate simulate` writes); the shift, unless given, is the smallest
+that fits the pedestal plus the 99.99th percentile of the training frames into the input's codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fluorogate.errors import UserError
+from fluorogate.imageio import read_tiff
+from fluorogate.models.camera import adu_to_codes, codes_to_real
+from fluorogate.models.data import PatchStream, blind_spot
+from fluorogate.models.run import FrameFile, RunConfig
+from fluorogate.quantize.ir import CameraConversion
+from fluorogate.sim.camera import CAMERA_KEYS
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+VAL_PATCHES = 16  # validation patches drawn once from the held-out frames
+VAL_SEED = 12_345  # the validation mask is fixed: one loss curve, comparable across steps
+
+
+def list_files(paths: list[str]) -> list[Path]:
+    """The TIFF files named by `paths` (files, or folders holding *.tif / *.tiff), in order."""
+    files: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in TIFF_SUFFIXES)
+            if not found:
+                raise UserError(f"--data {path}: the folder holds no .tif / .tiff files")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"--data {path}: no such file or folder")
+    return files
+
+
+def read_frames(path: str | Path) -> tuple[np.ndarray, dict]:
+    """(frames (n, H, W) as stored, the file's metadata); UserError unless integer camera ADU."""
+    image = read_tiff(path)
+    data = np.squeeze(image.data)
+    if data.ndim < 2 or min(data.shape[-2:]) < 2:
+        raise UserError(f"{path}: expected camera frames (H, W) or a stack (frames, H, W), got shape {image.data.shape}")
+    if not np.issubdtype(data.dtype, np.integer):
+        raise UserError(f"{path}: expected integer camera ADU (uint8/uint16), got dtype {data.dtype}; "
+                        "Noise2Void trains on the raw frames, before any scaling")
+    return data.reshape(-1, *data.shape[-2:]), image.metadata
+
+
+def adu_bits(dtype: np.dtype) -> int:
+    """The camera stream's pixel width for frames stored as `dtype` (unsigned: its width)."""
+    info = np.iinfo(dtype)
+    return min(32, info.bits if info.min == 0 else info.bits - 1)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def prepare(paths: list[str], bits: int, options: dict[str, float | None], shift: int | None = None,
+            val_frames: int | None = None) -> tuple[list[FrameFile], int, CameraConversion]:
+    """For a new run on the frames in `paths`: what it records of them (resolved path, sha256, frame
+    count per file), the held-out frame count (default a tenth, at least 1) and the input conversion."""
+    files = list_files(paths)
+    stacks, metadata = zip(*(read_frames(f) for f in files), strict=True)
+    total = sum(len(s) for s in stacks)
+    val = max(1, total // 10) if val_frames is None else val_frames
+    train, _ = split_frames(list(stacks), val)
+    conversion = frames_conversion(train, camera_settings(list(metadata), options), bits, shift)
+    records = [FrameFile(path=str(f.resolve()), sha256=file_sha256(f), frames=len(s))
+               for f, s in zip(files, stacks, strict=True)]
+    return records, val, conversion
+
+
+def camera_settings(metadata: list[dict], options: dict[str, float | None]) -> dict[str, float]:
+    """{camera_offset_adu, gain_adu_per_e, read_noise_e}: each from `options` if given, else the files'
+    metadata (which must agree); a UserError naming the missing ones and the options that give them."""
+    settings, missing = {}, []
+    for key in CAMERA_KEYS:
+        if options.get(key) is not None:
+            settings[key] = float(options[key])
+            continue
+        values = {float(m[key]) for m in metadata if key in m}
+        if len(values) > 1:
+            raise UserError(f"--data: the files disagree on {key} ({sorted(values)}); give --{_option(key)}")
+        if values:
+            settings[key] = values.pop()
+        else:
+            missing.append(key)
+    if missing:
+        raise UserError("--data: the input conversion needs the camera's " + ", ".join(missing) + "; the files' "
+                        "metadata does not say it: give " + " ".join(f"--{_option(k)} N" for k in missing))
+    return settings
+
+
+def _option(key: str) -> str:
+    return {"camera_offset_adu": "camera-offset", "gain_adu_per_e": "camera-gain", "read_noise_e": "read-noise"}[key]
+
+
+def frames_conversion(frames: list[np.ndarray], settings: dict[str, float], bits: int,
+                      shift: int | None = None, pedestal_sigmas: float = 5.0) -> CameraConversion:
+    """The ADU -> code conversion for these frames (see the module docstring): offset = camera offset
+    minus the pedestal; shift given, or the smallest fitting the 99.99th percentile into `bits` codes."""
+    pedestal = max(1, math.ceil(pedestal_sigmas * settings["read_noise_e"] * settings["gain_adu_per_e"]))
+    offset = round(settings["camera_offset_adu"]) - pedestal
+    if shift is None:
+        sample = np.concatenate([f[:: max(1, len(f) // 16)].ravel() for f in frames])
+        span = max(float(np.percentile(sample, 99.99)) - offset, 1.0)
+        shift = math.ceil(math.log2(span / (2**bits - 1)))
+    return CameraConversion(adu_bits=adu_bits(frames[0].dtype), offset=offset, shift=shift)
+
+
+def load_data(cfg: RunConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(training frames, held-out frames) of a run, each a list of (n, H, W) stacks; refuses files whose
+    content changed since the run recorded them (the sha256 in config.json)."""
+    stacks = []
+    for rec in cfg.train.data:
+        if not Path(rec.path).is_file():
+            raise UserError(f"{rec.path}: the run's training data is gone")
+        if file_sha256(rec.path) != rec.sha256:
+            raise UserError(f"{rec.path}: changed since the run recorded it (sha256 differs)")
+        stacks.append(read_frames(rec.path)[0])
+    return split_frames(stacks, cfg.train.val_frames)
+
+
+def split_frames(stacks: list[np.ndarray], val_frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Hold out the last `val_frames` frames (counted across files, from the last file back)."""
+    total = sum(len(s) for s in stacks)
+    if not 1 <= val_frames < total:
+        raise UserError(f"--val-frames {val_frames}: need 1 .. {total - 1} held-out frames of the {total} given "
+                        "(Noise2Void needs frames to train on and frames to validate on)")
+    train, val, left = [], [], val_frames
+    for s in reversed(stacks):
+        k = min(left, len(s))
+        left -= k
+        if k:
+            val.insert(0, s[len(s) - k:])
+        if len(s) > k:
+            train.insert(0, s[: len(s) - k])
+    return train, val
+
+
+def draw_patches(stacks: list[np.ndarray], n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` patches (n, size, size) at random frames and positions (frames weighted by their area)."""
+    frames = [(s, i) for s in stacks for i in range(len(s))]
+    if any(min(s.shape[-2:]) < size for s, _ in frames):
+        small = min(min(s.shape[-2:]) for s, _ in frames)
+        raise UserError(f"--patch {size}: larger than the smallest frame ({small} px); pass --patch {small} or less")
+    area = np.array([s.shape[-1] * s.shape[-2] for s, _ in frames], dtype=np.float64)
+    picks = rng.choice(len(frames), size=n, p=area / area.sum())
+    out = np.empty((n, size, size), dtype=frames[0][0].dtype)
+    for k, j in enumerate(picks):
+        s, i = frames[j]
+        y = int(rng.integers(s.shape[-2] - size + 1))
+        x = int(rng.integers(s.shape[-1] - size + 1))
+        out[k] = s[i, y:y + size, x:x + size]
+    return out
+
+
+class FramePatches(PatchStream):
+    """`PatchStream` over the user's frames: each chunk is `chunk` patches drawn from the training frames,
+    seeded by (seed, chunk), through the camera front end; the target is the noisy input itself."""
+
+    def __init__(self, cfg: RunConfig):
+        super().__init__(cfg)
+        self.train_frames, self.val_frames = load_data(cfg)
+
+    def _to_network(self, adu: np.ndarray) -> torch.Tensor:
+        m = self.cfg.model
+        return torch.from_numpy(codes_to_real(adu_to_codes(adu, self.cfg.camera, m.rounding, m.act_bits)[:, None],
+                                              m.act_bits))
+
+    def _chunk(self, chunk_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if chunk_id != self._chunk_id:
+            tc = self.cfg.train
+            patches = draw_patches(self.train_frames, tc.chunk, tc.patch, np.random.default_rng([tc.seed, chunk_id, 1]))
+            x = self._to_network(patches)
+            self._pool, self._chunk_id = (x, x), chunk_id
+        return self._pool
+
+    def validation_batch(self) -> torch.Tensor:
+        """Fixed patches from the held-out frames (same every call) for the validation loss."""
+        tc = self.cfg.train
+        size = min(tc.patch, *(min(s.shape[-2:]) for s in self.val_frames))
+        return self._to_network(draw_patches(self.val_frames, VAL_PATCHES, size, np.random.default_rng([tc.seed, 2])))
+
+
+def validation_loss(cfg: RunConfig, model: torch.nn.Module, x: torch.Tensor) -> float:
+    """Noise2Void loss on held-out patches with one fixed mask, in eval mode and without gradients."""
+    masked, mask = blind_spot(x, cfg.train.n2v_fraction, 0, VAL_SEED)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        loss = float(torch.mean((model(masked) - x)[mask] ** 2))
+    model.train(was_training)
+    return loss
