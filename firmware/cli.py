@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kernel", choices=("auto", "mac", "da4ml"), default="auto",
                    help="kernel form for every conv: da4ml shift-add graph, plain MAC, or chosen per layer")
     p.add_argument("--top", default="fluorogate_top", help="top module name (default %(default)s)")
+    p.add_argument("--peaks", type=float, metavar="PHOTONS",
+                   help="smlm: put the peak finder behind the network, threshold PHOTONS per output pixel "
+                        "(e.g. 16): m_axis streams the localization list (needs RUN's config.json)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output folder")
     p.set_defaults(handler=rtl_command)
     register_build(subparsers)  # `fluorogate build`: the bitstream flow (build engineer)
@@ -42,9 +45,17 @@ def rtl_command(args: argparse.Namespace) -> int:
 
     ir_path = args.run / "ir.json" if args.run.is_dir() else args.run
     graph = IntegerGraph.load(ir_path)
+    peaks = None
+    if args.peaks is not None:
+        from fluorogate.models.run import CONFIG, load_config
+        from fluorogate.models.smlm import peak_config
+
+        if not (ir_path.parent / CONFIG).exists():
+            raise UserError(f"--peaks: {ir_path.parent} has no {CONFIG} (the run's camera and preset)")
+        peaks = peak_config(load_config(ir_path.parent), args.peaks)
     try:
         cfg = RtlConfig(width=args.width, height=args.height, lanes=args.lanes, kernel=args.kernel,
-                        top=args.top)
+                        top=args.top, peaks=peaks)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = f"--{err['loc'][0]}" if err["loc"] else "--width/--lanes"

@@ -9,7 +9,9 @@ Architecture (docs/rtl.md has the diagram, the latency formula and resource numb
   room for everything in flight, so the kernel pipelines never need to stall;
 - tensors read by several stages are forked (a beat leaves when every reader takes it); each add/concat
   input gets a delay FIFO sized from the buffering on the other, longer path, so the fork never blocks;
-- output counters generate tuser/tlast; sticky error flags and frame counters are top-level ports.
+- output counters generate tuser/tlast; sticky error flags and frame counters are top-level ports;
+- with `RtlConfig(peaks=PeakConfig(...))` (smlm) the output map feeds `fg_peaks3` and m_axis carries the
+  localization list instead (64-bit words, TLAST on each frame's end word; `firmware/peaks.py`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from fluorogate.firmware.plan import Stage, plan_stages, tensor_range, vname
 from fluorogate.firmware.verilog import Emitter, Sig, sconst, sx
 from fluorogate.outputs import check_writable
 from fluorogate.quantize.ir import ConvNode, IntegerGraph, RequantNode
+from fluorogate.quantize.peaks import PeakConfig, fifo_depth
 
 RTL_DIR = Path(__file__).parent / "rtl"
 LIBRARY = ("fg_frontend.v", "fg_window3.v", "fg_fifo.v", "fg_maxpool2.v", "fg_upsample2.v",
@@ -54,6 +57,7 @@ class RtlConfig(BaseModel):
     kernel: Literal["auto", "mac", "da4ml"] = "auto"
     kernel_overrides: dict[str, KernelKind] = Field(default_factory=dict)  # IR conv name -> form
     top: str = "fluorogate_top"
+    peaks: PeakConfig | None = None  # the SMLM peak finder on the output map: localizations out
 
     @model_validator(mode="after")
     def _check_lanes(self) -> RtlConfig:
@@ -374,9 +378,12 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
                     skip[(s.name, k)] = int(np.ceil(lead - cap[t])) + SKIP_MARGIN
         cap[s.output] = builders[s.output].capacity(lead)
 
+    out_fmt = _fmt(graph, channels, graph.output)
+    if cfg.peaks is not None:
+        _check_peaks(out_fmt)
+        static.append(RTL_DIR / "fg_peaks3.v")
     top = _top(graph, cfg, channels, stages, builders, skip, geo[graph.output], lanes)
     sources[f"{cfg.top}.v"] = top
-    out_fmt = _fmt(graph, channels, graph.output)
     in_fmt = _fmt(graph, channels, inp.name)
     report = {
         "top": cfg.top, "ir": graph.name, "width": cfg.width, "height": cfg.height, "lanes": cfg.lanes,
@@ -384,7 +391,9 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
         "rounding": graph.rounding,
         "in_pixel_bits": _in_pixel_bits(inp, in_fmt),
         "s_axis_tdata_bits": cfg.lanes * _in_pixel_bits(inp, in_fmt),
-        "out_lanes": lanes[graph.output], "m_axis_tdata_bits": lanes[graph.output] * out_fmt.width,
+        "out_lanes": lanes[graph.output],
+        "m_axis_tdata_bits": 64 if cfg.peaks else lanes[graph.output] * out_fmt.width,
+        "peaks": _peaks_report(cfg.peaks, geo[graph.output], lanes[graph.output]),
         "out_channels": out_fmt.channels, "out_bits": out_fmt.bits,
         "out_signed": out_fmt.signed,
         "stages": [{"name": s.name, "kind": s.kind, "nodes": [s.head.name] + [n.name for n in s.post],
@@ -436,6 +445,16 @@ def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _S
     return first_out_cycle(steps, stages[0].inputs[0], input_cycles, beats, stages[-1].output)
 
 
+def _check_peaks(fmt: _Fmt) -> None:
+    if fmt.channels != 1 or fmt.signed or fmt.bits > 12:
+        raise UserError(f"peaks: the peak finder takes one unsigned channel of at most 12 bits; the graph's "
+                        f"output has {fmt.channels} channel(s) of {'signed ' if fmt.signed else ''}{fmt.bits} bits")
+
+
+def _peaks_report(peaks: PeakConfig | None, geo: tuple[int, int], lanes: int) -> dict | None:
+    return None if peaks is None else {**peaks.model_dump(), "fifo_depth": fifo_depth(geo[0], lanes)}
+
+
 def _in_pixel_bits(inp, fmt: _Fmt) -> int:
     """One input pixel on s_axis: every channel's camera ADU (multi-frame tasks: one frame per channel,
     channel c at bits [c*adu_bits, (c+1)*adu_bits)), or the input codes when there is no camera."""
@@ -463,7 +482,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         "    input wire s_axis_tuser,",
         "    input wire s_axis_tlast,",
         "    output wire s_axis_tready,",
-        f"    output wire [{lanes[graph.output] * fout.width - 1}:0] m_axis_tdata,",
+        f"    output wire [{63 if cfg.peaks else lanes[graph.output] * fout.width - 1}:0] m_axis_tdata,",
         "    output wire m_axis_tvalid,",
         "    output wire m_axis_tuser,",
         "    output wire m_axis_tlast,",
@@ -472,6 +491,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         "    output wire err_line_length,",
         "    output wire err_missing_sof,",
         "    output wire [31:0] frames_in,",
+        *(["    output wire loc_overflow,", "    output wire [31:0] loc_dropped,"] if cfg.peaks else []),
         "    output reg [31:0] frames_out",
         ");",
         f"    wire [{adu_bits - 1}:0] px_data;",
@@ -536,9 +556,12 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         t_out = vname(s.output)
         conns += [f".out_data({t_out}_data)", f".out_valid({t_out}_valid)", f".out_ready({t_out}_ready)"]
         lines.append(f"    {s.name} u_{s.name} ({', '.join(conns)});")
-    readers.setdefault(graph.output, []).append("m_axis")
-    lines += ["    wire m_axis_ready = m_axis_tready;", f"    wire [{lanes[graph.output] * fout.width - 1}:0] m_axis_data;",
-              "    wire m_axis_valid;", "    assign m_axis_tdata = m_axis_data;", "    assign m_axis_tvalid = m_axis_valid;"]
+    sink = "loc_in" if cfg.peaks else "m_axis"
+    readers.setdefault(graph.output, []).append(sink)
+    lines += [f"    wire [{lanes[graph.output] * fout.width - 1}:0] {sink}_data;", f"    wire {sink}_valid, {sink}_ready;"]
+    if not cfg.peaks:
+        lines += ["    assign m_axis_ready = m_axis_tready;", "    assign m_axis_tdata = m_axis_data;",
+                  "    assign m_axis_tvalid = m_axis_valid;"]
     # Forks: a beat leaves a tensor when every reader takes it (readers' ready never depends on valid).
     for t, rs in readers.items():
         src = vname(t)
@@ -547,6 +570,8 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
             others = [f"{o}_ready" for o in rs if o != r]
             lines += [f"    assign {r}_data = {src}_data;",
                       f"    assign {r}_valid = {' && '.join([f'{src}_valid', *others])};"]
+    if cfg.peaks:
+        return "\n".join(lines + _peaks_tail(cfg.peaks, out_geo, lanes[graph.output], fout.bits))
     # Output framing and counters.
     ow, oh = out_geo[0] // lanes[graph.output], out_geo[1]  # output counters count beats
     cw, rw = ow.bit_length(), oh.bit_length()
@@ -573,3 +598,26 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         "",
     ]
     return "\n".join(lines)
+
+
+def _peaks_tail(peaks: PeakConfig, out_geo: tuple[int, int], lanes: int, bits: int) -> list[str]:
+    """The peak finder on the output map, m_axis = its localization words: tuser on a frame's first word,
+    tlast on its end word, frames_out counting end words (a cycle later, as the map's framing does)."""
+    from fluorogate.firmware.peaks import peaks_instance
+
+    return [
+        peaks_instance(out_geo[0], out_geo[1], bits, lanes, peaks, "loc_in_", "m_axis_t", "clear_errors"),
+        "    reg sof, frame_out_done;",
+        "    assign m_axis_tuser = sof;",
+        "    always @(posedge clk) begin",
+        "        if (rst) begin",
+        "            sof <= 1'b1; frames_out <= 0; frame_out_done <= 1'b0;",
+        "        end else begin",
+        "            if (m_axis_tvalid && m_axis_tready) sof <= m_axis_tlast;",
+        "            frame_out_done <= m_axis_tvalid && m_axis_tready && m_axis_tlast;",
+        "            if (frame_out_done) frames_out <= frames_out + 1;",
+        "        end",
+        "    end",
+        "endmodule",
+        "",
+    ]

@@ -21,10 +21,13 @@ from cocotb.triggers import ReadOnly, RisingEdge
 @dataclass
 class Traffic:
     """What a run saw: the output beats (one tuple of ints per beat, `out_fields` order), the index of
-    the input beat refused at each refused offer, and the cycles it ran."""
+    the input beat refused at each refused offer, the cycle (from 1) each input beat was taken and each
+    output beat received, and the cycles it ran."""
 
     received: list[tuple[int, ...]] = field(default_factory=list)
     refused: list[int] = field(default_factory=list)
+    sent_at: list[int] = field(default_factory=list)
+    received_at: list[int] = field(default_factory=list)
     cycles: int = 0
 
 
@@ -61,10 +64,12 @@ async def exchange(dut, beats: Sequence[Sequence[int]], in_fields: Sequence[str]
         if offer:
             if getattr(dut, f"{s}tready").value:
                 sent += 1
+                t.sent_at.append(t.cycles)
             else:
                 t.refused.append(sent)
         if getattr(dut, f"{m}tvalid").value and ready.value:
             t.received.append(tuple(int(o.value) for o in outs))
+            t.received_at.append(t.cycles)
         await RisingEdge(dut.clk)
         if done(t, sent):
             break
