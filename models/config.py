@@ -7,6 +7,7 @@ rounding recorded here are what the exported QONNX says and what the IR is built
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -36,6 +37,9 @@ class ModelConfig(BaseModel):
     # Fractional bits the output adds below the input's grid (an act_bits + out_extra_bits wide output
     # stream, same range): the input grid is 1 ADU on sCMOS, coarse at a few photons (docs/models.md).
     out_extra_bits: int = Field(default=0, ge=0, le=8)
+    # How each weight tensor's power-of-two scale is chosen (`quantize.qat.WEIGHT_QUANT`): "max" covers
+    # the largest weight; "mse" is learned from the least-MSE power of two (outliers saturate).
+    weight_scale: Literal["max", "mse"] = "max"
     rounding: Rounding = "half_even"
 
     @field_validator("task")

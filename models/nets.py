@@ -28,7 +28,7 @@ class Ops:
         if quant:
             from fluorogate.quantize.qat import make_quantizers
 
-            self.q = make_quantizers(cfg.act_bits, cfg.rounding)
+            self.q = make_quantizers(cfg.act_bits, cfg.rounding, cfg.weight_scale)
 
     def input(self) -> nn.Module:
         """Camera codes in: exact (constant scale `2**-act_bits`) in the QAT twin."""

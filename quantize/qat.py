@@ -10,6 +10,14 @@ weights, `Int16Bias` (exact on the accumulator grid), and a rounding rule chosen
   `HALF_UP` executes identically (see docs/quantization.md).
 The input quantizer has a constant scale `2**-act_bits`: the camera front end (`models.camera`)
 produces integer codes on exactly that grid, so the input is never rounded inside the network.
+
+Weight scales (`ModelConfig.weight_scale`, recorded in config.json): `max` (Brevitas's FixedPoint default)
+takes `2**ceil(log2(max|w| / (2**(bits-1) - 1)))` on every forward, so one large weight sets the grid
+of the whole tensor: in the trained 4-bit denoiser most body weights then fell on codes -1, 0, +1.
+`mse` is Brevitas's `Int8WeightPerTensorFixedPointMSE`: a learned power-of-two scale (a parameter in
+log2, rounded up to an integer exponent by `CeilSte`) initialised at the power of two with the least
+quantization MSE, so outliers saturate instead. Both export as power-of-two Quant scales: the IR and
+every back end take them unchanged. Measured in docs/models.md ("Diagnosis").
 """
 
 from __future__ import annotations
@@ -18,13 +26,21 @@ from dataclasses import dataclass
 
 import torch
 from brevitas.core.scaling import ScalingImplType
-from brevitas.quant import Int8WeightPerTensorFixedPoint, Int16Bias, Uint8ActPerTensorFixedPoint
+from brevitas.quant import (
+    Int8WeightPerTensorFixedPoint,
+    Int8WeightPerTensorFixedPointMSE,
+    Int16Bias,
+    Uint8ActPerTensorFixedPoint,
+)
 from torch import nn
 
 from fluorogate.quantize.ir import Rounding
 
 # QONNX `rounding_mode` of every Quant node, by recorded rounding (see the module docstring).
 QONNX_ROUNDING_MODE: dict[str, str] = {"half_even": "ROUND", "half_up": "HALF_UP"}
+
+# How a weight tensor's power-of-two scale is chosen (module docstring; `ModelConfig.weight_scale`).
+WEIGHT_QUANT: dict[str, type] = {"max": Int8WeightPerTensorFixedPoint, "mse": Int8WeightPerTensorFixedPointMSE}
 
 
 class HalfUpSte(nn.Module):
@@ -51,9 +67,10 @@ class Quantizers:
     bias: type
     rounding: Rounding
     act_bits: int
+    weight_scale: str = "max"  # a key of WEIGHT_QUANT
 
     def weight(self, bits: int) -> type:
-        return _with_rounding(Int8WeightPerTensorFixedPoint.let(bit_width=bits), self.rounding)
+        return _with_rounding(WEIGHT_QUANT[self.weight_scale].let(bit_width=bits), self.rounding)
 
     def input_grid(self, extra_bits: int = 0) -> type:
         """The input's constant grid `2**-act_bits`, refined by `extra_bits` fractional bits (same range).
@@ -72,7 +89,7 @@ def _with_rounding(quant: type, rounding: Rounding) -> type:
     raise ValueError(f"unknown rounding {rounding!r}")
 
 
-def make_quantizers(act_bits: int, rounding: Rounding) -> Quantizers:
+def make_quantizers(act_bits: int, rounding: Rounding, weight_scale: str = "max") -> Quantizers:
     relu = Uint8ActPerTensorFixedPoint.let(bit_width=act_bits)
     camera_input = relu.let(scaling_impl_type=ScalingImplType.CONST, scaling_init=1.0)  # scale 2**-bits
     return Quantizers(
@@ -81,4 +98,5 @@ def make_quantizers(act_bits: int, rounding: Rounding) -> Quantizers:
         bias=_with_rounding(Int16Bias, rounding),
         rounding=rounding,
         act_bits=act_bits,
+        weight_scale=weight_scale,
     )
