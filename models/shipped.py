@@ -2,8 +2,9 @@
 model per further task (`task=`, e.g. the 2x super-resolution "sr2x").
 
 Each is two files: `<name>.json` (the full `RunConfig`: the exact training command, seed, versions;
-plus `eval`, the headline numbers measured when it was shipped) and `<name>.pt` (the float and QAT
-state dicts). `load_default()` returns a ready model; `shipped_run()` writes a normal run folder from
+plus `eval`, the headline numbers measured when it was shipped, and `task_metrics`, the task's own eval
+section when it has one, e.g. sim3's 9-frame baselines and resolution) and `<name>.pt` (the float and
+QAT state dicts). `load_default()` returns a ready model; `shipped_run()` writes a normal run folder from
 them, so `fluorogate export` / `fluorogate eval` work on the shipped model like on any trained run.
 """
 
@@ -21,7 +22,8 @@ from fluorogate.models.run import CHECKPOINT, CONFIG, RunConfig, load_config, sa
 
 SHIPPED = {"half_even": "denoise_w4a8", "half_up": "denoise_w4a8_half_up"}  # the denoiser, per rounding
 SHIPPED_TASKS = {("denoise", r): name for r, name in SHIPPED.items()} | {("sr2x", "half_even"): "sr2x_w4a8",
-                                                                         ("smlm", "half_even"): "smlm_w4a8"}
+                                                                         ("smlm", "half_even"): "smlm_w4a8",
+                                                                         ("sim3", "half_even"): "sim3_w4a8"}
 
 
 def _files(rounding: str, task: str = "denoise") -> tuple[Path, Path]:
@@ -37,6 +39,7 @@ def default_config(rounding: str = "half_even", task: str = "denoise") -> RunCon
     meta, _ = _files(rounding, task)
     data = json.loads(meta.read_text())
     data.pop("eval", None)
+    data.pop("task_metrics", None)
     return RunConfig.model_validate(data)
 
 
@@ -85,7 +88,10 @@ def ship(run: str | Path, dest: str | Path, name: str, force: bool = False) -> l
         raise UserError(f"{run}: training is not finished; nothing to ship")
     meta = cfg.model_dump(mode="json")
     if (run / "eval.json").is_file():
-        meta["eval"] = json.loads((run / "eval.json").read_text())["results"]
+        report = json.loads((run / "eval.json").read_text())
+        meta["eval"] = report["results"]
+        if "task_metrics" in report:
+            meta["task_metrics"] = report["task_metrics"]
     with atomic_path(dest / f"{name}.pt", force) as tmp:
         torch.save({"float": state["float_state"], "qat": state["model"]}, tmp)
     write_text_atomic(dest / f"{name}.json", json.dumps(meta, indent=1) + "\n", force)

@@ -1,6 +1,6 @@
-"""The shipped 2x models (super-resolution, SMLM density): the sr2x model loads through the task-aware
-shipped API and beats bicubic on fresh simulated frames; the run folder written from each exports to an
-IR equal to its QAT model."""
+"""The shipped 2x models (super-resolution, SMLM density, SIM from 3 frames): the sr2x model loads
+through the task-aware shipped API and beats bicubic on fresh simulated frames; the run folder written
+from each exports to an IR equal to its QAT model."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_shipped_sr2x_loads_and_beats_bicubic():
     assert net_psnr > bic_psnr + 3.0, (net_psnr, bic_psnr)
 
 
-@pytest.mark.parametrize("task", ["sr2x", "smlm"])
+@pytest.mark.parametrize("task", ["sr2x", "smlm", "sim3"])
 def test_shipped_run_of_a_2x_task_exports_an_ir_equal_to_the_model(tmp_path, task):
     from fluorogate.models.export_run import export_run
     from fluorogate.quantize.ir import IntegerGraph
