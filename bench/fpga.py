@@ -11,13 +11,13 @@ design at the largest benchmarked size (line buffers scale with the width; the l
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
 import numpy as np
 
 from fluorogate.bench.cameras import CAMERA_TARGETS, CameraTarget, keep_up
+from fluorogate.bench.framestore import on_chip_blocks
 from fluorogate.errors import UserError
 from fluorogate.quantize.ir import IntegerGraph
 
@@ -125,15 +125,15 @@ def frame_buffer(cam: CameraTarget, frames: int, build: dict) -> str:
     """Where a multi-frame task holds its first `frames - 1` camera frames (8-bit input codes) for `cam`.
 
     On chip (fg_framebuf3: x9 DP16KD, 2,048 codes each) when those blocks fit beside the ones the routed
-    network uses; else in external memory, whose bandwidth the bench's memory model counts (docs/tasks.md).
+    network uses; else in external memory, whose bandwidth the bench's `framestore` section counts.
     """
-    blocks = (frames - 1) * math.ceil(cam.width * cam.height / 2048)
+    blocks = on_chip_blocks(cam.width, cam.height, frames, 8)
     bram = build.get("placed", {}).get("DP16KD")
     if bram and bram["used"] + blocks <= bram["available"]:
         return f"on chip: fg_framebuf3, {blocks} DP16KD (+{bram['used']} of the network = {bram['used'] + blocks} " \
                f"of {bram['available']})"
     have = f"{bram['available'] - bram['used']} free" if bram else "no DP16KD count in the build"
-    return f"external memory: {blocks} DP16KD worth ({have}); see the memory model in docs/tasks.md"
+    return f"external memory: {blocks} DP16KD worth ({have}); see the framestore section"
 
 
 def run_build_for(graph: IntegerGraph, size: int, lanes: int, out: Path, board: str, freq_mhz: float,
