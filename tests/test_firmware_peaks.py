@@ -27,9 +27,9 @@ from fluorogate.sim.smlm import smlm_frames
 SHIFT = 3  # 8 ADU per code, as the smlm camera conversion at 8 bits
 
 
-def _maps(n: int, size: int, seed: int, density: float = 0.8) -> tuple[np.ndarray, object]:
+def _maps(n: int, size: int, seed: int, density: float = 0.8, photons: float = 2000) -> tuple[np.ndarray, object]:
     """Density maps of simulated frames as 8-bit codes (offset removed, pedestal 2 codes) and the frames."""
-    f = smlm_frames(n, size, 2000, density, 20, seed=seed)
+    f = smlm_frames(n, size, photons, density, 20, seed=seed)
     codes = np.rint((f.density_adu - get_preset("scmos").offset_adu) / 2**SHIFT) + 2
     return np.clip(codes, 0, 255).astype(np.int64), f
 
@@ -47,6 +47,18 @@ def test_integer_peaks_agree_with_the_float_decoder():
     assert np.allclose(ints["photons"], flts["photons"], rtol=0.02)  # capture at the rounded offset
     s = score(ints, f.localizations, 1.0, f.pixel_nm, (32, 32))
     assert s["jaccard"] > 0.9 and s["rmse_nm"] < 5  # the code grid costs little on a clean map
+
+
+@pytest.mark.parametrize("photons", [500.0, 3000.0])
+def test_integer_photons_unbiased_on_the_target(photons):
+    """3x3 sum / capture fraction on the code grid of the noise-free target: the photon ratio is ~1, so
+    the network, not the peak finder, owns the photon bias measured behind it (docs/tasks.md, smlm)."""
+    codes, f = _maps(3, 48, 5, density=0.5, photons=photons)
+    cfg = PeakConfig(threshold=3, baseline=2)
+    gain = get_preset("scmos").qe * get_preset("scmos").gain_adu_per_e
+    loc = np.concatenate([to_localizations(peak_records(c, cfg), i, cfg, 2, SHIFT, gain) for i, c in enumerate(codes)])
+    s = score(loc, f.localizations, 1.0, f.pixel_nm, (48, 48))
+    assert s["tp"] > 20 and abs(s["photon_ratio"] - 1) < 0.01, s
 
 
 def test_stream_words_and_frame_end():
