@@ -28,6 +28,7 @@ from fluorogate.sim.stream import BeatStream
 
 TB_MODULE = "fluorogate.sim.tb.stream_tb"
 PLAYER_TB_MODULE = "fluorogate.sim.tb.player_tb"
+LOCS_TB_MODULE = "fluorogate.sim.tb.locs_tb"
 DRIVERS = ("hdl", "python")
 # The generator truncates and extends widths on purpose (range analysis proves the values fit), which
 # Verilator's lint reports as hundreds of WIDTH warnings, fatal by default.
@@ -76,18 +77,12 @@ def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStrea
     default: the input's) the pixels per output beat, 4x the input's after an upsample. `driver`: 'hdl'
     (the Verilog player, fast) or 'python' (cocotb drives every cycle); `wall_s` is the simulation alone.
     """
-    from cocotb_tools.check_results import get_results
-
-    from fluorogate.sim.build_cache import cached_build
     from fluorogate.sim.player import PLAYER_TOP, player_defines, player_files, player_source
 
     if driver not in DRIVERS:
         raise UserError(f"unknown stream bench driver {driver!r}; choose one of {', '.join(DRIVERS)}")
-    sim_name, sim_env = get_simulator(simulator)
-    work = Path(work).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    spec, result_path = work / "stimulus.npz", work / "result.json"
-    result_path.unlink(missing_ok=True)
+    get_simulator(simulator)  # an unknown simulator fails before any file is written
+    work, spec, result_path = _work(work)
     n_frames = expected.shape[0]
     out_lanes = out_lanes or stream.lanes
     ready = np.ones(1, bool) if ready is None else ready
@@ -104,7 +99,44 @@ def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStrea
         plusargs = player_files(stream, in_bits, ready, work / "player", n_frames * height * width // out_lanes,
                                 max_cycles)
         sources, tb_module, sim_top = [*sources, player_source()], PLAYER_TB_MODULE, PLAYER_TOP
-    runner = get_runner(sim_name, public=driver == "python")
+    return _run_bench(simulator, sources, sim_top, work, tb_module, spec, result_path, defines, plusargs,
+                      public=driver == "python")
+
+
+def _work(work: str | Path) -> tuple[Path, Path, Path]:
+    """The bench's folder (created), its stimulus file and its result file (removed)."""
+    work = Path(work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    result_path = work / "result.json"
+    result_path.unlink(missing_ok=True)
+    return work, work / "stimulus.npz", result_path
+
+
+def run_locs_test(sources: list[Path], top: str, work: str | Path, adu: np.ndarray, maps: np.ndarray, peaks,
+                  valid_prob: float = 1.0, ready_prob: float = 1.0, simulator: str = "icarus",
+                  seed: int = 0) -> StreamResult:
+    """Simulate a design with the peak finder (`RtlConfig(peaks=...)`) on camera frames `adu` (F, H, W),
+    one lane, valid with probability `valid_prob`, tready with `ready_prob`; the bench
+    (`fluorogate.sim.tb.locs_tb`) checks the localization words against `maps` (the reference's output
+    codes, (F, H', W')) through `quantize.peaks.compare_stream`, tuser, the counters and `loc_dropped`
+    == 0. `out_beats` counts the words, `out_cycles` their cycles; a failed check is in `mismatches`."""
+    work, spec, result_path = _work(work)
+    np.savez(spec, adu=adu, maps=maps, config=peaks.model_dump_json(), p_valid=valid_prob, p_ready=ready_prob,
+             seed=seed)
+    return _run_bench(simulator, [Path(s).resolve() for s in sources], top, work, LOCS_TB_MODULE, spec, result_path,
+                      {}, [], public=False)
+
+
+def _run_bench(simulator: str, sources: list[Path], sim_top: str, work: Path, tb_module: str, spec: Path,
+               result_path: Path, defines: dict, plusargs: list[str], public: bool) -> StreamResult:
+    """Build (cached) and run cocotb bench `tb_module` on `sim_top`; the bench reads `spec` and writes
+    `result_path` (StreamResult's fields)."""
+    from cocotb_tools.check_results import get_results
+
+    from fluorogate.sim.build_cache import cached_build
+
+    sim_name, sim_env = get_simulator(simulator)
+    runner = get_runner(sim_name, public=public)
     # No pytest assertion rewriting inside the simulator: it re-parses every module the bench imports
     # (numpy, pydantic, ...) on each start, ~1.5 CPU-s of a ~2.2 s start-up; the benches' asserts name
     # what failed themselves.
@@ -136,13 +168,16 @@ def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStrea
 
 def simulate_graph(graph, frames: list[np.ndarray], work: str | Path, *, stream: BeatStream | None = None,
                    expected: np.ndarray | None = None, ready_prob: float = 1.0, kernel: str = "auto",
-                   lanes: int = 1, simulator: str = "icarus", seed: int = 0, driver: str = "hdl") -> StreamResult:
+                   lanes: int = 1, simulator: str = "icarus", seed: int = 0, driver: str = "hdl",
+                   peaks=None, valid_prob: float = 1.0) -> StreamResult:
     """Generate the RTL for `graph` at the frames' size, stream `frames` through it, compare every pixel.
 
     `frames` are raw ADU when the graph has a camera front end, else input codes; (C, H, W) stacks for
     a C-channel input (sim3). `expected` defaults to
     the integer reference (`run_graph`); `stream` defaults to the frames back to back with no gaps;
     `ready_prob` < 1 adds random backpressure. The one call the tests, the demo and the bench share.
+    `peaks` (a `quantize.peaks.PeakConfig`): the design ends in the peak finder and its localization
+    words are checked instead (`run_locs_test`: one lane, one-channel frames, input gaps by `valid_prob`).
     """
     from fluorogate.firmware.generate import RtlConfig, generate
     from fluorogate.quantize.reference import codes_from_adu, run_graph
@@ -150,8 +185,14 @@ def simulate_graph(graph, frames: list[np.ndarray], work: str | Path, *, stream:
 
     h, w = frames[0].shape[-2:]
     work = Path(work)
-    design = generate(graph, RtlConfig(width=w, height=h, kernel=kernel, lanes=lanes))
+    if peaks is not None and (lanes != 1 or stream is not None or np.ndim(frames[0]) != 2):
+        raise UserError("simulate_graph with peaks: one lane, (H, W) frames, no stream (gaps by valid_prob)")
+    design = generate(graph, RtlConfig(width=w, height=h, kernel=kernel, lanes=lanes, peaks=peaks))
     files = design.write(work / "rtl")
+    if peaks is not None:
+        maps = np.stack([run_graph(graph, codes_from_adu(graph, f) if graph.input.camera else f)[0] for f in frames])
+        return run_locs_test(files, design.top, work / "sim", np.stack(frames), maps, peaks, valid_prob, ready_prob,
+                             simulator, seed)
     if stream is None:  # (C, H, W) stacks of a multi-frame input: one pixel word per position
         bits = design.report["in_pixel_bits"] // graph.input.channels
         words = [pack_channels(f, bits) if np.ndim(f) == 3 else f for f in frames]
