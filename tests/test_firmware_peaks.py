@@ -141,7 +141,8 @@ def run_peaks_bench(tmp_path: Path, frames: np.ndarray, cfg: PeakConfig, lanes: 
 def test_fg_peaks3_under_cocotb(tmp_path, size, lanes, valid, ready, drops):
     codes, _ = _maps(size // 6, size, 3, density=4.0)  # 2 size x 2 size maps, dense (Deep-STORM's regime)
     edges = _edge_frames(2 * size, 2 * size)
-    frames = np.concatenate([edges, codes, _dense_lines(2 * size, 2 * size)[None], edges[:1]])
+    dense = np.repeat(_dense_lines(2 * size, 2 * size)[None], 3 if drops else 1, axis=0)  # fills the FIFO
+    frames = np.concatenate([edges, codes, dense, edges[:1]])
     cfg = PeakConfig(threshold=6, baseline=2)
     assert sum(len(frame_words(f, cfg)[0]) for f in frames) > size
     run_peaks_bench(tmp_path, frames, cfg, lanes, valid, ready, drops)
