@@ -34,34 +34,37 @@ def test_shipped_denoiser_loads_and_beats_the_best_gaussian(rounding):
     assert net_psnr > gauss_psnr + 1.0, (net_psnr, gauss_psnr)
 
 
-def test_shipped_run_folder_exports_and_its_ir_matches_the_model(tmp_path):
+@pytest.mark.parametrize("task", ["denoise", "denoise_c12"])  # the default and the wider 0.3 dB model
+def test_shipped_run_folder_exports_and_its_ir_matches_the_model(tmp_path, task):
     from fluorogate.models.export_run import export_run
     from fluorogate.quantize.ir import IntegerGraph
     from fluorogate.quantize.reference import codes_from_adu, run_graph, to_real
     from fluorogate.sim.tasks import denoise_batch
 
-    run = shipped_run(tmp_path / "default")
+    run = shipped_run(tmp_path / "default", task=task)
     paths = export_run(run)
     graph = IntegerGraph.load(paths["ir.json"])
-    cfg = default_config()
+    cfg = default_config(task=task)
     assert graph.input.camera == cfg.camera and graph.rounding == "half_even"
     adu, _ = denoise_batch(1, 32, 10.0, seed=7)
-    want = (run_network(load_default(), adu, cfg) - cfg.camera.offset) * 2.0 ** (-cfg.camera.shift - 8)
+    want = (run_network(load_default(task=task), adu, cfg) - cfg.camera.offset) * 2.0 ** (-cfg.camera.shift - 8)
     got = to_real(graph, run_graph(graph, codes_from_adu(graph, adu[0])))[0]
     np.testing.assert_array_equal(got, want[0])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rounding", sorted(SHIPPED))
-def test_recorded_command_reproduces_the_shipped_psnr(tmp_path, rounding):
+@pytest.mark.parametrize(("task", "rounding"), [*(("denoise", r) for r in sorted(SHIPPED)), ("sim3", "half_even")])
+def test_recorded_command_reproduces_the_shipped_psnr(tmp_path, task, rounding):
     from fluorogate.cli import main
 
-    cfg = default_config(rounding)
+    cfg = default_config(rounding, task)
     argv = shlex.split(cfg.command)[1:]
     argv[argv.index("--out") + 1] = str(tmp_path / "run")
     assert main(argv) == 0
     assert main(["eval", str(tmp_path / "run")]) == 0
     got = json.loads((tmp_path / "run" / "eval.json").read_text())["results"]
-    want = shipped_eval(rounding)
-    for cond in ("sim 10 ph", "real 10 ph"):
+    want = shipped_eval(rounding, task)
+    mid = [c for c in want if c.endswith(f" {cfg.model.spec.levels[1]:g} ph")]  # the middle light level
+    assert mid
+    for cond in mid:
         assert abs(got[cond]["qat"]["psnr"] - want[cond]["qat"]["psnr"]) <= REPRODUCE_TOLERANCE_DB
