@@ -6,6 +6,8 @@ latency of each frame's list."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from rtl_graphs import sr_like
@@ -66,3 +68,27 @@ def test_shipped_smlm_design_localizes_simulated_frames(tmp_path):
     latency = ends - np.asarray(res.in_cycles)[16 * 16 - 1::16 * 16]
     print(f"end word after the frame's last input beat: {latency.tolist()} cycles")
     assert latency.max() < 4 * 16 + 200
+
+
+def test_rtl_cli_peaks_option(tmp_path, capsys):
+    """`fluorogate rtl RUN --peaks PHOTONS`: the run's camera turns photons into codes; a bare ir.json
+    (no config next to it) is refused with one line."""
+    from fluorogate.cli import main
+    from fluorogate.models.run import save_config
+    from fluorogate.models.shipped import default_config
+    from fluorogate.models.smlm import peak_config
+
+    cfg = default_config(task="smlm")
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(run, cfg)
+    sr_like("half_even", seed=3).save(run / "ir.json")
+    assert main(["rtl", str(run), "--out", str(tmp_path / "rtl"), "--width", "8", "--height", "8", "--peaks", "16"]) == 0
+    rep = json.loads((tmp_path / "rtl" / "design.json").read_text())
+    assert rep["peaks"]["threshold"] == peak_config(cfg, 16.0).threshold and rep["m_axis_tdata_bits"] == 64
+    assert "output wire [31:0] loc_dropped" in (tmp_path / "rtl" / "fluorogate_top.v").read_text()
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    sr_like("half_even", seed=3).save(bare / "ir.json")
+    assert main(["rtl", str(bare / "ir.json"), "--out", str(tmp_path / "x"), "--peaks", "16"]) == 2
+    assert "--peaks" in capsys.readouterr().err
