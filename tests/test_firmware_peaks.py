@@ -137,6 +137,7 @@ def run_peaks_bench(tmp_path: Path, frames: np.ndarray, cfg: PeakConfig, lanes: 
     (6, 4, 0.9, 0.15, True),  # a slow sink: drops, counted, frame ends kept
     pytest.param(6, 1, 0.7, 0.5, False, marks=pytest.mark.slow),
     pytest.param(24, 4, 1.0, 1.0, False, marks=pytest.mark.slow),
+    pytest.param(12, 8, 1.0, 1.0, True, marks=pytest.mark.slow),  # 2 camera lanes: the densest lines drop
 ])
 def test_fg_peaks3_under_cocotb(tmp_path, size, lanes, valid, ready, drops):
     codes, _ = _maps(size // 6, size, 3, density=4.0)  # 2 size x 2 size maps, dense (Deep-STORM's regime)
