@@ -24,6 +24,9 @@ SHIPPED = {"half_even": "denoise_w4a8", "half_up": "denoise_w4a8_half_up"}  # th
 SHIPPED_TASKS = {("denoise", r): name for r, name in SHIPPED.items()} | {("sr2x", "half_even"): "sr2x_w4a8",
                                                                          ("smlm", "half_even"): "smlm_w4a8",
                                                                          ("sim3", "half_even"): "sim3_w4a8"}
+# Not the default: the wider W4A8 denoiser whose QAT twin is within 0.3 dB of its float twin at 10-20 ph
+# (12 channels, least-MSE power-of-two weight scales, 10-bit output; 2.2x the default's MACs; docs/models.md).
+SHIPPED_TASKS[("denoise_c12", "half_even")] = "denoise_w4a8_c12"
 
 
 def _files(rounding: str, task: str = "denoise") -> tuple[Path, Path]:
