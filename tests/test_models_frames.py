@@ -135,3 +135,17 @@ def test_init_starts_from_the_shipped_float_weights(tmp_path):
     with pytest.raises(UserError, match="network differs"):
         train(tmp_path, wide, progress=False)
     assert json.loads((tmp_path / "config.json").read_text())["train"]["init"] == "shipped"
+
+
+def test_a_simulated_movie_carries_the_camera_numbers_training_needs(tmp_path):
+    from fluorogate.imageio import read_tiff
+    from fluorogate.models.frames import prepare
+
+    out = tmp_path / "movie.ome.tif"
+    assert main(["simulate", "--preset", "ccd12", "--frames", "3", "--size", "32", "--out", str(out)]) == 0
+    assert read_tiff(out).metadata["camera_offset_adu"] == "50"
+    records, val, conv = prepare([str(tmp_path)], 8, {})  # the folder: its one TIFF
+    ccd = get_preset("ccd12")
+    assert (len(records), records[0].frames, val) == (1, 3, 1)
+    assert conv.offset == ccd.offset_adu - int(np.ceil(5 * ccd.read_noise_e * ccd.gain_adu_per_e))
+    assert conv.adu_bits == 16  # the stream width of the stored uint16
