@@ -27,6 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--out-extra-bits", type=int, help="output fractional bits below the input's grid (default 0)")
     p.add_argument("--weight-scale", choices=("max", "mse"), help="power-of-two weight scale: max (default: covers "
                    "the largest weight) or mse (learned from the least-MSE power of two; outliers saturate)")
+    p.add_argument("--tail-init", choices=("identity", "default"), help="how the last conv starts: identity (default: "
+                   "the output starts as the input, CARE's global residual) or default (PyTorch's random init)")
     p.add_argument("--extra-specimen", help="second training specimen for a share of the chunks, e.g. nuclei")
     p.add_argument("--extra-fraction", type=float, help="share of training chunks from --extra-specimen (0..1)")
     p.add_argument("--mode", default="supervised", help="supervised (default) or n2v (Noise2Void blind spot)")
@@ -78,7 +80,8 @@ def _run_config(args):
         raise UserError(f"--mode {args.mode!r}: choose supervised or n2v")
     w, a = parse_bits(args.bits)
     model_kw = {k: v for k, v in (("channels", args.channels), ("layers", args.layers),
-                                  ("out_extra_bits", args.out_extra_bits), ("weight_scale", args.weight_scale))
+                                  ("out_extra_bits", args.out_extra_bits), ("weight_scale", args.weight_scale),
+                                  ("tail_init", args.tail_init))
                 if v is not None}
     train_kw = {**TASKS[args.task].train, "mode": args.mode, "preset": args.preset, "seed": args.seed, "threads": args.threads}
     train_kw |= {k: v for k, v in (("extra_specimen", args.extra_specimen), ("extra_fraction", args.extra_fraction),

@@ -16,6 +16,7 @@ from fluorogate.models.tasks import TASKS, TaskSpec
 from fluorogate.quantize.ir import Rounding
 
 MIN_BITS, MAX_BITS = 2, 8
+NO_GLOBAL_SKIP = ("smlm",)  # nets (`TaskSpec.net`) whose last conv does not see the input
 
 
 class ModelConfig(BaseModel):
@@ -41,6 +42,14 @@ class ModelConfig(BaseModel):
     # the largest weight; "mse" is learned from the least-MSE power of two (outliers saturate).
     weight_scale: Literal["max", "mse"] = "max"
     rounding: Rounding = "half_even"
+    # How the last conv starts. "identity": the centre taps of the global skip's input channels make the
+    # output the input (their mean, for several frames) at init, so the output ReLU is alive wherever the
+    # input is > 0 (its pedestal) and the net learns the residual, CARE-style; its other taps keep the
+    # random init so gradients reach the features. "default": PyTorch's random init, which left the output
+    # ReLU dead (no gradient, ever) for some seeds (docs/models.md). A config.json without the key predates
+    # the choice and loads as "default" (`models.run.migrate`). A net without a global skip (smlm) has no
+    # input tap: it gets "default", and asking it for "identity" is an error.
+    tail_init: Literal["default", "identity"] = "identity"
 
     @field_validator("task")
     @classmethod
@@ -55,6 +64,10 @@ class ModelConfig(BaseModel):
             self.layers = self.spec.default_layers
         if self.layers < self.spec.min_layers:
             raise ValueError(f"{self.task} needs layers >= {self.spec.min_layers}, got {self.layers}")
+        if self.spec.net in NO_GLOBAL_SKIP and self.tail_init == "identity":
+            if "tail_init" in self.model_fields_set:
+                raise ValueError(f"{self.task} has no global skip: tail_init 'identity' does not apply")
+            self.tail_init = "default"
         return self
 
     @property

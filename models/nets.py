@@ -215,25 +215,24 @@ def build_model(cfg: ModelConfig, quant: bool) -> nn.Module:
     """
     model = NETS[cfg.spec.net](cfg, quant)
     model.cfg = cfg
+    if cfg.tail_init == "identity":
+        init_tail_identity(model.tail, cfg.spec.in_channels)
     return model
 
 
-def macs_per_pixel(cfg: ModelConfig) -> float:
-    """Multiply-accumulates per input pixel (for sr2x the convs after the upsample count 4 times)."""
-    model = build_model(cfg, quant=False)
-    macs = 0.0
-    size = 32
-    hooks = []
+def init_tail_identity(tail: nn.Conv2d, frames: int) -> None:
+    """Start the last conv as the identity through the global skip's input taps (`ModelConfig.tail_init`).
 
-    def count(mod: nn.Module, _inp, out) -> None:
-        nonlocal macs
-        macs += mod.weight.numel() * out.shape[-1] * out.shape[-2]
-
-    for mod in model.modules():
-        if isinstance(mod, nn.Conv2d):
-            hooks.append(mod.register_forward_hook(count))
+    The input channels come first in the tail's concat and share the output's grid (both on the input's
+    scale, `Ops.relu(input_grid=True)`), so centre taps of `1 / frames` make the output the input (the
+    mean of the frames; nearest-upsampled for the 2x tasks, like their nearest baseline) and the output
+    ReLU passes every pixel above 0. Every other tap and the bias start at 0 (SkipInit/ReZero-style): the
+    features get no gradient at step 0 only, since the tail's feature taps do (the output is alive) and
+    then pass it on. Keeping the feature taps random instead left seed 3 (C=8) 15% dead, the output up to
+    70% off the input, and 300 float steps of seed 1 at 21.8/24.4/31.7 dB (5/10/20 ph) vs 30.3/30.5/35.3
+    (docs/models.md). The RNG stream is untouched: the other layers start exactly as under "default".
+    """
     with torch.no_grad():
-        model(torch.zeros(1, cfg.spec.in_channels, size, size))
-    for h in hooks:
-        h.remove()
-    return macs / (size * size)
+        tail.weight.zero_()
+        tail.weight[:, :frames, 1, 1] = 1.0 / frames
+        tail.bias.zero_()

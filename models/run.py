@@ -97,10 +97,19 @@ def save_config(run: Path, cfg: RunConfig, force: bool = True) -> Path:
     return write_text_atomic(run / CONFIG, cfg.model_dump_json(indent=1) + "\n", force=force)
 
 
+def migrate(data: dict) -> dict:
+    """A saved config (a run's config.json, a shipped model's .json) brought up to the current fields.
+
+    Configs written before `ModelConfig.tail_init` existed were initialised by PyTorch's default: they
+    load as "default" (new configs get "identity"), so a recorded command re-runs under its own init."""
+    data.get("model", {}).setdefault("tail_init", "default")
+    return data
+
+
 def load_config(run: str | Path) -> RunConfig:
     path = Path(run) / CONFIG
     try:
-        return RunConfig.model_validate(json.loads(path.read_text()))
+        return RunConfig.model_validate(migrate(json.loads(path.read_text())))
     except FileNotFoundError:
         raise UserError(f"{path}: no such file; is {run} a run folder made by `fluorogate train`?") from None
     except (json.JSONDecodeError, ValidationError) as exc:

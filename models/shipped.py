@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from fluorogate.errors import UserError
-from fluorogate.models.run import CHECKPOINT, CONFIG, RunConfig, load_config, save_config
+from fluorogate.models.run import CHECKPOINT, CONFIG, RunConfig, load_config, migrate, save_config
 
 SHIPPED = {"half_even": "denoise_w4a8", "half_up": "denoise_w4a8_half_up"}  # the denoiser, per rounding
 SHIPPED_TASKS = {("denoise", r): name for r, name in SHIPPED.items()} | {("sr2x", "half_even"): "sr2x_w4a8",
@@ -43,7 +43,7 @@ def default_config(rounding: str = "half_even", task: str = "denoise") -> RunCon
     data = json.loads(meta.read_text())
     data.pop("eval", None)
     data.pop("task_metrics", None)
-    return RunConfig.model_validate(data)
+    return RunConfig.model_validate(migrate(data))
 
 
 def shipped_eval(rounding: str = "half_even", task: str = "denoise") -> dict:

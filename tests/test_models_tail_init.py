@@ -1,0 +1,82 @@
+"""`ModelConfig.tail_init`: the identity init makes every net with a global skip start as its input (so
+the output ReLU is alive), and configs saved before the field existed load as PyTorch's "default" init."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from fluorogate.models.config import ModelConfig
+from fluorogate.models.nets import build_model
+from fluorogate.models.run import load_config, save_config
+from fluorogate.models.shipped import default_config
+
+
+def _codes(cfg: ModelConfig, seed: int) -> torch.Tensor:
+    """Random input codes on the input's grid above a pedestal, as the camera delivers them."""
+    gen = torch.Generator().manual_seed(seed)
+    codes = torch.randint(8, 2**cfg.act_bits, (2, cfg.spec.in_channels, 16, 16), generator=gen)
+    return codes.float() * 2.0 ** -cfg.act_bits
+
+
+@pytest.mark.parametrize(("task", "channels"), [("denoise", 8), ("denoise", 12), ("unet", 8), ("sr2x", 8),
+                                                ("sim3", 8)])
+@pytest.mark.parametrize("seed", [1, 3])
+def test_identity_init_returns_the_input_on_the_output_grid(task, channels, seed):
+    cfg = ModelConfig(task=task, channels=channels)
+    assert cfg.tail_init == "identity"
+    torch.manual_seed(seed)
+    model = build_model(cfg, quant=False).eval()
+    x = _codes(cfg, seed)
+    with torch.no_grad():
+        y = model(x)
+    want = nn.functional.interpolate(x.mean(dim=1, keepdim=True), scale_factor=cfg.spec.scale, mode="nearest")
+    torch.testing.assert_close(y, want, rtol=1e-6, atol=1e-7)
+    assert bool((y > 0).all())  # alive everywhere: every output pixel passes a gradient
+
+
+def test_the_qat_twin_starts_alive_within_two_input_steps_of_the_input():
+    """The 8-bit per-tensor power-of-two weight scale of a tail whose largest weight is exactly 1 is 2**-7
+    (Brevitas rounds log2 of the scale), so the identity tap saturates at 127/128: the twin's output is
+    the input less up to 2 steps of its grid at the top of the range. (The twin only starts from trained
+    float weights, whose tap sits below 1; this pins down what the untrained twin computes.)"""
+    cfg = ModelConfig()
+    torch.manual_seed(1)
+    model = build_model(cfg, quant=True).eval()
+    x = _codes(cfg, 1)
+    with torch.no_grad():
+        y = model(x)
+    step = 2.0 ** -cfg.act_bits
+    assert bool((y > 0).all())
+    assert float((x - y).min()) >= 0 and float((x - y).max()) == 2 * step
+
+
+def test_identity_init_keeps_the_random_stream_of_the_default_init():
+    nets = []
+    for init in ("default", "identity"):
+        torch.manual_seed(1)
+        nets.append(build_model(ModelConfig(tail_init=init), quant=False).state_dict())
+    changed = [k for k in nets[0] if not torch.equal(nets[0][k], nets[1][k])]
+    assert changed == ["tail.weight", "tail.bias"]
+
+
+def test_a_net_without_a_global_skip_keeps_the_default_init():
+    assert ModelConfig(task="smlm").tail_init == "default"
+    with pytest.raises(ValueError, match="no global skip"):
+        ModelConfig(task="smlm", tail_init="identity")
+
+
+def test_a_config_saved_before_tail_init_loads_as_default(tmp_path):
+    shipped = default_config()
+    assert shipped.model.tail_init == "default"  # the shipped json has no key: trained from the random init
+    data = json.loads(shipped.model_dump_json())
+    del data["model"]["tail_init"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    assert load_config(tmp_path).model.tail_init == "default"
+    new = shipped.model_copy(update={"model": ModelConfig()})
+    assert new.model.tail_init == "identity"
+    save_config(tmp_path, new)
+    assert load_config(tmp_path).model.tail_init == "identity"  # recorded, so it survives the migration
