@@ -215,13 +215,20 @@ def build_model(cfg: ModelConfig, quant: bool) -> nn.Module:
     """
     model = NETS[cfg.spec.net](cfg, quant)
     model.cfg = cfg
-    if cfg.tail_init == "identity":
-        init_tail_identity(model.tail, cfg.spec.in_channels)
     return model
 
 
+def start_training(model: nn.Module) -> None:
+    """Give a network that training starts from scratch its `ModelConfig.tail_init`.
+
+    Applied by training only (`models.train`), not by `build_model`: the back ends' bit-exactness tests
+    build untrained twins whose random tail lets every feature reach the output."""
+    if model.cfg.tail_init == "identity":
+        init_tail_identity(model.tail, model.cfg.spec.in_channels)
+
+
 def init_tail_identity(tail: nn.Conv2d, frames: int) -> None:
-    """Start the last conv as the identity through the global skip's input taps (`ModelConfig.tail_init`).
+    """Start the last conv as the identity through the global skip's input taps (`tail_init="identity"`).
 
     The input channels come first in the tail's concat and share the output's grid (both on the input's
     scale, `Ops.relu(input_grid=True)`), so centre taps of `1 / frames` make the output the input (the

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from fluorogate.errors import UserError
 from fluorogate.models.data import PatchStream, blind_spot
-from fluorogate.models.nets import build_model
+from fluorogate.models.nets import build_model, start_training
 from fluorogate.models.run import CHECKPOINT, RunConfig
 from fluorogate.outputs import atomic_path
 
@@ -51,6 +51,8 @@ def _new_phase(cfg: RunConfig, phase: str, n_steps: int, float_state: dict | Non
         missing, unexpected = model.load_state_dict(float_state, strict=False)
         assert not unexpected, unexpected
         assert all("_quant." in k for k in missing), missing  # only the quantizers are new
+    else:  # from scratch (a resume or --init loads its weights over this)
+        start_training(model)
     lr = cfg.train.lr if phase == "float" else cfg.train.qat_lr
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(n_steps, 1))

@@ -10,9 +10,18 @@ import torch
 from torch import nn
 
 from fluorogate.models.config import ModelConfig
-from fluorogate.models.nets import build_model
+from fluorogate.models.nets import build_model, start_training
 from fluorogate.models.run import load_config, save_config
 from fluorogate.models.shipped import default_config
+from fluorogate.models.train import _new_phase
+
+
+def _started(cfg: ModelConfig, seed: int, quant: bool = False) -> nn.Module:
+    """The network as training starts it from scratch, in eval mode."""
+    torch.manual_seed(seed)
+    model = build_model(cfg, quant=quant)
+    start_training(model)
+    return model.eval()
 
 
 def _codes(cfg: ModelConfig, seed: int) -> torch.Tensor:
@@ -28,8 +37,7 @@ def _codes(cfg: ModelConfig, seed: int) -> torch.Tensor:
 def test_identity_init_returns_the_input_on_the_output_grid(task, channels, seed):
     cfg = ModelConfig(task=task, channels=channels)
     assert cfg.tail_init == "identity"
-    torch.manual_seed(seed)
-    model = build_model(cfg, quant=False).eval()
+    model = _started(cfg, seed)
     x = _codes(cfg, seed)
     with torch.no_grad():
         y = model(x)
@@ -44,8 +52,7 @@ def test_the_qat_twin_starts_alive_within_two_input_steps_of_the_input():
     the input less up to 2 steps of its grid at the top of the range. (The twin only starts from trained
     float weights, whose tap sits below 1; this pins down what the untrained twin computes.)"""
     cfg = ModelConfig()
-    torch.manual_seed(1)
-    model = build_model(cfg, quant=True).eval()
+    model = _started(cfg, 1, quant=True)
     x = _codes(cfg, 1)
     with torch.no_grad():
         y = model(x)
@@ -54,13 +61,19 @@ def test_the_qat_twin_starts_alive_within_two_input_steps_of_the_input():
     assert float((x - y).min()) >= 0 and float((x - y).max()) == 2 * step
 
 
-def test_identity_init_keeps_the_random_stream_of_the_default_init():
-    nets = []
+def test_training_starts_from_the_identity_and_build_model_stays_random():
+    """Only the tail differs from the "default" start (same RNG stream); an untrained `build_model` twin,
+    which the back ends' bit-exactness tests use, keeps its random tail."""
+    cfg = default_config()
+    states = []
     for init in ("default", "identity"):
         torch.manual_seed(1)
-        nets.append(build_model(ModelConfig(tail_init=init), quant=False).state_dict())
-    changed = [k for k in nets[0] if not torch.equal(nets[0][k], nets[1][k])]
-    assert changed == ["tail.weight", "tail.bias"]
+        run = cfg.model_copy(update={"model": ModelConfig(tail_init=init)})
+        states.append(_new_phase(run, "float", 1, None)[0].state_dict())
+    assert [k for k in states[0] if not torch.equal(states[0][k], states[1][k])] == ["tail.weight", "tail.bias"]
+    assert float(states[1]["tail.weight"].abs().sum()) == 1.0
+    torch.manual_seed(1)
+    assert torch.equal(build_model(ModelConfig(), quant=False).state_dict()["tail.weight"], states[0]["tail.weight"])
 
 
 def test_a_net_without_a_global_skip_keeps_the_default_init():
