@@ -96,8 +96,8 @@ def run_tool(state: BuildState, name: str, args: list[str], log: str) -> str:
             proc = subprocess.run(cmd, cwd=state.folder, stdout=fh, stderr=subprocess.STDOUT,
                                   timeout=state.cfg.timeout_s, check=False)
     except subprocess.TimeoutExpired:
-        raise UserError(f"{name} ran past {state.cfg.timeout_s:.0f} s (see {log}); raise BuildConfig.timeout_s "
-                        "or shrink the design") from None
+        raise UserError(f"{name} ran past {state.cfg.timeout_s:.0f} s (its log {log} is kept in BUILD.failed); raise "
+                        "the limit (`fluorogate build --timeout MINUTES`) or shrink the design") from None
     text = (state.folder / log).read_text(errors="replace")
     if proc.returncode != 0:
         tail = "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
@@ -226,6 +226,12 @@ def run_build(cfg: BuildConfig, out: Path, force: bool = False,
         if out.exists():
             shutil.rmtree(out)
         os.replace(folder, out)
+    except BaseException:
+        # Keep what the failing tool wrote (its log says why) beside the output, not in a deleted temp folder.
+        failed = out.with_name(out.name + ".failed")
+        shutil.rmtree(failed, ignore_errors=True)
+        os.replace(folder, failed)
+        raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return state.report

@@ -38,6 +38,9 @@ def register_build(subparsers: argparse._SubParsersAction) -> None:
                         "congested ones (the 2048-wide denoiser) where router1 crawls (default %(default)s)")
     p.add_argument("--frame", type=int, nargs=2, metavar=("BEATS", "LINES"), default=None,
                    help="self-test frame, beats per line and lines (default: design.json's frame, else 64 32)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="MINUTES",
+                   help="limit for each tool run (synthesis, place and route); large designs on a busy machine "
+                        "need more (default %(default)s)")
     p.add_argument("--force", action="store_true", help="overwrite an existing build folder")
     p.set_defaults(handler=build_command)
 
@@ -82,7 +85,8 @@ def build_command(args: argparse.Namespace) -> int:
         beats, lines = 64, 32
     try:
         cfg = BuildConfig(sources=sources, core=core, board=args.board, freq_mhz=args.freq, seed=args.seed,
-                          line_beats=beats, lines=lines, pnr_args=["--router", args.router])
+                          line_beats=beats, lines=lines, pnr_args=["--router", args.router],
+                          timeout_s=args.timeout * 60)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None

@@ -61,3 +61,22 @@ def test_smoke_core_bitstream_end_to_end(tmp_path, capsys):
     assert set(rep["step_seconds"]) == {"copy_sources", "board_top", "synth", "pnr", "pack", "report"}
     assert "Timing: **met**" in (out / "build_report.md").read_text()
     assert not list(tmp_path.glob(".build*"))  # the temporary folder was moved into place
+
+
+def test_timeout_option_reaches_the_build_config(tmp_path, capsys):
+    assert main(["build", str(SMOKE), "--out", str(tmp_path / "b"), "--timeout", "0"]) == 2
+    assert "timeout_s" in capsys.readouterr().err  # minutes -> BuildConfig.timeout_s, validated there
+
+
+def test_failed_build_keeps_its_folder_for_the_logs(tmp_path):
+    from fluorogate.errors import UserError
+    from fluorogate.firmware.build import BuildConfig, run_build
+
+    def step_fail(state):
+        (state.folder / "tool.log").write_text("why it failed\n")
+        raise UserError("tool failed")
+
+    with pytest.raises(UserError, match="tool failed"):
+        run_build(BuildConfig(sources=[SMOKE], core="smoke_box3x3"), tmp_path / "b", steps=["copy_sources", step_fail])
+    assert (tmp_path / "b.failed" / "tool.log").read_text() == "why it failed\n"
+    assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.*"))
