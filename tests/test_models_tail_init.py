@@ -93,3 +93,13 @@ def test_a_config_saved_before_tail_init_loads_as_default(tmp_path):
     assert new.model.tail_init == "identity"
     save_config(tmp_path, new)
     assert load_config(tmp_path).model.tail_init == "identity"  # recorded, so it survives the migration
+
+
+@pytest.mark.parametrize(("flag", "want"), [([], "identity"), (["--tail-init", "default"], "default")])
+def test_train_cli_records_the_tail_init(tmp_path, flag, want):
+    from fluorogate.cli import build_parser
+    from fluorogate.models.cli import _run_config
+
+    cfg = _run_config(build_parser().parse_args(["train", "--out", str(tmp_path / "run"), *flag]))
+    assert cfg.model.tail_init == want
+    assert json.loads(cfg.model_dump_json())["model"]["tail_init"] == want
