@@ -121,13 +121,13 @@ def read_build(build_dir: Path, graph: IntegerGraph | None = None, sizes: list[i
 
 
 
-def frame_buffer(cam: CameraTarget, frames: int, build: dict) -> str:
-    """Where a multi-frame task holds its first `frames - 1` camera frames (8-bit input codes) for `cam`.
+def frame_buffer(cam: CameraTarget, frames: int, build: dict, bits: int = 8) -> str:
+    """Where a multi-frame task holds its first `frames - 1` camera frames (`bits`-bit input codes) for `cam`.
 
     On chip (fg_framebuf3: x9 DP16KD, 2,048 codes each) when those blocks fit beside the ones the routed
     network uses; else in external memory, whose bandwidth the bench's `framestore` section counts.
     """
-    blocks = on_chip_blocks(cam.width, cam.height, frames, 8)
+    blocks = on_chip_blocks(cam.width, cam.height, frames, bits)
     bram = build.get("placed", {}).get("DP16KD")
     if bram and bram["used"] + blocks <= bram["available"]:
         return f"on chip: fg_framebuf3, {blocks} DP16KD (+{bram['used']} of the network = {bram['used'] + blocks} " \
@@ -209,5 +209,6 @@ def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int
                                  built=(size, size, out["build"]["lanes"]))
         if graph.input.channels > 1:  # sim3: the camera's frames arrive one after another
             for row, cam in zip(out["cameras"], cameras, strict=True):
-                row["frame_buffer"] = frame_buffer(cam, graph.input.channels, out["build"])
+                row["frame_buffer"] = frame_buffer(cam, graph.input.channels, out["build"],
+                                                   graph.input.quant.bits)
     return out
