@@ -29,6 +29,8 @@ def register(subparsers) -> None:
                    "the largest weight) or mse (learned from the least-MSE power of two; outliers saturate)")
     p.add_argument("--tail-init", choices=("identity", "default"), help="how the last conv starts: identity (default: "
                    "the output starts as the input, CARE's global residual) or default (PyTorch's random init)")
+    p.add_argument("--loss", choices=("mse", "psnr"), help="supervised loss: mse (default) or psnr (minus the batch "
+                   "PSNR: dim and bright photon levels weigh alike, as the per-level PSNR target does)")
     p.add_argument("--extra-specimen", help="second training specimen for a share of the chunks, e.g. nuclei")
     p.add_argument("--extra-fraction", type=float, help="share of training chunks from --extra-specimen (0..1)")
     p.add_argument("--mode", default="supervised", help="supervised (default) or n2v (Noise2Void blind spot)")
@@ -85,7 +87,8 @@ def _run_config(args):
                 if v is not None}
     train_kw = {**TASKS[args.task].train, "mode": args.mode, "preset": args.preset, "seed": args.seed, "threads": args.threads}
     train_kw |= {k: v for k, v in (("extra_specimen", args.extra_specimen), ("extra_fraction", args.extra_fraction),
-                                   ("patch", args.patch), ("init", args.init)) if v is not None}
+                                   ("patch", args.patch), ("init", args.init), ("loss", args.loss))
+                 if v is not None}
     camera = None
     if args.data:
         from fluorogate.models.frames import prepare

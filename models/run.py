@@ -64,6 +64,13 @@ class TrainConfig(BaseModel):
     data: list[FrameFile] = Field(default_factory=list)
     val_frames: int = Field(default=0, ge=0)
     init: str = ""  # a finished run folder (or "shipped") whose float weights start the training
+    # The supervised loss (both phases). "mse": the mean squared error on the network's scale, so a bright
+    # batch (20 ph) outweighs a dim one (5 ph) by roughly the square of their ranges, and QAT spends its
+    # 4-bit weights on the bright levels. "psnr": minus the batch's PSNR (dB, range from its truth, as
+    # `fluorogate eval` scores a frame); its gradient is the MSE's divided by the MSE, and a batch is one
+    # photon level, so every level counts by its relative error, as the per-level PSNR target does
+    # (`models.train.psnr_loss`, docs/models.md). Configs without the key load as "mse".
+    loss: Literal["mse", "psnr"] = "mse"
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -72,6 +79,8 @@ class TrainConfig(BaseModel):
             raise ValueError(f"photons range {self.photons} must satisfy 0 < low <= high")
         if self.extra_fraction > 0 and not self.extra_specimen:
             raise ValueError(f"extra_fraction {self.extra_fraction} needs an extra_specimen")
+        if self.loss == "psnr" and self.mode != "supervised":
+            raise ValueError("loss psnr needs a clean target (mode supervised); Noise2Void trains on MSE")
         if self.data and self.mode != "n2v":
             raise ValueError("training on your own frames (data) needs mode n2v: there is no clean target")
         if self.float_steps + self.qat_steps == 0:

@@ -88,13 +88,27 @@ def load_checkpoint(path: Path) -> dict:
         raise UserError(f"{path}: not a readable fluorogate checkpoint ({exc})") from None
 
 
+def psnr_loss(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Minus the batch's PSNR in dB (data range from its truth, as `psnr` and `fluorogate eval` take it).
+
+    The range carries no gradient: d/dw = -10/ln10 * dMSE/MSE, so a batch counts by its relative error,
+    not by its brightness. A training batch is one photon level (`models.data`), so 5 and 20 ph weigh
+    alike. Per batch, not per sample: a per-sample log would also upweight near-flat background patches
+    (their own MSE is tiny), which no test frame is made of."""
+    mse = torch.mean((pred - truth) ** 2).clamp_min(1e-12)
+    rng = (truth.max() - truth.min()).clamp_min(1e-6)
+    return -10 * torch.log10(rng**2 / mse)
+
+
 def loss_fn(cfg: RunConfig, model: nn.Module, x: torch.Tensor, t: torch.Tensor, step: int):
-    """(loss, prediction): MSE to the truth, or Noise2Void's masked MSE to the noisy input."""
+    """(loss, prediction): the loss `cfg.train.loss` to the truth, or Noise2Void's masked MSE to the noisy input."""
     if cfg.train.mode == "n2v":
         masked, mask = blind_spot(x, cfg.train.n2v_fraction, step, cfg.train.seed)
         pred = model(masked)
         return torch.mean((pred - x)[mask] ** 2), pred
     pred = model(x)
+    if cfg.train.loss == "psnr":
+        return psnr_loss(pred, t), pred
     return torch.mean((pred - t) ** 2), pred
 
 
