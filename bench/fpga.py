@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from fluorogate.bench.cameras import CAMERA_TARGETS, CameraTarget, keep_up
-from fluorogate.bench.framestore import on_chip_blocks
+from fluorogate.bench.framestore import frame_buffer_place
 from fluorogate.errors import UserError
 from fluorogate.quantize.ir import IntegerGraph
+from fluorogate.quantize.peaks import PeakConfig
 
 
 def simulate_small_frame(graph: IntegerGraph, size: int, frames: int, lanes: int, work: Path,
@@ -71,22 +72,24 @@ def cycle_model(graph: IntegerGraph, size: int, lanes: int) -> dict:
             "out_lanes": rep["out_lanes"]}
 
 
-def design_digest(graph: IntegerGraph, size: int, lanes: int) -> str:
-    """The digest `fluorogate build` records of the sources it built, for the design generated at `size`."""
+def design_digest(graph: IntegerGraph, size: int, lanes: int, peaks: PeakConfig | None = None) -> str:
+    """The digest `fluorogate build` records of the sources it built, for the design generated at `size`
+    (with `peaks`: the network followed by that peak finder)."""
     from fluorogate.firmware.generate import RtlConfig, generate
     from fluorogate.firmware.reports import sources_digest
 
-    design = generate(graph, RtlConfig(width=size, height=size, lanes=lanes))
+    design = generate(graph, RtlConfig(width=size, height=size, lanes=lanes, peaks=peaks))
     return sources_digest([*((name, text.encode()) for name, text in design.sources.items()),
                            *((p.name, p.read_bytes()) for p in design.static_sources)])
 
 
-def read_build(build_dir: Path, graph: IntegerGraph | None = None, sizes: list[int] = (), lanes: int = 1) -> dict:
+def read_build(build_dir: Path, graph: IntegerGraph | None = None, sizes: list[int] = (), lanes: int = 1,
+               peaks: PeakConfig | None = None) -> dict:
     """Fmax and resources from a `fluorogate build` folder's build_report.json.
 
-    With `graph`, the build must be of that graph's design at one of `sizes` (the sources' digest that
-    the build recorded): a folder left from another model or an older generator is refused, since its
-    Fmax would be quoted for a design it never measured.
+    With `graph`, the build must be of that graph's design (with `peaks`: followed by that peak finder) at
+    one of `sizes` (the sources' digest that the build recorded): a folder left from another model, peak
+    finder or an older generator is refused, since its Fmax would be quoted for a design it never measured.
     """
     from pydantic import ValidationError
 
@@ -103,13 +106,14 @@ def read_build(build_dir: Path, graph: IntegerGraph | None = None, sizes: list[i
     if graph is not None:
         if rep.sources_sha256 is None:
             raise UserError(f"{path}: records no digest of its sources (an older build); build it again")
-        match = [s for s in sizes if design_digest(graph, s, lanes) == rep.sources_sha256]
+        match = [s for s in sizes if design_digest(graph, s, lanes, peaks) == rep.sources_sha256]
         if match:
             built = {"size": match[0], "lanes": lanes}  # the frame (size x size) and lanes the build is of
         else:
-            raise UserError(f"--build-dir {build_dir}: built from other sources than this model's design at "
-                            f"{', '.join(map(str, sizes))} px wide, {lanes} lane(s) (another model, size or "
-                            "generator version); build it again")
+            what = f"this model's design{_with_peaks(peaks)}"
+            raise UserError(f"--build-dir {build_dir}: built from other sources than {what} at "
+                            f"{', '.join(map(str, sizes))} px wide, {lanes} lane(s) (another model, size, peak "
+                            "finder or generator version); build it again")
     return {
         "build_dir": str(build_dir), "board": rep.board, "part": rep.part, "core": rep.core,
         "fmax_mhz": round(min(c.achieved_mhz for c in rep.clocks), 2),
@@ -121,34 +125,24 @@ def read_build(build_dir: Path, graph: IntegerGraph | None = None, sizes: list[i
 
 
 
-def frame_buffer(cam: CameraTarget, frames: int, build: dict, bits: int = 8) -> str:
-    """Where a multi-frame task holds its first `frames - 1` camera frames (`bits`-bit input codes) for `cam`.
-
-    On chip (fg_framebuf3: x9 DP16KD, 2,048 codes each) when those blocks fit beside the ones the routed
-    network uses; else in external memory, whose bandwidth the bench's `framestore` section counts.
-    """
-    blocks = on_chip_blocks(cam.width, cam.height, frames, bits)
-    bram = build.get("placed", {}).get("DP16KD")
-    if bram and bram["used"] + blocks <= bram["available"]:
-        return f"on chip: fg_framebuf3, {blocks} DP16KD (+{bram['used']} of the network = {bram['used'] + blocks} " \
-               f"of {bram['available']})"
-    have = f"{bram['available'] - bram['used']} free" if bram else "no DP16KD count in the build"
-    return f"external memory: {blocks} DP16KD worth ({have}); see the framestore section"
-
-
 def run_build_for(graph: IntegerGraph, size: int, lanes: int, out: Path, board: str, freq_mhz: float,
-                  router: str = "router2") -> dict:
+                  router: str = "router2", peaks: PeakConfig | None = None) -> dict:
     """Generate the design at `size`x`size` and run the open bitstream flow on it (place and route: minutes)."""
     from fluorogate.firmware.build import BuildConfig, run_build
     from fluorogate.firmware.generate import RtlConfig, write_design
 
     rtl = out / "rtl"
-    design = write_design(graph, RtlConfig(width=size, height=size, lanes=lanes), rtl, force=True)
+    design = write_design(graph, RtlConfig(width=size, height=size, lanes=lanes, peaks=peaks), rtl, force=True)
     sources = [rtl / line for line in (rtl / "files.f").read_text().split()]
     cfg = BuildConfig(sources=sources, core=design.top, board=board, freq_mhz=freq_mhz,
                       line_beats=size // lanes, lines=size, pnr_args=["--router", router])
     run_build(cfg, out / "build", force=True)
     return read_build(out / "build") | {"size": size, "lanes": lanes}
+
+
+def _with_peaks(peaks: PeakConfig | None) -> str:
+    return "" if peaks is None else (f" + peak finder (threshold {peaks.threshold} codes over baseline "
+                                     f"{peaks.baseline}: localization list out)")
 
 
 def per_size(sizes: list[int], graph: IntegerGraph, lanes: int, fmax_mhz: float | None, rate: float) -> list[dict]:
@@ -175,11 +169,14 @@ def per_size(sizes: list[int], graph: IntegerGraph, lanes: int, fmax_mhz: float 
 def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int = 16, sim_frames: int = 2,
              lanes: int = 1, simulator: str = "icarus", build_dir: Path | None = None, build: bool = True,
              board: str = "ulx3s-85f", freq_mhz: float = 100.0,
-             cameras: tuple[CameraTarget, ...] = CAMERA_TARGETS) -> dict:
+             cameras: tuple[CameraTarget, ...] = CAMERA_TARGETS, peaks: PeakConfig | None = None) -> dict:
     """The open RTL back end: simulated small frame, checked cycle model, Fmax/resources, camera keep-up.
 
     `cameras`: the task's camera modes; each is judged against the routed build (its frame and lanes),
-    other lane counts only as arithmetic."""
+    other lane counts only as arithmetic. `peaks`: the built design is the network followed by this peak
+    finder (smlm: localizations out). The simulation and the cycle model stay the network's: the peak
+    finder never stalls the map (it drops and counts records instead), so the camera side's rate is the
+    network's; the finder's own stream is checked bit-exact by tests/test_firmware_smlm_peaks.py."""
     sim = simulate_small_frame(graph, sim_size, sim_frames, lanes, work / "sim", simulator)
     confirmed = (sim["bit_exact"] and sim["latency_cycles_measured"] == sim["latency_cycles_model"]
                  and sim["frame_cycles_measured"] == sim["frame_cycles_model"])
@@ -187,15 +184,16 @@ def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int
                  "cycle_model": "frame_cycles = W*H/lanes; latency_cycles = design.json latency_cycles_estimate "
                                 "(per 3x3 stage on the longest path: W/lanes+1 beats of look-ahead, plus each "
                                 "stage's kernel, register and FIFO cycles; through a 2x upsample the beat-time "
-                                "model of firmware/schedule.py, output lanes 4x the input's)"}
+                                "model of firmware/schedule.py, output lanes 4x the input's)",
+                                "design": f"the network{_with_peaks(peaks)}"}
     if not confirmed:
         out["error"] = "the simulated small frame does not match the cycle model: no extrapolation"
         return out
     try:  # a failed or missing build leaves the simulation and the cycle counts in the report
         if build_dir is not None:
-            out["build"] = read_build(build_dir, graph, sizes, lanes)
+            out["build"] = read_build(build_dir, graph, sizes, lanes, peaks)
         elif build:
-            out["build"] = run_build_for(graph, max(sizes), lanes, work / "build", board, freq_mhz)
+            out["build"] = run_build_for(graph, max(sizes), lanes, work / "build", board, freq_mhz, peaks=peaks)
         else:
             out["build"] = {"skipped": "no --build-dir given and the build was turned off (place and route takes minutes)"}
     except UserError as exc:
@@ -203,12 +201,13 @@ def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int
     fmax = out["build"].get("fmax_mhz")
     out["sizes"] = per_size(sizes, graph, lanes, fmax, rate=1.0)
     if fmax:
-        out_per_in = out["sizes"][0].get("out_lanes", lanes) // lanes  # sr2x: 4 output pixels per input pixel
+        # sr2x: 4 output pixels per input pixel; behind a peak finder the output is a list, not pixels
+        out_per_in = 1 if peaks else out["sizes"][0].get("out_lanes", lanes) // lanes
         size = out["build"]["size"]
         out["cameras"] = keep_up(fmax * 1e6, pixels_per_clock=1.0, out_per_in=out_per_in, cameras=cameras,
                                  built=(size, size, out["build"]["lanes"]))
         if graph.input.channels > 1:  # sim3: the camera's frames arrive one after another
             for row, cam in zip(out["cameras"], cameras, strict=True):
-                row["frame_buffer"] = frame_buffer(cam, graph.input.channels, out["build"],
-                                                   graph.input.quant.bits)
+                row["frame_buffer"] = frame_buffer_place(cam, graph.input.channels, graph.input.quant.bits,
+                                                         out["build"])[1]
     return out

@@ -100,15 +100,35 @@ def frame_store(cam: CameraTarget, memory: MemorySpec, frames: int = 3, bits: in
             "suffices": ok, "verdict": "yes" if ok else f"no: {short}"}
 
 
+def free_blocks(build: dict | None = None) -> tuple[int, str]:
+    """DP16KD blocks a frame buffer may take, and where that number comes from: what the routed network
+    left free when there is a build (`bench.fpga.read_build`'s dict), else `ON_CHIP_BUDGET_BLOCKS`."""
+    bram = (build or {}).get("placed", {}).get("DP16KD")
+    if bram:
+        return bram["available"] - bram["used"], f"free beside the network's {bram['used']} of {bram['available']}"
+    return ON_CHIP_BUDGET_BLOCKS, "budgeted, no routed build"
+
+
+def frame_buffer_place(cam: CameraTarget, frames: int, bits: int = 8, build: dict | None = None) -> tuple[bool, str]:
+    """(on chip?, why) for holding `frames - 1` camera frames of `cam` as `bits`-bit codes: fg_framebuf3 on
+    chip when its blocks fit `free_blocks(build)`, else external memory. The fpga and framestore sections
+    both answer with this, so they cannot disagree for one build."""
+    blocks = on_chip_blocks(cam.width, cam.height, frames, bits)
+    free, source = free_blocks(build)
+    if blocks <= free:
+        return True, f"on chip: fg_framebuf3, {blocks} DP16KD ({free} {source})"
+    return False, f"external memory: {blocks} DP16KD worth ({free} {source}); see the framestore section"
+
+
 def frame_store_rows(cameras: tuple[CameraTarget, ...], frames: int, bits: int = 8,
-                     memories: tuple[MemorySpec, ...] = MEMORIES) -> list[dict]:
-    """Per camera mode: on chip when its stored frames fit the block-RAM budget, else each external memory."""
+                     memories: tuple[MemorySpec, ...] = MEMORIES, build: dict | None = None) -> list[dict]:
+    """Per camera mode: on chip when its stored frames fit (`frame_buffer_place`), else each external memory."""
     rows = []
     for cam in cameras:
-        blocks = on_chip_blocks(cam.width, cam.height, frames, bits)
-        if blocks <= ON_CHIP_BUDGET_BLOCKS:
-            rows.append({"camera": cam.name, "memory": f"on chip (fg_framebuf3): {blocks} DP16KD", "bits_stored": bits,
-                         "suffices": True, "verdict": f"yes: {blocks} of {ON_CHIP_BUDGET_BLOCKS} DP16KD budgeted"})
+        on_chip, why = frame_buffer_place(cam, frames, bits, build)
+        if on_chip:
+            rows.append({"camera": cam.name, "memory": f"on chip (fg_framebuf3): {on_chip_blocks(cam.width, cam.height, frames, bits)} DP16KD",
+                         "bits_stored": bits, "suffices": True, "verdict": f"yes: {why}"})
             continue
         rows += [frame_store(cam, mem, frames, bits) for mem in memories]
     return rows

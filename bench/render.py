@@ -26,7 +26,7 @@ def _fpga(sec: dict) -> list[str]:
         lines += [f"Fmax/resources: skipped ({b['skipped']}).", ""]
     else:
         cells = ", ".join(f"{k} {v}" for k, v in b["core_cells"].items())
-        lines += [f"Build ({b['board']}, {b['part']}): Fmax **{b['fmax_mhz']} MHz** (requested {b['requested_mhz']:g}, "
+        lines += [f"Build of {sec.get('design', 'the network')} ({b['board']}, {b['part']}): Fmax **{b['fmax_mhz']} MHz** (requested {b['requested_mhz']:g}, "
                   f"timing met: {b['timing_met']}); core cells after synthesis: {cells}.", ""]
     lines += [markdown_table(sec["sizes"]), ""]
     if "cameras" in sec:

@@ -72,10 +72,13 @@ def section_fpga(ctx: BenchContext) -> dict:
     from fluorogate.models.run import load_config
 
     c = ctx.cfg
-    task = load_config(ctx.run).model.task
+    run_cfg = load_config(ctx.run)
+    task = run_cfg.model.task
+    spec = run_cfg.model.spec
     out = fpga_rtl(ctx.graph, c.sizes, ctx.work / "fpga", sim_size=c.sim_size, sim_frames=c.sim_frames,
                    lanes=c.lanes, simulator=c.simulator, build_dir=c.build_dir, build=c.build, board=c.board,
-                   freq_mhz=c.freq_mhz, cameras=task_cameras(task))
+                   freq_mhz=c.freq_mhz, cameras=task_cameras(task),
+                   peaks=spec.hook("peaks")(run_cfg) if spec.peaks else None)
     return {"task": task, **out}
 
 
@@ -142,8 +145,16 @@ def section_framestore(ctx: BenchContext) -> dict:
     if task.in_channels == 1:
         return {"skipped": f"task {task.name}: one camera frame per output image, nothing to buffer"}
     bits = ctx.graph.input.quant.bits
+    build = None  # with --build-dir: the blocks the routed network left free decide "on chip", as in fpga
+    if ctx.cfg.build_dir is not None:
+        from fluorogate.bench.fpga import read_build
+
+        try:
+            build = read_build(ctx.cfg.build_dir, ctx.graph, ctx.cfg.sizes, ctx.cfg.lanes)
+        except UserError:
+            build = None  # the fpga section reports why the build is refused
     return {"task": task.name, "frames": task.in_channels, "bits_stored": bits,
-            "rows": frame_store_rows(task_cameras(task.name), task.in_channels, bits)}
+            "rows": frame_store_rows(task_cameras(task.name), task.in_channels, bits, build=build)}
 
 
 SECTIONS: dict[str, Section] = {"fpga": section_fpga, "finn": section_finn, "software": section_software,

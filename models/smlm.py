@@ -25,6 +25,7 @@ EVAL_PHOTONS = 1500.0
 MATCH_RADIUS_PX = 1.0
 FIT_THRESHOLDS = (3.0, 4.0, 6.0, 9.0)  # x robust noise of the DoG
 DENSITY_THRESHOLDS = (8.0, 16.0, 32.0, 64.0)  # photons per output pixel
+HARDWARE_THRESHOLD = 16.0  # photons per output pixel: the peak finder in the design the bench builds
 
 
 def _frames(n: int, size: int, photons: float, background, density, preset: str, seed: int):
@@ -121,6 +122,12 @@ def peak_config(cfg, threshold_photons: float):
     base = round((get_preset(cfg.train.preset).offset_adu - cfg.camera.offset) / step)
     return PeakConfig(threshold=base + max(1, round(threshold_photons * gain / step)), baseline=base,
                       sigma_out=SIGMA_OUT)
+
+
+def hardware_peaks(cfg):
+    """The peak finder of smlm's benchmarked hardware (`TaskSpec.peaks`): `HARDWARE_THRESHOLD` photons per
+    output pixel, the threshold `fluorogate rtl RUN --peaks` is documented with (a constant in the RTL)."""
+    return peak_config(cfg, HARDWARE_THRESHOLD)
 
 
 def extra_eval(cfg, flt, qat, frames: int, size: int) -> tuple[dict, str]:

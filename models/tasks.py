@@ -47,9 +47,12 @@ class TaskSpec:
     # the camera modes the task is used with: names of fluorogate.bench.cameras.CAMERAS entries, the first
     # the one its hardware is built for; () = the full-frame sCMOS targets (the denoiser's)
     cameras: tuple[str, ...] = ()
+    # hook `(cfg: RunConfig) -> PeakConfig` when the task's hardware ends in the integer peak finder (smlm:
+    # camera in, localization list out): the design the bench builds and judges is then network + peak finder
+    peaks: str | None = None
 
     def hook(self, which: str) -> Callable:
-        """The hook `which` ('pairs', 'baselines', 'extra_eval') as a function."""
+        """The hook `which` ('pairs', 'baselines', 'extra_eval', 'peaks') as a function."""
         target = getattr(self, which)
         module, _, func = target.partition(":")
         return getattr(importlib.import_module(module), func)
@@ -69,7 +72,8 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("smlm", net="smlm", default_layers=3, scale=2, pairs="fluorogate.models.smlm:pairs",
                  baselines="fluorogate.models.smlm:baselines", extra_eval="fluorogate.models.smlm:extra_eval",
                  train={"photons": (500.0, 3000.0), "background": 20.0, "peak_photons": 1000.0},
-                 levels=(500.0, 1500.0, 3000.0), cameras=("iXon Ultra 897 EMCCD (512x512 @ 56 fps)",)),
+                 levels=(500.0, 1500.0, 3000.0), cameras=("iXon Ultra 897 EMCCD (512x512 @ 56 fps)",),
+                 peaks="fluorogate.models.smlm:hardware_peaks"),
         TaskSpec("sim3", net="sim3", default_layers=5, in_channels=3, scale=2, pairs="fluorogate.models.sim3:pairs",
                  baselines="fluorogate.models.sim3:baselines", extra_eval="fluorogate.models.sim3:extra_eval",
                  cameras=("ORCA-Flash4.0 V3 sub-array (256x256 @ 801 fps)",

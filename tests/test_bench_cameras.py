@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from fluorogate.bench.cameras import CAMERA_TARGETS, CAMERAS, keep_up, task_cameras
-from fluorogate.bench.fpga import frame_buffer
+from fluorogate.bench.framestore import frame_buffer_place, frame_store_rows
 from fluorogate.errors import UserError
 from fluorogate.models import tasks
 
@@ -47,7 +47,15 @@ def test_keeps_up_only_when_the_build_itself_carries_the_camera():
 def test_sim3_frame_buffer_on_chip_for_the_roi_only():
     roi, full = task_cameras("sim3")
     build = {"placed": {"DP16KD": {"used": 40, "available": 208}}}
-    assert frame_buffer(roi, 3, build).startswith("on chip: fg_framebuf3, 64 DP16KD")  # 2 x 256x256 x 8 bit
-    assert frame_buffer(full, 3, build).startswith("external memory: 4096 DP16KD")
+
+    def where(cam, b):
+        return frame_buffer_place(cam, 3, 8, b)[1]
+
+    assert where(roi, build).startswith("on chip: fg_framebuf3, 64 DP16KD (168 free")  # 2 x 256x256 x 8 bit
+    assert where(full, build).startswith("external memory: 4096 DP16KD")
     crowded = {"placed": {"DP16KD": {"used": 150, "available": 208}}}
-    assert frame_buffer(roi, 3, crowded).startswith("external memory")
+    assert where(roi, crowded).startswith("external memory")
+    assert "budgeted" in where(roi, None)  # no build: the fixed budget
+    # the framestore section answers from the same build: a crowded chip sends the ROI to external memory too
+    rows = frame_store_rows((roi,), 3, 8, build=crowded)
+    assert len(rows) > 1 and all("on chip" not in r["memory"] for r in rows)

@@ -65,6 +65,39 @@ def test_read_build_refuses_a_build_of_another_design(smoke_build, default_build
     assert read_build(default_build, default_graph, [16, 64])["fmax_mhz"] > 122
 
 
+@pytest.fixture(scope="module")
+def smlm_run(tmp_path_factory):
+    from fluorogate.models.export_run import export_run
+    from fluorogate.models.run import load_config
+    from fluorogate.models.shipped import shipped_run
+    from fluorogate.quantize.ir import IntegerGraph
+
+    run = shipped_run(tmp_path_factory.mktemp("smlm") / "run", force=True, task="smlm")
+    export_run(run, force=True)
+    return load_config(run), IntegerGraph.model_validate_json((run / "ir.json").read_text())
+
+
+def test_smlm_build_is_judged_with_its_peak_finder(smoke_build, smlm_run, tmp_path):
+    """smlm's hardware is camera in -> localizations out: a build of network + peak finder is read as such,
+    and the network alone is another design (and the other way round)."""
+    from fluorogate.models.tasks import get_task
+
+    cfg, graph = smlm_run
+    peaks = get_task("smlm").hook("peaks")(cfg)
+    assert peaks.threshold > peaks.baseline >= 0
+    assert get_task("denoise").peaks is None
+    rep = json.loads((smoke_build / "build_report.json").read_text())
+    for name, built_with in (("with_peaks", peaks), ("network_only", None)):
+        rep["sources_sha256"] = design_digest(graph, 32, 1, built_with)
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "build_report.json").write_text(json.dumps(rep))
+    assert read_build(tmp_path / "with_peaks", graph, [16, 32], peaks=peaks)["size"] == 32
+    with pytest.raises(UserError, match="other sources than this model's design at"):
+        read_build(tmp_path / "with_peaks", graph, [32])
+    with pytest.raises(UserError, match=r"design \+ peak finder"):
+        read_build(tmp_path / "network_only", graph, [32], peaks=peaks)
+
+
 def test_read_build_and_per_size_arithmetic(smoke_build):
     build = read_build(smoke_build)
     fmax = build["fmax_mhz"]
