@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -89,15 +90,26 @@ def _tool(name: str) -> str:
 
 
 def run_tool(state: BuildState, name: str, args: list[str], log: str) -> str:
-    """Run a tool in the build folder, its output into `log`; `UserError` with the log's tail on failure."""
+    """Run a tool in the build folder, its output into `log`; `UserError` with the log's tail on failure.
+
+    A tool killed by SIGBUS is run once more: YoWASP memory-maps its cached machine code, and a second
+    process finishing its own first-run compile rewrites (truncates) that cache file under it. Two builds
+    started together on a fresh machine did exactly that (yosys died mid-synthesis); the rerun maps the
+    finished cache.
+    """
     cmd = [_tool(name), *args]
-    try:
-        with open(state.folder / log, "w") as fh:
-            proc = subprocess.run(cmd, cwd=state.folder, stdout=fh, stderr=subprocess.STDOUT,
-                                  timeout=state.cfg.timeout_s, check=False)
-    except subprocess.TimeoutExpired:
-        raise UserError(f"{name} ran past {state.cfg.timeout_s:.0f} s (its log {log} is kept in BUILD.failed); raise "
-                        "the limit (`fluorogate build --timeout MINUTES`) or shrink the design") from None
+    for attempt in range(2):
+        try:
+            with open(state.folder / log, "w") as fh:
+                proc = subprocess.run(cmd, cwd=state.folder, stdout=fh, stderr=subprocess.STDOUT,
+                                      timeout=state.cfg.timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            raise UserError(f"{name} ran past {state.cfg.timeout_s:.0f} s (its log {log} is kept in BUILD.failed); "
+                            "raise the limit (`fluorogate build --timeout MINUTES`) or shrink the design") from None
+        if proc.returncode != -signal.SIGBUS or attempt:
+            break
+        print(f"{name} died of SIGBUS (its YoWASP cache rewritten by another process's first run?); running it again",
+              file=sys.stderr)
     text = (state.folder / log).read_text(errors="replace")
     if proc.returncode != 0:
         tail = "\n".join(text.splitlines()[-LOG_TAIL_LINES:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,27 @@ def test_failed_build_keeps_its_folder_for_the_logs(tmp_path):
         run_build(BuildConfig(sources=[SMOKE], core="smoke_box3x3"), tmp_path / "b", steps=["copy_sources", step_fail])
     assert (tmp_path / "b.failed" / "tool.log").read_text() == "why it failed\n"
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.*"))
+
+
+def test_a_tool_killed_by_sigbus_runs_once_more(tmp_path, monkeypatch):
+    """YoWASP's cache rewritten under a running tool kills it with SIGBUS; the build reruns it once, and a
+    second SIGBUS (or any other failure) is an error as before."""
+    from fluorogate.errors import UserError
+    from fluorogate.firmware.boards import get_board
+    from fluorogate.firmware.build import BuildConfig, BuildState, run_tool
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "fg-fake-tool"
+    # dies of SIGBUS while a marker file holds a count > 0, counting down; then prints and succeeds
+    tool.write_text('#!/bin/sh\nn=$(cat "$1")\nif [ "$n" -gt 0 ]; then echo $((n - 1)) > "$1"; kill -BUS $$; fi\n'
+                    'echo mapped the finished cache\n')
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    state = BuildState(BuildConfig(sources=[SMOKE], core="smoke_box3x3"), get_board("ulx3s-85f"), tmp_path)
+    marker = tmp_path / "count"
+    marker.write_text("1")
+    assert "finished cache" in run_tool(state, "fg-fake-tool", [str(marker)], "tool.log")
+    marker.write_text("2")
+    with pytest.raises(UserError, match=r"fg-fake-tool failed \(exit -7\)"):
+        run_tool(state, "fg-fake-tool", [str(marker)], "tool.log")
