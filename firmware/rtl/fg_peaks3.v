@@ -48,7 +48,7 @@ module fg_peaks3 #(
     localparam integer NW = SW + F + 2;    // numerator 2 |Sy| 2**F + S
     localparam integer RW = 3 * SW + 2;    // a lane's slot: {S, Sy, Sx}
     localparam integer EW = 1 + N + 32 + N * RW;  // entry: {eof, peak mask, row, beat, slots}
-    localparam integer ODEPTH = 8;         // output FIFO: the pipeline after the pick (3) and margin
+    localparam integer ODEPTH = 8;         // output FIFO: the pipeline after the pick (4) and margin
 
     wire win_valid;
     wire [N*9*DW-1:0] win;
@@ -66,29 +66,6 @@ module fg_peaks3 #(
             r <= (c == WB - 1) ? ((r == H - 1) ? 16'd0 : r + 16'd1) : r;
         end
     end
-
-    // The output pipeline's divider: q = sign(d) ((2 |d| 2**F + S) // (2 S)), |q| <= 2**F.
-    function [F+1:0] quotient(input signed [SW:0] d, input [SW-1:0] s);
-        reg [NW-1:0] num, rem;
-        reg [NW:0] trial;
-        reg [F:0] q;
-        integer k;
-        begin
-            num = ({{(NW-SW-1){1'b0}}, d < 0 ? -d : d} << (F + 1)) + s;
-            rem = 0;
-            q = 0;
-            for (k = NW - 1; k >= 0; k = k - 1) begin
-                trial = {rem, num[k]} - {s, 1'b0};
-                if (!trial[NW]) begin
-                    rem = trial[NW-1:0];
-                    if (k <= F) q[k] = 1'b1;
-                end else begin
-                    rem = {rem[NW-2:0], num[k]};
-                end
-            end
-            quotient = d < 0 ? -{1'b0, q} : {1'b0, q};
-        end
-    endfunction
 
     reg s1_valid, s1_eof;
     reg [15:0] s1_r, s1_c;
@@ -188,12 +165,15 @@ module fg_peaks3 #(
     wire take = head_valid && credit_ok;
     assign pop = take && (!has_rec || (after == 0 && !h_eof));
     wire out_pop = out_valid && out_ready;
-    // Pipeline: p1 = the picked record (or end word), p2 = its quotients, then the table into the FIFO.
-    reg p1_valid, p1_rec, p2_valid, p2_rec;
-    reg [SW-1:0] p1_s, p2_s;
+    // Pipeline: p1 = the picked record (or end word), p2 = half the division (inside the dividers),
+    // p3 = its quotients, then the table into the FIFO.
+    reg p1_valid, p1_rec, p2_valid, p2_rec, p3_valid, p3_rec;
+    reg [SW-1:0] p1_s, p2_s, p3_s;
     reg signed [SW:0] p1_sy, p1_sx;
-    reg signed [F+1:0] p2_qy, p2_qx;
-    reg [31:0] p1_pos, p2_pos;  // {row, col} of a record, the frame number of an end word
+    wire signed [F+1:0] p3_qy, p3_qx;
+    reg [31:0] p1_pos, p2_pos, p3_pos;  // {row, col} of a record, the frame number of an end word
+    fg_centroid_div #(.SW(SW), .F(F)) div_y (.clk(clk), .d(p1_sy), .s(p1_s), .q(p3_qy));
+    fg_centroid_div #(.SW(SW), .F(F)) div_x (.clk(clk), .d(p1_sx), .s(p1_s), .q(p3_qx));
     always @(posedge clk) begin
         if (rst) begin
             done <= 0; frame <= 0; occ <= 0; credit_ok <= 1'b1;
@@ -211,13 +191,75 @@ module fg_peaks3 #(
         p1_pos <= has_rec ? {head[N*RW + 16 +: 16], col} : frame;
         p2_valid <= !rst && p1_valid;
         {p2_rec, p2_s, p2_pos} <= {p1_rec, p1_s, p1_pos};
-        p2_qy <= quotient(p1_sy, p1_s);
-        p2_qx <= quotient(p1_sx, p1_s);
+        p3_valid <= !rst && p2_valid;
+        {p3_rec, p3_s, p3_pos} <= {p2_rec, p2_s, p2_pos};
     end
-    wire [F+1:0] iy = p2_qy + (1 << F), ix = p2_qx + (1 << F);
-    wire [15:0] s16 = p2_s;
-    wire [63:0] word = p2_rec ? {s16, TABLE[iy*8 +: 8], TABLE[ix*8 +: 8], p2_pos} : {32'd0, p2_pos};
+    wire [F+1:0] iy = p3_qy + (1 << F), ix = p3_qx + (1 << F);
+    wire [15:0] s16 = p3_s;
+    wire [63:0] word = p3_rec ? {s16, TABLE[iy*8 +: 8], TABLE[ix*8 +: 8], p3_pos} : {32'd0, p3_pos};
     fg_fifo #(.DW(65), .DEPTH(ODEPTH)) outq (
-        .clk(clk), .rst(rst), .in_data({!p2_rec, word}), .in_valid(p2_valid), .in_ready(),
+        .clk(clk), .rst(rst), .in_data({!p3_rec, word}), .in_valid(p3_valid), .in_ready(),
         .out_data({out_last, out_data}), .out_valid(out_valid), .out_ready(out_ready));
+endmodule
+
+// The centroid quotient q = sign(d) ((2 |d| 2**F + s) // (2 s)) by restoring division, in two registered
+// stages (q is valid two clocks after d, s). A 3x3 moment never exceeds its sum (|d| <= s), so q <= 2**F:
+// of the NW = SW + F + 2 steps of a full division only the last F + 1 can subtract, the remainder entering
+// them is the numerator's top bits (< 2 s, SW + 1 bits), and only those F + 1 steps of SW + 3 bits are
+// built (the full 19-step divider in one clock was the smlm design's critical path: 230 logic levels,
+// 12.6 MHz on the ECP5). Stage 1 takes the first FA steps, stage 2 the rest.
+module fg_centroid_div #(
+    parameter integer SW = 12,
+    parameter integer F = 5
+) (
+    input  wire                 clk,
+    input  wire signed [SW:0]   d,
+    input  wire [SW-1:0]        s,
+    output reg  signed [F+1:0]  q
+);
+    localparam integer NW = SW + F + 2;
+    localparam integer RW = SW + 1;        // a remainder, < 2 s
+    localparam integer FA = (F + 2) / 2;   // steps in stage 1
+    // One step: {quotient bit, next remainder} from remainder `rem` and the numerator's next bit.
+    function [RW:0] step(input [RW-1:0] rem, input bit_in, input [SW-1:0] sv);
+        reg [RW+1:0] trial;
+        begin
+            trial = {1'b0, rem, bit_in} - {2'b00, sv, 1'b0};
+            step = trial[RW+1] ? {1'b0, rem[RW-2:0], bit_in} : {1'b1, trial[RW-1:0]};
+        end
+    endfunction
+
+    wire [SW-1:0] mag = d < 0 ? -d : d;
+    wire [NW-1:0] num = ({{(NW-SW){1'b0}}, mag} << (F + 1)) + s;
+    integer k;
+    reg [RW:0] st1, st2;
+    reg [RW-1:0] r1, r2, a_rem;
+    reg [F:0] q1, q2, a_q;
+    reg [F:0] a_low;
+    reg [SW-1:0] a_s;
+    reg a_neg;
+    always @(*) begin
+        r1 = num[NW-1:F+1];
+        q1 = 0;
+        st1 = 0;
+        for (k = F; k > F - FA; k = k - 1) begin
+            st1 = step(r1, num[k], s);
+            q1[k] = st1[RW];
+            r1 = st1[RW-1:0];
+        end
+    end
+    always @(posedge clk) begin
+        a_rem <= r1; a_q <= q1; a_low <= num[F:0]; a_s <= s; a_neg <= d < 0;
+    end
+    always @(*) begin
+        r2 = a_rem;
+        q2 = a_q;
+        st2 = 0;
+        for (k = F - FA; k >= 0; k = k - 1) begin
+            st2 = step(r2, a_low[k], a_s);
+            q2[k] = st2[RW];
+            r2 = st2[RW-1:0];
+        end
+    end
+    always @(posedge clk) q <= a_neg ? -{1'b0, q2} : {1'b0, q2};
 endmodule
