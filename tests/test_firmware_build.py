@@ -105,3 +105,19 @@ def test_a_tool_killed_by_sigbus_runs_once_more(tmp_path, monkeypatch):
     marker.write_text("2")
     with pytest.raises(UserError, match=r"fg-fake-tool failed \(exit -7\)"):
         run_tool(state, "fg-fake-tool", [str(marker)], "tool.log")
+
+
+def test_placer_density_option_reaches_nextpnr(tmp_path, capsys, monkeypatch):
+    import fluorogate.firmware.build as build
+
+    seen = {}
+
+    def fake_run_build(cfg, out, force=False):
+        seen["pnr_args"] = cfg.pnr_args
+        raise build.UserError("stopped before the tools")
+
+    monkeypatch.setattr(build, "run_build", fake_run_build)
+    assert main(["build", str(SMOKE), "--out", str(tmp_path / "b"), "--router", "router2", "--placer-density", "0.65"]) == 2
+    assert seen["pnr_args"] == ["--router", "router2", "--placer-heap-beta", "0.65"]
+    assert main(["build", str(SMOKE), "--out", str(tmp_path / "b"), "--placer-density", "1.5"]) == 2
+    assert "--placer-density 1.5: expected a fraction" in capsys.readouterr().err
