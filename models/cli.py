@@ -27,8 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--out-extra-bits", type=int, help="output fractional bits below the input's grid (default 0)")
     p.add_argument("--weight-scale", choices=("max", "mse"), help="power-of-two weight scale: max (default: covers "
                    "the largest weight) or mse (learned from the least-MSE power of two; outliers saturate)")
-    p.add_argument("--tail-init", choices=("identity", "default"), help="how the last conv starts: identity (default: "
-                   "the output starts as the input, CARE's global residual) or default (PyTorch's random init)")
+    p.add_argument("--tail-init", choices=("identity", "pedestal", "default"), help="how the last conv starts: "
+                   "identity (default with a global skip: the output starts as the input, CARE's global residual), "
+                   "pedestal (default without one, smlm: at the target's pedestal) or default (PyTorch's random init)")
     p.add_argument("--loss", choices=("mse", "psnr"), help="supervised loss: mse (default) or psnr (minus the batch "
                    "PSNR: dim and bright photon levels weigh alike, as the per-level PSNR target does)")
     p.add_argument("--extra-specimen", help="second training specimen for a share of the chunks, e.g. nuclei")

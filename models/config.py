@@ -44,12 +44,14 @@ class ModelConfig(BaseModel):
     rounding: Rounding = "half_even"
     # How the last conv starts. "identity": the centre taps of the global skip's input channels make the
     # output the input (their mean, for several frames) at init, so the output ReLU is alive wherever the
-    # input is > 0 (its pedestal) and the net learns the residual, CARE-style; its other taps keep the
-    # random init so gradients reach the features. "default": PyTorch's random init, which left the output
-    # ReLU dead (no gradient, ever) for some seeds (docs/models.md). A config.json without the key predates
-    # the choice and loads as "default" (`models.run.migrate`). A net without a global skip (smlm) has no
-    # input tap: it gets "default", and asking it for "identity" is an error.
-    tail_init: Literal["default", "identity"] = "identity"
+    # input is > 0 (its pedestal) and the net learns the residual, CARE-style. "pedestal", for a net
+    # without a global skip (smlm): weights 0 and the bias at the target's pedestal (the value of its map
+    # where there are no emitters, on the network's scale), so the output starts alive everywhere, at the
+    # target's floor, and the net learns the spots on top. "default": PyTorch's random init, which left the
+    # output ReLU dead (no gradient, ever) for some seeds (docs/models.md). Left unset, a net with a global
+    # skip gets "identity" and one without gets "pedestal"; asking for the other one is an error. A
+    # config.json without the key predates the choice and loads as "default" (`models.run.migrate`).
+    tail_init: Literal["default", "identity", "pedestal"] = "identity"
 
     @field_validator("task")
     @classmethod
@@ -64,10 +66,14 @@ class ModelConfig(BaseModel):
             self.layers = self.spec.default_layers
         if self.layers < self.spec.min_layers:
             raise ValueError(f"{self.task} needs layers >= {self.spec.min_layers}, got {self.layers}")
-        if self.spec.net in NO_GLOBAL_SKIP and self.tail_init == "identity":
+        skip = self.spec.net not in NO_GLOBAL_SKIP
+        wrong = "pedestal" if skip else "identity"
+        if self.tail_init == wrong:
             if "tail_init" in self.model_fields_set:
-                raise ValueError(f"{self.task} has no global skip: tail_init 'identity' does not apply")
-            self.tail_init = "default"
+                right = "identity" if skip else "pedestal"
+                raise ValueError(f"{self.task} has {'a' if skip else 'no'} global skip: tail_init {wrong!r} "
+                                 f"does not apply (use {right!r} or 'default')")
+            self.tail_init = "pedestal"  # only reached for a net without a global skip left unset
         return self
 
     @property
