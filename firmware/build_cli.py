@@ -36,9 +36,10 @@ def register_build(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--router", choices=("router1", "router2"), default="router1",
                    help="nextpnr router: router1 reaches higher Fmax on small designs, router2 finishes large "
                         "congested ones (the 2048-wide denoiser) where router1 crawls (default %(default)s)")
-    p.add_argument("--placer-density", type=float, default=None, metavar="BETA",
-                   help="nextpnr HeAP placer's maximum placement density, 0..1 (nextpnr's default 0.9): a lower "
-                        "value spreads a congested design so that router2 can finish it (docs/bitstream.md)")
+    p.add_argument("--placer", choices=("heap", "static", "sa"), default="heap",
+                   help="nextpnr placer: heap (nextpnr's default, analytic), static (electrostatic: spreads "
+                        "cells by density, for designs router2 cannot untangle) or sa (annealing, slow) "
+                        "(default %(default)s)")
     p.add_argument("--frame", type=int, nargs=2, metavar=("BEATS", "LINES"), default=None,
                    help="self-test frame, beats per line and lines (default: design.json's frame, else 64 32)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="MINUTES",
@@ -71,14 +72,6 @@ def resolve_design(run: Path, top: str | None) -> tuple[list[Path], str, dict, P
     return sources, core, meta, run
 
 
-def _density(args: argparse.Namespace) -> list[str]:
-    if args.placer_density is None:
-        return []
-    if not 0 < args.placer_density <= 1:
-        raise UserError(f"--placer-density {args.placer_density:g}: expected a fraction in (0, 1]")
-    return ["--placer-heap-beta", f"{args.placer_density:g}"]
-
-
 def build_command(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -96,7 +89,7 @@ def build_command(args: argparse.Namespace) -> int:
         beats, lines = 64, 32
     try:
         cfg = BuildConfig(sources=sources, core=core, board=args.board, freq_mhz=args.freq, seed=args.seed,
-                          line_beats=beats, lines=lines, pnr_args=["--router", args.router, *_density(args)],
+                          line_beats=beats, lines=lines, pnr_args=["--router", args.router, "--placer", args.placer],
                           timeout_s=args.timeout * 60)
     except ValidationError as exc:
         err = exc.errors()[0]

@@ -107,7 +107,7 @@ def test_a_tool_killed_by_sigbus_runs_once_more(tmp_path, monkeypatch):
         run_tool(state, "fg-fake-tool", [str(marker)], "tool.log")
 
 
-def test_placer_density_option_reaches_nextpnr(tmp_path, capsys, monkeypatch):
+def test_router_and_placer_options_reach_nextpnr(tmp_path, monkeypatch):
     import fluorogate.firmware.build as build
 
     seen = {}
@@ -117,7 +117,7 @@ def test_placer_density_option_reaches_nextpnr(tmp_path, capsys, monkeypatch):
         raise build.UserError("stopped before the tools")
 
     monkeypatch.setattr(build, "run_build", fake_run_build)
-    assert main(["build", str(SMOKE), "--out", str(tmp_path / "b"), "--router", "router2", "--placer-density", "0.65"]) == 2
-    assert seen["pnr_args"] == ["--router", "router2", "--placer-heap-beta", "0.65"]
-    assert main(["build", str(SMOKE), "--out", str(tmp_path / "b"), "--placer-density", "1.5"]) == 2
-    assert "--placer-density 1.5: expected a fraction" in capsys.readouterr().err
+    assert main(["build", str(SMOKE), "--out", str(tmp_path / "b"), "--router", "router2", "--placer", "static"]) == 2
+    assert seen["pnr_args"] == ["--router", "router2", "--placer", "static"]
+    assert main(["build", str(SMOKE), "--out", str(tmp_path / "b")]) == 2
+    assert seen["pnr_args"] == ["--router", "router1", "--placer", "heap"]  # nextpnr's own defaults, named
