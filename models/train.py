@@ -52,7 +52,7 @@ def _new_phase(cfg: RunConfig, phase: str, n_steps: int, float_state: dict | Non
         assert not unexpected, unexpected
         assert all("_quant." in k for k in missing), missing  # only the quantizers are new
     else:  # from scratch (a resume or --init loads its weights over this)
-        start_training(model)
+        start_training(model, cfg)
     lr = cfg.train.lr if phase == "float" else cfg.train.qat_lr
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(n_steps, 1))

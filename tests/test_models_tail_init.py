@@ -141,6 +141,8 @@ def test_training_starts_smlm_at_its_pedestal_with_the_rest_of_the_default_start
     start_training(model, emccd)
     want = (get_preset("emccd").offset_adu - emccd.camera.offset) * 2.0 ** (-emccd.camera.shift - 8)
     assert float(model.tail.bias.detach()) == pytest.approx(want) and want != pytest.approx(2 * 2.0**-8)
+    # and training itself passes the run's camera on (an EMCCD run does not start at sCMOS's pedestal)
+    assert float(_new_phase(emccd, "float", 1, None)[0].tail.bias.detach()) == pytest.approx(want)
 
 
 def test_an_smlm_config_without_the_key_loads_as_default_and_a_new_one_keeps_pedestal(tmp_path):
