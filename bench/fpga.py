@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fluorogate.bench.cameras import CAMERA_TARGETS, CameraTarget, keep_up
 from fluorogate.bench.framestore import frame_buffer_place
+from fluorogate.bench.keep_up import FULL_FRAME_MODES, CameraMode, keep_up
 from fluorogate.errors import UserError
 from fluorogate.quantize.ir import IntegerGraph
 from fluorogate.quantize.peaks import PeakConfig
@@ -27,9 +27,9 @@ def simulate_small_frame(graph: IntegerGraph, size: int, frames: int, lanes: int
                          simulator: str = "icarus", seed: int = 0) -> dict:
     """Generate the design at `size`x`size`, stream `frames` random camera frames back to back (no gaps,
     no backpressure) through cocotb and return what it measured beside what the generator predicted."""
+    from fluorogate.bench.cosim.cocotb_run import run_stream_test
     from fluorogate.firmware.generate import RtlConfig, generate
     from fluorogate.quantize.reference import codes_from_adu, run_graph
-    from fluorogate.sim.cocotb_run import run_stream_test
     from fluorogate.sim.stream import StreamConfig, frames_to_beats, pack_channels
 
     if graph.input.camera is None:
@@ -169,7 +169,7 @@ def per_size(sizes: list[int], graph: IntegerGraph, lanes: int, fmax_mhz: float 
 def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int = 16, sim_frames: int = 2,
              lanes: int = 1, simulator: str = "icarus", build_dir: Path | None = None, build: bool = True,
              board: str = "ulx3s-85f", freq_mhz: float = 100.0,
-             cameras: tuple[CameraTarget, ...] = CAMERA_TARGETS, peaks: PeakConfig | None = None) -> dict:
+             cameras: tuple[CameraMode, ...] = FULL_FRAME_MODES, peaks: PeakConfig | None = None) -> dict:
     """The open RTL back end: simulated small frame, checked cycle model, Fmax/resources, camera keep-up.
 
     `cameras`: the task's camera modes; each is judged against the routed build (its frame and lanes),

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fluorogate.bench.cameras import CameraTarget
+from fluorogate.bench.keep_up import CameraMode
 
 DP16KD_WORDS_X9 = 2048  # ECP5 block RAM in its 2048 x 9 mode: one 8-bit pixel per word (yosys maps fg_framebuf3 so)
 ON_CHIP_BUDGET_BLOCKS = 100  # of the LFE5U-85F's 208 DP16KD: about half, the network's line buffers need the rest
@@ -76,7 +76,7 @@ def on_chip_blocks(width: int, height: int, frames: int, bits: int) -> int:
     return (frames - 1) * math.ceil(width * height / DP16KD_WORDS_X9) * math.ceil(bits / 9)
 
 
-def frame_store(cam: CameraTarget, memory: MemorySpec, frames: int = 3, bits: int = 8) -> dict:
+def frame_store(cam: CameraMode, memory: MemorySpec, frames: int = 3, bits: int = 8) -> dict:
     """Traffic and verdict for one camera mode on one memory; `bits` per stored pixel (whole bytes in memory).
 
     8-bit input codes (the camera conversion in front of the store) need half of 16-bit ADU's bytes.
@@ -109,7 +109,7 @@ def free_blocks(build: dict | None = None) -> tuple[int, str]:
     return ON_CHIP_BUDGET_BLOCKS, "budgeted, no routed build"
 
 
-def frame_buffer_place(cam: CameraTarget, frames: int, bits: int = 8, build: dict | None = None) -> tuple[bool, str]:
+def frame_buffer_place(cam: CameraMode, frames: int, bits: int = 8, build: dict | None = None) -> tuple[bool, str]:
     """(on chip?, why) for holding `frames - 1` camera frames of `cam` as `bits`-bit codes: fg_framebuf3 on
     chip when its blocks fit `free_blocks(build)`, else external memory. The fpga and framestore sections
     both answer with this, so they cannot disagree for one build."""
@@ -120,7 +120,7 @@ def frame_buffer_place(cam: CameraTarget, frames: int, bits: int = 8, build: dic
     return False, f"external memory: {blocks} DP16KD worth ({free} {source}); see the framestore section"
 
 
-def frame_store_rows(cameras: tuple[CameraTarget, ...], frames: int, bits: int = 8,
+def frame_store_rows(cameras: tuple[CameraMode, ...], frames: int, bits: int = 8,
                      memories: tuple[MemorySpec, ...] = MEMORIES, build: dict | None = None) -> list[dict]:
     """Per camera mode: on chip when its stored frames fit (`frame_buffer_place`), else each external memory."""
     rows = []

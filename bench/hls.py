@@ -21,10 +21,10 @@ from fluorogate.quantize.ir import IntegerGraph
 
 def bench_hls(qonnx: str | Path, graph: IntegerGraph, sizes: tuple[int, ...] = (16, 32, 64), frames: int = 2,
               backend: str = "vitis", workdir: str | Path | None = None) -> dict:
-    from fluorogate.hls import csim
-    from fluorogate.hls.build import build_project
-    from fluorogate.hls.config import make_config
-    from fluorogate.hls.vendor import parse_csynth_xml
+    from fluorogate.hls.hls4ml import csim
+    from fluorogate.hls.hls4ml.build import build_project
+    from fluorogate.hls.hls4ml.config import make_config
+    from fluorogate.hls.hls4ml.vendor import parse_csynth_xml
     from fluorogate.quantize.reference import run_graph
 
     work = Path(workdir or tempfile.mkdtemp(prefix="fluorogate_bench_hls_"))

@@ -17,11 +17,11 @@ def quality(run: Path, graph, frames: int = 4, size: int = 128) -> dict:
     """Per condition: {method: {psnr, ssim, param}} with 'reference' added, and the bit-exact check."""
     import torch
 
-    from fluorogate.models.camera import real_to_adu
     from fluorogate.models.evaluate import eval_conditions, restorations, run_network
     from fluorogate.models.metrics import psnr, ssim
-    from fluorogate.models.run import load_config
+    from fluorogate.models.run_folder import load_config
     from fluorogate.models.train import load_models
+    from fluorogate.quantize.camera import real_to_adu
     from fluorogate.quantize.reference import codes_from_adu, run_graph, to_real
     from fluorogate.sim.camera import get_preset
 

@@ -67,9 +67,9 @@ Section = Callable[[BenchContext], dict]
 
 def section_fpga(ctx: BenchContext) -> dict:
     """The RTL back end, judged against the camera modes of the run's task (`TaskSpec.cameras`)."""
-    from fluorogate.bench.cameras import task_cameras
     from fluorogate.bench.fpga import fpga_rtl
-    from fluorogate.models.run import load_config
+    from fluorogate.bench.keep_up import task_cameras
+    from fluorogate.models.run_folder import load_config
 
     c = ctx.cfg
     run_cfg = load_config(ctx.run)
@@ -101,7 +101,7 @@ def section_finn(ctx: BenchContext) -> dict:
 
 def _shipped_twin(ctx: BenchContext) -> Path | None:
     from fluorogate.models.export_run import export_run
-    from fluorogate.models.run import load_config
+    from fluorogate.models.run_folder import load_config
     from fluorogate.models.shipped import default_config, shipped_run
 
     if load_config(ctx.run) != default_config("half_even"):
@@ -115,7 +115,7 @@ def section_software(ctx: BenchContext) -> dict:
     """Reference, float torch, onnxruntime per size (interleaved), and hls4ml C-sim on small frames."""
     from fluorogate.bench.hls import bench_hls
     from fluorogate.bench.software import software_throughput
-    from fluorogate.models.run import load_config
+    from fluorogate.models.run_folder import load_config
 
     cfg = load_config(ctx.run).model
     out: dict = {"threads": ctx.cfg.threads, "sizes": {}}
@@ -137,9 +137,9 @@ def section_quality(ctx: BenchContext) -> dict:
 def section_framestore(ctx: BenchContext) -> dict:
     """Where a multi-frame task (sim3) holds its earlier camera frames, per camera mode of the task, and whether
     that memory's bandwidth carries the camera; stored as the network's input codes (the conversion in front)."""
-    from fluorogate.bench.cameras import task_cameras
     from fluorogate.bench.framestore import frame_store_rows
-    from fluorogate.models.run import load_config
+    from fluorogate.bench.keep_up import task_cameras
+    from fluorogate.models.run_folder import load_config
 
     task = load_config(ctx.run).model.spec
     if task.in_channels == 1:

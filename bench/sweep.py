@@ -40,9 +40,9 @@ class SweepConfig(BaseModel):
 
 def point_config(bits: str, channels: int, cfg: SweepConfig):
     """The RunConfig of one grid point: the shipped default's recipe with this width, depth and step count."""
-    from fluorogate.models.camera import choose_conversion
     from fluorogate.models.config import parse_bits
     from fluorogate.models.shipped import default_config
+    from fluorogate.quantize.camera import choose_conversion
     from fluorogate.sim.camera import get_preset
 
     w, a = parse_bits(bits)
@@ -61,7 +61,7 @@ def measure_psnr(run: Path, frames: int, size: int) -> dict[str, float]:
 
     from fluorogate.models.evaluate import eval_conditions, run_network
     from fluorogate.models.metrics import psnr
-    from fluorogate.models.run import load_config
+    from fluorogate.models.run_folder import load_config
     from fluorogate.models.train import load_models
     from fluorogate.sim.camera import get_preset
 
@@ -122,7 +122,7 @@ def hardware(graph, cfg: SweepConfig, folder: Path) -> dict:
 def run_point(bits: str, channels: int, cfg: SweepConfig, folder: Path) -> dict:
     """Train, export, measure one grid point (runs in a worker process)."""
     from fluorogate.models.export_run import export_run
-    from fluorogate.models.run import save_config
+    from fluorogate.models.run_folder import save_config
     from fluorogate.models.train import train
     from fluorogate.quantize.ir import IntegerGraph
 

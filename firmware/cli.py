@@ -47,7 +47,7 @@ def rtl_command(args: argparse.Namespace) -> int:
     graph = IntegerGraph.load(ir_path)
     peaks = None
     if args.peaks is not None:
-        from fluorogate.models.run import CONFIG, load_config
+        from fluorogate.models.run_folder import CONFIG, load_config
         from fluorogate.models.smlm import peak_config
 
         if not (ir_path.parent / CONFIG).exists():

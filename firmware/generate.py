@@ -29,15 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fluorogate.errors import UserError
 from fluorogate.firmware.kernels import Kernel, da4ml_kernel, mac_kernel
+from fluorogate.firmware.library import LIBRARY, RTL_DIR
 from fluorogate.firmware.plan import Stage, plan_stages, tensor_range, vname
 from fluorogate.firmware.verilog import Emitter, Sig, sconst, sx
 from fluorogate.outputs import check_writable
 from fluorogate.quantize.ir import ConvNode, IntegerGraph, RequantNode
 from fluorogate.quantize.peaks import PeakConfig, fifo_depth
 
-RTL_DIR = Path(__file__).parent / "rtl"
-LIBRARY = ("fg_frontend.v", "fg_window3.v", "fg_fifo.v", "fg_maxpool2.v", "fg_upsample2.v",
-           "fg_upsample2_lanes.v", "fg_maxpool2_lanes.v", "fg_fifo_bram.v")  # hand-written primitives
 KernelKind = Literal["mac", "da4ml"]
 INPUT_SLICE = 2  # cycles of the register slices: fg_frontend's input, and before the first stages
 CAMERA_SLICE = 1  # and between the camera conversion's subtraction and its rounding

@@ -54,7 +54,7 @@ endmodule
 
 def write_peaks(out_dir: Path, width: int, height: int, bits: int, cfg: PeakConfig, lanes: int = 1) -> list[Path]:
     """The top level and the library files it needs, as the source list for a simulator or yosys."""
-    from fluorogate.firmware.generate import RTL_DIR
+    from fluorogate.firmware.library import RTL_DIR
 
     out_dir.mkdir(parents=True, exist_ok=True)
     top = out_dir / "fg_peaks3_top.v"

@@ -15,8 +15,8 @@ from fluorogate.errors import UserError
 
 def step_simulate(ctx) -> str:
     """A short simulated camera movie: OME-TIFF, noise-free truth and a PNG preview."""
+    from fluorogate.sim.pairs import simulate_movie
     from fluorogate.sim.save import write_movie
-    from fluorogate.sim.tasks import simulate_movie
 
     c = ctx.config
     movie = simulate_movie(c.frames, c.size, c.photons, c.background, c.preset, c.specimen, c.seed)
@@ -32,7 +32,7 @@ def step_model(ctx) -> str:
 
     run = ctx.out / "run"
     if ctx.config.train:
-        from fluorogate.models.run import save_config
+        from fluorogate.models.run_folder import save_config
         from fluorogate.models.train import train
 
         cfg = default_config(ctx.config.rounding)
@@ -64,10 +64,10 @@ def step_reference(ctx) -> str:
     import torch
 
     from fluorogate.imageio import read_tiff, write_tiff
-    from fluorogate.models.camera import codes_to_real, real_to_adu
     from fluorogate.models.metrics import psnr
-    from fluorogate.models.run import load_config
+    from fluorogate.models.run_folder import load_config
     from fluorogate.models.train import load_models
+    from fluorogate.quantize.camera import codes_to_real, real_to_adu
     from fluorogate.quantize.reference import codes_from_adu, run_graph
     from fluorogate.sim.preview import save_preview
 
@@ -101,9 +101,9 @@ def step_reference(ctx) -> str:
 
 def step_hls4ml(ctx) -> str:
     """An hls4ml (Vitis) project for a small frame, and its g++ C-simulation against the reference."""
-    from fluorogate.hls.build import build_project
-    from fluorogate.hls.config import make_config
-    from fluorogate.hls.csim import run_hls4ml_testbench
+    from fluorogate.hls.hls4ml.build import build_project
+    from fluorogate.hls.hls4ml.config import make_config
+    from fluorogate.hls.hls4ml.csim import run_hls4ml_testbench
 
     graph, size = _graph(ctx), ctx.config.hw_size
     cfg = make_config(backend="vitis", board="pynq-z2", width=size, height=size)
@@ -121,7 +121,7 @@ def step_rtl(ctx) -> str:
 
     Rate and latency without stalls are measured by the bench step (checked there against the cycle model).
     """
-    from fluorogate.sim.cocotb_run import simulate_graph
+    from fluorogate.bench.cosim.cocotb_run import simulate_graph
     from fluorogate.sim.stream import StreamConfig, frames_to_beats
 
     graph, size = _graph(ctx), ctx.config.hw_size

@@ -29,14 +29,14 @@ def register(subparsers) -> None:
     p.add_argument("--no-csim", action="store_true", help="skip the g++ bit-exactness check")
     p.add_argument("--synth", action="store_true", help="run the vendor HLS tool (needs it on PATH)")
     p.set_defaults(handler=run_hls)
-    from fluorogate.hls.finn_cli import register_finn  # the FINN back end (`fluorogate finn`)
+    from fluorogate.hls.finn.cli import register_finn  # the FINN back end (`fluorogate finn`)
 
     register_finn(subparsers)
 
 
 def run_hls(args) -> int:
-    from fluorogate.hls.build import build_project
-    from fluorogate.hls.config import make_config
+    from fluorogate.hls.hls4ml.build import build_project
+    from fluorogate.hls.hls4ml.config import make_config
     from fluorogate.quantize.ir import IntegerGraph
 
     qonnx, ir = args.run / "model.qonnx.onnx", args.run / "ir.json"
@@ -49,14 +49,14 @@ def run_hls(args) -> int:
     ctx = build_project(str(qonnx), graph, cfg, args.out, force=args.force, progress=True)
     print(f"wrote {ctx.out_dir} ({cfg.hls4ml_backend}, part {cfg.fpga_part}, {cfg.clock_ns} ns)")
     if not args.no_csim:
-        from fluorogate.hls.csim import check_project
+        from fluorogate.hls.hls4ml.csim import check_project
 
         mism = check_project(ctx, frames=2)
         print(f"C-sim vs integer reference: {mism} mismatching pixels")
         if mism:
             return 1
     if args.synth:
-        from fluorogate.hls.vendor import run_synthesis
+        from fluorogate.hls.hls4ml.vendor import run_synthesis
 
         report = run_synthesis(ctx.out_dir, cfg)
         print(f"synthesis done: {report}")

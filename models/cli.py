@@ -68,10 +68,9 @@ def register(subparsers) -> None:
 
 
 def _run_config(args):
-    from fluorogate.models.camera import choose_conversion
-    from fluorogate.models.config import ModelConfig, parse_bits
-    from fluorogate.models.run import RunConfig, TrainConfig
+    from fluorogate.models.config import ModelConfig, RunConfig, TrainConfig, parse_bits
     from fluorogate.models.tasks import TASKS
+    from fluorogate.quantize.camera import choose_conversion
     from fluorogate.quantize.export import package_versions
     from fluorogate.sim.camera import get_preset
 
@@ -119,7 +118,7 @@ def _run_config(args):
 
 def _train(args) -> int:
     from fluorogate.models.export_run import export_run
-    from fluorogate.models.run import CONFIG, load_config, save_config
+    from fluorogate.models.run_folder import CONFIG, load_config, save_config
     from fluorogate.models.train import train
 
     run = Path(args.out)

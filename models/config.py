@@ -1,4 +1,7 @@
-"""`ModelConfig`: everything that fixes a network's structure and arithmetic, saved as `config.json`.
+"""The typed configs of a run, saved together as its `config.json` (`RunConfig`).
+
+`ModelConfig`: everything that fixes a network's structure and arithmetic; `TrainConfig`: how it is
+trained; `RunConfig`: both, the camera conversion and the package versions that trained it.
 
 The config is the contract between training and the hardware back ends: the bit widths and the
 rounding recorded here are what the exported QONNX says and what the IR is built with.
@@ -13,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from fluorogate.errors import UserError
 from fluorogate.models.tasks import TASKS, TaskSpec
-from fluorogate.quantize.ir import Rounding
+from fluorogate.quantize.ir import CameraConversion, Rounding
 
 MIN_BITS, MAX_BITS = 2, 8
 NO_GLOBAL_SKIP = ("smlm",)  # nets (`TaskSpec.net`) whose last conv does not see the input
@@ -50,7 +53,7 @@ class ModelConfig(BaseModel):
     # target's floor, and the net learns the spots on top. "default": PyTorch's random init, which left the
     # output ReLU dead (no gradient, ever) for some seeds (docs/models.md). Left unset, a net with a global
     # skip gets "identity" and one without gets "pedestal"; asking for the other one is an error. A
-    # config.json without the key predates the choice and loads as "default" (`models.run.migrate`).
+    # config.json without the key predates the choice and loads as "default" (`models.config.migrate`).
     tail_init: Literal["default", "identity", "pedestal"] = "identity"
 
     @field_validator("task")
@@ -99,3 +102,92 @@ def parse_bits(tag: str) -> tuple[int, int]:
         if not MIN_BITS <= b <= MAX_BITS:
             raise UserError(f"--bits {tag!r}: {name} bit width {b} is outside {MIN_BITS}..{MAX_BITS}")
     return w, a
+
+
+class FrameFile(BaseModel):
+    """One file of the user's own frames a run trained on (`TrainConfig.data`), identified by content."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    sha256: str
+    frames: int = Field(ge=1)
+
+
+class TrainConfig(BaseModel):
+    """How a model is trained: simulated data (or the user's frames, `data`), steps per phase, optimiser, seed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    float_steps: int = Field(default=2000, ge=0)
+    qat_steps: int = Field(default=600, ge=0)
+    batch: int = Field(default=16, ge=1)
+    patch: int = Field(default=64, ge=16)
+    lr: float = Field(default=2e-3, gt=0)
+    qat_lr: float = Field(default=5e-4, gt=0)
+    photons: tuple[float, float] = (4.0, 25.0)  # training photon levels, log-uniform per data chunk
+    background: float = Field(default=2.0, ge=0)
+    preset: str = "scmos"
+    specimen: str = "mix"  # also the simulated test set's specimen (`fluorogate eval`)
+    # A share of the training chunks drawn from a second specimen (e.g. `nuclei`: large smooth objects,
+    # which the real crop is made of); chosen per chunk from its simulation seed. The test set stays `specimen`.
+    extra_specimen: str = ""
+    extra_fraction: float = Field(default=0.0, ge=0, le=1)
+    peak_photons: float = Field(default=100.0, gt=0)  # sets the camera conversion's shift
+    mode: Literal["supervised", "n2v"] = "supervised"
+    n2v_fraction: float = Field(default=0.02, gt=0, lt=0.5)  # blind-spot pixels per patch
+    chunk: int = Field(default=256, ge=1)  # patches simulated at once (one photon level)
+    refresh: int = Field(default=48, ge=1)  # steps between fresh chunks
+    seed: int = 0
+    threads: int = Field(default=1, ge=1)  # 2 threads ran 10x slower on a shared 2-core machine
+    checkpoint_every: int = Field(default=200, ge=1)
+    # The user's own frames (Noise2Void, `models.frames`): files in order; the last `val_frames` frames of
+    # them are held out for the validation loss. Empty: simulated data.
+    data: list[FrameFile] = Field(default_factory=list)
+    val_frames: int = Field(default=0, ge=0)
+    init: str = ""  # a finished run folder (or "shipped") whose float weights start the training
+    # The supervised loss (both phases). "mse": the mean squared error on the network's scale, so a bright
+    # batch (20 ph) outweighs a dim one (5 ph) by roughly the square of their ranges, and QAT spends its
+    # 4-bit weights on the bright levels. "psnr": minus the batch's PSNR (dB, range from its truth, as
+    # `fluorogate eval` scores a frame); its gradient is the MSE's divided by the MSE, and a batch is one
+    # photon level, so every level counts by its relative error, as the per-level PSNR target does
+    # (`models.train.psnr_loss`, docs/models.md). Configs without the key load as "mse".
+    loss: Literal["mse", "psnr"] = "mse"
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        lo, hi = self.photons
+        if not 0 < lo <= hi:
+            raise ValueError(f"photons range {self.photons} must satisfy 0 < low <= high")
+        if self.extra_fraction > 0 and not self.extra_specimen:
+            raise ValueError(f"extra_fraction {self.extra_fraction} needs an extra_specimen")
+        if self.loss == "psnr" and self.mode != "supervised":
+            raise ValueError("loss psnr needs a clean target (mode supervised); Noise2Void trains on MSE")
+        if self.data and self.mode != "n2v":
+            raise ValueError("training on your own frames (data) needs mode n2v: there is no clean target")
+        if self.float_steps + self.qat_steps == 0:
+            raise ValueError("nothing to train: float_steps and qat_steps are both 0")
+        return self
+
+    @property
+    def total_steps(self) -> int:
+        return self.float_steps + self.qat_steps
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: ModelConfig
+    train: TrainConfig
+    camera: CameraConversion
+    versions: dict[str, str] = Field(default_factory=dict)
+    command: str = ""
+
+
+def migrate(data: dict) -> dict:
+    """A saved config (a run's config.json, a shipped model's .json) brought up to the current fields.
+
+    Configs written before `ModelConfig.tail_init` existed were initialised by PyTorch's default: they
+    load as "default" (new configs get "identity"), so a recorded command re-runs under its own init."""
+    data.get("model", {}).setdefault("tail_init", "default")
+    return data

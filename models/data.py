@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fluorogate.models.camera import adu_to_codes, adu_to_real, codes_to_real
-from fluorogate.models.config import ModelConfig
-from fluorogate.models.run import RunConfig, TrainConfig
+from fluorogate.models.config import ModelConfig, RunConfig, TrainConfig
+from fluorogate.quantize.camera import adu_to_codes, adu_to_real, codes_to_real
 from fluorogate.quantize.ir import CameraConversion
 
 
@@ -26,14 +25,14 @@ def simulate_pairs(task: str, n: int, size: int, photons: float, tc: TrainConfig
 
 def denoise_pairs(n: int, size: int, photons: float, tc: TrainConfig, seed: int):
     """Denoising pairs (noisy ADU, noise-free ADU), both (n, size, size), the run's camera and specimen."""
-    from fluorogate.sim.tasks import denoise_batch
+    from fluorogate.sim.pairs import denoise_batch
 
     return denoise_batch(n, size, photons, seed=seed, **sim_options(tc))
 
 
 def sr2x_pairs(n: int, size: int, photons: float, tc: TrainConfig, seed: int):
     """2x super-resolution pairs: noisy ADU (n, size, size), noise-free ADU at twice the sampling."""
-    from fluorogate.sim.tasks import sr2x_batch
+    from fluorogate.sim.pairs import sr2x_batch
 
     return sr2x_batch(n, size, photons, seed=seed, **sim_options(tc))
 

@@ -19,11 +19,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fluorogate.models.camera import adu_to_codes, codes_to_real, real_to_adu
+from fluorogate.models.config import RunConfig
 from fluorogate.models.data import as_channels
 from fluorogate.models.metrics import psnr, ssim
-from fluorogate.models.run import RunConfig, load_config
+from fluorogate.models.run_folder import load_config
 from fluorogate.outputs import atomic_path, check_writable, write_text_atomic
+from fluorogate.quantize.camera import adu_to_codes, codes_to_real, real_to_adu
 
 LEVELS = (5.0, 10.0, 20.0)
 EVAL_SEED = 900_000  # far from the training seeds (drawn per chunk from the run's seed)

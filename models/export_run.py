@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fluorogate.errors import UserError
-from fluorogate.models.run import FLOAT_ONNX, IR, QONNX, load_config
+from fluorogate.models.run_folder import FLOAT_ONNX, IR, QONNX, load_config
 from fluorogate.outputs import atomic_path, check_writable
 
 

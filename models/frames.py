@@ -6,7 +6,7 @@ last `val_frames` frames are held out: patches for the weights never come from t
 validation loss. They show the same specimen under other noise, which is Noise2Void's use case (the
 net learns the noise of this camera on this sample), not an independent test of the specimen.
 
-The input conversion (`models/camera.py`: `codes = sat(round_shift(adu - offset, shift))`) needs the
+The input conversion (`quantize/camera.py`: `codes = sat(round_shift(adu - offset, shift))`) needs the
 camera's dark offset (ADU), conversion gain (ADU/e-) and read noise (e-): the pedestal that keeps dark
 pixels above code 0 is 5 read-noise sigmas. They come from the options or the file's metadata
 (`sim.camera.CAMERA_KEYS`, which `fluorogate simulate` writes); the shift, unless given, is the smallest
@@ -24,9 +24,9 @@ import torch
 
 from fluorogate.errors import UserError
 from fluorogate.imageio import read_tiff
-from fluorogate.models.camera import adu_to_codes, codes_to_real
+from fluorogate.models.config import FrameFile, RunConfig
 from fluorogate.models.data import PatchStream, blind_spot
-from fluorogate.models.run import FrameFile, RunConfig
+from fluorogate.quantize.camera import adu_to_codes, codes_to_real
 from fluorogate.quantize.ir import CameraConversion
 from fluorogate.sim.camera import CAMERA_KEYS
 

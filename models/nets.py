@@ -238,8 +238,8 @@ def target_pedestal(cfg: ModelConfig, run=None) -> float:
     dark level, and `models.smlm.peak_config`'s baseline (2 codes = 2/256 on scmos, w4a8 smlm). `run` is
     the `RunConfig` whose camera to use; None: the task's default run (its `TaskSpec.train`, the default
     preset, `choose_conversion`), as `fluorogate train --task smlm` makes it."""
-    from fluorogate.models.camera import choose_conversion
-    from fluorogate.models.run import TrainConfig
+    from fluorogate.models.config import TrainConfig
+    from fluorogate.quantize.camera import choose_conversion
     from fluorogate.sim.camera import get_preset
 
     if run is None:

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from fluorogate.errors import UserError
-from fluorogate.models.run import CHECKPOINT, CONFIG, RunConfig, load_config, migrate, save_config
+from fluorogate.models.config import RunConfig, migrate
+from fluorogate.models.run_folder import CHECKPOINT, CONFIG, load_checkpoint, load_config, save_config
 
 SHIPPED = {"half_even": "denoise_w4a8", "half_up": "denoise_w4a8_half_up"}  # the denoiser, per rounding
 SHIPPED_TASKS = {("denoise", r): name for r, name in SHIPPED.items()} | {("sr2x", "half_even"): "sr2x_w4a8",
@@ -29,7 +30,8 @@ SHIPPED_TASKS = {("denoise", r): name for r, name in SHIPPED.items()} | {("sr2x"
 SHIPPED_TASKS[("denoise_c12", "half_even")] = "denoise_w4a8_c12"
 
 
-def _files(rounding: str, task: str = "denoise") -> tuple[Path, Path]:
+def shipped_files(rounding: str, task: str = "denoise") -> tuple[Path, Path]:
+    """The shipped model's `<name>.json` (its config and headline numbers) and `<name>.pt` (weights)."""
     if (task, rounding) not in SHIPPED_TASKS:
         have = ", ".join(f"{t} {r}" for t, r in SHIPPED_TASKS)
         raise UserError(f"no shipped model for task {task!r} with rounding {rounding!r}; shipped: {have}")
@@ -39,7 +41,7 @@ def _files(rounding: str, task: str = "denoise") -> tuple[Path, Path]:
 
 
 def default_config(rounding: str = "half_even", task: str = "denoise") -> RunConfig:
-    meta, _ = _files(rounding, task)
+    meta, _ = shipped_files(rounding, task)
     data = json.loads(meta.read_text())
     data.pop("eval", None)
     data.pop("task_metrics", None)
@@ -48,7 +50,7 @@ def default_config(rounding: str = "half_even", task: str = "denoise") -> RunCon
 
 def shipped_eval(rounding: str = "half_even", task: str = "denoise") -> dict:
     """The numbers recorded when the weights were shipped (see `ship`)."""
-    meta, _ = _files(rounding, task)
+    meta, _ = shipped_files(rounding, task)
     return json.loads(meta.read_text()).get("eval", {})
 
 
@@ -57,7 +59,7 @@ def load_default(rounding: str = "half_even", quant: bool = True, task: str = "d
     from fluorogate.models.nets import build_model
 
     cfg = default_config(rounding, task)
-    _, weights = _files(rounding, task)
+    _, weights = shipped_files(rounding, task)
     states = torch.load(weights, map_location="cpu", weights_only=True)
     model = build_model(cfg.model, quant=quant)
     model.load_state_dict(states["qat" if quant else "float"])
@@ -70,7 +72,7 @@ def shipped_run(out: str | Path, rounding: str = "half_even", force: bool = Fals
     if (out / CONFIG).exists() and not force:
         raise UserError(f"{out} already holds a run; pass --force to replace it")
     cfg = default_config(rounding, task)
-    _, weights = _files(rounding, task)
+    _, weights = shipped_files(rounding, task)
     states = torch.load(weights, map_location="cpu", weights_only=True)
     out.mkdir(parents=True, exist_ok=True)
     save_config(out, cfg)
@@ -81,7 +83,6 @@ def shipped_run(out: str | Path, rounding: str = "half_even", force: bool = Fals
 
 def ship(run: str | Path, dest: str | Path, name: str, force: bool = False) -> list[Path]:
     """Copy a finished run's weights and config (+ its eval.json headline) into `dest` as `name`.*"""
-    from fluorogate.models.train import load_checkpoint
     from fluorogate.outputs import atomic_path, write_text_atomic
 
     run, dest = Path(run), Path(dest)

@@ -44,7 +44,7 @@ class TaskSpec:
     extra_eval: str | None = None
     train: dict = field(default_factory=dict)  # TrainConfig defaults of the task (`fluorogate train` starts from them)
     levels: tuple[float, ...] = (5.0, 10.0, 20.0)  # the `photons` that eval passes to `pairs` (its own unit)
-    # the camera modes the task is used with: names of fluorogate.bench.cameras.CAMERAS entries, the first
+    # the camera modes the task is used with: names of fluorogate.sim.camera.CAMERA_MODES entries, the first
     # the one its hardware is built for; () = the full-frame sCMOS targets (the denoiser's)
     cameras: tuple[str, ...] = ()
     # hook `(cfg: RunConfig) -> PeakConfig` when the task's hardware ends in the integer peak finder (smlm:

@@ -17,9 +17,10 @@ from torch import nn
 from tqdm import tqdm
 
 from fluorogate.errors import UserError
+from fluorogate.models.config import RunConfig
 from fluorogate.models.data import PatchStream, blind_spot
 from fluorogate.models.nets import build_model, start_training
-from fluorogate.models.run import CHECKPOINT, RunConfig
+from fluorogate.models.run_folder import CHECKPOINT, load_checkpoint
 from fluorogate.outputs import atomic_path
 
 
@@ -81,13 +82,6 @@ def _save(run: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise UserError(f"{path}: not a readable fluorogate checkpoint ({exc})") from None
-
-
 def psnr_loss(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """Minus the batch's PSNR in dB (data range from its truth, as `psnr` and `fluorogate eval` take it).
 
@@ -115,7 +109,7 @@ def loss_fn(cfg: RunConfig, model: nn.Module, x: torch.Tensor, t: torch.Tensor, 
 def init_float_state(cfg: RunConfig) -> dict:
     """The float weights `cfg.train.init` names (a finished run folder, or "shipped": the shipped model of
     this task and rounding), checked against this run's network."""
-    from fluorogate.models.run import load_config
+    from fluorogate.models.run_folder import load_config
 
     init = cfg.train.init
     if init == "shipped":
@@ -217,7 +211,7 @@ def train(run: str | Path, cfg: RunConfig, resume: bool = False, progress: bool 
 
 def load_models(run: str | Path, cfg: RunConfig) -> tuple[nn.Module | None, nn.Module | None]:
     """(float model, QAT twin) from a finished run's checkpoint, in eval mode (None where not trained)."""
-    from fluorogate.models.run import checkpoint_path
+    from fluorogate.models.run_folder import checkpoint_path
 
     path = checkpoint_path(run)
     state = load_checkpoint(path)

@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 
 def load_graph(run: str | Path):
     """The IntegerGraph of a run folder or file: ir.json if there, else built from the QONNX file."""
-    from fluorogate.models.run import IR, QONNX
+    from fluorogate.models.run_folder import IR, QONNX
     from fluorogate.quantize.from_qonnx import build_integer_graph
     from fluorogate.quantize.ir import IntegerGraph
 

@@ -265,7 +265,7 @@ def quantize_float_input(graph: IntegerGraph, x: np.ndarray) -> np.ndarray:
 
 def codes_from_adu(graph: IntegerGraph, adu: np.ndarray) -> np.ndarray:
     """Raw camera ADU -> input codes through the IR's CameraConversion (`models.camera.adu_to_codes`)."""
-    from fluorogate.models.camera import adu_to_codes
+    from fluorogate.quantize.camera import adu_to_codes
 
     cam, q = graph.input.camera, graph.input.quant
     if cam is None:

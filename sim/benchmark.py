@@ -13,9 +13,9 @@ from fluorogate.sim.calibrate import PTC_LEVELS, PTC_LEVELS_EM, bead_at, bead_fw
 from fluorogate.sim.camera import PRESETS
 from fluorogate.sim.measure import fit_cosine, fit_spot
 from fluorogate.sim.optics import Optics
+from fluorogate.sim.pairs import denoise_batch, simulate_movie
 from fluorogate.sim.ptc import photon_transfer
 from fluorogate.sim.structured import SIMConfig, sim_stack
-from fluorogate.sim.tasks import denoise_batch, simulate_movie
 
 
 def best_of(fn: Callable[[], object], repeat: int = 3) -> float:

@@ -12,8 +12,8 @@ import numpy as np
 from fluorogate.sim.camera import CameraPreset
 from fluorogate.sim.measure import half_max_width
 from fluorogate.sim.optics import Grid, Optics, blur, psf_kernel
+from fluorogate.sim.pairs import simulate_movie
 from fluorogate.sim.specimen import Specimen, splat
-from fluorogate.sim.tasks import simulate_movie
 
 PTC_LEVELS = (0, 2, 8, 30, 100, 300, 1000)  # photons per pixel, dark to below the 12-bit ceiling
 PTC_LEVELS_EM = (0, 0.3, 1, 3, 10)  # EM gain 300 saturates 16 bits near 1000 photoelectrons

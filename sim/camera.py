@@ -1,4 +1,8 @@
-"""Camera presets: the sensor numbers every simulated frame and every stream width come from.
+"""The one camera catalog: sensor presets (noise model, ADC) and the camera modes a data path must keep up with.
+
+`PRESETS`: the sensor numbers every simulated frame and every stream width come from. `CAMERA_MODES`:
+the frame sizes and rates of real cameras (full frame and sub-arrays), each naming its sensor preset;
+`bench.keep_up` judges a routed design against them and each task names the modes it is used with.
 
 The numbers are data-sheet values for the camera class each preset stands for; they set the noise
 model (`fluorogate.sim.sensor`), the ADC range (`adu_bits`, also the pixel width on the camera stream)
@@ -6,6 +10,8 @@ and the frame geometry/rate that the FPGA data path must keep up with.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -114,7 +120,7 @@ def get_preset(name: str | CameraPreset) -> CameraPreset:
 
 
 # The camera numbers a movie file carries (`write_movie`), so training on it (`fluorogate train --data`)
-# can build the network's input conversion (models/camera.py) without being told them again.
+# can build the network's input conversion (quantize/camera.py) without being told them again.
 CAMERA_KEYS = ("camera_offset_adu", "gain_adu_per_e", "read_noise_e")
 
 
@@ -122,3 +128,39 @@ def camera_metadata(preset: CameraPreset) -> dict:
     """{camera_offset_adu, gain_adu_per_e, read_noise_e, camera} of `preset`, for a TIFF's metadata."""
     return {"camera_offset_adu": preset.offset_adu, "gain_adu_per_e": preset.gain_adu_per_e,
             "read_noise_e": preset.read_noise_e, "camera": preset.name}
+
+
+@dataclass(frozen=True)
+class CameraMode:
+    """A camera mode's frame and frame rate (what the data path must accept, sustained) and its sensor preset."""
+
+    name: str
+    width: int
+    height: int
+    fps: float
+    preset: str  # the `PRESETS` entry whose noise model the sensor has
+
+    @property
+    def pixel_rate(self) -> float:
+        return self.width * self.height * self.fps
+
+    @property
+    def frame(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+# The full-frame targets: scientific sCMOS at full frame and full rate (the denoiser's cameras).
+FULL_FRAME_MODES = (
+    CameraMode("ORCA-Flash4.0 V3 (2048x2048 @ 100 fps)", 2048, 2048, 100.0, "scmos"),
+    CameraMode("CoaXPress sCMOS (2048x2048 @ 74 fps)", 2048, 2048, 74.0, "scmos"),
+    CameraMode("large sCMOS (4128x4104 @ 54 fps)", 4128, 4104, 54.0, "scmos"),
+)
+# Sub-arrays and slower sensors. sCMOS rows are read at a fixed line time, so a sub-array's frame rate
+# follows its height (ORCA-Flash4.0 V3, Camera Link, standard scan: 256 lines 801 fps, 512 lines 400 fps)
+# and a narrow ROI's pixel rate is its width per line time. EMCCD: Andor iXon Ultra 897, full frame at 17 MHz.
+SUBARRAY_MODES = (
+    CameraMode("ORCA-Flash4.0 V3 sub-array (256x256 @ 801 fps)", 256, 256, 801.0, "scmos"),
+    CameraMode("ORCA-Flash4.0 V3 sub-array (512x512 @ 400 fps)", 512, 512, 400.0, "scmos"),
+    CameraMode("iXon Ultra 897 EMCCD (512x512 @ 56 fps)", 512, 512, 56.0, "emccd"),
+)
+CAMERA_MODES = {cam.name: cam for cam in (*FULL_FRAME_MODES, *SUBARRAY_MODES)}

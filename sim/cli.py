@@ -52,9 +52,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     from fluorogate.imageio import read_image_2d
     from fluorogate.sim.camera import get_preset
     from fluorogate.sim.optics import Optics
+    from fluorogate.sim.pairs import simulate_movie
     from fluorogate.sim.save import write_movie
     from fluorogate.sim.specimen import SPECIMENS, from_image
-    from fluorogate.sim.tasks import simulate_movie
 
     preset = get_preset(args.preset)
     try:

@@ -9,8 +9,8 @@ from fluorogate.errors import UserError
 from fluorogate.imageio import write_tiff
 from fluorogate.outputs import check_writable
 from fluorogate.sim.camera import camera_metadata
+from fluorogate.sim.pairs import SimFrames
 from fluorogate.sim.preview import preview_path, save_preview
-from fluorogate.sim.tasks import SimFrames
 
 
 def truth_path(tiff_path: str | os.PathLike) -> Path:

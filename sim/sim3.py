@@ -26,11 +26,11 @@ import numpy as np
 
 from fluorogate.sim.camera import CameraPreset
 from fluorogate.sim.optics import Optics, blur, psf_kernel
+from fluorogate.sim.pairs import CHUNK_FINE_PIXELS, setup_grid
 from fluorogate.sim.render import render
 from fluorogate.sim.sensor import expected_adu, expose, hot_pixel_map
 from fluorogate.sim.specimen import SpecimenMaker, make_specimen
 from fluorogate.sim.structured import SIMConfig, illumination, pattern_vectors
-from fluorogate.sim.tasks import CHUNK_FINE_PIXELS, setup_grid
 
 SIM3_PHASES = (0, 0, 0)  # phase index used at angle 0, 1, 2 for the 3-frame input
 SCALE = 2  # output sampling per camera pixel along each axis

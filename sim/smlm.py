@@ -20,9 +20,9 @@ from scipy.special import erf
 from fluorogate.errors import UserError
 from fluorogate.sim.camera import CameraPreset
 from fluorogate.sim.optics import Grid, Optics, blur, psf_kernel
+from fluorogate.sim.pairs import chunks, setup_grid
 from fluorogate.sim.sensor import expected_adu, expose, hot_pixel_map
 from fluorogate.sim.specimen import filaments, splat
-from fluorogate.sim.tasks import chunks, setup_grid
 
 LOCALIZATION_DTYPE = np.dtype(
     [

@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fluorogate.sim.camera import CameraPreset
 from fluorogate.sim.optics import Grid, Optics, blur, otf, psf_kernel
+from fluorogate.sim.pairs import setup_grid
 from fluorogate.sim.render import render
 from fluorogate.sim.sensor import expected_adu, expose, hot_pixel_map
 from fluorogate.sim.specimen import SpecimenMaker, make_specimen
-from fluorogate.sim.tasks import setup_grid
 
 
 class SIMConfig(BaseModel):

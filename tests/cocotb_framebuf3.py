@@ -8,7 +8,7 @@ import os
 import cocotb
 import numpy as np
 
-from fluorogate.sim.tb.handshake import exchange, start
+from fluorogate.bench.cosim.tb.handshake import exchange, start
 
 
 @cocotb.test()

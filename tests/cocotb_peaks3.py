@@ -11,8 +11,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
+from fluorogate.bench.cosim.tb.handshake import exchange, start
 from fluorogate.quantize.peaks import PeakConfig, compare_stream
-from fluorogate.sim.tb.handshake import exchange, start
 
 
 @cocotb.test()

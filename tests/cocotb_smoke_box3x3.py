@@ -1,6 +1,6 @@
-"""cocotb testbench for the flow's smoke core `smoke_box3x3` (run by tests/test_sim_simulators.py).
+"""cocotb testbench for the flow's smoke core `smoke_box3x3` (run by tests/test_cosim_simulators.py).
 
-A thin AXI4-Stream driver (`fluorogate.sim.tb.handshake`, no stream model), on purpose: this checks the
+A thin AXI4-Stream driver (`fluorogate.bench.cosim.tb.handshake`, no stream model), on purpose: this checks the
 simulator set-up, independently of the project's stream model and generated-design bench, on frames with
 random valid gaps and backpressure.
 """
@@ -12,7 +12,7 @@ import os
 import cocotb
 import numpy as np
 
-from fluorogate.sim.tb.handshake import exchange, start
+from fluorogate.bench.cosim.tb.handshake import exchange, start
 
 
 def box3x3_causal(frame: np.ndarray) -> np.ndarray:

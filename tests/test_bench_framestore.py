@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fluorogate.bench.cameras import CAMERAS, CameraTarget, task_cameras
 from fluorogate.bench.framestore import DDR3_X16, SDRAM_ULX3S, frame_store, frame_store_rows, on_chip_blocks
+from fluorogate.bench.keep_up import CAMERA_MODES, CameraMode, task_cameras
 
-ORCA = CAMERAS["ORCA-Flash4.0 V3 (2048x2048 @ 100 fps)"]
+ORCA = CAMERA_MODES["ORCA-Flash4.0 V3 (2048x2048 @ 100 fps)"]
 
 
 def test_sdram_bandwidth_by_hand():
@@ -26,12 +26,12 @@ def test_full_frame_traffic_and_verdicts():
     assert sdram["read_peak_mb_s"] == round(2 * frame * 100 / 1e6, 1)  # both stored frames during the third
     assert sdram["average_mb_s"] == round(4 * frame * 100 / 3 / 1e6, 1)
     assert not sdram["suffices"] and sdram["utilisation"] > 3
-    assert frame_store(CameraTarget("slow", 2048, 2048, sdram["max_camera_fps"] * 0.99), SDRAM_ULX3S)["suffices"]
+    assert frame_store(CameraMode("slow", 2048, 2048, sdram["max_camera_fps"] * 0.99, "scmos"), SDRAM_ULX3S)["suffices"]
     assert frame_store(ORCA, DDR3_X16)["suffices"]
     adu = frame_store(ORCA, DDR3_X16, bits=16)  # raw 16-bit ADU stored: twice the bytes
     assert adu["read_peak_mb_s"] == round(4 * frame * 100 / 1e6, 1)
     assert not adu["suffices"]
-    huge = frame_store(CameraTarget("huge", 8192, 8192, 1.0), SDRAM_ULX3S, bits=16)
+    huge = frame_store(CameraMode("huge", 8192, 8192, 1.0, "scmos"), SDRAM_ULX3S, bits=16)
     assert not huge["suffices"] and "MiB" in huge["verdict"]
 
 
@@ -51,8 +51,9 @@ def test_bench_section_reports_the_store_of_a_multi_frame_task(tmp_path, task):
     from fluorogate.bench.render import bench_markdown
     from fluorogate.bench.run import BenchConfig, BenchContext, section_framestore
     from fluorogate.models import ModelConfig
-    from fluorogate.models.camera import choose_conversion
-    from fluorogate.models.run import RunConfig, TrainConfig, save_config
+    from fluorogate.models.config import RunConfig, TrainConfig
+    from fluorogate.models.run_folder import save_config
+    from fluorogate.quantize.camera import choose_conversion
     from fluorogate.sim.camera import get_preset
 
     save_config(tmp_path, RunConfig(model=ModelConfig(task=task), train=TrainConfig(),

@@ -68,7 +68,7 @@ def test_read_build_refuses_a_build_of_another_design(smoke_build, default_build
 @pytest.fixture(scope="module")
 def smlm_run(tmp_path_factory):
     from fluorogate.models.export_run import export_run
-    from fluorogate.models.run import load_config
+    from fluorogate.models.run_folder import load_config
     from fluorogate.models.shipped import shipped_run
     from fluorogate.quantize.ir import IntegerGraph
 

@@ -1,12 +1,12 @@
 """Unit tests of the benchmark's arithmetic and report formatting."""
 
-from fluorogate.bench.cameras import CAMERA_TARGETS, keep_up
+from fluorogate.bench.keep_up import FULL_FRAME_MODES, keep_up
 from fluorogate.bench.machine import best_time, machine_state
 from fluorogate.bench.report import markdown_table
 
 
 def test_camera_pixel_rates_match_the_data_sheets():
-    rates = [round(c.pixel_rate / 1e6) for c in CAMERA_TARGETS]
+    rates = [round(c.pixel_rate / 1e6) for c in FULL_FRAME_MODES]
     assert rates == [419, 310, 915]
 
 

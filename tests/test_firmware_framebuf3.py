@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fluorogate.sim.simulators import get_simulator, simulator_env
+from fluorogate.bench.cosim.simulators import get_simulator, simulator_env
 
 RTL = Path(__file__).resolve().parents[1] / "firmware" / "rtl" / "fg_framebuf3.v"
 

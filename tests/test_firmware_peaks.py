@@ -114,7 +114,7 @@ def run_peaks_bench(tmp_path: Path, frames: np.ndarray, cfg: PeakConfig, lanes: 
     """fg_peaks3 (its block top) under cocotb on `frames` (codes), checked by tests/cocotb_peaks3.py."""
     from cocotb_tools.runner import get_runner
 
-    from fluorogate.sim.simulators import get_simulator, simulator_env
+    from fluorogate.bench.cosim.simulators import get_simulator, simulator_env
 
     npz = tmp_path / "peaks.npz"
     np.savez(npz, frames=frames, config=cfg.model_dump_json())

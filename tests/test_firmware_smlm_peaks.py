@@ -1,5 +1,5 @@
 """The generated design with the peak finder behind the network (`RtlConfig(peaks=...)`): camera frames
-in, localization words out, through `simulate_graph(..., peaks=)` (bench `sim/tb/locs_tb.py`) against the
+in, localization words out, through `simulate_graph(..., peaks=)` (bench `bench/cosim/tb/locs_tb.py`) against the
 integer reference + `quantize.peaks`, with input gaps and backpressure. Default: a small 2x graph
 (random weights: dense peaks); slow: the shipped smlm network on simulated SMLM frames, with the
 latency of each frame's list."""
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from rtl_graphs import sr_like
 
+from fluorogate.bench.cosim.cocotb_run import run_locs_test, simulate_graph
 from fluorogate.errors import UserError
 from fluorogate.firmware.generate import RtlConfig, generate
 from fluorogate.quantize.peaks import PeakConfig, frame_words
 from fluorogate.quantize.reference import codes_from_adu, run_graph
-from fluorogate.sim.cocotb_run import run_locs_test, simulate_graph
 
 
 def _words(graph, adu: np.ndarray, peaks: PeakConfig) -> list[int]:
@@ -49,7 +49,7 @@ def test_generated_design_streams_localizations(tmp_path):
 @pytest.mark.slow
 def test_shipped_smlm_design_localizes_simulated_frames(tmp_path):
     from fluorogate.models.export_run import export_run
-    from fluorogate.models.run import load_config
+    from fluorogate.models.run_folder import load_config
     from fluorogate.models.shipped import shipped_run
     from fluorogate.models.smlm import _frames, peak_config
     from fluorogate.quantize.ir import IntegerGraph
@@ -74,7 +74,7 @@ def test_rtl_cli_peaks_option(tmp_path, capsys):
     """`fluorogate rtl RUN --peaks PHOTONS`: the run's camera turns photons into codes; a bare ir.json
     (no config next to it) is refused with one line."""
     from fluorogate.cli import main
-    from fluorogate.models.run import save_config
+    from fluorogate.models.run_folder import save_config
     from fluorogate.models.shipped import default_config
     from fluorogate.models.smlm import peak_config
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from rtl_graphs import camera_input, conv, graph, requant, unet_like
 
+from fluorogate.bench.cosim.cocotb_run import run_stream_test, simulate_graph
 from fluorogate.errors import UserError
 from fluorogate.firmware.generate import RtlConfig, generate
 from fluorogate.quantize.reference import codes_from_adu, run_graph
-from fluorogate.sim.cocotb_run import run_stream_test, simulate_graph
 from fluorogate.sim.stream import StreamConfig, frames_to_beats, ready_pattern
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")

@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from fluorogate.errors import MissingToolError, UserError
-from fluorogate.hls import csim
-from fluorogate.hls.build import build_project
-from fluorogate.hls.config import make_config
-from fluorogate.hls.fifo import backlog, edge_depths
-from fluorogate.hls.types import Grid, TypeMismatch, check_types, match
-from fluorogate.hls.vendor import parse_csynth_xml
+from fluorogate.hls.hls4ml import csim
+from fluorogate.hls.hls4ml.build import build_project
+from fluorogate.hls.hls4ml.config import make_config
+from fluorogate.hls.hls4ml.fifo import backlog, edge_depths
+from fluorogate.hls.hls4ml.types import Grid, TypeMismatch, check_types, match
+from fluorogate.hls.hls4ml.vendor import parse_csynth_xml
 from fluorogate.quantize.ir import CameraConversion, RequantNode, TensorQuant
 
 SIZE = 16
@@ -63,8 +63,8 @@ def _reference(graph, codes) -> np.ndarray:
 
 def _sim_adu(n: int) -> list[np.ndarray]:
     """Simulated sCMOS frames and a crop of the real BBBC038 nuclei image, raw ADU."""
+    from fluorogate.sim.pairs import denoise_batch
     from fluorogate.sim.real import load_real_crop
-    from fluorogate.sim.tasks import denoise_batch
 
     noisy, _ = denoise_batch(n - 1, SIZE, photons=20.0, seed=3)
     real = load_real_crop().data[100:100 + SIZE, 100:100 + SIZE]
@@ -84,7 +84,7 @@ def test_prepare_leaves_no_transpose_and_fills_resize_roi(tmp_path):
     """sr2x: nearest Resize (empty roi) and a concat skip; both convert with no Transpose left."""
     import hls4ml
 
-    from fluorogate.hls.prepare import prepare_qonnx
+    from fluorogate.hls.hls4ml.prepare import prepare_qonnx
 
     model = prepare_qonnx(_export("sr2x", tmp_path / "sr2x.qonnx.onnx", layers=4))
     ops = [n.op_type for n in model.graph.node]
@@ -206,7 +206,7 @@ def test_cli_synth_without_vendor_tool_names_it(project, tmp_path, capsys):
     assert "set_part {xcu250-figd2104-2L-e}" in (out / "export_ip.tcl").read_text()
     assert "create_clock -period 4.0" in (out / "export_ip.tcl").read_text()
     with pytest.raises(MissingToolError, match="vitis_hls"):
-        from fluorogate.hls.vendor import require_tool
+        from fluorogate.hls.hls4ml.vendor import require_tool
 
         require_tool("vitis")
 
@@ -247,7 +247,7 @@ def test_parse_csynth_report():
 
 @pytest.mark.vendor
 def test_vendor_synthesis(project):
-    from fluorogate.hls.vendor import run_synthesis
+    from fluorogate.hls.hls4ml.vendor import run_synthesis
 
     report = run_synthesis(project.out_dir, project.cfg)
     assert report["resources"]["LUT"] > 0
@@ -301,7 +301,7 @@ def test_half_up_model_uses_ap_rnd_and_is_bit_exact(tmp_path):
 @pytest.mark.slow
 def test_larger_frames_bit_exact_on_simulated_adu(tmp_path):
     from fluorogate.quantize.reference import codes_from_adu
-    from fluorogate.sim.tasks import denoise_batch
+    from fluorogate.sim.pairs import denoise_batch
 
     ctx = _fresh_project(tmp_path, "denoise", 4, size=64)
     ctx.model.compile()
@@ -313,7 +313,7 @@ def test_larger_frames_bit_exact_on_simulated_adu(tmp_path):
 @pytest.mark.slow
 def test_input_type_pitfall_is_real(tmp_path):
     """Measured pitfall: with the input left at hls4ml's default type, float inputs are rounded twice."""
-    from fluorogate.hls import build
+    from fluorogate.hls.hls4ml import build
     from fluorogate.quantize.reference import quantize_float_input
 
     def configure_without_input_type(ctx):

@@ -16,8 +16,8 @@ from qonnx_models import exported
 
 from fluorogate.cli import main
 from fluorogate.errors import UserError
-from fluorogate.hls.finn_env import vivado_available
-from fluorogate.hls.finn_folding import FoldingTarget
+from fluorogate.hls.finn.env import vivado_available
+from fluorogate.hls.finn.folding import FoldingTarget
 from fluorogate.models import ModelConfig
 
 SIZE, CHECK = 32, 16
@@ -91,7 +91,7 @@ def test_folding_follows_camera_rate(build):
 
 
 def test_estimates_dict(build):
-    from fluorogate.bench.finn import read_estimates
+    from fluorogate.hls.finn.estimates import read_estimates
 
     out, _, _, _ = build
     est = read_estimates(out / "report", 5.0)
@@ -102,7 +102,7 @@ def test_estimates_dict(build):
 
 
 def test_dataflow_build_config_continues_to_bitstream(build):
-    from fluorogate.hls.finn_env import finn_steps
+    from fluorogate.hls.finn.env import finn_steps
 
     out, _, _, _ = build
     finn_steps(out / "codegen")
@@ -129,8 +129,8 @@ def test_synth_without_vivado_is_one_clear_line(build):
 def test_generated_rtl_layers_lint_clean(build):
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from fluorogate.hls.finn_env import finn_steps
-    from fluorogate.hls.finn_lint import lint_accelerator
+    from fluorogate.hls.finn.env import finn_steps
+    from fluorogate.hls.finn.lint import lint_accelerator
 
     out, _, _, _ = build
     finn_steps(out / "codegen")
@@ -155,7 +155,7 @@ def test_checker_catches_a_changed_threshold(build, run_dir):
     """The per-step check can fail: one threshold moved by one step changes the output."""
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from fluorogate.hls.finn_verify import FinnChecker, check_frames
+    from fluorogate.hls.finn.verify import FinnChecker, check_frames
     from fluorogate.quantize.ir import IntegerGraph
 
     out, _, _, _ = build
@@ -209,7 +209,7 @@ def test_bad_options_are_one_line(run_dir, tmp_path, capsys, flags, message):
 @pytest.mark.vendor
 def test_synth_continues_to_a_bitstream(build):
     """Where Vivado is installed: FINN's build_dataflow_cfg from the written config makes a bitfile."""
-    from fluorogate.hls.finn_flow import synthesize
+    from fluorogate.hls.finn.flow import synthesize
 
     out, _, _, _ = build
     synthesize(out)
@@ -226,7 +226,7 @@ def test_finn_rounds_negative_ties_up_not_away_from_zero(tmp_path):
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.util.cleanup import cleanup_model
 
-    from fluorogate.hls.finn_env import finn_steps
+    from fluorogate.hls.finn.env import finn_steps
 
     finn_steps(tmp_path / "codegen")
     from finn.core.onnx_exec import execute_onnx as finn_execute
@@ -270,7 +270,7 @@ def test_unet_and_sr2x_build_bit_exact(task, layers, tmp_path):
 
     The U-Net has both; SR2x (upsample only) is in the slow set to keep the default suite short.
     """
-    from fluorogate.hls.finn_flow import FinnConfig, build_finn
+    from fluorogate.hls.finn.flow import FinnConfig, build_finn
     from fluorogate.quantize.from_qonnx import build_integer_graph
 
     _, path = exported(ModelConfig(task=task, rounding="half_up", channels=4, layers=layers), tmp_path)
@@ -288,8 +288,8 @@ def test_width_cap_is_raised_while_it_helps(tmp_path):
     """Default denoiser (C=8), budget out of reach: at FINN's cap 36 an MVAU is the bottleneck;
     doubling the cap reaches one pixel per cycle (the padded frame through the first sliding window),
     then stops (a wider cap no longer helps)."""
-    from fluorogate.hls.finn_flow import DEFAULT_STEPS, FinnConfig, build_finn
-    from fluorogate.hls.finn_folding import fold_to_budget
+    from fluorogate.hls.finn.flow import DEFAULT_STEPS, FinnConfig, build_finn
+    from fluorogate.hls.finn.folding import fold_to_budget
     from fluorogate.quantize.from_qonnx import build_integer_graph
 
     _, path = exported(ModelConfig(rounding="half_up"), tmp_path)
@@ -343,8 +343,8 @@ def test_standalone_thresholds_rtl_mvau(tmp_path):
 
     Every generated RTL layer lints clean but the RTL MVAU's upstream add_multi.sv (see above).
     """
-    from fluorogate.hls.finn_flow import FinnConfig, build_finn
-    from fluorogate.hls.finn_lint import lint_accelerator
+    from fluorogate.hls.finn.flow import FinnConfig, build_finn
+    from fluorogate.hls.finn.lint import lint_accelerator
     from fluorogate.quantize.from_qonnx import build_integer_graph
 
     _, path = exported(ModelConfig(rounding="half_up", channels=4), tmp_path)
@@ -359,7 +359,7 @@ def test_standalone_thresholds_rtl_mvau(tmp_path):
 
 def test_check_frames_include_a_camera_frame(run_dir):
     """With the IR's camera conversion, the check also runs a simulated sCMOS frame through it."""
-    from fluorogate.hls.finn_verify import check_frames
+    from fluorogate.hls.finn.verify import check_frames
     from fluorogate.quantize.ir import CameraConversion, IntegerGraph
 
     graph = IntegerGraph.load(run_dir / "ir.json")

@@ -34,8 +34,8 @@ def _movie(n: int = 6, size: int = 32, level: float = 10.0) -> np.ndarray:
 
 
 def test_noise2void_trains_from_a_tiff_on_disk_and_exports_bit_exact(tmp_path, capsys):
-    from fluorogate.models.run import load_config
-    from fluorogate.models.train import load_checkpoint, load_models
+    from fluorogate.models.run_folder import load_checkpoint, load_config
+    from fluorogate.models.train import load_models
     from fluorogate.quantize.ir import IntegerGraph
     from fluorogate.quantize.reference import codes_from_adu, run_graph, to_real
 
@@ -118,11 +118,11 @@ def test_train_on_frames_rejects_what_it_cannot_use(tmp_path, capsys, extra, mes
 
 
 def test_init_starts_from_the_shipped_float_weights(tmp_path):
-    from fluorogate.models.camera import choose_conversion
-    from fluorogate.models.config import ModelConfig
-    from fluorogate.models.run import RunConfig, TrainConfig, save_config
+    from fluorogate.models.config import ModelConfig, RunConfig, TrainConfig
+    from fluorogate.models.run_folder import load_checkpoint, save_config
     from fluorogate.models.shipped import load_default
-    from fluorogate.models.train import load_checkpoint, train
+    from fluorogate.models.train import train
+    from fluorogate.quantize.camera import choose_conversion
 
     tc = TrainConfig(float_steps=0, qat_steps=1, batch=2, patch=16, chunk=4, mode="n2v", init="shipped")
     cfg = RunConfig(model=ModelConfig(), train=tc, camera=choose_conversion(get_preset("scmos")))

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from fluorogate.models import ModelConfig
-from fluorogate.models.camera import choose_conversion
-from fluorogate.models.run import CHECKPOINT, RunConfig, TrainConfig, load_config, save_config
+from fluorogate.models.config import RunConfig, TrainConfig
+from fluorogate.models.run_folder import CHECKPOINT, load_checkpoint, load_config, save_config
 from fluorogate.models.shipped import default_config
-from fluorogate.models.train import load_checkpoint, loss_fn, psnr_loss, train
+from fluorogate.models.train import loss_fn, psnr_loss, train
+from fluorogate.quantize.camera import choose_conversion
 from fluorogate.sim.camera import get_preset
 
 TINY = TrainConfig(float_steps=6, qat_steps=4, batch=2, patch=16, chunk=4, refresh=3, checkpoint_every=4)

@@ -18,7 +18,7 @@ REPRODUCE_TOLERANCE_DB = 0.3  # same recipe, other CPU / BLAS build: float sums 
 
 @pytest.mark.parametrize("rounding", sorted(SHIPPED))
 def test_shipped_denoiser_loads_and_beats_the_best_gaussian(rounding):
-    from fluorogate.sim.tasks import denoise_batch
+    from fluorogate.sim.pairs import denoise_batch
 
     cfg = default_config(rounding)
     assert cfg.model.rounding == rounding and cfg.model.bits_tag == "w4a8"
@@ -39,7 +39,7 @@ def test_shipped_run_folder_exports_and_its_ir_matches_the_model(tmp_path, task)
     from fluorogate.models.export_run import export_run
     from fluorogate.quantize.ir import IntegerGraph
     from fluorogate.quantize.reference import codes_from_adu, run_graph, to_real
-    from fluorogate.sim.tasks import denoise_batch
+    from fluorogate.sim.pairs import denoise_batch
 
     run = shipped_run(tmp_path / "default", task=task)
     paths = export_run(run)
@@ -61,7 +61,7 @@ def test_recorded_command_reproduces_the_shipped_psnr(tmp_path, task, rounding):
     argv = shlex.split(cfg.command)[1:]
     argv[argv.index("--out") + 1] = str(tmp_path / "run")
     # The shipped models predate `--tail-init` and were trained from PyTorch's random init, which their
-    # config records as "default" (`models.run.migrate`); today's default is "identity", so the recorded
+    # config records as "default" (`models.config.migrate`); today's default is "identity", so the recorded
     # command alone would train another network. Re-run it under the init the model recorded.
     if "--tail-init" not in argv:
         argv += ["--tail-init", cfg.model.tail_init]

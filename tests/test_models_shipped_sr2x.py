@@ -10,7 +10,7 @@ import pytest
 from fluorogate.models.evaluate import run_network
 from fluorogate.models.metrics import psnr
 from fluorogate.models.shipped import default_config, load_default, shipped_eval, shipped_run
-from fluorogate.sim.tasks import sr2x_batch
+from fluorogate.sim.pairs import sr2x_batch
 
 
 def test_shipped_sr2x_loads_and_beats_bicubic():

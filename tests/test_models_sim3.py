@@ -85,12 +85,13 @@ def test_sim3_registry_entry_and_network_shape():
 def test_sim3_trains_exports_and_the_reference_equals_qat(tmp_path):
     """Tiny training, export, integer reference == QAT on sim3 frames, and the extra_eval hook (~2 min)."""
     from fluorogate.models import ModelConfig
-    from fluorogate.models.camera import choose_conversion, real_to_adu
+    from fluorogate.models.config import RunConfig, TrainConfig
     from fluorogate.models.evaluate import run_network
     from fluorogate.models.export_run import export_run
-    from fluorogate.models.run import RunConfig, TrainConfig, save_config
+    from fluorogate.models.run_folder import save_config
     from fluorogate.models.sim3 import extra_eval
     from fluorogate.models.train import load_models, train
+    from fluorogate.quantize.camera import choose_conversion, real_to_adu
     from fluorogate.quantize.ir import IntegerGraph
     from fluorogate.quantize.reference import codes_from_adu, run_graph, to_real
     from fluorogate.sim.camera import get_preset

@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from fluorogate.models.camera import choose_conversion
-from fluorogate.models.config import ModelConfig
+from fluorogate.models.config import ModelConfig, RunConfig, TrainConfig
 from fluorogate.models.nets import build_model, macs_per_pixel
-from fluorogate.models.run import RunConfig, TrainConfig
 from fluorogate.models.tasks import get_task
+from fluorogate.quantize.camera import choose_conversion
 from fluorogate.sim.camera import get_preset
 
 
@@ -82,15 +81,15 @@ def test_no_frames_is_a_user_error():
 def test_smlm_through_the_chain(tmp_path):
     """A briefly trained smlm run: export -> IR reference == QAT on camera frames -> RTL in cocotb bit-exact
     (backpressure), and the peak finder on the hardware's codes equals the one on QAT's output."""
+    from fluorogate.bench.cosim.cocotb_run import simulate_graph
     from fluorogate.models.evaluate import run_network
     from fluorogate.models.export_run import export_run
-    from fluorogate.models.run import save_config
+    from fluorogate.models.run_folder import save_config
     from fluorogate.models.smlm import pairs, peak_config
     from fluorogate.models.train import load_models, train
     from fluorogate.quantize.ir import IntegerGraph
     from fluorogate.quantize.peaks import frame_words
     from fluorogate.quantize.reference import codes_from_adu, run_graph
-    from fluorogate.sim.cocotb_run import simulate_graph
 
     cfg = _cfg()
     cfg.train.float_steps, cfg.train.qat_steps, cfg.train.chunk = 40, 20, 32

@@ -12,7 +12,7 @@ from torch import nn
 
 from fluorogate.models.config import ModelConfig
 from fluorogate.models.nets import build_model, start_training, target_pedestal
-from fluorogate.models.run import load_config, save_config
+from fluorogate.models.run_folder import load_config, save_config
 from fluorogate.models.shipped import default_config
 from fluorogate.models.train import _new_phase
 from fluorogate.sim.camera import get_preset
@@ -153,9 +153,9 @@ def test_an_smlm_config_without_the_key_loads_as_default_and_a_new_one_keeps_ped
 
 
 def _smlm_run(preset: str = "scmos"):
-    from fluorogate.models.camera import choose_conversion
-    from fluorogate.models.run import RunConfig, TrainConfig
+    from fluorogate.models.config import RunConfig, TrainConfig
     from fluorogate.models.tasks import TASKS
+    from fluorogate.quantize.camera import choose_conversion
 
     train = TrainConfig(**{**TASKS["smlm"].train, "preset": preset})
     return RunConfig(model=ModelConfig(task="smlm"), train=train,

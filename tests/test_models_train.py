@@ -8,9 +8,10 @@ import torch
 
 from fluorogate.cli import main
 from fluorogate.models import ModelConfig
-from fluorogate.models.camera import adu_to_codes, choose_conversion
-from fluorogate.models.run import CHECKPOINT, RunConfig, TrainConfig, save_config
-from fluorogate.models.train import PatchStream, load_checkpoint, train
+from fluorogate.models.config import RunConfig, TrainConfig
+from fluorogate.models.run_folder import CHECKPOINT, load_checkpoint, save_config
+from fluorogate.models.train import PatchStream, train
+from fluorogate.quantize.camera import adu_to_codes, choose_conversion
 from fluorogate.sim.camera import PRESETS, get_preset
 
 TINY = TrainConfig(float_steps=6, qat_steps=6, batch=2, patch=16, chunk=4, refresh=3, checkpoint_every=4)

@@ -76,10 +76,10 @@ def test_equals_brevitas_on_extremes_and_odd_sizes(net):
 
 
 def test_equals_brevitas_on_simulated_and_real_frames(net):
-    from fluorogate.models.camera import choose_conversion
+    from fluorogate.quantize.camera import choose_conversion
     from fluorogate.sim.camera import get_preset
+    from fluorogate.sim.pairs import denoise_batch
     from fluorogate.sim.real import load_real_crop
-    from fluorogate.sim.tasks import denoise_batch
 
     model, _, graph = net
     preset = get_preset("scmos")

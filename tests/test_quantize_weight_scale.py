@@ -73,7 +73,7 @@ def test_shipped_c12_mse_qat_stays_near_its_float_twin(photons):
     from fluorogate.models.evaluate import run_network
     from fluorogate.models.metrics import psnr
     from fluorogate.models.shipped import default_config, load_default
-    from fluorogate.sim.tasks import denoise_batch
+    from fluorogate.sim.pairs import denoise_batch
 
     cfg = default_config(task="denoise_c12")
     assert (cfg.model.weight_scale, cfg.model.channels, cfg.model.bits_tag) == ("mse", 12, "w4a8")

@@ -7,10 +7,10 @@ from fluorogate.sim.calibrate import PTC_LEVELS, PTC_LEVELS_EM, bead_at, bead_fw
 from fluorogate.sim.camera import get_preset
 from fluorogate.sim.measure import fit_cosine, fit_spot
 from fluorogate.sim.optics import Optics
+from fluorogate.sim.pairs import simulate_movie
 from fluorogate.sim.ptc import photon_transfer
 from fluorogate.sim.smlm import SMLMConfig, smlm_movie
 from fluorogate.sim.structured import SIMConfig, sim_stack
-from fluorogate.sim.tasks import simulate_movie
 
 
 @pytest.mark.parametrize("psf", ["airy", "gaussian"])

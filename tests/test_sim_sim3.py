@@ -3,8 +3,8 @@
 import numpy as np
 
 from fluorogate.models.resolution import bead_fwhm
+from fluorogate.sim.pairs import sr2x_batch
 from fluorogate.sim.sim3 import sim3_batch, sim3_frames
-from fluorogate.sim.tasks import sr2x_batch
 
 
 def test_sim3_batch_shapes_reproducible_and_in_the_camera_units():

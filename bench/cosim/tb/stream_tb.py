@@ -1,6 +1,6 @@
 """cocotb test of a generated fluorogate top level on a cycle-accurate camera stream.
 
-Runs inside the simulator. The pytest side (`fluorogate.sim.cocotb_run.run_stream_test`) writes the
+Runs inside the simulator. The pytest side (`fluorogate.bench.cosim.cocotb_run.run_stream_test`) writes the
 stimulus and the expected frames to an .npz file named by FG_TB_SPEC; this bench drives the AXI4-Stream
 input cycle by cycle (holding a beat while tready is low), applies the consumer's tready pattern, checks
 every output pixel, tuser and tlast, and writes what it measured to the JSON file named by FG_TB_RESULT.
@@ -16,7 +16,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from fluorogate.sim.tb.report import check_and_report, read_status
+from fluorogate.bench.cosim.tb.report import check_and_report, read_status
 
 
 @cocotb.test()

@@ -38,7 +38,7 @@ def check_frames(graph: IntegerGraph, height: int, width: int, count: int, seed:
     if camera is not None and cam is not None and graph.input.channels == 1:
         from fluorogate.quantize.reference import codes_from_adu
         from fluorogate.sim.camera import get_preset
-        from fluorogate.sim.tasks import denoise_batch
+        from fluorogate.sim.pairs import denoise_batch
 
         if get_preset(camera).adu_bits <= cam.adu_bits:
             adu, _ = denoise_batch(1, max(height, width), photons=20.0, preset=camera, seed=seed)
@@ -65,7 +65,7 @@ class FinnChecker:
         from finn.core.onnx_exec import execute_onnx
         from finn.util.execution import execute_parent
 
-        from fluorogate.hls.finn_transforms import Despecialize
+        from fluorogate.hls.finn.transforms import Despecialize
 
         child_path = None
         if parent is not None:

@@ -1,4 +1,4 @@
-"""Both simulators, set up by `fluorogate.sim.simulators`, run a real cocotb test on the smoke core."""
+"""Both simulators, set up by `fluorogate.bench.cosim.simulators`, run a real cocotb test on the smoke core."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from fluorogate.bench.cosim.simulators import get_simulator, simulator_env
 from fluorogate.errors import UserError
-from fluorogate.sim.simulators import get_simulator, simulator_env
 
 RTL = Path(__file__).resolve().parents[1] / "firmware" / "rtl" / "smoke_box3x3.v"
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from rtl_graphs import residual_denoiser
 
+from fluorogate.bench.cosim.cocotb_run import run_stream_test
+from fluorogate.bench.cosim.player import player_files
 from fluorogate.firmware.generate import RtlConfig, generate
 from fluorogate.quantize.reference import codes_from_adu, run_graph
-from fluorogate.sim.cocotb_run import run_stream_test
-from fluorogate.sim.player import player_files
 from fluorogate.sim.stream import StreamConfig, frames_to_beats, pack_tdata, ready_pattern
 
 needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")

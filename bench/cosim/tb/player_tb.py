@@ -1,7 +1,7 @@
 """cocotb test of a generated top inside the HDL stream player (`fg_stream_player`, the fast bench).
 
-The player (sim/tb/fg_stream_player.v) plays the stimulus and tready files that
-`fluorogate.sim.cocotb_run.run_stream_test` wrote and logs every accepted input beat and every output
+The player (bench/cobench/cosim/tb/fg_stream_player.v) plays the stimulus and tready files that
+`fluorogate.bench.cosim.cocotb_run.run_stream_test` wrote and logs every accepted input beat and every output
 beat with its cycle, all inside the simulator. Python only runs the clock (cocotb's C clock), holds
 reset for three cycles as the Python-driven bench does, waits for `done` and four more cycles (the error
 flags settle), then checks the logs with the same rules as that bench (`report.check_and_report`).
@@ -17,8 +17,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
-from fluorogate.sim.player import read_logs
-from fluorogate.sim.tb.report import check_and_report, read_status
+from fluorogate.bench.cosim.player import read_logs
+from fluorogate.bench.cosim.tb.report import check_and_report, read_status
 
 
 @cocotb.test()

@@ -1,9 +1,9 @@
 """What both stream benches do after the run: compare every output pixel, check tuser/tlast, report.
 
-Shared by the Python-driven bench and the HDL player bench (`fluorogate.sim.tb.stream_tb`), so the
+Shared by the Python-driven bench and the HDL player bench (`fluorogate.bench.cosim.tb.stream_tb`), so the
 two check exactly the same things: every output pixel of every checked frame against the expected
 frames, tuser on the first beat of each frame and tlast on the last beat of each line, and the number
-of output beats. The JSON it writes (FG_TB_RESULT) becomes `fluorogate.sim.cocotb_run.StreamResult`.
+of output beats. The JSON it writes (FG_TB_RESULT) becomes `fluorogate.bench.cosim.cocotb_run.StreamResult`.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ import pytest
 
 from fluorogate.errors import UserError
 from fluorogate.sim.camera import PRESETS, get_preset
+from fluorogate.sim.pairs import denoise_batch, simulate_frames, simulate_movie, sr2x_batch
 from fluorogate.sim.real import load_real_crop
 from fluorogate.sim.specimen import SPECIMENS, from_image
-from fluorogate.sim.tasks import denoise_batch, simulate_frames, simulate_movie, sr2x_batch
 
 
 def test_presets_match_the_data_sheets():

@@ -1,5 +1,5 @@
 """cocotb bench of a generated design with the peak finder (`RtlConfig(peaks=...)`), run by
-`fluorogate.sim.cocotb_run.run_locs_test`: camera frames in (one lane, tuser/tlast, random valid gaps),
+`fluorogate.bench.cosim.cocotb_run.run_locs_test`: camera frames in (one lane, tuser/tlast, random valid gaps),
 localization words out (random backpressure), checked against the integer reference's output codes
 through `quantize.peaks.compare_stream`; tuser on each frame's first word, the frame counters, the
 front end's error flags and `loc_dropped` == 0 (the sink here keeps up on average). Writes
@@ -14,8 +14,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
+from fluorogate.bench.cosim.tb.handshake import exchange, start
 from fluorogate.quantize.peaks import PeakConfig, compare_stream
-from fluorogate.sim.tb.handshake import exchange, start
 
 
 def _checks(dut, words: list[int], last: list[bool], user: list[int], maps: np.ndarray, cfg: PeakConfig) -> list[str]:

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from fluorogate.errors import MissingToolError, UserError
-from fluorogate.hls.fifo import frame_shapes
-from fluorogate.hls.threaded import DEADLOCK_EXIT, HEADER_DIR, write_dataflow_csim
-from fluorogate.hls.wrapper import wrapper_params
+from fluorogate.hls.hls4ml.fifo import frame_shapes
+from fluorogate.hls.hls4ml.threaded import DEADLOCK_EXIT, HEADER_DIR, write_dataflow_csim
+from fluorogate.hls.hls4ml.wrapper import wrapper_params
 from fluorogate.quantize.ir import IntegerGraph
 
 # C-sim loads weights from firmware/weights/*.txt at run time (hls4ml: WEIGHTS_DIR, default "weights").

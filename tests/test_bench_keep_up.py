@@ -6,14 +6,14 @@ import dataclasses
 
 import pytest
 
-from fluorogate.bench.cameras import CAMERA_TARGETS, CAMERAS, keep_up, task_cameras
 from fluorogate.bench.framestore import frame_buffer_place, frame_store_rows
+from fluorogate.bench.keep_up import CAMERA_MODES, FULL_FRAME_MODES, keep_up, task_cameras
 from fluorogate.errors import UserError
 from fluorogate.models import tasks
 
 
 def test_each_task_names_its_camera_mode():
-    assert task_cameras("denoise") == CAMERA_TARGETS  # full frame, full rate
+    assert task_cameras("denoise") == FULL_FRAME_MODES  # full frame, full rate
     smlm, = task_cameras("smlm")
     assert (smlm.width, smlm.height, smlm.fps) == (512, 512, 56.0) and round(smlm.pixel_rate / 1e6, 1) == 14.7
     sr2x = task_cameras("sr2x")
@@ -21,7 +21,7 @@ def test_each_task_names_its_camera_mode():
     # one sCMOS line time: 256 lines at 801 fps and 512 lines at 400 fps are ~the same line rate
     assert [round(c.pixel_rate / 1e6, 1) for c in sr2x] == [52.5, 104.9]
     assert task_cameras("sim3")[0] is sr2x[0] and task_cameras("sim3")[1].frame == "2048x2048"
-    assert all(name in CAMERAS for spec in tasks.TASKS.values() for name in spec.cameras)
+    assert all(name in CAMERA_MODES for spec in tasks.TASKS.values() for name in spec.cameras)
 
 
 def test_an_unknown_camera_name_is_refused(monkeypatch):
@@ -59,3 +59,15 @@ def test_sim3_frame_buffer_on_chip_for_the_roi_only():
     # the framestore section answers from the same build: a crowded chip sends the ROI to external memory too
     rows = frame_store_rows((roi,), 3, 8, build=crowded)
     assert len(rows) > 1 and all("on chip" not in r["memory"] for r in rows)
+
+
+def test_camera_modes_name_their_sensor_preset():
+    """One catalog: every camera mode's sensor has a noise preset, and a preset's own full frame and rate
+    is one of the modes (the two lists cannot drift apart)."""
+    from fluorogate.sim.camera import CAMERA_MODES, PRESETS
+
+    assert all(mode.preset in PRESETS for mode in CAMERA_MODES.values())
+    for name in ("scmos", "emccd"):
+        p = PRESETS[name]
+        assert any((m.width, m.height, m.fps, m.preset) == (p.width, p.height, p.fps, name)
+                   for m in CAMERA_MODES.values())

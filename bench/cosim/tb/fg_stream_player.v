@@ -2,7 +2,7 @@
 //
 // Why: driving and sampling the AXI4-Stream ports from Python costs a few awaits and handle accesses
 // per clock cycle, which bounded the bench at ~150 cycles/s even under Verilator. Here the simulator
-// does that per-cycle work itself; cocotb (fluorogate.sim.tb.stream_tb) only writes the files, starts
+// does that per-cycle work itself; cocotb (fluorogate.bench.cosim.tb.stream_tb) only writes the files, starts
 // the clock, resets, waits for `done` and checks what was recorded, with the same rules as before.
 //
 // Cycle-for-cycle the same protocol as the Python driver: cycle 0 is the first cycle after reset; a

@@ -1,6 +1,6 @@
 """The HDL stream player's files: stimulus and tready in, accepted-input and output-beat logs out.
 
-`sim/tb/fg_stream_player.v` wraps a generated top and does the bench's per-cycle work inside the
+`bench/cobench/cosim/tb/fg_stream_player.v` wraps a generated top and does the bench's per-cycle work inside the
 simulator (see its header for the protocol); this module is its Python side: `player_files` writes a
 `BeatStream` and a tready pattern in the formats the player reads and returns the plusargs naming
 them, `read_logs` parses what the player recorded.
@@ -23,7 +23,7 @@ READY_DEPTH = 65536  # fg_stream_player's READY_DEPTH: the longest tready patter
 
 def player_source() -> Path:
     """The player's Verilog, shipped as package data beside the cocotb benches."""
-    return Path(str(resources.files("fluorogate.sim") / "tb" / f"{PLAYER_TOP}.v"))
+    return Path(str(resources.files("fluorogate.bench.cosim") / "tb" / f"{PLAYER_TOP}.v"))
 
 
 def player_defines(top: str, in_width: int, out_width: int) -> dict[str, object]:

@@ -214,7 +214,7 @@ def tdata_bits(bits: int) -> int:
 
 def wrapper_params(graph: IntegerGraph, width: int, height: int) -> dict:
     """Sizes and camera constants of the wrapper, from the IR (no camera conversion: data are codes)."""
-    from fluorogate.hls.fifo import frame_shapes
+    from fluorogate.hls.hls4ml.fifo import frame_shapes
 
     inp, out = graph.input, graph.node(graph.output)
     cam = inp.camera

@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from fluorogate.errors import UserError
-from fluorogate.hls.finn_folding import DEFAULT_WWIDTH_MAX, FoldingResult, FoldingTarget, fold_to_budget
+from fluorogate.hls.finn.folding import DEFAULT_WWIDTH_MAX, FoldingResult, FoldingTarget, fold_to_budget
 from fluorogate.quantize.ir import IntegerGraph
 
 # FINN steps that continue the written DataflowBuildConfig to a bitstream (they need Vivado/Vitis HLS);
@@ -92,7 +92,7 @@ def step_codes_boundary(model, ctx: FinnContext):
     """QONNX clean-up, the frame size, and integer codes at the graph's input and output."""
     from qonnx.util.cleanup import cleanup_model
 
-    from fluorogate.hls.finn_transforms import (
+    from fluorogate.hls.finn.transforms import (
         FixScalarQuantZeroPoint,
         InputQuantToCodes,
         OutputToCodes,
@@ -131,7 +131,7 @@ def step_streamline_joins(model, ctx: FinnContext):
         MoveTransposePastJoinConcat,
     )
 
-    from fluorogate.hls.finn_transforms import HoistTransposeAboveFork, MoveScalarMulPastMaxPoolNHWC
+    from fluorogate.hls.finn.transforms import HoistTransposeAboveFork, MoveScalarMulPastMaxPoolNHWC
 
     moves = (MoveLinearPastFork, MoveScalarLinearPastInvariants, HoistTransposeAboveFork,
              MoveScalarMulPastMaxPoolNHWC, MakeScaleResizeNHWC, AbsorbMulIntoMultiThreshold,
@@ -154,7 +154,7 @@ def step_split_concat_convs(model, ctx: FinnContext):
     for the global skip), so the denoiser ran at C+1 cycles per pixel whatever the folding; split,
     it reaches one pixel per cycle. Exact on integers; drop this step to keep FINN's concat layer.
     """
-    from fluorogate.hls.finn_transforms import SplitConcatIntoConvs
+    from fluorogate.hls.finn.transforms import SplitConcatIntoConvs
 
     return model.transform(SplitConcatIntoConvs())
 
@@ -261,7 +261,7 @@ def run_steps(model, ctx: FinnContext, steps: list[tuple[str, Step]], progress: 
             bad = ctx.checker.mismatches(model, ctx.parent_path)
             record.update(mismatches=bad, checked_values=ctx.checker.pixels)
             if bad:
-                from fluorogate.hls.finn_verify import FinnCheckError
+                from fluorogate.hls.finn.verify import FinnCheckError
 
                 raise FinnCheckError(f"FINN step {name} changed the output: {bad} of {ctx.checker.pixels} "
                                      f"values differ from the integer reference ({saved / f'{i:02d}_{name}.onnx'})")
@@ -316,7 +316,7 @@ def _build(qonnx_path: Path, out_dir: Path, cfg: FinnConfig, target: FoldingTarg
            folding_file: Path | None = None):
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from fluorogate.hls.finn_env import finn_output_to, finn_steps
+    from fluorogate.hls.finn.env import finn_output_to, finn_steps
 
     out_dir.mkdir(parents=True, exist_ok=True)
     finn = finn_steps(out_dir / "codegen")
@@ -343,7 +343,7 @@ def build_finn(qonnx_path: str | Path, graph: IntegerGraph, cfg: FinnConfig, out
     A frame larger than `cfg.check_size` is built twice: first at full size (unchecked), then at
     the check size with the full build's folding and a bit-exactness check after every step.
     """
-    from fluorogate.hls.finn_verify import FinnChecker, check_frames
+    from fluorogate.hls.finn.verify import FinnChecker, check_frames
     from fluorogate.sim.camera import get_preset
 
     check_rounding(graph)
@@ -384,7 +384,7 @@ def _write_folding(out_dir: Path, model) -> Path:
 def _finish(out_dir: Path, model, cfg: FinnConfig, target: FoldingTarget, ctx: FinnContext,
             check_ctx: FinnContext, same_folding: bool, folding_file: Path) -> dict:
     """Write the accelerator graph, folding, continuation config and summary; return the summary."""
-    from fluorogate.bench.finn import read_estimates
+    from fluorogate.hls.finn.estimates import read_estimates
 
     model.save(str(out_dir / "accelerator.onnx"))
     wwidth = ctx.folding.mvau_wwidth_max if ctx.folding else cfg.mvau_wwidth_max
@@ -417,7 +417,7 @@ def clear_output(out_dir: Path, force: bool) -> None:
 
 def synthesize(out_dir: str | Path) -> None:
     """Continue a written build to a bitstream: FINN's `build_dataflow_cfg` on `accelerator.onnx`."""
-    from fluorogate.hls.finn_env import finn_steps, require_vivado
+    from fluorogate.hls.finn.env import finn_steps, require_vivado
 
     require_vivado("continue the FINN build to a bitstream")
     out_dir = Path(out_dir)

@@ -36,8 +36,8 @@ def register_finn(subparsers) -> None:
 
 
 def run_finn(args) -> int:
-    from fluorogate.hls.finn_env import require_vivado
-    from fluorogate.hls.finn_flow import FinnConfig, build_finn, clear_output, synthesize
+    from fluorogate.hls.finn.env import require_vivado
+    from fluorogate.hls.finn.flow import FinnConfig, build_finn, clear_output, synthesize
     from fluorogate.quantize.ir import IntegerGraph
 
     qonnx, ir = args.run / "model.qonnx.onnx", args.run / "ir.json"

@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fluorogate.hls.config import HlsBuildConfig
-from fluorogate.hls.types import Grid, Matching
+from fluorogate.hls.hls4ml.config import HlsBuildConfig
+from fluorogate.hls.hls4ml.types import Grid, Matching
 from fluorogate.outputs import check_writable
 from fluorogate.quantize.ir import IntegerGraph
 
@@ -56,7 +56,7 @@ def _quiet():
 
 
 def step_prepare(ctx: BuildContext) -> None:
-    from fluorogate.hls.prepare import prepare_qonnx
+    from fluorogate.hls.hls4ml.prepare import prepare_qonnx
 
     ctx.qonnx = prepare_qonnx(ctx.source, ctx.cfg.height, ctx.cfg.width)
 
@@ -70,7 +70,7 @@ def step_configure(ctx: BuildContext) -> None:
             default_precision=ctx.cfg.default_precision, default_reuse_factor=ctx.cfg.reuse_factor)
     # Without this the input is first cast to the default type (truncating), then rounded to the
     # quantizer's grid: two roundings, ~2.6% of pixels 1 LSB off (measured).
-    from fluorogate.hls.types import ROUNDING_MODE
+    from fluorogate.hls.hls4ml.types import ROUNDING_MODE
 
     quant = Grid.of_quant(ctx.graph.input.quant)
     name = ctx.qonnx.graph.input[0].name
@@ -108,7 +108,7 @@ def step_resize_shapes(ctx: BuildContext) -> None:
 
 
 def step_types(ctx: BuildContext) -> None:
-    from fluorogate.hls.types import apply_types, check_types, match
+    from fluorogate.hls.hls4ml.types import apply_types, check_types, match
 
     ctx.matching = match(ctx.graph, ctx.model)
     check_types(ctx.graph, ctx.matching)
@@ -116,7 +116,7 @@ def step_types(ctx: BuildContext) -> None:
 
 
 def step_fifos(ctx: BuildContext) -> None:
-    from fluorogate.hls.fifo import edge_depths
+    from fluorogate.hls.hls4ml.fifo import edge_depths
 
     c = ctx.cfg
     edges = edge_depths(ctx.graph, c.height, c.width, c.fifo_latency, c.line_gap, c.fifo_slack)
@@ -165,7 +165,7 @@ def step_write(ctx: BuildContext) -> None:
 
 
 def step_wrapper(ctx: BuildContext) -> None:
-    from fluorogate.hls.wrapper import write_wrapper
+    from fluorogate.hls.hls4ml.wrapper import write_wrapper
 
     ctx.files.extend(write_wrapper(ctx))
 

@@ -16,8 +16,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from fluorogate.errors import MissingToolError, UserError
-from fluorogate.hls.config import HlsBuildConfig
-from fluorogate.hls.wrapper import SYNTH_TOOL
+from fluorogate.hls.hls4ml.config import HlsBuildConfig
+from fluorogate.hls.hls4ml.wrapper import SYNTH_TOOL
 
 RESOURCES = ("BRAM_18K", "DSP", "FF", "LUT", "URAM")
 

@@ -5,11 +5,11 @@ camera ADU or input codes), the consumer's tready pattern and the expected frame
 a cocotb bench in the simulator and returns what the bench measured. Icarus is the default simulator;
 the build engineer's Verilator set-up plugs in through `simulator`.
 
-Two drivers, cycle-for-cycle the same protocol and the same checks (tests/test_sim_player.py proves
-they agree): `driver='hdl'` (default) wraps the design in the Verilog player `sim/tb/fg_stream_player.v`
-that plays the beats and records the outputs inside the simulator (`fluorogate.sim.tb.player_tb`),
-`driver='python'` drives every cycle from cocotb (`fluorogate.sim.tb.stream_tb`; ~150 cycles/s at
-best, whatever the simulator). Builds are cached by content (`fluorogate.sim.build_cache`).
+Two drivers, cycle-for-cycle the same protocol and the same checks (tests/test_cosim_player.py proves
+they agree): `driver='hdl'` (default) wraps the design in the Verilog player `bench/cobench/cosim/tb/fg_stream_player.v`
+that plays the beats and records the outputs inside the simulator (`fluorogate.bench.cosim.tb.player_tb`),
+`driver='python'` drives every cycle from cocotb (`fluorogate.bench.cosim.tb.stream_tb`; ~150 cycles/s at
+best, whatever the simulator). Builds are cached by content (`fluorogate.bench.cosim.build_cache`).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from fluorogate.bench.cosim.simulators import get_runner, get_simulator, simulator_env
 from fluorogate.errors import UserError
-from fluorogate.sim.simulators import get_runner, get_simulator, simulator_env
 from fluorogate.sim.stream import BeatStream
 
-TB_MODULE = "fluorogate.sim.tb.stream_tb"
-PLAYER_TB_MODULE = "fluorogate.sim.tb.player_tb"
-LOCS_TB_MODULE = "fluorogate.sim.tb.locs_tb"
+TB_MODULE = "fluorogate.bench.cosim.tb.stream_tb"
+PLAYER_TB_MODULE = "fluorogate.bench.cosim.tb.player_tb"
+LOCS_TB_MODULE = "fluorogate.bench.cosim.tb.locs_tb"
 DRIVERS = ("hdl", "python")
 # The generator truncates and extends widths on purpose (range analysis proves the values fit), which
 # Verilator's lint reports as hundreds of WIDTH warnings, fatal by default.
@@ -77,7 +77,7 @@ def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStrea
     default: the input's) the pixels per output beat, 4x the input's after an upsample. `driver`: 'hdl'
     (the Verilog player, fast) or 'python' (cocotb drives every cycle); `wall_s` is the simulation alone.
     """
-    from fluorogate.sim.player import PLAYER_TOP, player_defines, player_files, player_source
+    from fluorogate.bench.cosim.player import PLAYER_TOP, player_defines, player_files, player_source
 
     if driver not in DRIVERS:
         raise UserError(f"unknown stream bench driver {driver!r}; choose one of {', '.join(DRIVERS)}")
@@ -117,7 +117,7 @@ def run_locs_test(sources: list[Path], top: str, work: str | Path, adu: np.ndarr
                   seed: int = 0) -> StreamResult:
     """Simulate a design with the peak finder (`RtlConfig(peaks=...)`) on camera frames `adu` (F, H, W),
     one lane, valid with probability `valid_prob`, tready with `ready_prob`; the bench
-    (`fluorogate.sim.tb.locs_tb`) checks the localization words against `maps` (the reference's output
+    (`fluorogate.bench.cosim.tb.locs_tb`) checks the localization words against `maps` (the reference's output
     codes, (F, H', W')) through `quantize.peaks.compare_stream`, tuser, the counters and `loc_dropped`
     == 0. `out_beats` counts the words, `out_cycles` their cycles; a failed check is in `mismatches`."""
     work, spec, result_path = _work(work)
@@ -133,7 +133,7 @@ def _run_bench(simulator: str, sources: list[Path], sim_top: str, work: Path, tb
     `result_path` (StreamResult's fields)."""
     from cocotb_tools.check_results import get_results
 
-    from fluorogate.sim.build_cache import cached_build
+    from fluorogate.bench.cosim.build_cache import cached_build
 
     sim_name, sim_env = get_simulator(simulator)
     runner = get_runner(sim_name, public=public)
