@@ -11,7 +11,6 @@ machine are noisy, and the load says how noisy.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fluorogate.errors import UserError
 from fluorogate.quantize.ir import IntegerGraph
+from fluorogate.steps import StepRecord, run_steps
 
 
 class BenchConfig(BaseModel):
@@ -184,7 +184,6 @@ def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sec
     callables (default: all, in SECTIONS' order). `sweep`: a `fluorogate sweep` result, for the
     PSNR-vs-bit-width plot.
     """
-    from tqdm import tqdm
 
     from fluorogate.bench.machine import machine_state
     from fluorogate.bench.plots import latency_plot, psnr_bits_plot
@@ -198,23 +197,20 @@ def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sec
     out_dir = Path(out_dir)
     for name in ("bench.json", "bench.md", "latency.png", "psnr_bits.png"):
         check_writable(out_dir / name, force)
-    chosen = [SECTIONS[s] if isinstance(s, str) else s for s in _check_sections(sections)]
+    chosen = [(s, SECTIONS[s]) if isinstance(s, str) else (s.__name__.removeprefix("section_"), s)
+              for s in _check_sections(sections)]
     run = resolve_run(run, out_dir, force)
     graph = IntegerGraph.load(run / "ir.json")
     report: dict = {"run": str(run), "ir": graph.name, "rounding": graph.rounding, "config": cfg.model_dump(mode="json"),
                     "machine_start": machine_state(), "sections": {}, "section_seconds": {}}
+
+    def keep(rec: StepRecord) -> None:
+        report["sections"][rec.name] = rec.result
+        report["section_seconds"][rec.name] = round(rec.seconds, 1)
+
     with tempfile.TemporaryDirectory(prefix="fluorogate-bench-") as tmp:
         ctx = BenchContext(run, graph, cfg, Path(tmp))
-        bar = tqdm(chosen, desc="bench", unit="section")
-        for fn in bar:
-            name = fn.__name__.removeprefix("section_")
-            bar.set_postfix_str(name)
-            t0 = time.perf_counter()
-            try:
-                report["sections"][name] = fn(ctx)
-            except UserError as exc:
-                report["sections"][name] = {"error": str(exc)}
-            report["section_seconds"][name] = round(time.perf_counter() - t0, 1)
+        run_steps([(name, _error_as_result(fn)) for name, fn in chosen], ctx, desc="bench", progress=True, after=keep)
     report["machine_end"] = machine_state()
     if sweep is not None:
         report["sweep"] = sweep
@@ -223,6 +219,17 @@ def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sec
     if sweep is not None:
         write_atomic(out_dir / "psnr_bits.png", lambda p: psnr_bits_plot(sweep, p), force)
     return report
+
+
+def _error_as_result(section: Section) -> Section:
+    """A section that reports bad input (a `UserError`) as its result, so the other sections still run."""
+    def run(ctx: BenchContext) -> dict:
+        try:
+            return section(ctx)
+        except UserError as exc:
+            return {"error": str(exc)}
+
+    return run
 
 
 def _check_sections(sections: list | None) -> list:

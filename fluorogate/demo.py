@@ -18,7 +18,6 @@ import functools
 import hashlib
 import importlib
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from fluorogate import __version__, demo_steps
 from fluorogate.errors import UserError
 from fluorogate.outputs import write_text_atomic
+from fluorogate.steps import StepRecord, select
+from fluorogate.steps import run_steps as run_steps_with
 
 STATE_FILE = "demo_state.json"
 CODE_SUFFIXES = {".py", ".v", ".sv", ".lpf", ".pcf", ".pt", ".json"}
@@ -126,46 +127,45 @@ def run_steps(ctx: DemoContext, selected: Sequence[str] | None = None,
     """
     state_path = ctx.out / STATE_FILE
     state = {} if ctx.force or not state_path.exists() else json.loads(state_path.read_text())
-    chosen = [n for n, _ in steps] if selected is None else list(selected)
-    done, previous = [], ""
-    for name, step in steps:
-        fingerprint = _fingerprint(previous, name, ctx.config)
-        previous = fingerprint
-        cached = _cached(state.get(name), fingerprint)
-        if name not in chosen:
-            ctx.results.update(cached or {})
-            continue
-        i = chosen.index(name) + 1
-        if cached is not None:
-            ctx.results.update(cached)
-            summary = state[name]["summary"]
-            print(f"[{i}/{len(chosen)}] {name}: cached: {summary}", flush=True)
-            done.append((name, summary, 0.0))
-            continue
-        print(f"[{i}/{len(chosen)}] {name} ...", flush=True)
-        before = dict(ctx.results)
-        t0 = time.perf_counter()
-        summary = step(ctx)
-        seconds = time.perf_counter() - t0
-        print(f"[{i}/{len(chosen)}] {name} done in {seconds:.1f} s: {summary}", flush=True)
-        added = {k: v for k, v in ctx.results.items() if k not in before or before[k] != v}
-        state[name] = {"fingerprint": fingerprint, "summary": summary, "seconds": round(seconds, 1),
-                       "results": _encode(added)}
+    chosen = select(steps, selected, "--steps")
+    fingerprints, previous = {}, ""
+    for name, _ in steps:
+        previous = fingerprints[name] = _fingerprint(previous, name, ctx.config)
+        if name not in dict(chosen):
+            ctx.results.update(_cached(state.get(name), previous) or {})
+    snapshot: dict[str, Any] = {}
+
+    def cached(name: str) -> str | None:
+        hit = _cached(state.get(name), fingerprints[name])
+        if hit is None:
+            return None
+        ctx.results.update(hit)
+        return state[name]["summary"]
+
+    def before(name: str) -> None:
+        snapshot.clear()
+        snapshot.update(ctx.results)
+        print(f"[{[n for n, _ in chosen].index(name) + 1}/{len(chosen)}] {name} ...", flush=True)
+
+    def after(rec: StepRecord) -> None:
+        if rec.cached:
+            print(f"[{rec.index}/{rec.total}] {rec.name}: cached: {rec.result}", flush=True)
+            return
+        print(f"[{rec.index}/{rec.total}] {rec.name} done in {rec.seconds:.1f} s: {rec.result}", flush=True)
+        added = {k: v for k, v in ctx.results.items() if k not in snapshot or snapshot[k] != v}
+        state[rec.name] = {"fingerprint": fingerprints[rec.name], "summary": rec.result,
+                           "seconds": round(rec.seconds, 1), "results": _encode(added)}
         write_text_atomic(state_path, json.dumps(state, indent=1), force=True)
-        done.append((name, summary, seconds))
-    return done
+
+    records = run_steps_with(chosen, ctx, desc="demo", cached=cached, before=before, after=after)
+    return [(r.name, r.result, r.seconds) for r in records]
 
 
 def select_steps(names: str | None) -> list[str] | None:
     """The step names in a comma-separated list, checked against the demo's steps; None for all."""
     if not names:
         return None
-    wanted = [n.strip() for n in names.split(",") if n.strip()]
-    known = [n for n, _ in DEMO_STEPS]
-    unknown = [n for n in wanted if n not in known]
-    if unknown:
-        raise UserError(f"--steps: unknown step(s) {', '.join(unknown)}; the demo has {', '.join(known)}")
-    return [n for n in known if n in wanted]
+    return [n for n, _ in select(DEMO_STEPS, [n.strip() for n in names.split(",") if n.strip()], "--steps")]
 
 
 def joints(results: dict[str, Any]) -> list[str]:

@@ -35,7 +35,7 @@ def test_demo_refuses_foreign_folders_and_unknown_steps(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--steps", "simulate"]) == 2
     assert "not a demo's" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path / "d"), "--steps", "nope"]) == 2
-    assert "unknown step(s) nope" in capsys.readouterr().err
+    assert "--steps: unknown nope; choose from simulate" in capsys.readouterr().err
 
 
 @pytest.mark.slow
