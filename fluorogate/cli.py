@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from fluorogate import __version__
-from fluorogate.errors import UserError
+from fluorogate.errors import UserError, VerificationError
 
 # Order is the order of the pipeline, and the order of `fluorogate --help`.
 STAGE_CLI_MODULES = (
@@ -32,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deep-learning image restoration for fluorescence microscopy in an FPGA camera data path.",
     )
     parser.add_argument("--version", action="version", version=f"fluorogate {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="say what the library does (-v: each step, -vv: debugging detail)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in STAGE_CLI_MODULES:
         try:
@@ -47,11 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Library code logs (`logging.getLogger(__name__)`); commands show progress bars and results.
+    logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
+                        format="fluorogate: %(name)s: %(message)s")
     try:
         result = args.handler(args)
     except UserError as exc:
         print(f"fluorogate: error: {exc}", file=sys.stderr)
         return 2
+    except VerificationError as exc:
+        print(f"fluorogate: verification failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("fluorogate: interrupted", file=sys.stderr)
         return 130

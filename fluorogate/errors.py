@@ -1,7 +1,11 @@
-"""Errors raised at the boundary, where user input enters (files, configs, graphs).
+"""The two errors a user sees as one line instead of a traceback; every other exception is a bug.
 
-A `UserError` is printed by the CLI as one line (`fluorogate: error: ...`) with a non-zero exit,
-never as a traceback: the message must say what is wrong and where.
+- `UserError`: bad input where it enters (a file, a shape, a config value, an unsupported graph node).
+  The CLI prints `fluorogate: error: ...` and exits 2: the message says what is wrong and where.
+- `VerificationError`: the input was fine but a check of the contract failed (a back end's output
+  differs from the integer reference, a FIFO deadlocked, hls4ml's types disagree with the IR). The CLI
+  prints `fluorogate: verification failed: ...` and exits 1, like a failed test: the message says which
+  joint, how many values and where the first one is.
 """
 
 
@@ -16,3 +20,7 @@ class MissingToolError(UserError):
         super().__init__(f"'{program}' is not on PATH; it is needed to {purpose}. "
                          "Everything before this step ran; run it again where the tool is installed.")
         self.program = program
+
+
+class VerificationError(Exception):
+    """A back end, a simulation or a type check disagrees with the integer reference or the IR."""

@@ -10,11 +10,13 @@ import sys
 from pathlib import Path
 
 from fluorogate.errors import UserError
+from fluorogate.models.tasks import TASKS
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a restoration model (float, then QAT) on simulated data or your own frames")
-    p.add_argument("--task", default="denoise", help="denoise (default), unet, sr2x, ... (the registry models/tasks.py)")
+    p.add_argument("--task", default="denoise",
+                   help=f"the task (models/tasks.py): {', '.join(TASKS)} (default %(default)s)")
     p.add_argument("--bits", default="w4a8", help="weight and activation bit widths, wNaM (2..8), default w4a8")
     p.add_argument("--rounding", default="half_even", help="half_even (default; hls4ml) or half_up (FINN)")
     p.add_argument("--out", required=True, help="run folder to create, e.g. runs/denoise")

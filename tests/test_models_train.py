@@ -73,16 +73,30 @@ def test_camera_conversion_fits_the_peak_and_keeps_dark_pixels_above_zero(name):
     assert adu_to_codes(peak, conv, "half_even", 8)[0] < 255
 
 
-def test_camera_codes_equal_the_integer_reference_front_end():
+def _oracle_code(adu: int, offset: int, shift: int, rounding: str, bits: int) -> int:
+    """The camera front end in plain Python integers and fractions: sat(round((adu - offset) / 2**shift))."""
+    from fractions import Fraction
+    from math import floor
+
+    x = Fraction(adu - offset, 2**shift) if shift >= 0 else Fraction((adu - offset) * 2**-shift)
+    code = round(x) if rounding == "half_even" else floor(x + Fraction(1, 2))  # round(): half to even
+    return min(max(code, 0), 2**bits - 1)
+
+
+@pytest.mark.parametrize("preset", ["emccd", "scmos", "ccd12"])  # shifts 5 (rounding matters), 0 and -3
+def test_camera_codes_equal_a_plain_integer_oracle_in_the_reference_front_end(preset):
     from fluorogate.quantize.ir import InputNode, IntegerGraph, TensorQuant
     from fluorogate.quantize.reference import codes_from_adu
 
-    conv = choose_conversion(get_preset("emccd"), bits=8)  # shift 5: rounding matters
-    adu = np.arange(0, 2**13, 7, dtype=np.int64)
+    conv = choose_conversion(get_preset(preset), bits=8)
+    adu = np.concatenate([np.arange(0, 2**13, 7), conv.offset + np.arange(-40, 40)]).astype(np.int64)
+    adu = adu[adu >= 0]
     for rounding in ("half_even", "half_up"):
         node = InputNode(name="x", channels=1, quant=TensorQuant(bits=8, signed=False, exp=-8), camera=conv)
         graph = IntegerGraph(name="g", rounding=rounding, nodes=[node], output="x")
-        np.testing.assert_array_equal(adu_to_codes(adu, conv, rounding, 8), codes_from_adu(graph, adu))
+        oracle = [_oracle_code(int(a), conv.offset, conv.shift, rounding, 8) for a in adu]
+        np.testing.assert_array_equal(codes_from_adu(graph, adu), oracle)
+        np.testing.assert_array_equal(adu_to_codes(adu, conv, rounding, 8), oracle)
 
 
 @pytest.mark.parametrize(("argv", "message"), [
