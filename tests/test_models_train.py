@@ -90,7 +90,7 @@ def test_camera_codes_equal_a_plain_integer_oracle_in_the_reference_front_end(pr
 
     conv = choose_conversion(get_preset(preset), bits=8)
     adu = np.concatenate([np.arange(0, 2**13, 7), conv.offset + np.arange(-40, 40)]).astype(np.int64)
-    adu = adu[adu >= 0]
+    adu = adu[(adu >= 0) & (adu < 2**conv.adu_bits)]
     for rounding in ("half_even", "half_up"):
         node = InputNode(name="x", channels=1, quant=TensorQuant(bits=8, signed=False, exp=-8), camera=conv)
         graph = IntegerGraph(name="g", rounding=rounding, nodes=[node], output="x")
