@@ -120,6 +120,7 @@ def test_read_build_refuses_a_folder_without_a_report(tmp_path):
         read_build(tmp_path)
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
 def test_tiny_bench_on_the_default(tmp_path, default_build):
     """16x16 cocotb frame, the smoke build's Fmax, a 32x32 software frame, a small quality set."""

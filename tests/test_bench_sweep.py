@@ -39,6 +39,7 @@ def test_empty_grid_is_refused(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_two_point_sweep(tmp_path):
     """Real training (a handful of steps), export, PSNR, yosys synthesis, in a pool of two processes."""
     cfg = SweepConfig(bits=["w2a8", "w8a8"], channels=[4], steps=8, size=8, latency_size=64, eval_frames=1,

@@ -14,6 +14,7 @@ RTL = Path(__file__).resolve().parents[1] / "firmware" / "rtl" / "smoke_box3x3.v
 
 
 # Verilator compiles its C++ runtime for every build: about 65 s on the shared 2-core machine.
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
 def test_box3x3_bit_exact_under_cocotb(name, tmp_path):
     from cocotb_tools.runner import get_runner

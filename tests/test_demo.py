@@ -6,6 +6,8 @@ import pytest
 
 from fluorogate.cli import main
 
+pytestmark = pytest.mark.e2e  # the command a user types, over several stages
+
 SOFTWARE_STEPS = "simulate,model,export,reference"
 
 

@@ -74,6 +74,7 @@ def box3x3_causal(frame: np.ndarray) -> np.ndarray:
     return sum(padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog (iverilog)")
 def test_board_top_checksum_matches_the_python_model(tmp_path):
     beats, lines = 8, 4

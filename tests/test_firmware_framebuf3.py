@@ -9,6 +9,7 @@ from fluorogate.bench.cosim.simulators import get_simulator, simulator_env
 RTL = Path(__file__).resolve().parents[1] / "firmware" / "rtl" / "fg_framebuf3.v"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("width,height,dw", [(5, 3, 12)])
 def test_framebuf3_triplets_bit_exact(width, height, dw, tmp_path):
     from cocotb_tools.runner import get_runner

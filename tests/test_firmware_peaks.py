@@ -132,6 +132,7 @@ def run_peaks_bench(tmp_path: Path, frames: np.ndarray, cfg: PeakConfig, lanes: 
     assert "<testcase" in xml and "<failure" not in xml and "<error" not in xml, xml
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("size", "lanes", "valid", "ready", "drops"), [
     (6, 4, 1.0, 1.0, False),  # full rate, the densest lines included: no drop, bit-exact
     (6, 4, 0.9, 0.15, True),  # a slow sink: drops, counted, frame ends kept

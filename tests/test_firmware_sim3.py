@@ -30,6 +30,7 @@ def test_pack_channels_layout_and_refusals():
         pack_channels(np.full((3, 2, 2), 256), 8)
 
 
+@pytest.mark.integration
 def test_three_channel_design_bit_exact_in_cocotb(tmp_path):
     from fluorogate.bench.fpga import simulate_small_frame
     from fluorogate.firmware.generate import RtlConfig, generate

@@ -24,6 +24,7 @@ def _words(graph, adu: np.ndarray, peaks: PeakConfig) -> list[int]:
     return [len(frame_words(run_graph(graph, codes_from_adu(graph, a))[0], peaks)[0]) for a in adu]
 
 
+@pytest.mark.integration
 def test_generated_design_streams_localizations(tmp_path):
     graph = sr_like("half_even", seed=3)
     rng = np.random.default_rng(4)
@@ -46,6 +47,7 @@ def test_generated_design_streams_localizations(tmp_path):
         simulate_graph(graph, list(adu), tmp_path, peaks=peaks, lanes=2)
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_shipped_smlm_design_localizes_simulated_frames(tmp_path):
     from fluorogate.models.export_run import export_run

@@ -50,6 +50,7 @@ def test_refusals():
         generate(sr2x_like(), RtlConfig(width=6, height=6, lanes=2))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("lanes", "rounding"), [(1, "half_even"), (2, "half_up")])
 def test_gaps_and_backpressure(lanes, rounding, tmp_path):
     """Random valid gaps, line blanking and stalls in bursts (mean 12 cycles: the writer gets two lines
@@ -66,6 +67,7 @@ def test_gaps_and_backpressure(lanes, rounding, tmp_path):
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 3
 
 
+@pytest.mark.integration
 def test_rate_and_latency(tmp_path):
     """No gaps, no stalls: one input pixel (four output pixels) per clock, latency as the model says."""
     w, h = 12, 8
@@ -77,6 +79,7 @@ def test_rate_and_latency(tmp_path):
     assert res.latency == model
 
 
+@pytest.mark.integration
 def test_unet_four_lanes_pool_and_upsample(tmp_path):
     """The U-Net's rate down and back up with 4 camera lanes: pool 4 -> 1 lane (fg_maxpool2_lanes), a 3x3
     conv at half resolution on 1 lane, upsample 1 -> 4, concat with the skip: one beat per clock, and

@@ -100,6 +100,7 @@ def test_prepare_leaves_no_transpose_and_fills_resize_roi(tmp_path):
     assert "Transpose" not in kinds and kinds.count("Resize") == 2
 
 
+@pytest.mark.integration
 def test_input_type_is_the_input_quantizers(project):
     layer = next(lay for lay in project.model.get_layers() if lay.class_name == "Input")
     precision = layer.get_output_variable().type.precision
@@ -107,6 +108,7 @@ def test_input_type_is_the_input_quantizers(project):
     assert str(precision.rounding_mode) == "RND_CONV" and str(precision.saturation_mode) == "SAT"
 
 
+@pytest.mark.integration
 def test_types_follow_the_ir(project):
     g = project.graph
     for name, op in project.matching.pairs.items():
@@ -121,6 +123,7 @@ def test_types_follow_the_ir(project):
             assert str(p.rounding_mode) == "RND_CONV"
 
 
+@pytest.mark.integration
 def test_type_disagreement_fails_loudly(project):
     g = project.graph.model_copy(deep=True)
     req = next(n for n in g.nodes if isinstance(n, RequantNode))
@@ -129,6 +132,7 @@ def test_type_disagreement_fails_loudly(project):
         check_types(g, match(g, project.model))
 
 
+@pytest.mark.integration
 def test_fifo_depths_are_line_scale_not_frame_scale(project):
     depths = project.depths
     text = (project.out_dir / "firmware" / f"{project.cfg.project_name}.cpp").read_text()
@@ -147,6 +151,7 @@ def test_backlog_of_a_delayed_reader():
     assert backlog(written, written + 10) == 11
 
 
+@pytest.mark.integration
 def test_hls4ml_predict_is_bit_exact(project):
     from fluorogate.quantize.reference import codes_from_adu
 
@@ -155,6 +160,7 @@ def test_hls4ml_predict_is_bit_exact(project):
     assert np.array_equal(csim.predict_codes(project.model, project.graph, codes), _reference(project.graph, codes))
 
 
+@pytest.mark.integration
 def test_hls4ml_cpp_testbench_is_bit_exact(project):
     codes = _codes(project.graph, 2, seed=1)
     ref = _reference(project.graph, codes)
@@ -162,6 +168,7 @@ def test_hls4ml_cpp_testbench_is_bit_exact(project):
     assert np.array_equal(got, ref)
 
 
+@pytest.mark.integration
 def test_dataflow_csim_detects_a_too_shallow_skip_fifo(project):
     """The testbenches run the layers as threads over bounded FIFOs: the computed depths pass (tests
     above); the concat skip cut to 2 entries deadlocks, and the watchdog names the full stream."""
@@ -172,6 +179,7 @@ def test_dataflow_csim_detects_a_too_shallow_skip_fifo(project):
                                   depths={skip: 2}, watchdog_s=2)
 
 
+@pytest.mark.integration
 def test_axis_video_wrapper_is_bit_exact_on_raw_adu(project):
     from fluorogate.quantize.reference import codes_from_adu
 
@@ -182,6 +190,7 @@ def test_axis_video_wrapper_is_bit_exact_on_raw_adu(project):
     assert all(np.array_equal(o, r) for o, r in zip(outs, ref, strict=True))
 
 
+@pytest.mark.integration
 def test_cli_synth_without_vendor_tool_names_it(project, tmp_path, capsys):
     """The project is written (Vivado backend here), then --synth stops on one line naming the program."""
     import json
@@ -211,6 +220,7 @@ def test_cli_synth_without_vendor_tool_names_it(project, tmp_path, capsys):
         require_tool("vitis")
 
 
+@pytest.mark.integration
 def test_cli_refuses_to_overwrite(project, tmp_path, capsys):
     from fluorogate.cli import main
 
@@ -245,6 +255,7 @@ def test_parse_csynth_report():
         parse_csynth_xml("<profile/>")
 
 
+@pytest.mark.integration
 @pytest.mark.vendor
 def test_vendor_synthesis(project):
     from fluorogate.hls.hls4ml.vendor import run_synthesis
@@ -274,6 +285,7 @@ def _fresh_project(tmp_path, task: str, layers: int, rounding: str = "half_even"
     return build_project(str(qonnx), graph, make_config(height=size, **cfg), tmp_path / "prj", **extra)
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.parametrize(("task", "layers"), [("unet", 5), ("sr2x", 4)])
 def test_unet_and_sr2x_cpp_testbench_bit_exact(tmp_path, task, layers):
@@ -281,6 +293,7 @@ def test_unet_and_sr2x_cpp_testbench_bit_exact(tmp_path, task, layers):
     assert csim.check_project(ctx, frames=2) == 0
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_non_square_sr2x_is_bit_exact(tmp_path):
     """hls4ml swaps H and W of Resize on channels-last input; `step_resize_shapes` repairs it."""
@@ -288,6 +301,7 @@ def test_non_square_sr2x_is_bit_exact(tmp_path):
     assert csim.check_project(ctx, frames=2) == 0
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_half_up_model_uses_ap_rnd_and_is_bit_exact(tmp_path):
     ctx = _fresh_project(tmp_path, "denoise", 4, rounding="half_up")
@@ -298,6 +312,7 @@ def test_half_up_model_uses_ap_rnd_and_is_bit_exact(tmp_path):
     assert csim.check_project(ctx, frames=2) == 0
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_larger_frames_bit_exact_on_simulated_adu(tmp_path):
     from fluorogate.quantize.reference import codes_from_adu

@@ -126,6 +126,7 @@ def test_synth_without_vivado_is_one_clear_line(build):
     assert (out / "dataflow_build_config.json").is_file() and (out / "accelerator.onnx").is_file()
 
 
+@pytest.mark.integration
 def test_generated_rtl_layers_lint_clean(build):
     from qonnx.core.modelwrapper import ModelWrapper
 
@@ -264,6 +265,7 @@ def test_folding_target_budget():
     assert tile.cycles_per_frame == 1953 and tile.target_fps == pytest.approx(102400.0)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("task", "layers"), [("unet", 5), pytest.param("sr2x", 4, marks=pytest.mark.slow)])
 def test_unet_and_sr2x_build_bit_exact(task, layers, tmp_path):
     """Maxpool and nearest upsample map to FINN layers; every step checked on 16x16 frames.
@@ -284,6 +286,7 @@ def test_unet_and_sr2x_build_bit_exact(task, layers, tmp_path):
         assert any(op.startswith("StreamingMaxPool") or op.startswith("Pool") for op in ops), ops
 
 
+@pytest.mark.integration
 def test_width_cap_is_raised_while_it_helps(tmp_path):
     """Default denoiser (C=8), budget out of reach: at FINN's cap 36 an MVAU is the bottleneck;
     doubling the cap reaches one pixel per cycle (the padded frame through the first sliding window),
@@ -337,6 +340,7 @@ def test_bench_finn_dict(run_dir):
     assert est["lut"] > 0 and est["wwidth_tries"][0][0] == 36 and est["meets_camera_rate"] is False
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_standalone_thresholds_rtl_mvau(tmp_path):
     """FINN's standalone_thresholds: MVAU_rtl on DSPs + Thresholding_rtl, bit-exact at every step.

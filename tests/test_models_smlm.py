@@ -77,6 +77,7 @@ def test_no_frames_is_a_user_error():
         smlm_frames(0, 16, 1000.0, 0.5)
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_smlm_through_the_chain(tmp_path):
     """A briefly trained smlm run: export -> IR reference == QAT on camera frames -> RTL in cocotb bit-exact
