@@ -12,7 +12,7 @@ import importlib
 import sys
 
 from fluorogate import __version__
-from fluorogate.errors import UserError
+from fluorogate.errors import UserError, VerificationError
 
 # Order is the order of the pipeline, and the order of `fluorogate --help`.
 STAGE_CLI_MODULES = (
@@ -22,6 +22,7 @@ STAGE_CLI_MODULES = (
     "fluorogate.hls.cli",
     "fluorogate.firmware.cli",
     "fluorogate.bench.cli",
+    "fluorogate.bench.cosim.cli",
     "fluorogate.demo",
 )
 
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"fluorogate: error: {exc}", file=sys.stderr)
         return 2
+    except VerificationError as exc:
+        print(f"fluorogate: verification failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("fluorogate: interrupted", file=sys.stderr)
         return 130

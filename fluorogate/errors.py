@@ -16,3 +16,9 @@ class MissingToolError(UserError):
         super().__init__(f"'{program}' is not on PATH; it is needed to {purpose}. "
                          "Everything before this step ran; run it again where the tool is installed.")
         self.program = program
+
+
+class VerificationError(Exception):
+    """A failed verification: two implementations disagree (a mismatching pixel, a wrong flag), a FIFO
+    deadlock, a type that does not match the IR. The CLI prints it as one line and exits with status 1;
+    the report written before it says where."""

@@ -98,14 +98,15 @@ def _run_player(sources: list[Path], top: str, work: Path, stream: BeatStream, e
                 out_lanes: int) -> StreamResult:
     """`run_stream_test` with the HDL frame player: the same checks as the cocotb bench, on numpy."""
     from fluorogate.bench.cosim.check import beats_to_frame, flag_errors, frame_mismatches
-    from fluorogate.bench.cosim.frame_sim import simulate
+    from fluorogate.bench.cosim.frame_sim import build_player, play, write_stimulus
     from fluorogate.bench.cosim.player import OutLog, PlayerPorts, unpack_fields
 
     n_frames, channels, height, width = expected.shape
     frame_beats, line_beats = height * width // out_lanes, width // out_lanes
     ports = PlayerPorts(top, stream.lanes, in_bits, out_lanes * channels * out_bits)
-    played = simulate(sources, ports, simulator, work, [stream], ready, n_frames * frame_beats, frame_beats,
-                      line_beats)
+    stimulus = write_stimulus(work, [stream], ready, ports)
+    build = build_player(sources, ports, simulator, work)
+    played = play(build, stimulus, ports, work, n_frames * frame_beats, frame_beats, line_beats)
     log = OutLog(work / "fg_out_log.bin", ports)
     out = log.read()
     log.close()

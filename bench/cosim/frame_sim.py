@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import functools
 import os
+import queue
+import resource
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -67,7 +70,8 @@ class PlayerStatus:
     stalled: bool = False
     first_x_beat: tuple[int, int] | None = None  # (output beat, cycle)
     frame_end_cycles: list[int] = field(default_factory=list)
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # the simulator process's wall time
+    cpu_s: float = 0.0  # and its CPU time (user + system): the speed a busy machine does not distort
 
 
 @functools.cache
@@ -100,6 +104,7 @@ def build_player(
     defs = [f"-D{k}={v}" for k, v in macros.items()]
 
     def verilator(build_dir: Path) -> None:
+        build_dir = build_dir.resolve()
         jobs = str(min(os.cpu_count() or 1, 4))
         cmd = [
             "verilator",
@@ -123,6 +128,7 @@ def build_player(
         _run_build(cmd, build_dir, env)
 
     def icarus(build_dir: Path) -> None:
+        build_dir = build_dir.resolve()
         cmd = [
             "iverilog",
             "-g2012",
@@ -142,7 +148,8 @@ def build_player(
     folder, reused = cached_build(
         key, [product], verilator if sim_name == "verilator" else icarus, work / "build"
     )
-    command = (str(folder / product),) if sim_name == "verilator" else ("vvp", "-n", str(folder / product))
+    exe = folder.resolve() / product
+    command = (str(exe),) if sim_name == "verilator" else ("vvp", "-n", str(exe))
     return PlayerBuild(sim_name, command, time.perf_counter() - start, reused)
 
 
@@ -155,62 +162,57 @@ def _run_build(cmd: list[str], build_dir: Path, env: dict[str, str]) -> None:
         raise RuntimeError(f"{cmd[0]} build failed (exit {done.returncode}); {log}:\n{tail}")
 
 
-def run_player(
-    build: PlayerBuild,
-    plusargs: dict[str, object],
-    work: Path,
-    on_frame: Callable[[int, int], None] | None = None,
-) -> PlayerStatus:
+def run_player(build: PlayerBuild, plusargs: dict[str, object], work: Path,
+               on_frame: Callable[[int, int], None] | None = None) -> PlayerStatus:
     """Run the built player with `plusargs` (file names and counts, see fg_frame_player.v) in `work`;
-    `on_frame(k, cycle)` after output frame k (from 0) is complete. The simulator's own output goes to
-    `work/sim.log`; a non-zero exit or a missing FG_DONE is a RuntimeError naming that log."""
+    `on_frame(k, cycle)` after output frame k (from 0) is complete, called in this thread while a
+    reader thread follows the simulator, so slow callbacks never hold it up (and `wall_s`, the
+    simulator's own wall time, does not include them). The simulator's output goes to `work/sim.log`;
+    a non-zero exit or a missing FG_DONE is a RuntimeError naming that log."""
     cmd = [*build.command, *(f"+{k}={v}" for k, v in plusargs.items())]
     status = PlayerStatus()
     log_path = work / "sim.log"
-    done_seen = False
+    events: queue.Queue = queue.Queue()
+    done_seen = []
+
+    def follow(proc: subprocess.Popen, log) -> None:
+        for line in proc.stdout:
+            log.write(line)
+            word = line.split()
+            if word and word[0] == "FG_FRAME":
+                status.frame_end_cycles.append(int(word[2]))
+                events.put((int(word[1]) - 1, int(word[2])))
+            elif word and word[0] == "FG_XBEAT":
+                status.first_x_beat = (int(word[1]), int(word[2]))
+            elif word and word[0] == "FG_DONE":
+                done_seen.append(True)
+                (status.cycles, status.err_line_length, status.err_missing_sof, status.frames_in,
+                 status.frames_out, status.x_beats, stalled) = (int(w) for w in word[1:8])
+                status.stalled = bool(stalled)
+        proc.wait()
+        status.wall_s = time.perf_counter() - start
+        events.put(None)
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    with (
-        open(log_path, "w") as log,
-        subprocess.Popen(
-            cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-        ) as proc,
-    ):
-        assert proc.stdout is not None
+    with open(log_path, "w") as log, subprocess.Popen(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                      text=True, bufsize=1) as proc:
+        reader = threading.Thread(target=follow, args=(proc, log), daemon=True)
+        reader.start()
         try:
-            for line in proc.stdout:
-                log.write(line)
-                word = line.split()
-                if not word:
-                    continue
-                if word[0] == "FG_FRAME":
-                    k, cycle = int(word[1]) - 1, int(word[2])
-                    status.frame_end_cycles.append(cycle)
-                    if on_frame is not None:
-                        on_frame(k, cycle)
-                elif word[0] == "FG_XBEAT":
-                    status.first_x_beat = (int(word[1]), int(word[2]))
-                elif word[0] == "FG_DONE":
-                    done_seen = True
-                    (
-                        status.cycles,
-                        status.err_line_length,
-                        status.err_missing_sof,
-                        status.frames_in,
-                        status.frames_out,
-                        status.x_beats,
-                        stalled,
-                    ) = (int(w) for w in word[1:8])
-                    status.stalled = bool(stalled)
+            while (event := events.get()) is not None:
+                if on_frame is not None:
+                    on_frame(*event)
         except BaseException:
             proc.kill()
             raise
-    status.wall_s = time.perf_counter() - start
+        reader.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    status.cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode != 0 or not done_seen:
         tail = log_path.read_text()[-2000:]
-        raise RuntimeError(
-            f"the {build.simulator} frame player exited with {proc.returncode} "
-            f"{'' if done_seen else 'before it finished '}; {log_path}:\n{tail}"
-        )
+        raise RuntimeError(f"the {build.simulator} frame player exited with {proc.returncode} "
+                           f"{'' if done_seen else 'before it finished '}; {log_path}:\n{tail}")
     return status
 
 
@@ -226,68 +228,91 @@ def check_simulator(simulator: str) -> str:
     return simulator
 
 
+@dataclass(frozen=True)
+class Stimulus:
+    """A written stimulus: the input records and tready files, and what the deadlock watchdog needs."""
+
+    in_path: Path
+    ready_path: Path
+    cycles: int  # stimulus records (stream cycles)
+    n_ready: int  # tready pattern length (the player repeats it)
+    longest_idle: int  # the longest run of idle stimulus cycles
+    longest_stall: int  # the longest run of tready low (the pattern repeated)
+
+
 @dataclass
 class Played:
-    """A finished run: the player's status, the accepted input beats' cycles and the stimulus length."""
+    """A finished run: the player's status, the accepted input beats' cycles and the build it ran."""
 
     status: PlayerStatus
     in_cycles: np.ndarray
-    stimulus_cycles: int
     build: PlayerBuild
 
 
 def longest_run(flags: np.ndarray, value: bool) -> int:
-    """The longest run of `value` in `flags` (cyclic patterns: call on the pattern twice over)."""
+    """The longest run of `value` in `flags`."""
     hit = np.concatenate([[False], np.asarray(flags, bool) == value, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(hit))
     return int((edges[1::2] - edges[::2]).max(initial=0))
 
 
-def simulate(
-    sources: Sequence[Path],
+def write_stimulus(
+    folder: Path, chunks: Iterable[BeatStream], ready: np.ndarray, ports: PlayerPorts
+) -> Stimulus:
+    """Write `chunks` (consecutive pieces of one stream, e.g. one per frame, written as they come) and the
+    consumer's tready pattern into `folder` in the player's formats."""
+    folder.mkdir(parents=True, exist_ok=True)
+    in_path, ready_path = folder / "fg_in.bin", folder / "fg_ready.txt"
+    idle, cycles = 0, 0
+    with open(in_path, "wb") as fh:
+        for chunk in chunks:
+            stimulus_records(chunk, ports).tofile(fh)
+            idle, cycles = max(idle, longest_run(chunk.valid, False)), cycles + len(chunk)
+    n_ready = write_ready(ready, ready_path)
+    return Stimulus(
+        in_path.resolve(),
+        ready_path.resolve(),
+        cycles,
+        n_ready,
+        idle,
+        longest_run(np.tile(np.asarray(ready, bool), 2), False),
+    )
+
+
+def play(
+    build: PlayerBuild,
+    stimulus: Stimulus,
     ports: PlayerPorts,
-    simulator: str,
     work: Path,
-    chunks: Iterable[BeatStream],
-    ready: np.ndarray,
     n_out: int,
     frame_beats: int,
     line_beats: int,
     on_frame: Callable[[int, int, OutBeats], None] | None = None,
-    *,
-    include_dir: Path | None = None,
-    defines: dict[str, object] | None = None,
     plusargs: dict[str, object] | None = None,
 ) -> Played:
-    """Stream `chunks` (consecutive pieces of one stimulus, e.g. one per frame) through the player around
-    `ports.top`: build (cached), write the stimulus and tready files, run, and call
-    `on_frame(k, cycle, beats)` with each completed output frame's beats while the simulator runs on.
+    """Run `build` on `stimulus` in `work`, calling `on_frame(k, cycle, beats)` with each completed output
+    frame's beats while the simulator runs on (`work/fg_out_log.bin` holds them all afterwards).
 
     The run stops after `n_out` output beats, or when no beat moved in or out for longer than the
-    longest idle stretch of the stimulus plus the longest tready-low stretch plus a margin of 20 lines
+    stimulus' longest idle stretch plus the longest tready-low stretch plus a margin of 20 lines
     (`PlayerStatus.stalled`: a deadlock), or at the 32-bit cycle counter's end.
     """
     work.mkdir(parents=True, exist_ok=True)
-    files = {name: work / f"{name}.bin" for name in ("fg_in", "fg_in_log", "fg_out_log")}
-    idle, n_cycles = 0, 0
-    with open(files["fg_in"], "wb") as fh:
-        for chunk in chunks:
-            stimulus_records(chunk, ports).tofile(fh)
-            idle, n_cycles = max(idle, longest_run(chunk.valid, False)), n_cycles + len(chunk)
-    n_ready = write_ready(ready, work / "fg_ready.txt")
-    stall_limit = idle + longest_run(np.tile(np.asarray(ready, bool), 2), False) + 20 * line_beats + 10_000
-    build = build_player(sources, ports, simulator, work, include_dir, defines)
-    log = OutLog(files["fg_out_log"], ports)
+    in_log, out_log = (work / "fg_in_log.bin").resolve(), (work / "fg_out_log.bin").resolve()
+    stall_limit = stimulus.longest_idle + stimulus.longest_stall + 20 * line_beats + 10_000
     args = {
-        **{k: p.resolve() for k, p in files.items()},
-        "fg_ready": (work / "fg_ready.txt").resolve(),
-        "fg_n_ready": n_ready,
+        "fg_in": stimulus.in_path,
+        "fg_ready": stimulus.ready_path,
+        "fg_in_log": in_log,
+        "fg_out_log": out_log,
+        "fg_n_ready": stimulus.n_ready,
         "fg_n_out": n_out,
         "fg_frame_beats": frame_beats,
-        "fg_max_cycles": min(2**32 - 1, 4 * n_cycles + 16 * n_out + 10_000),
+        "fg_max_cycles": min(2**32 - 1, 4 * stimulus.cycles + 16 * n_out + 10_000),
         "fg_stall_limit": stall_limit,
         **(plusargs or {}),
     }
+    log = OutLog(out_log, ports)
     try:
         status = run_player(
             build,
@@ -297,4 +322,4 @@ def simulate(
         )
     finally:
         log.close()
-    return Played(status, read_in_log(files["fg_in_log"]), n_cycles, build)
+    return Played(status, read_in_log(in_log), build)
