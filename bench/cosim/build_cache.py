@@ -39,7 +39,9 @@ def build_key(description: object, sources: Iterable[Path]) -> str:
     return h.hexdigest()[:24]
 
 
-def cached_build(key: str, products: list[str], build: Callable[[Path], None], build_dir: Path) -> tuple[Path, bool]:
+def cached_build(
+    key: str, products: list[str], build: Callable[[Path], None], build_dir: Path
+) -> tuple[Path, bool]:
     """The folder holding `products` of the build named `key`, and whether it came from the cache.
 
     `build(build_dir)` makes them in `build_dir` when the cache has no entry (or is off); they are then
@@ -68,7 +70,10 @@ def cached_build(key: str, products: list[str], build: Callable[[Path], None], b
 
 def _prune(root: Path) -> None:
     """Keep the newest KEEP entries."""
-    entries = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                     key=lambda p: p.stat().st_mtime, reverse=True)
+    entries = sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
     for old in entries[KEEP:]:
         shutil.rmtree(old, ignore_errors=True)

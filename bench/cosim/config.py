@@ -22,10 +22,16 @@ class CosimConfig(BaseModel):
     backend: Literal["rtl", "hls4ml"] = "rtl"
     simulator: Literal["auto", "verilator", "icarus"] = "auto"  # rtl: auto = Verilator where installed
     lanes: Literal[1, 2, 4] = 1  # input pixels per clock (rtl)
-    gaps: float = Field(default=0.0, ge=0, lt=1, description="probability of an idle cycle before each input beat")
-    backpressure: float = Field(default=0.0, ge=0, lt=1, description="fraction of cycles the consumer holds tready low")
+    gaps: float = Field(
+        default=0.0, ge=0, lt=1, description="probability of an idle cycle before each input beat"
+    )
+    backpressure: float = Field(
+        default=0.0, ge=0, lt=1, description="fraction of cycles the consumer holds tready low"
+    )
     kernel: Literal["auto", "mac", "da4ml"] = "auto"  # rtl: the generator's kernel form
-    rtl_dir: Path | None = None  # rtl: simulate this folder's Verilog (`fluorogate rtl`, maybe edited) instead
+    rtl_dir: Path | None = (
+        None  # rtl: simulate this folder's Verilog (`fluorogate rtl`, maybe edited) instead
+    )
     localize: bool = True  # on a mismatch, re-run with every stage's output tapped to find the first stage
     seed: int = 0
 

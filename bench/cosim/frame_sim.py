@@ -162,8 +162,12 @@ def _run_build(cmd: list[str], build_dir: Path, env: dict[str, str]) -> None:
         raise RuntimeError(f"{cmd[0]} build failed (exit {done.returncode}); {log}:\n{tail}")
 
 
-def run_player(build: PlayerBuild, plusargs: dict[str, object], work: Path,
-               on_frame: Callable[[int, int], None] | None = None) -> PlayerStatus:
+def run_player(
+    build: PlayerBuild,
+    plusargs: dict[str, object],
+    work: Path,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> PlayerStatus:
     """Run the built player with `plusargs` (file names and counts, see fg_frame_player.v) in `work`;
     `on_frame(k, cycle)` after output frame k (from 0) is complete, called in this thread while a
     reader thread follows the simulator, so slow callbacks never hold it up (and `wall_s`, the
@@ -186,8 +190,15 @@ def run_player(build: PlayerBuild, plusargs: dict[str, object], work: Path,
                 status.first_x_beat = (int(word[1]), int(word[2]))
             elif word and word[0] == "FG_DONE":
                 done_seen.append(True)
-                (status.cycles, status.err_line_length, status.err_missing_sof, status.frames_in,
-                 status.frames_out, status.x_beats, stalled) = (int(w) for w in word[1:8])
+                (
+                    status.cycles,
+                    status.err_line_length,
+                    status.err_missing_sof,
+                    status.frames_in,
+                    status.frames_out,
+                    status.x_beats,
+                    stalled,
+                ) = (int(w) for w in word[1:8])
                 status.stalled = bool(stalled)
         proc.wait()
         status.wall_s = time.perf_counter() - start
@@ -195,8 +206,12 @@ def run_player(build: PlayerBuild, plusargs: dict[str, object], work: Path,
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    with open(log_path, "w") as log, subprocess.Popen(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                      text=True, bufsize=1) as proc:
+    with (
+        open(log_path, "w") as log,
+        subprocess.Popen(
+            cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        ) as proc,
+    ):
         reader = threading.Thread(target=follow, args=(proc, log), daemon=True)
         reader.start()
         try:
@@ -211,8 +226,10 @@ def run_player(build: PlayerBuild, plusargs: dict[str, object], work: Path,
     status.cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode != 0 or not done_seen:
         tail = log_path.read_text()[-2000:]
-        raise RuntimeError(f"the {build.simulator} frame player exited with {proc.returncode} "
-                           f"{'' if done_seen else 'before it finished '}; {log_path}:\n{tail}")
+        raise RuntimeError(
+            f"the {build.simulator} frame player exited with {proc.returncode} "
+            f"{'' if done_seen else 'before it finished '}; {log_path}:\n{tail}"
+        )
     return status
 
 

@@ -23,8 +23,15 @@ from fluorogate.errors import UserError
 from fluorogate.models.run_folder import RunFolder
 
 
-def cosim_hls4ml(run: RunFolder, inputs: Sequence[np.ndarray], frame_numbers: list[int], cfg: CosimConfig,
-                 work: Path, report: CosimReport, on_frame: Callable[[FrameResult], None] | None = None) -> None:
+def cosim_hls4ml(
+    run: RunFolder,
+    inputs: Sequence[np.ndarray],
+    frame_numbers: list[int],
+    cfg: CosimConfig,
+    work: Path,
+    report: CosimReport,
+    on_frame: Callable[[FrameResult], None] | None = None,
+) -> None:
     """Stream `inputs` ((H, W) or (C, H, W) raw frames) through the hls4ml C-sim; fill `report`."""
     from fluorogate.hls.hls4ml.build import build_project
     from fluorogate.hls.hls4ml.config import make_config
@@ -32,8 +39,10 @@ def cosim_hls4ml(run: RunFolder, inputs: Sequence[np.ndarray], frame_numbers: li
     from fluorogate.hls.hls4ml.wrapper import wrapper_params
 
     if cfg.lanes != 1 or cfg.gaps or cfg.backpressure or cfg.rtl_dir is not None:
-        raise UserError("--lanes, --gaps, --backpressure and --rtl apply to the RTL back end; the hls4ml C-sim "
-                        "is untimed and takes one pixel per beat")
+        raise UserError(
+            "--lanes, --gaps, --backpressure and --rtl apply to the RTL back end; the hls4ml C-sim "
+            "is untimed and takes one pixel per beat"
+        )
     graph = run.graph
     height, width = inputs[0].shape[-2:]
     for x in inputs:

@@ -26,7 +26,9 @@ def parse_span(text: str | None, n_frames: int) -> range:
         else:
             span = range(int(text), int(text) + 1)
     except ValueError:
-        raise UserError(f"--frames {text!r}: expected A:B (frames A to B-1, from 0) or one frame number") from None
+        raise UserError(
+            f"--frames {text!r}: expected A:B (frames A to B-1, from 0) or one frame number"
+        ) from None
     if not len(span) or span.start < 0 or span.stop > n_frames:
         raise UserError(f"--frames {text}: the movie has frames 0..{n_frames - 1}")
     return span
@@ -41,9 +43,11 @@ def read_frames(path: str | os.PathLike, span: str | None = None) -> tuple[np.nd
     if data.ndim == 2:
         data = data[None]
     if data.ndim != 3:
-        raise UserError(f"{path}: expected a (frames, H, W) camera stack, got shape {image.data.shape} "
-                        "(colour or multi-channel images are not camera frames)")
+        raise UserError(
+            f"{path}: expected a (frames, H, W) camera stack, got shape {image.data.shape} "
+            "(colour or multi-channel images are not camera frames)"
+        )
     if not np.issubdtype(data.dtype, np.integer):
         raise UserError(f"{path}: expected integer camera ADU, got dtype {data.dtype}")
     frames = parse_span(span, len(data))
-    return data[frames.start:frames.stop], list(frames)
+    return data[frames.start : frames.stop], list(frames)

@@ -16,8 +16,10 @@ PER_FRAME_ROWS = 50  # frames listed in cosim.md (all of them are in cosim.json)
 def write_cosim_report(report: CosimReport, out: Path, force: bool = False) -> list[Path]:
     """Write the report files into `out`; never over existing ones without `force`."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = [write_text_atomic(out / "cosim.json", report.model_dump_json(indent=1) + "\n", force),
-             write_text_atomic(out / "cosim.md", markdown(report), force)]
+    paths = [
+        write_text_atomic(out / "cosim.json", report.model_dump_json(indent=1) + "\n", force),
+        write_text_atomic(out / "cosim.md", markdown(report), force),
+    ]
     maps = report._maps
     if report.mismatches and maps.get("first_diff") is not None:
         paths.append(mismatch_png(maps["count"], maps["first_diff"], report, out / "mismatch.png", force))
@@ -27,7 +29,9 @@ def write_cosim_report(report: CosimReport, out: Path, force: bool = False) -> l
 def _where(m: Mismatch | None) -> str:
     if m is None:
         return "-"
-    return f"frame {m.frame}, line {m.line}, column {m.column}, channel {m.channel}: got {m.got}, want {m.want}"
+    return (
+        f"frame {m.frame}, line {m.line}, column {m.column}, channel {m.channel}: got {m.got}, want {m.want}"
+    )
 
 
 def _num(value, unit: str = "", digits: int = 4) -> str:
@@ -47,8 +51,9 @@ def summary(report: CosimReport) -> str:
     if report.ok:
         return f"bit-exact: {what}, {report.pixels_compared:,} output pixels, 0 differ"
     where = report.localization.first_stage if report.localization else None
-    return (f"FAILED: {what}: {'; '.join(report.errors)}; first mismatch {_where(report.first_mismatch)}"
-            + (f"; first deviating stage {where}" if where else ""))
+    return f"FAILED: {what}: {'; '.join(report.errors)}; first mismatch {_where(report.first_mismatch)}" + (
+        f"; first deviating stage {where}" if where else ""
+    )
 
 
 def markdown(report: CosimReport) -> str:
@@ -59,9 +64,17 @@ def markdown(report: CosimReport) -> str:
         ("result", "**bit-exact**" if r.ok else f"**FAILED**: {'; '.join(r.errors)}"),
         ("model", r.model),
         ("back end", f"{r.backend} ({r.simulator})"),
-        ("input", f"{r.source or '-'}: movie frames {frames}, {w}x{h}" + (f", {c} frames per input" if c > 1 else "")),
-        ("output", f"{r.outputs} frame(s) of {r.out_shape[2]}x{r.out_shape[1]}, {r.out_shape[0]} channel(s)"
-         if r.out_shape else "-"),
+        (
+            "input",
+            f"{r.source or '-'}: movie frames {frames}, {w}x{h}"
+            + (f", {c} frames per input" if c > 1 else ""),
+        ),
+        (
+            "output",
+            f"{r.outputs} frame(s) of {r.out_shape[2]}x{r.out_shape[1]}, {r.out_shape[0]} channel(s)"
+            if r.out_shape
+            else "-",
+        ),
         ("pixels compared", _num(r.pixels_compared)),
         ("mismatching pixels", f"{r.mismatches:,} in {len(r.mismatching_frames)} frame(s)"),
         ("first mismatch", _where(r.first_mismatch)),
@@ -69,21 +82,36 @@ def markdown(report: CosimReport) -> str:
     if r.localization is not None:
         loc = r.localization
         bad = next((s for s in loc.stages if s.stage == loc.first_stage), None)
-        rows.append(("first deviating stage", f"{bad.stage} ({' -> '.join(bad.nodes)}), {_where(bad.first)}"
-                     if bad else loc.note))
+        rows.append(
+            (
+                "first deviating stage",
+                f"{bad.stage} ({' -> '.join(bad.nodes)}), {_where(bad.first)}" if bad else loc.note,
+            )
+        )
     if r.backend == "rtl":
         rows += [
-            ("stream", f"{r.lanes} lane(s), valid gaps {r.gaps:g} (probability of an idle cycle before a beat), "
-                       f"backpressure {r.backpressure:g} (fraction of cycles tready low)"),
+            (
+                "stream",
+                f"{r.lanes} lane(s), valid gaps {r.gaps:g} (probability of an idle cycle before a beat), "
+                f"backpressure {r.backpressure:g} (fraction of cycles tready low)",
+            ),
             ("cycles per frame", _num(r.cycles_per_frame)),
             ("pixels per clock (input)", _num(r.pixels_per_clock)),
-            ("latency, first pixel in to first out", f"{_num(r.latency_cycles)} cycles (design.json estimate "
-                                                     f"{_num(r.latency_cycles_model)})"),
-            ("error flags", f"err_line_length {r.err_line_length}, err_missing_sof {r.err_missing_sof}, wrong "
-                            f"tuser/tlast {r.flag_errors}, undefined (X) beats {r.x_beats}, deadlock "
-                            f"{'YES' if r.stalled else 'no'}"),
-            ("counts", f"frames_in {r.frames_in}, frames_out {r.frames_out}, output beats {_num(r.out_beats)} of "
-                       f"{_num(r.out_beats_expected)}, {_num(r.cycles)} cycles"),
+            (
+                "latency, first pixel in to first out",
+                f"{_num(r.latency_cycles)} cycles (design.json estimate {_num(r.latency_cycles_model)})",
+            ),
+            (
+                "error flags",
+                f"err_line_length {r.err_line_length}, err_missing_sof {r.err_missing_sof}, wrong "
+                f"tuser/tlast {r.flag_errors}, undefined (X) beats {r.x_beats}, deadlock "
+                f"{'YES' if r.stalled else 'no'}",
+            ),
+            (
+                "counts",
+                f"frames_in {r.frames_in}, frames_out {r.frames_out}, output beats {_num(r.out_beats)} of "
+                f"{_num(r.out_beats_expected)}, {_num(r.cycles)} cycles",
+            ),
         ]
     build = "cached" if r.build_reused else f"{r.build_s:.1f} s"
     speed = [f"{r.sim_s:.2f} s wall" + (f" ({r.sim_cpu_s:.2f} CPU-s)" if r.sim_cpu_s is not None else "")]
@@ -91,22 +119,46 @@ def markdown(report: CosimReport) -> str:
         speed.append(f"{r.sim_cycles_per_s:,} cycles/s")
     if r.sim_pixels_per_s:
         speed.append(f"{r.sim_pixels_per_s:,} px/s")
-    rows += [("build", build), ("simulation", ", ".join(speed)),
-             ("machine load (1 min)", " -> ".join(f"{x:g}" for x in r.load_avg) or "-"), ("files", r.work)]
-    text = [f"# Co-simulation: {r.model}, {r.backend}", "", "| | |", "|---|---|",
-            *(f"| {k} | {v} |" for k, v in rows), ""]
+    rows += [
+        ("build", build),
+        ("simulation", ", ".join(speed)),
+        ("machine load (1 min)", " -> ".join(f"{x:g}" for x in r.load_avg) or "-"),
+        ("files", r.work),
+    ]
+    text = [
+        f"# Co-simulation: {r.model}, {r.backend}",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in rows),
+        "",
+    ]
     if r.localization is not None:
-        text += [f"## Node-wise check of frame {r.localization.frame}", "",
-                 "Every stage's output stream, tapped in the RTL, against the reference's tensor (pipeline order).",
-                 "", "| stage | nodes | tensor | pixels | differing | first difference |", "|---|---|---|---|---|---|"]
-        text += [f"| {s.stage} | {' -> '.join(s.nodes)} | {s.tensor} | {s.pixels:,} | {s.mismatches:,} | "
-                 f"{_where(s.first)} |" for s in r.localization.stages]
+        text += [
+            f"## Node-wise check of frame {r.localization.frame}",
+            "",
+            "Every stage's output stream, tapped in the RTL, against the reference's tensor (pipeline order).",
+            "",
+            "| stage | nodes | tensor | pixels | differing | first difference |",
+            "|---|---|---|---|---|---|",
+        ]
+        text += [
+            f"| {s.stage} | {' -> '.join(s.nodes)} | {s.tensor} | {s.pixels:,} | {s.mismatches:,} | "
+            f"{_where(s.first)} |"
+            for s in r.localization.stages
+        ]
         text.append("")
     shown = [f for f in r.per_frame if f.mismatches or f.flag_errors] or r.per_frame
-    text += ["## Frames", "", "| frame | pixels | differing | tuser/tlast errors | last output beat (cycle) |",
-             "|---|---|---|---|---|"]
-    text += [f"| {f.frame} | {f.pixels:,} | {f.mismatches:,} | {f.flag_errors} | {_num(f.end_cycle)} |"
-             for f in shown[:PER_FRAME_ROWS]]
+    text += [
+        "## Frames",
+        "",
+        "| frame | pixels | differing | tuser/tlast errors | last output beat (cycle) |",
+        "|---|---|---|---|---|",
+    ]
+    text += [
+        f"| {f.frame} | {f.pixels:,} | {f.mismatches:,} | {f.flag_errors} | {_num(f.end_cycle)} |"
+        for f in shown[:PER_FRAME_ROWS]
+    ]
     if len(shown) > PER_FRAME_ROWS:
         text.append(f"\n{len(shown) - PER_FRAME_ROWS} more in cosim.json.")
     if r.mismatches:
@@ -114,7 +166,9 @@ def markdown(report: CosimReport) -> str:
     return "\n".join(text) + "\n"
 
 
-def mismatch_png(count: np.ndarray, first_diff: np.ndarray, report: CosimReport, path: Path, force: bool) -> Path:
+def mismatch_png(
+    count: np.ndarray, first_diff: np.ndarray, report: CosimReport, path: Path, force: bool
+) -> Path:
     """Left: per output position, the number of frames in which it differed; right: the first bad
     frame's got - want (the channel with the most differences)."""
     import matplotlib
@@ -139,8 +193,10 @@ def mismatch_png(count: np.ndarray, first_diff: np.ndarray, report: CosimReport,
         ax.set_xlabel("column")
         ax.set_ylabel("line")
     where = report.localization.first_stage if report.localization else None
-    fig.suptitle(f"{report.model} ({report.backend}): {report.mismatches:,} of {report.pixels_compared:,} pixels "
-                 "differ" + (f"; first deviating stage {where}" if where else ""))
+    fig.suptitle(
+        f"{report.model} ({report.backend}): {report.mismatches:,} of {report.pixels_compared:,} pixels "
+        "differ" + (f"; first deviating stage {where}" if where else "")
+    )
     fig.tight_layout()
     with atomic_path(path, force) as tmp:
         fig.savefig(tmp, dpi=110)

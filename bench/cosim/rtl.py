@@ -27,7 +27,9 @@ from fluorogate.errors import UserError
 from fluorogate.quantize.ir import IntegerGraph
 
 
-def load_design(graph: IntegerGraph, cfg: CosimConfig, height: int, width: int, work: Path) -> tuple[list[Path], dict]:
+def load_design(
+    graph: IntegerGraph, cfg: CosimConfig, height: int, width: int, work: Path
+) -> tuple[list[Path], dict]:
     """(source files, design.json) of the design to simulate: generated into `work/rtl`, or read from
     `cfg.rtl_dir`, which must be this graph's design at this frame size and lane count."""
     if cfg.rtl_dir is None:
@@ -41,22 +43,35 @@ def load_design(graph: IntegerGraph, cfg: CosimConfig, height: int, width: int, 
             report = json.loads((folder / "design.json").read_text())
             files = [folder / name for name in (folder / "files.f").read_text().split()]
         except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"--rtl {folder}: not a `fluorogate rtl` folder (design.json, files.f): {exc}") from None
+            raise UserError(
+                f"--rtl {folder}: not a `fluorogate rtl` folder (design.json, files.f): {exc}"
+            ) from None
         missing = [f.name for f in files if not f.is_file()]
         if missing:
             raise UserError(f"--rtl {folder}: files.f names missing files: {', '.join(missing[:5])}")
         got = (report.get("ir"), report.get("width"), report.get("height"), report.get("lanes"))
         if got != (graph.name, width, height, cfg.lanes):
-            raise UserError(f"--rtl {folder}: a design of IR {got[0]!r} for {got[1]}x{got[2]} frames, {got[3]} "
-                            f"lane(s); these are {width}x{height} frames of IR {graph.name!r}, {cfg.lanes} lane(s)")
+            raise UserError(
+                f"--rtl {folder}: a design of IR {got[0]!r} for {got[1]}x{got[2]} frames, {got[3]} "
+                f"lane(s); these are {width}x{height} frames of IR {graph.name!r}, {cfg.lanes} lane(s)"
+            )
     if report.get("peaks"):
-        raise UserError("this design ends in the peak finder (localizations out); cosim compares output maps: "
-                        "generate it without --peaks (the peak finder is verified by tests/test_firmware_smlm_peaks.py)")
+        raise UserError(
+            "this design ends in the peak finder (localizations out); cosim compares output maps: "
+            "generate it without --peaks (the peak finder is verified by tests/test_firmware_smlm_peaks.py)"
+        )
     return files, report
 
 
-def cosim_rtl(graph: IntegerGraph, inputs: Sequence[np.ndarray], frame_numbers: list[int], cfg: CosimConfig,
-              work: Path, report: CosimReport, on_frame: Callable[[FrameResult], None] | None = None) -> None:
+def cosim_rtl(
+    graph: IntegerGraph,
+    inputs: Sequence[np.ndarray],
+    frame_numbers: list[int],
+    cfg: CosimConfig,
+    work: Path,
+    report: CosimReport,
+    on_frame: Callable[[FrameResult], None] | None = None,
+) -> None:
     """Stream `inputs` ((H, W) or (C, H, W) each) through the RTL; fill `report` (see module docstring)."""
     from fluorogate.sim.stream import StreamConfig, frames_to_beats, pack_channels, ready_pattern
 
@@ -72,12 +87,18 @@ def cosim_rtl(graph: IntegerGraph, inputs: Sequence[np.ndarray], frame_numbers: 
 
     def beats(k: int, x: np.ndarray):
         words = pack_channels(x, px_bits) if x.ndim == 3 else x
-        return frames_to_beats([words], StreamConfig(lanes=cfg.lanes, valid_prob=1 - cfg.gaps, seed=cfg.seed + k))
+        return frames_to_beats(
+            [words], StreamConfig(lanes=cfg.lanes, valid_prob=1 - cfg.gaps, seed=cfg.seed + k)
+        )
 
     for x in inputs:  # every input checked before anything is simulated (range, dtype)
         input_codes(graph, x)
-    stimulus = write_stimulus(work / "stimulus", (beats(k, x) for k, x in enumerate(inputs)),
-                              ready_pattern(READY_DEPTH, 1 - cfg.backpressure, cfg.seed + 1), ports)
+    stimulus = write_stimulus(
+        work / "stimulus",
+        (beats(k, x) for k, x in enumerate(inputs)),
+        ready_pattern(READY_DEPTH, 1 - cfg.backpressure, cfg.seed + 1),
+        ports,
+    )
     build = build_player(files, ports, simulator, work)
     tally = Tally(frame_numbers, report.out_shape)
     first_out: list[int] = []
@@ -87,13 +108,20 @@ def cosim_rtl(graph: IntegerGraph, inputs: Sequence[np.ndarray], frame_numbers: 
             first_out.append(int(out.cycles[0]))
         pixels = unpack_fields(out.words, out_lanes * channels, out_bits, out_signed).reshape(-1, channels)
         want = reference(graph, inputs[k])
-        result = tally.add(k, beats_to_frame(pixels, channels, out_h, out_w), want,
-                           flag_errors(out.user, out.last, frame_beats, line_beats), cycle)
+        result = tally.add(
+            k,
+            beats_to_frame(pixels, channels, out_h, out_w),
+            want,
+            flag_errors(out.user, out.last, frame_beats, line_beats),
+            cycle,
+        )
         if on_frame is not None:
             on_frame(result)
 
     report.load_avg.append(round(os.getloadavg()[0], 2))
-    played = play(build, stimulus, ports, work / "run", len(inputs) * frame_beats, frame_beats, line_beats, compare)
+    played = play(
+        build, stimulus, ports, work / "run", len(inputs) * frame_beats, frame_beats, line_beats, compare
+    )
     report.load_avg.append(round(os.getloadavg()[0], 2))
     tally.fill(report)
     st = played.status
@@ -102,7 +130,15 @@ def cosim_rtl(graph: IntegerGraph, inputs: Sequence[np.ndarray], frame_numbers: 
     log.close()
     report.out_beats_expected = len(inputs) * frame_beats
     report.simulator, report.build_s, report.build_reused = simulator, round(build.build_s, 2), build.reused
-    for name in ("err_line_length", "err_missing_sof", "x_beats", "stalled", "frames_in", "frames_out", "cycles"):
+    for name in (
+        "err_line_length",
+        "err_missing_sof",
+        "x_beats",
+        "stalled",
+        "frames_in",
+        "frames_out",
+        "cycles",
+    ):
         setattr(report, name, getattr(st, name))
     report.latency_cycles_model = rep.get("latency_cycles_estimate")
     _timing(report, played.in_cycles, first_out, st.frame_end_cycles, height * width)
@@ -112,13 +148,26 @@ def cosim_rtl(graph: IntegerGraph, inputs: Sequence[np.ndarray], frame_numbers: 
     report.sim_pixels_per_s = round(report.pixels_compared / st.wall_s) if st.wall_s else None
     if report.mismatches and cfg.localize:
         k = next(i for i, f in enumerate(tally.per_frame) if f.mismatches)
-        report.localization = localize(graph, files, rep, ports, simulator, stimulus, work / "localize", k,
-                                       frame_numbers[k], input_codes(graph, inputs[k]), (frame_beats, line_beats))
+        report.localization = localize(
+            graph,
+            files,
+            rep,
+            ports,
+            simulator,
+            stimulus,
+            work / "localize",
+            k,
+            frame_numbers[k],
+            input_codes(graph, inputs[k]),
+            (frame_beats, line_beats),
+        )
     report.work = str(work)
     report._maps = {"count": tally.map, "first_diff": tally.first_diff}
 
 
-def _timing(report: CosimReport, in_cycles: np.ndarray, first_out: list[int], ends: list[int], in_pixels: int) -> None:
+def _timing(
+    report: CosimReport, in_cycles: np.ndarray, first_out: list[int], ends: list[int], in_pixels: int
+) -> None:
     """Latency (first accepted input beat to first output beat), cycles per frame (steady state: between
     consecutive frames' last output beats; one frame: its input's span) and input pixels per clock."""
     if not len(in_cycles) or not first_out:
@@ -131,9 +180,19 @@ def _timing(report: CosimReport, in_cycles: np.ndarray, first_out: list[int], en
     report.pixels_per_clock = round(in_pixels / report.cycles_per_frame, 4)
 
 
-def localize(graph: IntegerGraph, files: list[Path], rep: dict, ports: PlayerPorts, simulator: str,
-             stimulus: Stimulus, work: Path, k: int, frame: int, codes: np.ndarray,
-             beats: tuple[int, int]) -> Localization:
+def localize(
+    graph: IntegerGraph,
+    files: list[Path],
+    rep: dict,
+    ports: PlayerPorts,
+    simulator: str,
+    stimulus: Stimulus,
+    work: Path,
+    k: int,
+    frame: int,
+    codes: np.ndarray,
+    beats: tuple[int, int],
+) -> Localization:
     """Simulate up to output frame k again, with every stage's output tapped during frame k, and compare
     each tapped tensor with the reference (`taps.compare_taps`)."""
     from fluorogate.bench.cosim.taps import compare_taps, plan_taps, tap_plusargs, write_taps
@@ -144,6 +203,14 @@ def localize(graph: IntegerGraph, files: list[Path], rep: dict, ports: PlayerPor
     include = write_taps(work / "include", taps)
     build = build_player(files, ports, simulator, work, include_dir=include, defines={"FG_TAPS": 1})
     frame_beats, line_beats = beats
-    play(build, stimulus, ports, work, (k + 1) * frame_beats, frame_beats, line_beats,
-         plusargs=tap_plusargs(taps, work, k))
+    play(
+        build,
+        stimulus,
+        ports,
+        work,
+        (k + 1) * frame_beats,
+        frame_beats,
+        line_beats,
+        plusargs=tap_plusargs(taps, work, k),
+    )
     return compare_taps(taps, work, tensors, frame)

@@ -32,14 +32,23 @@ def group_inputs(frames: Sequence[np.ndarray], channels: int) -> list[np.ndarray
     if channels == 1:
         return list(frames)
     if len(frames) % channels:
-        raise UserError(f"the model takes {channels} consecutive camera frames per output; {len(frames)} frames "
-                        f"is not a multiple of {channels} (choose --frames accordingly)")
-    return [np.stack(frames[i:i + channels]) for i in range(0, len(frames), channels)]
+        raise UserError(
+            f"the model takes {channels} consecutive camera frames per output; {len(frames)} frames "
+            f"is not a multiple of {channels} (choose --frames accordingly)"
+        )
+    return [np.stack(frames[i : i + channels]) for i in range(0, len(frames), channels)]
 
 
-def run_cosim(model: RunFolder | IntegerGraph, frames: Sequence[np.ndarray], cfg: CosimConfig, work: Path, *,
-              frame_numbers: Sequence[int] | None = None, source: str = "",
-              on_frame: Callable[[FrameResult], None] | None = None) -> CosimReport:
+def run_cosim(
+    model: RunFolder | IntegerGraph,
+    frames: Sequence[np.ndarray],
+    cfg: CosimConfig,
+    work: Path,
+    *,
+    frame_numbers: Sequence[int] | None = None,
+    source: str = "",
+    on_frame: Callable[[FrameResult], None] | None = None,
+) -> CosimReport:
     """Stream `frames` (camera ADU as stored, (H, W) each; input codes for a graph without a camera
     conversion) through `cfg.backend` and compare every output pixel with the integer reference.
 
@@ -56,9 +65,17 @@ def run_cosim(model: RunFolder | IntegerGraph, frames: Sequence[np.ndarray], cfg
     if len(numbers) != len(frames):
         raise UserError(f"{len(numbers)} frame numbers for {len(frames)} frames")
     height, width = np.shape(frames[0])
-    report = CosimReport(model=model.name if isinstance(model, RunFolder) else graph.name, backend=cfg.backend,
-                         source=source, frames=numbers, outputs=len(inputs), frame_shape=[channels, height, width],
-                         lanes=cfg.lanes, gaps=cfg.gaps, backpressure=cfg.backpressure)
+    report = CosimReport(
+        model=model.name if isinstance(model, RunFolder) else graph.name,
+        backend=cfg.backend,
+        source=source,
+        frames=numbers,
+        outputs=len(inputs),
+        frame_shape=[channels, height, width],
+        lanes=cfg.lanes,
+        gaps=cfg.gaps,
+        backpressure=cfg.backpressure,
+    )
     work = Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     if cfg.backend == "rtl":

@@ -38,8 +38,9 @@ class Tally:
         self.map = np.zeros(out_shape[1:], np.int64)  # frames with a differing pixel, per (line, column)
         self.first_diff: np.ndarray | None = None  # got - want of the first frame with a mismatch (C, H, W)
 
-    def add(self, k: int, got: np.ndarray, want: np.ndarray, flag_errors: int = 0,
-            end_cycle: int | None = None) -> FrameResult:
+    def add(
+        self, k: int, got: np.ndarray, want: np.ndarray, flag_errors: int = 0, end_cycle: int | None = None
+    ) -> FrameResult:
         """Output frame k (C, H, W) against the reference's; returns (and records) the frame's result."""
         frame = self.frame_numbers[k]
         diff = got != want
@@ -47,12 +48,20 @@ class Tally:
         first = None
         if len(bad):
             y, x, c = (int(v) for v in bad[0])
-            first = Mismatch(frame=frame, line=y, column=x, channel=c, got=int(got[c, y, x]), want=int(want[c, y, x]))
+            first = Mismatch(
+                frame=frame, line=y, column=x, channel=c, got=int(got[c, y, x]), want=int(want[c, y, x])
+            )
             self.map += diff.any(axis=0)
             if self.first_diff is None:
                 self.first_diff = got.astype(np.int64) - want
-        result = FrameResult(frame=frame, pixels=int(want.size), mismatches=len(bad), flag_errors=flag_errors,
-                             end_cycle=end_cycle, first=first)
+        result = FrameResult(
+            frame=frame,
+            pixels=int(want.size),
+            mismatches=len(bad),
+            flag_errors=flag_errors,
+            end_cycle=end_cycle,
+            first=first,
+        )
         self.per_frame.append(result)
         return result
 
