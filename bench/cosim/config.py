@@ -53,7 +53,7 @@ class StageCheck(BaseModel):
     stage: str  # the generated module (e.g. n_Conv_1), or 'camera conversion' for the input codes
     nodes: list[str]  # the IR nodes it computes
     tensor: str  # the IR tensor it outputs
-    pixels: int
+    values: int  # channels x lines x columns of the tensor
     mismatches: int
     first: Mismatch | None = None
 

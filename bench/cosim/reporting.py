@@ -139,11 +139,11 @@ def markdown(report: CosimReport) -> str:
             "",
             "Every stage's output stream, tapped in the RTL, against the reference's tensor (pipeline order).",
             "",
-            "| stage | nodes | tensor | pixels | differing | first difference |",
+            "| stage | nodes | tensor | values | differing | first difference |",
             "|---|---|---|---|---|---|",
         ]
         text += [
-            f"| {s.stage} | {' -> '.join(s.nodes)} | {s.tensor} | {s.pixels:,} | {s.mismatches:,} | "
+            f"| {s.stage} | {' -> '.join(s.nodes)} | {s.tensor} | {s.values:,} | {s.mismatches:,} | "
             f"{_where(s.first)} |"
             for s in r.localization.stages
         ]

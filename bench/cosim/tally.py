@@ -29,6 +29,17 @@ def reference(graph: IntegerGraph, x: np.ndarray) -> np.ndarray:
     return run_graph(graph, input_codes(graph, x))
 
 
+def first_difference(frame: int, got: np.ndarray, want: np.ndarray) -> tuple[int, Mismatch | None]:
+    """(number of differing values, the first in raster order: line, column, channel) of two (C, H, W)."""
+    bad = np.argwhere(got.transpose(1, 2, 0) != want.transpose(1, 2, 0))
+    if not len(bad):
+        return 0, None
+    y, x, c = (int(v) for v in bad[0])
+    return len(bad), Mismatch(
+        frame=frame, line=y, column=x, channel=c, got=int(got[c, y, x]), want=int(want[c, y, x])
+    )
+
+
 class Tally:
     """Counts over the frames of one run; `frame_numbers[k]` is output k's movie frame number."""
 
@@ -43,21 +54,15 @@ class Tally:
     ) -> FrameResult:
         """Output frame k (C, H, W) against the reference's; returns (and records) the frame's result."""
         frame = self.frame_numbers[k]
-        diff = got != want
-        bad = np.argwhere(diff.transpose(1, 2, 0))  # raster order: line, column, channel
-        first = None
-        if len(bad):
-            y, x, c = (int(v) for v in bad[0])
-            first = Mismatch(
-                frame=frame, line=y, column=x, channel=c, got=int(got[c, y, x]), want=int(want[c, y, x])
-            )
-            self.map += diff.any(axis=0)
+        count, first = first_difference(frame, got, want)
+        if count:
+            self.map += (got != want).any(axis=0)
             if self.first_diff is None:
                 self.first_diff = got.astype(np.int64) - want
         result = FrameResult(
             frame=frame,
             pixels=int(want.size),
-            mismatches=len(bad),
+            mismatches=count,
             flag_errors=flag_errors,
             end_cycle=end_cycle,
             first=first,

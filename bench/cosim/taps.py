@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from fluorogate.bench.cosim.check import beats_to_frame
-from fluorogate.bench.cosim.config import Localization, Mismatch, StageCheck
+from fluorogate.bench.cosim.config import Localization, StageCheck
 from fluorogate.bench.cosim.player import unpack_fields
+from fluorogate.bench.cosim.tally import first_difference
 from fluorogate.firmware.plan import tensor_range, vname
 from fluorogate.quantize.ir import IntegerGraph
 
@@ -124,35 +125,19 @@ def compare_taps(taps: list[Tap], work: Path, tensors: dict[str, np.ndarray], fr
         want = tensors[t.tensor]
         words = np.fromfile(work / f"tap{k}.bin", dtype="<u4").reshape(-1, (t.width_bits + 31) // 32)
         pixels = unpack_fields(words, t.lanes * t.channels, t.bits, t.signed).reshape(-1, t.channels)
-        if len(pixels) != t.height * t.width:
-            checks.append(
-                StageCheck(
-                    stage=t.stage,
-                    nodes=list(t.nodes),
-                    tensor=t.tensor,
-                    pixels=len(pixels),
-                    mismatches=t.height * t.width,
-                )
-            )
-            continue
-        got = beats_to_frame(pixels, t.channels, t.height, t.width)
-        bad = np.argwhere(got.transpose(1, 2, 0) != want.transpose(1, 2, 0))
-        first = None
-        if len(bad):
-            y, x, c = (int(v) for v in bad[0])
-            first = Mismatch(
-                frame=frame, line=y, column=x, channel=c, got=int(got[c, y, x]), want=int(want[c, y, x])
-            )
-        checks.append(
-            StageCheck(
-                stage=t.stage,
-                nodes=list(t.nodes),
-                tensor=t.tensor,
-                pixels=int(want.size),
-                mismatches=len(bad),
-                first=first,
-            )
+        check = StageCheck(
+            stage=t.stage,
+            nodes=list(t.nodes),
+            tensor=t.tensor,
+            values=int(want.size),
+            mismatches=int(want.size),
         )
+        if len(pixels) != t.height * t.width:
+            check.note = f"{len(pixels)} of {t.height * t.width} pixels left this stage during the frame"
+        else:
+            got = beats_to_frame(pixels, t.channels, t.height, t.width)
+            check.mismatches, check.first = first_difference(frame, got, want)
+        checks.append(check)
     bad_stage = next((c.stage for c in checks if c.mismatches), None)
     note = (
         ""
