@@ -240,3 +240,41 @@ def test_hls4ml_backend_whole_frame(tmp_path):
     assert rep.pixels_compared == 2 * 144 and [f.frame for f in seen] == [0, 1]
     with pytest.raises(UserError, match="RTL back end"):
         run_cosim(open_run("default"), _frames(1, 12, 12), CosimConfig(backend="hls4ml", gaps=0.1), tmp_path)
+
+
+@pytest.mark.integration
+@needs_icarus
+def test_lanes_and_an_upsampling_output(tmp_path):
+    """Four camera pixels per beat into a 2x upsampler (16 output pixels per beat): whole frames bit-exact,
+    the output's shape and lanes taken from the design, a quarter of the cycles per frame."""
+    from rtl_graphs import sr_like
+
+    g = sr_like()
+    frames = _frames(2, 8, 16, seed=11)
+    rep = run_cosim(g, frames, CosimConfig(simulator="icarus", lanes=4, backpressure=0.2), tmp_path / "bp")
+    assert rep.ok, rep.errors
+    assert rep.out_shape[1:] == [16, 32] and rep.pixels_compared == 2 * rep.out_shape[0] * 16 * 32
+    free = run_cosim(g, frames, CosimConfig(simulator="icarus", lanes=4), tmp_path / "free")
+    assert free.ok and free.cycles_per_frame == 8 * 16 / 4 and free.pixels_per_clock == 4.0
+
+
+@pytest.mark.integration
+@needs_icarus
+def test_deadlock_is_reported(tmp_path):
+    """A design whose output never moves (the top's m_axis handshake tied off by hand: nothing leaves, so
+    the pipeline fills and stops taking input): the player stops on its no-progress watchdog and the
+    report says deadlock, with no output beats, instead of running forever."""
+    from fluorogate.firmware.generate import RtlConfig, generate
+
+    g = residual_denoiser(seed=2, ch=2)
+    rtl = tmp_path / "rtl"
+    generate(g, RtlConfig(width=8, height=8)).write(rtl)
+    top = rtl / "fluorogate_top.v"
+    text = top.read_text()
+    for wire in ("m_axis_ready = m_axis_tready", "m_axis_tvalid = m_axis_valid"):
+        assert f"assign {wire};" in text
+        text = text.replace(f"assign {wire};", f"assign {wire.split(' = ')[0]} = 1'b0;")
+    top.write_text(text)
+    rep = run_cosim(g, _frames(2, 8, 8), CosimConfig(simulator="icarus", rtl_dir=rtl), tmp_path / "sim")
+    assert rep.stalled and not rep.ok and rep.out_beats == 0 and rep.frames_out == 0
+    assert "deadlock: no beat moved in or out" in rep.errors and rep.pixels_compared == 0

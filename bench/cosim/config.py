@@ -56,6 +56,7 @@ class StageCheck(BaseModel):
     values: int  # channels x lines x columns of the tensor
     mismatches: int
     first: Mismatch | None = None
+    note: str = ""  # e.g. beats missing from the stage's output
 
 
 class Localization(BaseModel):
