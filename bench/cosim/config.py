@@ -104,6 +104,7 @@ class CosimReport(BaseModel):
     err_missing_sof: int = 0
     flag_errors: int = 0
     x_beats: int = 0
+    first_x_beat: tuple[int, int] | None = None  # (output beat, cycle) of the first undefined beat
     stalled: bool = False
     frames_in: int | None = None
     frames_out: int | None = None

@@ -104,8 +104,9 @@ def markdown(report: CosimReport) -> str:
             (
                 "error flags",
                 f"err_line_length {r.err_line_length}, err_missing_sof {r.err_missing_sof}, wrong "
-                f"tuser/tlast {r.flag_errors}, undefined (X) beats {r.x_beats}, deadlock "
-                f"{'YES' if r.stalled else 'no'}",
+                f"tuser/tlast {r.flag_errors}, undefined (X) beats {r.x_beats}"
+                + (f" (first: beat {r.first_x_beat[0]}, cycle {r.first_x_beat[1]})" if r.first_x_beat else "")
+                + f", deadlock {'YES' if r.stalled else 'no'}",
             ),
             (
                 "counts",

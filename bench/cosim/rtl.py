@@ -99,6 +99,11 @@ def cosim_rtl(
         ready_pattern(READY_DEPTH, 1 - cfg.backpressure, cfg.seed + 1),
         ports,
     )
+    if stimulus.cycles >= 2**31:  # the player counts cycles in 32 bits; stalls may double the stream's length
+        raise UserError(
+            f"{len(inputs)} frames are {stimulus.cycles:,} stream cycles; the frame player counts up to "
+            "2**32 cycles: simulate the movie in parts (--frames A:B)"
+        )
     build = build_player(files, ports, simulator, work)
     tally = Tally(frame_numbers, report.out_shape)
     first_out: list[int] = []
@@ -134,6 +139,7 @@ def cosim_rtl(
         "err_line_length",
         "err_missing_sof",
         "x_beats",
+        "first_x_beat",
         "stalled",
         "frames_in",
         "frames_out",
