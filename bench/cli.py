@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bench", help="latency per frame, Fmax, resources, cameras kept up with, software speed, quality",
         description="Benchmark a run folder's model (or 'default', the shipped denoiser) on the open RTL back end "
-                    "(cocotb on a small frame, cycle model for large ones, nextpnr Fmax), FINN's estimates, the CPU "
+                    "(simulated small frame, cycle model for large ones, nextpnr Fmax), FINN's estimates, the CPU "
                     "back ends and hls4ml C-sim; PSNR/SSIM with the reference == QAT check. Writes bench.json, "
                     "bench.md and latency.png.")
     p.add_argument("run", help="run folder (exported), or 'default' for the shipped default denoiser")
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="reuse this `fluorogate build` folder's report for Fmax and resources (no new build)")
     p.add_argument("--no-build", action="store_true",
                    help="skip place and route (minutes; ~35 for a 2048-wide design here): no Fmax, cycles only")
-    p.add_argument("--sim-size", type=int, default=16, help="cocotb frame size (default 16)")
+    p.add_argument("--sim-size", type=int, default=16, help="simulated RTL frame size (default 16)")
     p.add_argument("--hls-sizes", nargs="*", type=int, default=[16], help="hls4ml C-sim frame sizes (default 16)")
     p.add_argument("--software-sizes", nargs="*", type=int, default=None, help="CPU frame sizes (default --sizes)")
     p.add_argument("--sweep", type=Path, default=None, help="a sweep.json from `fluorogate sweep`: PSNR vs bit width plot")

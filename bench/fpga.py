@@ -1,7 +1,8 @@
 """FPGA section of `fluorogate bench`: the open RTL back end, measured, then extrapolated by a checked model.
 
-Why a cycle model: cocotb simulates tens to a few thousand pixels per second, so a 2048x2048 frame
-cannot be simulated here. The generator states its own timing (one pixel per clock per lane, so
+Why a cycle model: every frame size would need its own simulator build (a minute of Verilator's C++
+each, or Icarus at hundreds of pixels per second), so the bench simulates one small size and checks the
+generator's own timing there (whole frames at any size are `fluorogate cosim`'s job). The generator states its own timing (one pixel per clock per lane, so
 `W*H/lanes` cycles per frame, and `design.json: latency_cycles_estimate` for first-pixel-in to
 first-pixel-out); the simulation of a small frame must reproduce both exactly before the model is
 used for the large frames. Fmax and resources come from a nextpnr build (`fluorogate build`), of the
@@ -25,39 +26,30 @@ from fluorogate.quantize.peaks import PeakConfig
 
 def simulate_small_frame(graph: IntegerGraph, size: int, frames: int, lanes: int, work: Path,
                          simulator: str = "icarus", seed: int = 0) -> dict:
-    """Generate the design at `size`x`size`, stream `frames` random camera frames back to back (no gaps,
-    no backpressure) through cocotb and return what it measured beside what the generator predicted."""
-    from fluorogate.bench.cosim.cocotb_run import run_stream_test
-    from fluorogate.firmware.generate import RtlConfig, generate
-    from fluorogate.quantize.reference import codes_from_adu, run_graph
-    from fluorogate.sim.stream import StreamConfig, frames_to_beats, pack_channels
+    """Stream `frames` random camera frames of `size`x`size` back to back (no gaps, no backpressure)
+    through the generated design (`bench.cosim.run_cosim`, the co-simulation's one entry) and return
+    what it measured beside what the generator predicted."""
+    from fluorogate.bench.cosim.config import CosimConfig
+    from fluorogate.bench.cosim.run import run_cosim
 
     if graph.input.camera is None:
         raise UserError(f"IR {graph.name}: the RTL bench streams camera ADU; this graph has no camera conversion")
-    design = generate(graph, RtlConfig(width=size, height=size, lanes=lanes))
-    files = design.write(work / "rtl")
     rng = np.random.default_rng(seed)
     cam = graph.input.camera
     hi = min(2**cam.adu_bits, cam.offset + (256 << max(cam.shift, 0)))  # spans the input codes' range
-    # one camera frame per input channel (sim3: 3), packed into one pixel word as s_axis carries them
-    adu = [rng.integers(0, hi, size=(graph.input.channels, size, size)) for _ in range(frames)]
-    expected = np.stack([run_graph(graph, codes_from_adu(graph, a)) for a in adu])
-    words = [pack_channels(a, cam.adu_bits) for a in adu]
-    rep = design.report
+    # one camera frame per input channel (sim3: 3 consecutive frames per output)
+    adu = rng.integers(0, hi, size=(frames * graph.input.channels, size, size))
     t0 = time.perf_counter()
-    res = run_stream_test(files, design.top, work / "sim", frames_to_beats(words, StreamConfig(lanes=lanes)),
-                          expected, rep["in_pixel_bits"], rep["out_bits"], rep["out_signed"], simulator=simulator,
-                          out_lanes=rep["out_lanes"])
-    beats = size * size // lanes
+    rep = run_cosim(graph, adu, CosimConfig(simulator=simulator, lanes=lanes, localize=False), work)
     return {
-        "frame": [size, size], "frames": frames, "lanes": lanes, "simulator": simulator,
-        "bit_exact": bool(res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == frames),
-        "pixels_compared": int(expected.size),
-        "mismatches": len(res.mismatches),
-        "latency_cycles_measured": int(res.latency),
-        "latency_cycles_model": rep["latency_cycles_estimate"],
-        "frame_cycles_measured": res.frame_period(rep["out_width"] * rep["out_height"] // rep["out_lanes"]),
-        "frame_cycles_model": beats,
+        "frame": [size, size], "frames": frames, "lanes": lanes, "simulator": rep.simulator,
+        "bit_exact": rep.ok,
+        "pixels_compared": rep.pixels_compared,
+        "mismatches": rep.mismatches,
+        "latency_cycles_measured": rep.latency_cycles,
+        "latency_cycles_model": rep.latency_cycles_model,
+        "frame_cycles_measured": rep.cycles_per_frame,
+        "frame_cycles_model": size * size // lanes,
         "sim_wall_s": round(time.perf_counter() - t0, 1),
     }
 

@@ -13,7 +13,7 @@ def _machine(m: dict) -> str:
 def _fpga(sec: dict) -> list[str]:
     sim = sec["simulation"]
     lines = ["## FPGA: open RTL back end", "",
-             f"Simulated (cocotb, {sim['simulator']}): {sim['frames']} frames of {sim['frame'][0]}x{sim['frame'][1]} "
+             f"Simulated ({sim['simulator']}): {sim['frames']} frames of {sim['frame'][0]}x{sim['frame'][1]} "
              f"back to back, {sim['lanes']} lane(s): bit-exact with the integer reference: **{sim['bit_exact']}** "
              f"({sim['pixels_compared']} pixels, {sim['mismatches']} mismatches). Latency "
              f"{sim['latency_cycles_measured']} cycles measured vs {sim['latency_cycles_model']} modelled; frame period "

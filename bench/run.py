@@ -28,7 +28,7 @@ class BenchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sizes: list[int] = Field(default_factory=lambda: [256, 512, 2048])
-    sim_size: int = Field(default=16, ge=8)  # cocotb frame (Icarus: ~50-100 px/s with da4ml kernels)
+    sim_size: int = Field(default=16, ge=8)  # simulated RTL frame (Icarus: ~400 cycles/s with da4ml kernels)
     sim_frames: int = Field(default=2, ge=2)  # two back to back: the frame period needs two frame ends
     lanes: int = 1
     simulator: str = "icarus"

@@ -23,6 +23,7 @@ STAGE_CLI_MODULES = (
     "fluorogate.hls.cli",
     "fluorogate.firmware.cli",
     "fluorogate.bench.cli",
+    "fluorogate.bench.cosim.cli",
     "fluorogate.demo",
 )
 

@@ -32,7 +32,7 @@ from fluorogate.steps import StepRecord, select
 from fluorogate.steps import run_steps as run_steps_with
 
 STATE_FILE = "demo_state.json"
-CODE_SUFFIXES = {".py", ".v", ".sv", ".lpf", ".pcf", ".pt", ".json"}
+CODE_SUFFIXES = {".py", ".v", ".sv", ".cpp", ".lpf", ".pcf", ".pt", ".json"}
 
 
 class DemoConfig(BaseModel):
@@ -49,8 +49,9 @@ class DemoConfig(BaseModel):
     seed: int = 0
     rounding: str = "half_even"
     train: bool = False  # retrain the default with its recorded recipe instead of loading the shipped weights
-    hw_size: int = Field(default=16, ge=8)  # frame crops for hls4ml C-sim and cocotb (simulation is slow)
-    hw_frames: int = Field(default=2, ge=1)
+    hls4ml_frames: int = Field(default=2, ge=1)  # whole movie frames through the hls4ml C-sim (~10 s each)
+    rtl_gaps: float = 0.1  # every movie frame goes through the RTL with these valid gaps and backpressure
+    rtl_backpressure: float = 0.1
     bitstream_width: int = 2048  # the ORCA-Flash4.0 V3's frame: line buffers sized for the real camera
     bitstream_height: int = 2048
     freq_mhz: float = 100.0

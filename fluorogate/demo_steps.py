@@ -100,41 +100,51 @@ def step_reference(ctx) -> str:
 
 
 def step_hls4ml(ctx) -> str:
-    """An hls4ml (Vitis) project for a small frame, and its g++ C-simulation against the reference."""
-    from fluorogate.hls.hls4ml.build import build_project
-    from fluorogate.hls.hls4ml.config import make_config
-    from fluorogate.hls.hls4ml.csim import run_hls4ml_testbench
-
-    graph, size = _graph(ctx), ctx.config.hw_size
-    cfg = make_config(backend="vitis", board="pynq-z2", width=size, height=size)
-    prj = build_project(str(ctx.results["qonnx"]), graph, cfg, ctx.out / "hls4ml", force=True)
-    _, codes, ref = _hw_frames(ctx, graph, size)
-    got = run_hls4ml_testbench(prj.out_dir, cfg.project_name, graph, codes[:, None], ref[:, None])[:, 0]
-    mism = int(np.count_nonzero(got != ref))
-    ctx.results.update(hls_project=ctx.out / "hls4ml", mismatches_reference_vs_hls4ml_csim=mism,
-                       pixels_reference_vs_hls4ml_csim=int(ref.size))
-    return f"project {ctx.out / 'hls4ml'}; C-sim on {len(codes)} {size}x{size} crops: {mism} of {ref.size} differ"
+    """An hls4ml (Vitis) project for the movie's frame size, and whole movie frames through its g++
+    C-simulation (the AXI4-Stream video wrapper's testbench), every pixel against the reference."""
+    graph, c = _graph(ctx), ctx.config
+    rep = _cosim(ctx, "hls4ml", _movie(ctx)[: c.hls4ml_frames * graph.input.channels])
+    ctx.results.update(hls_project=ctx.out / "hls4ml" / "sim" / "hls4ml", hls_report=ctx.out / "hls4ml" / "cosim.md",
+                       mismatches_reference_vs_hls4ml_csim=rep.mismatches,
+                       pixels_reference_vs_hls4ml_csim=rep.pixels_compared)
+    h, w = rep.frame_shape[1:]
+    return (f"{rep.outputs} whole {w}x{h} frame(s) through the C-sim: {rep.mismatches} of {rep.pixels_compared} "
+            f"pixels differ ({rep.sim_s:.0f} s C-sim after a {rep.build_s:.0f} s build); {ctx.out / 'hls4ml' / 'cosim.md'}")
 
 
 def step_rtl(ctx) -> str:
-    """Streaming Verilog for a small frame under cocotb, fed camera crops with gaps and backpressure.
+    """Every frame of the movie through the generated Verilog (`run_cosim`: Verilator where installed,
+    else Icarus), with valid gaps and backpressure; every pixel against the reference.
 
     Rate and latency without stalls are measured by the bench step (checked there against the cycle model).
     """
-    from fluorogate.bench.cosim.cocotb_run import simulate_graph
-    from fluorogate.sim.stream import StreamConfig, frames_to_beats
+    c = ctx.config
+    rep = _cosim(ctx, "rtl", _movie(ctx), gaps=c.rtl_gaps, backpressure=c.rtl_backpressure)
+    ctx.results.update(cosim_report=ctx.out / "cosim" / "cosim.md", mismatches_reference_vs_rtl=rep.mismatches,
+                       pixels_reference_vs_rtl=rep.pixels_compared, rtl_sim_cycles_per_s=rep.sim_cycles_per_s,
+                       rtl_sim_px_per_s=rep.sim_pixels_per_s)
+    h, w = rep.frame_shape[1:]
+    return (f"{rep.outputs} whole {w}x{h} frames under {rep.simulator} with valid gaps {c.rtl_gaps:g} and "
+            f"backpressure {c.rtl_backpressure:g}: {rep.mismatches} of {rep.pixels_compared} pixels differ; "
+            f"{rep.cycles:,} cycles in {rep.sim_s:.1f} s ({rep.sim_cycles_per_s:,} cycles/s; build "
+            f"{'cached' if rep.build_reused else f'{rep.build_s:.0f} s'}); {ctx.out / 'cosim' / 'cosim.md'}")
 
-    graph, size = _graph(ctx), ctx.config.hw_size
-    adu, _, ref = _hw_frames(ctx, graph, size)
-    stream = frames_to_beats(adu, StreamConfig(valid_prob=0.9, seed=ctx.config.seed))
-    res = simulate_graph(graph, adu, ctx.out / "cocotb", stream=stream, expected=ref[:, None], ready_prob=0.9)
-    if res.flag_errors or res.frames_out != len(adu):
-        raise UserError(f"RTL simulation: {res.flag_errors} flag errors, {res.frames_out} frames out; see "
-                        f"{ctx.out / 'cocotb' / 'sim' / 'sim.log'}")
-    mism = len(res.mismatches)
-    ctx.results.update(mismatches_reference_vs_rtl=mism, pixels_reference_vs_rtl=int(ref.size),
-                       rtl_sim_px_per_s=round(len(adu) * size * size / res.wall_s, 1))
-    return f"{len(adu)} {size}x{size} frames with gaps and backpressure: {mism} of {ref.size} pixels differ"
+
+def _cosim(ctx, backend: str, frames: np.ndarray, **stream):
+    """`run_cosim` on the demo's run; the report written beside the simulation (`cosim/` or `hls4ml/`).
+    A failed flag or count (not a mismatching pixel: that is the joint's count) stops the demo."""
+    from fluorogate.bench.cosim.config import CosimConfig
+    from fluorogate.bench.cosim.reporting import summary, write_cosim_report
+    from fluorogate.bench.cosim.run import run_cosim
+    from fluorogate.models.run_folder import RunFolder
+
+    out = ctx.out / ("cosim" if backend == "rtl" else "hls4ml")
+    rep = run_cosim(RunFolder(ctx.results["run"]), frames, CosimConfig(backend=backend, seed=ctx.config.seed, **stream),
+                    out / "sim", source=str(ctx.results["movie"]))
+    write_cosim_report(rep, out, force=True)
+    if [e for e in rep.errors if "pixels differ" not in e]:
+        raise UserError(f"{backend} co-simulation: {summary(rep)}; see {out / 'cosim.md'}")
+    return rep
 
 
 def step_bitstream(ctx) -> str:
@@ -175,7 +185,7 @@ def step_bench(ctx) -> str:
     kept = [c["camera"] for c in fpga["cameras"] if c["within_max_lanes"]]
     ctx.results.update(fmax_mhz=build_info["fmax_mhz"], us_per_frame_2048=row["us_per_frame"],
                        max_fps_2048=row["max_fps"], latency_us_2048=row["latency_us"])
-    return (f"cocotb {sim['frame'][0]}x{sim['frame'][1]}: {sim['frame_cycles_model'] / sim['frame_cycles_measured']:.3f} "
+    return (f"RTL sim {sim['frame'][0]}x{sim['frame'][1]}: {sim['frame_cycles_model'] / sim['frame_cycles_measured']:.3f} "
             f"px/clock, latency {sim['latency_cycles_measured']} cycles (cycle model confirmed: "
             f"{fpga['cycle_model_confirmed']}); 2048x2048: {row['us_per_frame']} us per frame ({row['max_fps']} fps) and {row['latency_us']} us "
             f"added latency at {build_info['fmax_mhz']} MHz (timing {'met' if build_info['timing_met'] else 'NOT met'} "
@@ -189,19 +199,8 @@ def _graph(ctx):
     return IntegerGraph.load(ctx.results["ir"])
 
 
-def _crops(ctx, size: int):
-    """`hw_frames` crops of the movie's first frames, from the top-left corner of the specimen."""
+def _movie(ctx) -> np.ndarray:
+    """The demo's camera movie (frames, H, W) as stored (uint16 ADU)."""
     from fluorogate.imageio import read_tiff
 
-    movie = read_tiff(ctx.results["movie"]).data
-    for frame in movie[: ctx.config.hw_frames]:
-        yield frame[:size, :size].astype(np.int64)
-
-
-def _hw_frames(ctx, graph, size: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """(raw ADU crops, their input codes, reference output codes): `hw_frames` crops of size x size."""
-    from fluorogate.quantize.reference import codes_from_adu, run_graph
-
-    adu = list(_crops(ctx, size))
-    codes = np.stack([codes_from_adu(graph, f) for f in adu])
-    return adu, codes, np.stack([run_graph(graph, x)[0] for x in codes])
+    return read_tiff(ctx.results["movie"]).data

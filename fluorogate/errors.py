@@ -23,4 +23,6 @@ class MissingToolError(UserError):
 
 
 class VerificationError(Exception):
-    """A back end, a simulation or a type check disagrees with the integer reference or the IR."""
+    """A failed verification: two implementations disagree (a mismatching pixel, a wrong flag), a FIFO
+    deadlock, a type that does not match the IR. The CLI prints it as one line and exits with status 1;
+    the report written before it says where."""

