@@ -126,7 +126,7 @@ def _mutations():
         "unknown_op": (unknown_op, "op Sigmoid is not supported"),
         "batchnorm": (batchnorm, "fold BatchNorm"),
         "stride": (stride, r"Conv\): unsupported strides=\[2, 2\]"),
-        "groups": (groups, r"group=2 \(grouped/depthwise conv\)"),
+        "groups": (groups, r"group=2 \(a grouped conv"),
         "dilation": (dilation, r"dilations=\[2, 2\]"),
         "padding": (padding, "needs 'same'"),
         "lone_transpose": (lone_transpose, "op Transpose is not supported"),
