@@ -20,7 +20,7 @@ class MaxPoolNode(OpNode):
     def infer_size(self, ins: list[tuple[int, int]]) -> tuple[int, int]:
         h, w = ins[0]
         if h % 2 or w % 2:
-            raise UserError(f"maxpool2 {self.name}: tensor is {h}x{w}; frame sizes must divide by 2 at every pool")
+            raise UserError(f"maxpool2 {self.name}: tensor is {h}x{w}; frame sizes must be even at every pool")
         return h // 2, w // 2
 
     def infer_range(self, ins: list[TensorRange], exp: int, rounding: Rounding) -> tuple[int, int]:
