@@ -296,6 +296,11 @@ class Upsample(Hls4mlOp):
     def check(self, graph: IntegerGraph, name: str, op: PseudoOp) -> None:
         check_exact(graph, name, op)
 
+    def apply(self, graph: IntegerGraph, name: str, op: PseudoOp, merged_quant: bool) -> None:
+        """hls4ml's `resize_nearest` takes one type in and out: after the requant before it got the graph's
+        rounding (a half_up model's AP_RND), the output must follow, or the project does not compile."""
+        op.layer.get_output_variable().type.precision = op.layer.get_input_variable().type.precision
+
     def schedule(self, node, ins: list[np.ndarray], latency: int) -> tuple[list[np.ndarray], np.ndarray]:
         """hls4ml reads a whole input row, then writes two output rows: output row 2r needs input row r
         complete; its row loop is pipelined, so row r is read once it has started writing row r-1."""

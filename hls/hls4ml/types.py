@@ -119,7 +119,9 @@ def check_types(graph: IntegerGraph, m: Matching) -> None:
 
 
 def apply_types(graph: IntegerGraph, m: Matching) -> None:
-    """Set the IR's types on the hls4ml layers (call `check_types` first)."""
+    """Set the IR's types on the hls4ml layers (call `check_types` first), in the graph's order: a layer
+    whose type follows its input's (an upsample) sees the input's final type."""
     requant_layers = {id(op.layer) for n, op in m.pairs.items() if graph.node(n).op == "requant"}
-    for name, op in m.pairs.items():
-        handler(graph.node(name)).apply(graph, name, op, id(op.layer) in requant_layers)
+    for node in graph.nodes:
+        op = m.pairs[node.name]
+        handler(node).apply(graph, node.name, op, id(op.layer) in requant_layers)
