@@ -28,7 +28,9 @@ def exact_dtype(bound: int):
         return torch.float64
     if bound < 2**63:
         return torch.int64
-    raise UserError(f"the graph's integers may reach {bound} (>= 2**63): no exact datapath; narrow the bit widths")
+    raise UserError(
+        f"the graph's integers may reach {bound} (>= 2**63): no exact datapath; narrow the bit widths"
+    )
 
 
 @contextmanager
@@ -70,11 +72,17 @@ def conv_frame(x, wm, bias, kernel: int, pad_rows: bool = True, groups: int = 1)
         xp = F.pad(x, (p, p, pad[0], pad[0]))
         h, w = xp.shape[1] - kernel + 1, x.shape[2]
         if groups == 1:
-            acc = sum(torch.einsum("oc,chw->ohw", wm[:, :, dy, dx], xp[:, dy:dy + h, dx:dx + w])
-                      for dy in range(kernel) for dx in range(kernel))
+            acc = sum(
+                torch.einsum("oc,chw->ohw", wm[:, :, dy, dx], xp[:, dy : dy + h, dx : dx + w])
+                for dy in range(kernel)
+                for dx in range(kernel)
+            )
         elif groups == x.shape[0] == wm.shape[0]:
-            acc = sum(wm[:, 0, dy, dx, None, None] * xp[:, dy:dy + h, dx:dx + w]
-                      for dy in range(kernel) for dx in range(kernel))
+            acc = sum(
+                wm[:, 0, dy, dx, None, None] * xp[:, dy : dy + h, dx : dx + w]
+                for dy in range(kernel)
+                for dx in range(kernel)
+            )
         else:  # pragma: no cover - the IR has dense and depthwise convs only
             raise ValueError(f"groups={groups}: only dense (1) and depthwise (= channels) convs")
         return acc if bias is None else acc + bias[:, None, None]

@@ -73,8 +73,10 @@ class Builder:
         if isinstance(v, Tensor):
             return v
         what = "the unquantized graph input" if isinstance(v, FloatInput) else "a constant"
-        raise UserError(f"node {onnx_node.name} ({onnx_node.op_type}): input {i} is {what}; "
-                        "the hardware needs a quantized tensor there (add a Quant/QuantIdentity before it)")
+        raise UserError(
+            f"node {onnx_node.name} ({onnx_node.op_type}): input {i} is {what}; "
+            "the hardware needs a quantized tensor there (add a Quant/QuantIdentity before it)"
+        )
 
 
 def attrs(node) -> dict:

@@ -49,8 +49,10 @@ def tensor_range(graph: IntegerGraph, name: str) -> TensorRange:
     try:
         return graph.ranges[name]
     except KeyError:
-        raise UserError(f"IR {graph.name!r}: tensor {name!r} has no range; the RTL generator needs the "
-                        "range analysis (fluorogate.quantize.ranges) filled into graph.ranges") from None
+        raise UserError(
+            f"IR {graph.name!r}: tensor {name!r} has no range; the RTL generator needs the "
+            "range analysis (fluorogate.quantize.ranges) filled into graph.ranges"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,15 @@ class StageBuilder:
     fusable: ClassVar[bool] = False  # may be fused after another stage's head (relu, requant)
     taps: int = 1  # input pixels per kernel evaluation (a k x k window: k * k)
 
-    def __init__(self, graph: IntegerGraph, cfg, channels: dict[str, int], stage: Stage,
-                 geometry: tuple[int, int], lanes: dict[str, int]):
+    def __init__(
+        self,
+        graph: IntegerGraph,
+        cfg,
+        channels: dict[str, int],
+        stage: Stage,
+        geometry: tuple[int, int],
+        lanes: dict[str, int],
+    ):
         self.g, self.cfg, self.ch, self.st = graph, cfg, channels, stage
         self.w, self.h = geometry  # of the stage's input, in pixels
         self.n_in = lanes[stage.inputs[0]]  # pixels per input beat (every input of a join has the same)
@@ -142,8 +151,13 @@ class StageBuilder:
     def aligned(self, e: Emitter, lane: int) -> list[list[Sig]]:
         """Every channel of every input of pixel `lane`, brought onto the smallest input exp."""
         emin = min(f.exp for f in self.in_fmts)
-        return [[e.wire(f.bits + 1 + f.exp - emin, f"{f.field(f'xr{k}', c, lane)} <<< {f.exp - emin}", "al")
-                 for c in range(f.channels)] for k, f in enumerate(self.in_fmts)]
+        return [
+            [
+                e.wire(f.bits + 1 + f.exp - emin, f"{f.field(f'xr{k}', c, lane)} <<< {f.exp - emin}", "al")
+                for c in range(f.channels)
+            ]
+            for k, f in enumerate(self.in_fmts)
+        ]
 
     def combine(self, e: Emitter, aligned: list[list[Sig]]) -> tuple[list[Sig], int]:
         """The head's op on the aligned inputs (default: the channels in input order)."""
@@ -156,10 +170,18 @@ class StageBuilder:
         body = [f"    assign emit_fire = credit_ok && {all_valid};", "    reg fv_r;", "    assign fv = fv_r;"]
         for k, f in enumerate(self.in_fmts):
             others = " && ".join([f"in{m}_valid" for m in range(n_in) if m != k] or ["1'b1"])
-            body += [f"    reg [{n * f.width - 1}:0] xr{k};", f"    assign in{k}_ready = credit_ok && {others};"]
+            body += [
+                f"    reg [{n * f.width - 1}:0] xr{k};",
+                f"    assign in{k}_ready = credit_ok && {others};",
+            ]
         # xr loads every cycle (fv_r marks the real ones): the handshake drives no data enables.
-        return [*body, "    always @(posedge clk) begin", "        fv_r <= rst ? 1'b0 : emit_fire;",
-                *[f"        xr{k} <= in{k}_data;" for k in range(n_in)], "    end"]
+        return [
+            *body,
+            "    always @(posedge clk) begin",
+            "        fv_r <= rst ? 1'b0 : emit_fire;",
+            *[f"        xr{k} <= in{k}_data;" for k in range(n_in)],
+            "    end",
+        ]
 
     def static_sources(self) -> list[Path]:
         """Library files (firmware/rtl/) this stage instantiates beyond `library.LIBRARY`."""
@@ -202,9 +224,16 @@ class StageBuilder:
         st, fo, n = self.st, self.out_fmt, self.n
         ports = ["input wire clk", "input wire rst"]
         for k, f in enumerate(self.in_fmts):
-            ports += [f"input wire [{self.n_in * f.width - 1}:0] in{k}_data", f"input wire in{k}_valid",
-                      f"output wire in{k}_ready"]
-        ports += [f"output wire [{n * fo.width - 1}:0] out_data", "output wire out_valid", "input wire out_ready"]
+            ports += [
+                f"input wire [{self.n_in * f.width - 1}:0] in{k}_data",
+                f"input wire in{k}_valid",
+                f"output wire in{k}_ready",
+            ]
+        ports += [
+            f"output wire [{n * fo.width - 1}:0] out_data",
+            "output wire out_valid",
+            "input wire out_ready",
+        ]
         d, nw = self.latency, max(self.depth.bit_length(), 1)
         body = [
             f"    localparam integer DEPTH = {self.depth};",
@@ -218,16 +247,21 @@ class StageBuilder:
         if self.kernel:
             xw = self.taps * self.in_fmts[0].width  # one pixel's kernel input
             for m in range(n):
-                body += [f"    wire [{fo.channels * self.kernel.acc_bits - 1}:0] ky{m};",
-                         f"    {self.kernel.module} kern{m} (.clk(clk), .x(xr0[{m * xw} +: {xw}]), .y(ky{m}));"]
+                body += [
+                    f"    wire [{fo.channels * self.kernel.acc_bits - 1}:0] ky{m};",
+                    f"    {self.kernel.module} kern{m} (.clk(clk), .x(xr0[{m * xw} +: {xw}]), .y(ky{m}));",
+                ]
         body += e.lines
         body += [
             f"    reg [{d - 1}:0] vp;",
             f"    reg [{n * fo.width - 1}:0] pr;",
             "    always @(posedge clk) begin",
             f"        vp <= rst ? {d}'d0 : {{vp, fv}};" if d > 1 else "        vp <= rst ? 1'b0 : fv;",
-            *[f"        pr[{(m * fo.channels + c) * fo.bits} +: {fo.bits}] <= {v.name}[{fo.bits - 1}:0];"
-              for m, vals in enumerate(lanes) for c, v in enumerate(vals)],
+            *[
+                f"        pr[{(m * fo.channels + c) * fo.bits} +: {fo.bits}] <= {v.name}[{fo.bits - 1}:0];"
+                for m, vals in enumerate(lanes)
+                for c, v in enumerate(vals)
+            ],
             "        occ <= rst ? 0 : occ_next;",
             # occ_next < DEPTH, from comparisons of the register (the handshake only selects; occ <= DEPTH)
             "        credit_ok <= rst || (emit_fire && !pop ? occ < DEPTH - 1 : pop || occ < DEPTH);",
@@ -235,9 +269,21 @@ class StageBuilder:
             f"    fg_fifo #(.DW({n * fo.width}), .DEPTH(DEPTH)) q (.clk(clk), .rst(rst), .in_data(pr), "
             f".in_valid(vp[{d - 1}]), .in_ready(), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));",
         ]
-        head = f"// Stage {st.name}: {st.head.op} {st.head.name}" + "".join(f" -> {n.op} {n.name}" for n in st.post)
-        return "\n".join([head, "`timescale 1ns/1ps", f"module {st.name} (", "    " + ",\n    ".join(ports),
-                          ");", *body, "endmodule", ""])
+        head = f"// Stage {st.name}: {st.head.op} {st.head.name}" + "".join(
+            f" -> {n.op} {n.name}" for n in st.post
+        )
+        return "\n".join(
+            [
+                head,
+                "`timescale 1ns/1ps",
+                f"module {st.name} (",
+                "    " + ",\n    ".join(ports),
+                ");",
+                *body,
+                "endmodule",
+                "",
+            ]
+        )
 
 
 STAGES: Registry[type[StageBuilder]] = Registry("the RTL generator")

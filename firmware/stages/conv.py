@@ -40,8 +40,10 @@ class ConvStage(StageBuilder):
     @classmethod
     def check_size(cls, node: WindowConv, width: int, height: int) -> None:
         if node.kernel > 3 and (width < node.kernel or height < node.kernel):
-            raise UserError(f"{node.op} {node.name!r}: its input is {width}x{height}; a {node.kernel}x{node.kernel} "
-                            f"window needs at least {node.kernel}x{node.kernel}")
+            raise UserError(
+                f"{node.op} {node.name!r}: its input is {width}x{height}; a {node.kernel}x{node.kernel} "
+                f"window needs at least {node.kernel}x{node.kernel}"
+            )
 
     def kernel_matrix(self) -> np.ndarray:
         """(K, O) matrix; row k = tap * C + channel, tap = k*ky + kx (the window generator's layout)."""
@@ -63,13 +65,20 @@ class ConvStage(StageBuilder):
         self.kernel_kind = self.choose_kernel()
         make = da4ml_kernel if self.kernel_kind == "da4ml" else mac_kernel
         bound = int(max(head.product_bounds(tensor_range(self.g, head.inputs[0])), default=0))
-        self.kernel = make(f"{st.name}_kernel", self.kernel_matrix(), fin.bits, fin.signed, fin.lo, fin.hi, bound)
+        self.kernel = make(
+            f"{st.name}_kernel", self.kernel_matrix(), fin.bits, fin.signed, fin.lo, fin.hi, bound
+        )
         sources.update(self.kernel.sources)
         acc = self.kernel.acc_bits
         bias = head.bias or [0] * head.out_channels
         # Registered bias sum: the relu/requant/saturate chain after it gets a clock period of its own.
-        lanes = [[e.reg(acc + 1, f"$signed(ky{n}[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
-                  for o, b in enumerate(bias)] for n in range(self.n)]
+        lanes = [
+            [
+                e.reg(acc + 1, f"$signed(ky{n}[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
+                for o, b in enumerate(bias)
+            ]
+            for n in range(self.n)
+        ]
         return lanes, tensor_range(self.g, head.name).exp
 
     def front(self) -> list[str]:

@@ -18,5 +18,7 @@ class AddStage(StageBuilder):
 
     def combine(self, e: Emitter, aligned: list[list[Sig]]) -> tuple[list[Sig], int]:
         width = max(v.width for col in aligned for v in col) + 1
-        return [e.wire(width, " + ".join(col[c].name for col in aligned), "sum")
-                for c in range(self.in_fmts[0].channels)], min(f.exp for f in self.in_fmts)
+        return [
+            e.wire(width, " + ".join(col[c].name for col in aligned), "sum")
+            for c in range(self.in_fmts[0].channels)
+        ], min(f.exp for f in self.in_fmts)

@@ -27,5 +27,6 @@ class RequantStage(StageBuilder):
     @classmethod
     def fuse(cls, e: Emitter, node: OpNode, lanes: list[list[Sig]], exp: int, graph: IntegerGraph):
         q = node.quant
-        return [[e.requant(v, q.exp - exp, graph.rounding, q.min_int, q.max_int) for v in vals]
-                for vals in lanes], q.exp
+        return [
+            [e.requant(v, q.exp - exp, graph.rounding, q.min_int, q.max_int) for v in vals] for vals in lanes
+        ], q.exp

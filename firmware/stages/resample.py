@@ -25,9 +25,11 @@ class _RateStage(StageBuilder):
 
     @classmethod
     def _lanes_error(cls, node: OpNode, n_in: int, n_out: int, width: int) -> UserError:
-        return UserError(f"{node.op} {node.name!r}: {n_in} lane(s) in, {n_out} out at width {width} is not built; "
-                         "upsample2 takes N lanes to 4N (output width a multiple of 4N), maxpool2 4N to N "
-                         "(output width a multiple of 2N) or 1 to 1: use --lanes 1 or 4, or another width")
+        return UserError(
+            f"{node.op} {node.name!r}: {n_in} lane(s) in, {n_out} out at width {width} is not built; "
+            "upsample2 takes N lanes to 4N (output width a multiple of 4N), maxpool2 4N to N "
+            "(output width a multiple of 2N) or 1 to 1: use --lanes 1 or 4, or another width"
+        )
 
 
 @STAGES.register("maxpool2")
@@ -37,8 +39,10 @@ class MaxPoolStage(_RateStage):
     @classmethod
     def check_size(cls, node: OpNode, width: int, height: int) -> None:
         if width < 6 or height < 6:
-            raise UserError(f"maxpool2 {node.name!r}: its input is {width}x{height}; frame sizes must be even "
-                            "(and >= 6) at every pool")
+            raise UserError(
+                f"maxpool2 {node.name!r}: its input is {width}x{height}; frame sizes must be even "
+                "(and >= 6) at every pool"
+            )
 
     @classmethod
     def check_lanes(cls, node: OpNode, n_in: int, n_out: int, width: int) -> None:

@@ -38,8 +38,9 @@ FINN.register("conv")(FinnOp(("FMPadding", "ConvolutionInputGenerator", "MVAU"))
 FINN.register("dwconv")(FinnOp(("FMPadding", "ConvolutionInputGenerator (depthwise)", "VVAU")))
 FINN.register("relu", "requant")(FinnOp(("Thresholding (standalone, or inside the MVAU/VVAU before it)",)))
 FINN.register("add")(FinnOp(("AddStreams / ElementwiseAdd",), ("streamline_joins",)))
-FINN.register("concat")(FinnOp(("StreamingConcat, or split into the conv after it",),
-                               ("streamline_joins", "split_concat_convs")))
+FINN.register("concat")(
+    FinnOp(("StreamingConcat, or split into the conv after it",), ("streamline_joins", "split_concat_convs"))
+)
 FINN.register("maxpool2")(FinnOp(("StreamingMaxPool / Pool",), ("streamline_joins",)))
 FINN.register("upsample2")(FinnOp(("UpsampleNearestNeighbour",), ("resize_to_hw",)))
 

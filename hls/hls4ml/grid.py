@@ -50,9 +50,13 @@ class Grid:
         from hls4ml.backends.fpga.fpga_types import APTypeConverter
         from hls4ml.model.types import FixedPrecisionType, RoundingMode, SaturationMode
 
-        p = FixedPrecisionType(self.bits, self.bits + self.exp, self.signed,
-                               RoundingMode.from_string(rounding) if rounding else None,
-                               SaturationMode.SAT if rounding else None)
+        p = FixedPrecisionType(
+            self.bits,
+            self.bits + self.exp,
+            self.signed,
+            RoundingMode.from_string(rounding) if rounding else None,
+            SaturationMode.SAT if rounding else None,
+        )
         return APTypeConverter().convert(p)
 
 

@@ -76,7 +76,9 @@ class Hls4mlOp:
     def apply(self, graph: IntegerGraph, name: str, op: PseudoOp, merged_quant: bool) -> None:
         """Set the IR's types on the layer; `merged_quant`: a requant of the IR runs inside the same layer."""
 
-    def schedule(self, node: OpNode, ins: list[np.ndarray], latency: int) -> tuple[list[np.ndarray], np.ndarray]:
+    def schedule(
+        self, node: OpNode, ins: list[np.ndarray], latency: int
+    ) -> tuple[list[np.ndarray], np.ndarray]:
         """(when each input's beats are read, when the output's are written), from the inputs' write
         times (H, W) per pixel (fifo.py's model of hls4ml's io_stream layers)."""
         return [ins[0]], emit_times(ins[0] + latency)
@@ -93,7 +95,9 @@ def handler(node: OpNode) -> Hls4mlOp:
 def merged_quant(layer) -> bool:
     """hls4ml merged a quantizer into the layer: its output type is not its accumulator's."""
     acc, res = layer.types["accum_t"].precision, layer.get_output_variable().type.precision
-    return Grid.of_precision(acc) != Grid.of_precision(res) or str(res.rounding_mode) != str(acc.rounding_mode)
+    return Grid.of_precision(acc) != Grid.of_precision(res) or str(res.rounding_mode) != str(
+        acc.rounding_mode
+    )
 
 
 def _weights(layer, key: str) -> np.ndarray:
@@ -107,8 +111,10 @@ def check_exact(graph: IntegerGraph, name: str, op: PseudoOp) -> None:
     lo, hi = (-(2 ** (got.bits - 1)), 2 ** (got.bits - 1) - 1) if got.signed else (0, 2**got.bits - 1)
     shift = r.exp - got.exp
     if shift < 0 or (r.lo << shift) < lo or (r.hi << shift) > hi:
-        raise TypeMismatch(f"hls4ml {op.layer.name}: type {got.ap_string()} cannot hold IR {name} "
-                           f"range [{r.lo}, {r.hi}] * 2**{r.exp} exactly")
+        raise TypeMismatch(
+            f"hls4ml {op.layer.name}: type {got.ap_string()} cannot hold IR {name} "
+            f"range [{r.lo}, {r.hi}] * 2**{r.exp} exactly"
+        )
 
 
 # --- the graph's boundary and the transparent layers ----------------------------------------------------
@@ -129,7 +135,9 @@ class Input(Hls4mlOp):
     def check(self, graph: IntegerGraph, name: str, op: PseudoOp) -> None:
         want, got = Grid.of_quant(graph.node(name).quant), output_grid(op.layer)
         if got != want:
-            raise TypeMismatch(f"hls4ml input type {got.ap_string()} is not the input quantizer's {want.ap_string()}")
+            raise TypeMismatch(
+                f"hls4ml input type {got.ap_string()} is not the input quantizer's {want.ap_string()}"
+            )
 
 
 # --- convolutions ---------------------------------------------------------------------------------------
@@ -163,15 +171,19 @@ class Conv(Hls4mlOp):
             raise TypeMismatch(f"hls4ml {layer.name}: weights differ from IR {node.op} {name}")
         w_grid = Grid.of_precision(layer.types["weight_t"].precision)
         if w_grid.exp > wq.exp or w_grid.bits + w_grid.exp < wq.bits + wq.exp:
-            raise TypeMismatch(f"hls4ml {layer.name}: weight type {w_grid.ap_string()} cannot hold the IR's "
-                               f"{Grid.of_quant(wq).ap_string()}")
+            raise TypeMismatch(
+                f"hls4ml {layer.name}: weight type {w_grid.ap_string()} cannot hold the IR's "
+                f"{Grid.of_quant(wq).ap_string()}"
+            )
         bias = np.asarray(node.bias or [0] * node.out_channels, dtype=np.float64) * 2.0**acc.exp
         if not np.array_equal(_weights(layer, "bias").ravel(), bias):
             raise TypeMismatch(f"hls4ml {layer.name}: biases differ from IR {node.op} {name}")
         inferred = Grid.of_precision(layer.types["accum_t"].precision)
         if inferred.exp != acc.exp or inferred.bits < acc.bits or (acc.signed and not inferred.signed):
-            raise TypeMismatch(f"hls4ml {layer.name}: accumulator {inferred.ap_string()} disagrees with the IR's "
-                               f"range [{acc.lo}, {acc.hi}] * 2**{acc.exp}")
+            raise TypeMismatch(
+                f"hls4ml {layer.name}: accumulator {inferred.ap_string()} disagrees with the IR's "
+                f"range [{acc.lo}, {acc.hi}] * 2**{acc.exp}"
+            )
 
     def apply(self, graph: IntegerGraph, name: str, op: PseudoOp, merged_quant: bool) -> None:
         # Signed even when the sum is not: partial sums of signed weights can be negative. With
@@ -189,7 +201,7 @@ class Conv(Hls4mlOp):
         if not p:
             return super().schedule(node, ins, latency)
         pad = pad_times(ins[0], p)
-        return [pad[p:-p, p:-p]], emit_times(pad[2 * p:, 2 * p:] + latency)
+        return [pad[p:-p, p:-p]], emit_times(pad[2 * p :, 2 * p :] + latency)
 
 
 @HLS4ML.register("dwconv")
@@ -222,8 +234,10 @@ class Requant(Hls4mlOp):
     def check(self, graph: IntegerGraph, name: str, op: PseudoOp) -> None:
         want, got = Grid.of_quant(graph.node(name).quant), output_grid(op.layer)
         if got != want:
-            raise TypeMismatch(f"hls4ml {op.layer.name}: output type {got.ap_string()} but IR requant {name} is "
-                               f"{want.ap_string()}")
+            raise TypeMismatch(
+                f"hls4ml {op.layer.name}: output type {got.ap_string()} but IR requant {name} is "
+                f"{want.ap_string()}"
+            )
 
     def apply(self, graph: IntegerGraph, name: str, op: PseudoOp, merged_quant: bool) -> None:
         rnd = ROUNDING_MODE[graph.rounding]
@@ -270,7 +284,9 @@ HLS4ML.register("concat")(_Join)
 @layer_classes("Pooling2D")
 def _pool_layer(layer, ins: list[str], emit: Emit) -> str:
     if "max" not in str(layer.get_attr("pool_op", "max")).lower():
-        raise TypeMismatch(f"hls4ml layer {layer.name} (Pooling2D {layer.get_attr('pool_op')}) has no IR counterpart")
+        raise TypeMismatch(
+            f"hls4ml layer {layer.name} (Pooling2D {layer.get_attr('pool_op')}) has no IR counterpart"
+        )
     return emit(layer, "maxpool2", ins, "maxpool2")
 
 
@@ -313,8 +329,8 @@ class Upsample(Hls4mlOp):
         prev_read_end, prev_out_start, prev_out_end = FLOOR, FLOOR, FLOOR
         for r in range(h):
             read[r] = emit_times(np.maximum(x[r], max(prev_read_end, prev_out_start) + 1))
-            rows = need[2 * r: 2 * r + 2].copy()
+            rows = need[2 * r : 2 * r + 2].copy()
             rows[0, 0] = max(rows[0, 0], read[r, -1] + latency, prev_out_end + 1)
-            out[2 * r: 2 * r + 2] = emit_times(rows)
+            out[2 * r : 2 * r + 2] = emit_times(rows)
             prev_read_end, prev_out_start, prev_out_end = read[r, -1], out[2 * r, 0], out[2 * r + 1, -1]
         return [read], out

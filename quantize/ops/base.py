@@ -76,7 +76,9 @@ class OpNode(BaseModel):
         op = cls.model_fields["op"].default
         if isinstance(op, str):  # a concrete op (a base class of several ops leaves `op` open)
             if op in OPS and OPS[op].__qualname__ != cls.__qualname__:
-                raise TypeError(f"IR op {op!r} is defined twice: {OPS[op].__qualname__} and {cls.__qualname__}")
+                raise TypeError(
+                    f"IR op {op!r} is defined twice: {OPS[op].__qualname__} and {cls.__qualname__}"
+                )
             OPS[op] = cls
 
     # --- structure -----------------------------------------------------------------------------------

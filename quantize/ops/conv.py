@@ -48,9 +48,13 @@ class WindowConv(OpNode):
     def _check_shapes(self) -> WindowConv:
         w = np.asarray(self.weight)
         if w.ndim != 4 or w.shape[2:] != (self.kernel, self.kernel):
-            raise ValueError(f"{self.op} {self.name}: weight shape {w.shape} is not (O, I, {self.kernel}, {self.kernel})")
+            raise ValueError(
+                f"{self.op} {self.name}: weight shape {w.shape} is not (O, I, {self.kernel}, {self.kernel})"
+            )
         if self.bias is not None and len(self.bias) != w.shape[0]:
-            raise ValueError(f"{self.op} {self.name}: {len(self.bias)} biases for {w.shape[0]} output channels")
+            raise ValueError(
+                f"{self.op} {self.name}: {len(self.bias)} biases for {w.shape[0]} output channels"
+            )
         return self
 
     def infer_exp(self, ins: list[int]) -> int:
@@ -119,7 +123,9 @@ class ConvNode(WindowConv):
 
     def infer_channels(self, ins: list[int]) -> int:
         if ins[0] != self.in_channels:
-            raise ValueError(f"conv {self.name}: weights for {self.in_channels} input channels, input has {ins[0]}")
+            raise ValueError(
+                f"conv {self.name}: weights for {self.in_channels} input channels, input has {ins[0]}"
+            )
         return self.out_channels
 
 
@@ -130,10 +136,14 @@ def conv_weights(b: Builder, node) -> tuple[np.ndarray, TensorQuant]:
     """The conv's quantized weights: integer codes (O, I, k, k) and their grid."""
     w = b.get(node, 1)
     if not isinstance(w, Const) or w.exp is None:
-        raise UserError(f"node {node.name} (Conv): weights are not quantized (Quant on the weight initializer "
-                        "with a power-of-two scale, e.g. Int8WeightPerTensorFixedPoint)")
+        raise UserError(
+            f"node {node.name} (Conv): weights are not quantized (Quant on the weight initializer "
+            "with a power-of-two scale, e.g. Int8WeightPerTensorFixedPoint)"
+        )
     if not w.quant.signed:
-        raise UserError(f"node {node.name} (Conv): unsigned weight quantizer; the hardware takes signed weights")
+        raise UserError(
+            f"node {node.name} (Conv): unsigned weight quantizer; the hardware takes signed weights"
+        )
     return w.value, w.quant
 
 
@@ -147,14 +157,18 @@ def conv_bias(b: Builder, node, out_exp: int, out_channels: int) -> list[int] | 
     if bias.exp is None:  # a float initializer: accept it only if it lies exactly on the accumulator grid
         ints = bias.value.astype(np.float64) / 2.0**out_exp
         if np.any(ints != np.rint(ints)):
-            raise UserError(f"node {node.name} (Conv): float bias is not on the accumulator grid 2**{out_exp}; "
-                            "quantize it (Int16Bias)")
+            raise UserError(
+                f"node {node.name} (Conv): float bias is not on the accumulator grid 2**{out_exp}; "
+                "quantize it (Int16Bias)"
+            )
         codes, exp = np.rint(ints).astype(np.int64), out_exp
     else:
         codes, exp = bias.value, bias.exp
     if exp < out_exp:
-        raise UserError(f"node {node.name} (Conv): bias scale 2**{exp} is finer than the accumulator's "
-                        f"2**{out_exp}; it would need rounding (use Int16Bias: scale = input scale * weight scale)")
+        raise UserError(
+            f"node {node.name} (Conv): bias scale 2**{exp} is finer than the accumulator's "
+            f"2**{out_exp}; it would need rounding (use Int16Bias: scale = input scale * weight scale)"
+        )
     codes = codes.ravel() << (exp - out_exp)  # exact alignment onto the accumulator grid
     if codes.size != out_channels:
         raise UserError(f"node {node.name} (Conv): {codes.size} biases for {out_channels} output channels")
@@ -180,15 +194,29 @@ def read_window_conv(b: Builder, node, cls: type[WindowConv], kernels: tuple[int
     auto_pad = a.get("auto_pad", b"NOTSET")
     auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
     if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER") or (
-            auto_pad == "NOTSET" and list(a.get("pads", [0] * 4)) != [pad] * 4):
-        problems.append(f"padding {list(a.get('pads', []))} auto_pad={auto_pad} (needs 'same': pads={[pad] * 4})")
+        auto_pad == "NOTSET" and list(a.get("pads", [0] * 4)) != [pad] * 4
+    ):
+        problems.append(
+            f"padding {list(a.get('pads', []))} auto_pad={auto_pad} (needs 'same': pads={[pad] * 4})"
+        )
     if problems:
-        raise UserError(f"node {node.name} (Conv): unsupported {', '.join(problems)}; "
-                        "the hardware does 'same' zero padding, stride 1, no dilation, groups only as a depthwise conv")
+        raise UserError(
+            f"node {node.name} (Conv): unsupported {', '.join(problems)}; "
+            "the hardware does 'same' zero padding, stride 1, no dilation, groups only as a depthwise conv"
+        )
     out_exp = x.exp + wq.exp
     bias = conv_bias(b, node, out_exp, w.shape[0])
-    b.emit(node, cls(name=node.name, inputs=[x.node], kernel=k, weight=w.astype(np.int64).tolist(),
-                     weight_quant=wq, bias=bias))
+    b.emit(
+        node,
+        cls(
+            name=node.name,
+            inputs=[x.node],
+            kernel=k,
+            weight=w.astype(np.int64).tolist(),
+            weight_quant=wq,
+            bias=bias,
+        ),
+    )
 
 
 @onnx_reader("Conv", accepts=lambda node: attrs(node).get("group", 1) == 1)

@@ -25,8 +25,10 @@ class DepthwiseConvNode(WindowConv):
 
     def infer_channels(self, ins: list[int]) -> int:
         if self.in_channels != 1 or ins[0] != self.out_channels:
-            raise ValueError(f"dwconv {self.name}: weights {self.weight_array.shape} are not one filter per channel "
-                             f"of its {ins[0]}-channel input")
+            raise ValueError(
+                f"dwconv {self.name}: weights {self.weight_array.shape} are not one filter per channel "
+                f"of its {ins[0]}-channel input"
+            )
         return self.out_channels
 
 
@@ -38,6 +40,8 @@ def _read_depthwise(b: Builder, node) -> None:
     shape = None if shape is None else shape.shape
     problems = []
     if shape is None or len(shape) != 4 or shape[1] != 1 or shape[0] != group:
-        problems.append(f"group={group} (a grouped conv, weights {shape}: only depthwise, group = channels "
-                        "with one filter each, is supported)")
+        problems.append(
+            f"group={group} (a grouped conv, weights {shape}: only depthwise, group = channels "
+            "with one filter each, is supported)"
+        )
     read_window_conv(b, node, DepthwiseConvNode, get_args(DepthwiseKernel), problems)

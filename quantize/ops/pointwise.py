@@ -47,9 +47,14 @@ class RequantNode(OpNode):
 
     def execute(self, ins: list, run: Exec):
         src = self.inputs[0]
-        return requant(ins[0], self.quant.exp - run.exps[src], self.quant, run.rounding,
-                       relu=run.fuse and src in run.plan.fused_relu,
-                       inplace=run.inplace and self.name in run.plan.inplace)
+        return requant(
+            ins[0],
+            self.quant.exp - run.exps[src],
+            self.quant,
+            run.rounding,
+            relu=run.fuse and src in run.plan.fused_relu,
+            inplace=run.inplace and self.name in run.plan.inplace,
+        )
 
 
 @onnx_reader("Relu")

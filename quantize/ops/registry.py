@@ -36,8 +36,10 @@ class Registry(Generic[H]):
         def add(handler: H) -> H:
             for op in ops:
                 if op in self._handlers and self._handlers[op] is not handler:
-                    raise TypeError(f"{self.backend}: IR op {op!r} has two handlers, "
-                                    f"{self._handlers[op]!r} and {handler!r}")
+                    raise TypeError(
+                        f"{self.backend}: IR op {op!r} has two handlers, "
+                        f"{self._handlers[op]!r} and {handler!r}"
+                    )
                 self._handlers[op] = handler
             return handler
 
@@ -53,8 +55,10 @@ class Registry(Generic[H]):
         """The handler of `node`'s op; `UnsupportedOp` naming the node when there is none."""
         handler = self._handlers.get(node.op)
         if handler is None:
-            raise UnsupportedOp(f"{self.backend}: node {node.name!r} is an IR {node.op!r}, which this back end "
-                                f"does not implement (it handles {', '.join(sorted(self._handlers))})")
+            raise UnsupportedOp(
+                f"{self.backend}: node {node.name!r} is an IR {node.op!r}, which this back end "
+                f"does not implement (it handles {', '.join(sorted(self._handlers))})"
+            )
         return handler
 
     def ops(self) -> list[str]:

@@ -20,7 +20,9 @@ class MaxPoolNode(OpNode):
     def infer_size(self, ins: list[tuple[int, int]]) -> tuple[int, int]:
         h, w = ins[0]
         if h % 2 or w % 2:
-            raise UserError(f"maxpool2 {self.name}: tensor is {h}x{w}; frame sizes must be even at every pool")
+            raise UserError(
+                f"maxpool2 {self.name}: tensor is {h}x{w}; frame sizes must be even at every pool"
+            )
         return h // 2, w // 2
 
     def infer_range(self, ins: list[TensorRange], exp: int, rounding: Rounding) -> tuple[int, int]:
@@ -61,18 +63,27 @@ class UpsampleNode(OpNode):
 @onnx_reader("MaxPool")
 def _read_maxpool(b: Builder, node) -> None:
     a = attrs(node)
-    ok = (list(a.get("kernel_shape", [])) == [2, 2] and list(a.get("strides", [1, 1])) == [2, 2]
-          and not any(a.get("pads", [0] * 4)) and not a.get("ceil_mode", 0)
-          and list(a.get("dilations", [1, 1])) == [1, 1])
+    ok = (
+        list(a.get("kernel_shape", [])) == [2, 2]
+        and list(a.get("strides", [1, 1])) == [2, 2]
+        and not any(a.get("pads", [0] * 4))
+        and not a.get("ceil_mode", 0)
+        and list(a.get("dilations", [1, 1])) == [1, 1]
+    )
     if not ok:
         raise UserError(f"node {node.name} (MaxPool): {a}; only 2x2 stride 2 without padding is supported")
     b.emit(node, MaxPoolNode(name=node.name, inputs=[b.tensor(node).node]))
 
 
 # (coordinate_transformation_mode, nearest_mode) pairs that make nearest x2 a plain pixel repeat.
-_REPEAT_MODES = {("asymmetric", "floor"), ("asymmetric", "round_prefer_floor"),
-                 ("half_pixel", "round_prefer_floor"), ("half_pixel", "round_prefer_ceil"),
-                 ("pytorch_half_pixel", "round_prefer_floor"), ("pytorch_half_pixel", "round_prefer_ceil")}
+_REPEAT_MODES = {
+    ("asymmetric", "floor"),
+    ("asymmetric", "round_prefer_floor"),
+    ("half_pixel", "round_prefer_floor"),
+    ("half_pixel", "round_prefer_ceil"),
+    ("pytorch_half_pixel", "round_prefer_floor"),
+    ("pytorch_half_pixel", "round_prefer_ceil"),
+}
 
 
 @onnx_reader("Resize", "Upsample")
@@ -80,13 +91,22 @@ def _read_resize(b: Builder, node) -> None:
     a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs(node).items()}
     x = b.tensor(node)
     mode = a.get("mode", "nearest")
-    ctm, nm = a.get("coordinate_transformation_mode", "half_pixel"), a.get("nearest_mode", "round_prefer_floor")
+    ctm, nm = (
+        a.get("coordinate_transformation_mode", "half_pixel"),
+        a.get("nearest_mode", "round_prefer_floor"),
+    )
     if node.op_type == "Upsample":
         ctm, nm = "asymmetric", "floor"
     in_shape, out_shape = b.model.get_tensor_shape(node.input[0]), b.model.get_tensor_shape(node.output[0])
-    factor_ok = (in_shape is not None and out_shape is not None and len(in_shape) == 4
-                 and list(out_shape) == [in_shape[0], in_shape[1], 2 * in_shape[2], 2 * in_shape[3]])
+    factor_ok = (
+        in_shape is not None
+        and out_shape is not None
+        and len(in_shape) == 4
+        and list(out_shape) == [in_shape[0], in_shape[1], 2 * in_shape[2], 2 * in_shape[3]]
+    )
     if mode != "nearest" or (ctm, nm) not in _REPEAT_MODES or not factor_ok:
-        raise UserError(f"node {node.name} ({node.op_type}): mode={mode} {ctm}/{nm} shape {in_shape}->{out_shape}; "
-                        "only nearest x2 upsampling (pixel repeat) is supported")
+        raise UserError(
+            f"node {node.name} ({node.op_type}): mode={mode} {ctm}/{nm} shape {in_shape}->{out_shape}; "
+            "only nearest x2 upsampling (pixel repeat) is supported"
+        )
     b.emit(node, UpsampleNode(name=node.name, inputs=[x.node]))
