@@ -7,23 +7,23 @@ from fluorogate.firmware.verilog import Emitter, Sig
 from fluorogate.quantize.ir import IntegerGraph, OpNode
 
 
-@STAGES.register("relu")
-class ReluStage(StageBuilder):
+class _Pointwise(StageBuilder):
+    """An element-wise op: its own stage's head behind a register front, or fused after another head."""
+
     kind = "pointwise"
     head_fuses = True
     fusable = True
 
+
+@STAGES.register("relu")
+class ReluStage(_Pointwise):
     @classmethod
     def fuse(cls, e: Emitter, node: OpNode, lanes: list[list[Sig]], exp: int, graph: IntegerGraph):
         return [[e.relu(v) for v in vals] for vals in lanes], exp
 
 
 @STAGES.register("requant")
-class RequantStage(StageBuilder):
-    kind = "pointwise"
-    head_fuses = True
-    fusable = True
-
+class RequantStage(_Pointwise):
     @classmethod
     def fuse(cls, e: Emitter, node: OpNode, lanes: list[list[Sig]], exp: int, graph: IntegerGraph):
         q = node.quant

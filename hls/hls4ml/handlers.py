@@ -130,14 +130,25 @@ def _transparent(layer, ins: list[str], emit: Emit) -> str:
     return ins[0]
 
 
-@HLS4ML.register("input")
-class Input(Hls4mlOp):
+class _QuantGrid(Hls4mlOp):
+    """An op whose output is a quantizer's grid (`node.quant`): hls4ml's output type must be exactly it."""
+
     def check(self, graph: IntegerGraph, name: str, op: PseudoOp) -> None:
         want, got = Grid.of_quant(graph.node(name).quant), output_grid(op.layer)
         if got != want:
-            raise TypeMismatch(
-                f"hls4ml input type {got.ap_string()} is not the input quantizer's {want.ap_string()}"
-            )
+            raise TypeMismatch(self.mismatch(name, op, got, want))
+
+    def mismatch(self, name: str, op: PseudoOp, got: Grid, want: Grid) -> str:
+        return (
+            f"hls4ml {op.layer.name}: output type {got.ap_string()} but IR requant {name} is "
+            f"{want.ap_string()}"
+        )
+
+
+@HLS4ML.register("input")
+class Input(_QuantGrid):
+    def mismatch(self, name: str, op: PseudoOp, got: Grid, want: Grid) -> str:
+        return f"hls4ml input type {got.ap_string()} is not the input quantizer's {want.ap_string()}"
 
 
 # --- convolutions ---------------------------------------------------------------------------------------
@@ -230,15 +241,7 @@ HLS4ML.register("relu")(Hls4mlOp)
 
 
 @HLS4ML.register("requant")
-class Requant(Hls4mlOp):
-    def check(self, graph: IntegerGraph, name: str, op: PseudoOp) -> None:
-        want, got = Grid.of_quant(graph.node(name).quant), output_grid(op.layer)
-        if got != want:
-            raise TypeMismatch(
-                f"hls4ml {op.layer.name}: output type {got.ap_string()} but IR requant {name} is "
-                f"{want.ap_string()}"
-            )
-
+class Requant(_QuantGrid):
     def apply(self, graph: IntegerGraph, name: str, op: PseudoOp, merged_quant: bool) -> None:
         rnd = ROUNDING_MODE[graph.rounding]
         op.layer.get_output_variable().type.precision = Grid.of_quant(graph.node(name).quant).precision(rnd)
