@@ -14,6 +14,7 @@ import pytest
 from rtl_graphs import layer_graph
 
 from fluorogate.bench.cosim.cocotb_run import simulate_graph
+from fluorogate.errors import UserError
 from fluorogate.firmware.generate import RtlConfig, generate
 from fluorogate.firmware.plan import plan_stages
 from fluorogate.sim.stream import StreamConfig, frames_to_beats
@@ -36,6 +37,10 @@ def test_stage_types_of_the_new_ops():
         ("dwconv3", 2),
         ("conv1", 1),
     ]
+    with pytest.raises(UserError, match="at least two beats per line"):  # fg_window3 read its own write
+        generate(layer_graph("conv3"), RtlConfig(width=4, height=8, lanes=4))
+    with pytest.raises(UserError, match="needs at least 5x5"):
+        generate(layer_graph("conv5"), RtlConfig(width=8, height=4))
     files = generate(layer_graph("conv5"), RtlConfig(width=8, height=8)).file_names()
     assert "fg_windowk.v" in files
     assert "fg_windowk.v" not in generate(layer_graph("separable"), RtlConfig(width=8, height=8)).file_names()

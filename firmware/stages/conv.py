@@ -45,6 +45,16 @@ class ConvStage(StageBuilder):
                 f"window needs at least {node.kernel}x{node.kernel}"
             )
 
+    @classmethod
+    def check_lanes(cls, node: WindowConv, n_in: int, n_out: int, width: int) -> None:
+        # One beat per line: the window's prefetched line-buffer read and its write meet at one address in
+        # one cycle (measured: fg_window3 at width 4 with 4 lanes streams undefined data).
+        if node.kernel > 1 and width // n_in < 2:
+            raise UserError(
+                f"{node.op} {node.name!r}: a {node.kernel}x{node.kernel} window needs at least two "
+                f"beats per line; {width} pixels at {n_in} lanes is one: use fewer lanes"
+            )
+
     def kernel_matrix(self) -> np.ndarray:
         """(K, O) matrix; row k = tap * C + channel, tap = k*ky + kx (the window generator's layout)."""
         w = self.st.head.weight_array  # (O, C, k, k)
