@@ -3,10 +3,11 @@
 Architecture (docs/rtl.md has the diagram, the latency formula and resource numbers):
 - `fg_frontend` checks the AXI4-Stream video input (tuser = start of frame, tlast = end of line) and
   hands the core exactly W x H pixels per frame; the IR's CameraConversion follows it;
-- one module per stage (`plan.py`): a front (3x3 window generator with zero padding and end-of-frame
-  flush, or a register for 1x1/element-wise), the constant-weight kernel (`kernels.py`), bias and the
-  fused relu/requant chain, and an output FIFO. A credit counter admits a pixel only when the FIFO has
-  room for everything in flight, so the kernel pipelines never need to stall;
+- one module per stage (`plan.py`), built by its head op's stage type (`firmware/stages/`, one
+  `StageBuilder` per IR op): a front (a k x k window generator with zero padding and end-of-frame
+  flush, a rate-changing block, or a register for 1x1/element-wise), the constant-weight kernel
+  (`kernels.py`), bias and the fused relu/requant chain, and an output FIFO. A credit counter admits a
+  pixel only when the FIFO has room for everything in flight, so the kernel pipelines never need to stall;
 - tensors read by several stages are forked (a beat leaves when every reader takes it); each add/concat
   input gets a delay FIFO sized from the buffering on the other, longer path, so the fork never blocks;
 - output counters generate tuser/tlast; sticky error flags and frame counters are top-level ports;
@@ -28,18 +29,20 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fluorogate.errors import UserError
-from fluorogate.firmware.kernels import Kernel, da4ml_kernel, mac_kernel
 from fluorogate.firmware.library import LIBRARY, RTL_DIR
-from fluorogate.firmware.plan import Stage, plan_stages, tensor_range, vname
-from fluorogate.firmware.verilog import Emitter, Sig, sconst, sx
+from fluorogate.firmware.plan import Stage, plan_stages, vname
+from fluorogate.firmware.stages import STAGES
+from fluorogate.firmware.stages import Fmt as _Fmt
+from fluorogate.firmware.stages import StageBuilder as _StageBuilder
+from fluorogate.firmware.stages import tensor_fmt as _fmt
+from fluorogate.firmware.verilog import Emitter, sconst, sx
 from fluorogate.outputs import check_writable
-from fluorogate.quantize.ir import ConvNode, IntegerGraph, RequantNode
+from fluorogate.quantize.ir import IntegerGraph
 from fluorogate.quantize.peaks import PeakConfig, fifo_depth
 
 KernelKind = Literal["mac", "da4ml"]
 INPUT_SLICE = 2  # cycles of the register slices: fg_frontend's input, and before the first stages
 CAMERA_SLICE = 1  # and between the camera conversion's subtraction and its rounding
-CREDIT_MARGIN = 3  # FIFO words beyond the pipeline depth: lets a stage sustain one pixel per clock
 SKIP_MARGIN = 4
 BRAM_FIFO_MIN = 64  # skip FIFOs this deep use fg_fifo_bram (block RAM, every RAM pin at a flip-flop)
 
@@ -88,289 +91,51 @@ class RtlDesign:
         return [out_dir / n for n in self.file_names()]
 
 
-@dataclass(frozen=True)
-class _Fmt:
-    """How a tensor travels between stages: `channels` fields of `bits` each, signed or not."""
-
-    channels: int
-    bits: int
-    signed: bool
-    lo: int
-    hi: int
-    exp: int
-
-    @property
-    def width(self) -> int:
-        return self.channels * self.bits
-
-    def field(self, sig: str, c: int, lane: int = 0) -> str:
-        """Channel `c` of pixel `lane` in a beat of `sig` (lanes of `channels` fields each)."""
-        return sx(f"{sig}[{(lane * self.channels + c) * self.bits} +: {self.bits}]", self.signed)
-
-
-def _channels(graph: IntegerGraph) -> dict[str, int]:
-    ch: dict[str, int] = {}
-    for n in graph.nodes:
-        if n.op == "input":
-            ch[n.name] = n.channels
-        elif isinstance(n, ConvNode):
-            ch[n.name] = n.out_channels
-        elif n.op == "concat":
-            ch[n.name] = sum(ch[i] for i in n.inputs)
-        else:
-            ch[n.name] = ch[n.inputs[0]]
-    return ch
-
-
 def _lanes(graph: IntegerGraph, cfg: RtlConfig, geo: dict[str, tuple[int, int]]) -> dict[str, int]:
     """Pixels per beat of every tensor: the input's lanes scaled by the tensor's pixels per input pixel
-    (x4 after an upsample, /4 after a pool, at least 1), so every stage keeps the input's beat rate."""
+    (x4 after an upsample, /4 after a pool, at least 1), so every stage keeps the input's beat rate. Each
+    rate-changing op's stage type says which lane counts it builds (`StageBuilder.check_lanes`)."""
     w, h = cfg.width, cfg.height
     lanes = {t: max(1, cfg.lanes * tw * th // (w * h)) for t, (tw, th) in geo.items()}
     for n in graph.nodes:
-        if n.op not in ("maxpool2", "upsample2"):
-            continue
-        n_in, n_out, (tw, _) = lanes[n.inputs[0]], lanes[n.name], geo[n.name]
-        if n.op == "upsample2" and n_out == 4 * n_in and tw % n_out == 0:
-            continue  # fg_upsample2_lanes
-        if n.op == "maxpool2" and n_in == 4 * n_out and tw % n_out == 0 and tw >= 2 * n_out:
-            continue  # fg_maxpool2_lanes (at least two beats per input line)
-        if n_in == n_out == 1:
-            continue  # fg_upsample2 / fg_maxpool2: one lane, the rate changes inside
-        raise UserError(f"{n.op} {n.name!r}: {n_in} lane(s) in, {n_out} out at width {tw} is not built; "
-                        "upsample2 takes N lanes to 4N (output width a multiple of 4N), maxpool2 4N to N "
-                        "(output width a multiple of 2N) or 1 to 1: use --lanes 1 or 4, or another width")
+        if n.inputs:
+            STAGES.lookup(n).check_lanes(n, lanes[n.inputs[0]], lanes[n.name], geo[n.name][0])
     return lanes
 
 
 def _geometry(graph: IntegerGraph, cfg: RtlConfig) -> dict[str, tuple[int, int]]:
-    """(width, height) of every tensor: pooling halves it (both must be even), upsampling doubles it."""
-    geo: dict[str, tuple[int, int]] = {}
+    """(width, height) of every tensor, from the IR (`IntegerGraph.sizes`), each checked by the stage type
+    that reads it (`StageBuilder.check_size`: a pool needs >= 6, a 5x5 window >= 5)."""
+    sizes = graph.sizes(cfg.height, cfg.width)
     for n in graph.nodes:
-        if n.op == "input":
-            geo[n.name] = (cfg.width, cfg.height)
-            continue
-        w, h = geo[n.inputs[0]]
-        if n.op == "maxpool2":
-            if w % 2 or h % 2 or w < 6 or h < 6:
-                raise UserError(f"maxpool2 {n.name!r}: its input is {w}x{h}; frame sizes must be even (and >= 6) "
-                                "at every pool")
-            w, h = w // 2, h // 2
-        elif n.op == "upsample2":
-            w, h = 2 * w, 2 * h
-        geo[n.name] = (w, h)
-    return geo
-
-
-def _fmt(graph: IntegerGraph, channels: dict[str, int], name: str) -> _Fmt:
-    r = tensor_range(graph, name)
-    return _Fmt(channels[name], r.bits, r.signed, r.lo, r.hi, r.exp)
-
-
-def _kernel_matrix(node: ConvNode) -> np.ndarray:
-    """(K, O) matrix; row k = tap * C + channel, tap = 3*ky + kx (the window generator's layout)."""
-    w = node.weight_array  # (O, C, k, k)
-    return w.transpose(2, 3, 1, 0).reshape(-1, w.shape[0])
-
-
-def _choose_kernel(cfg: RtlConfig, node: ConvNode) -> KernelKind:
-    if node.name in cfg.kernel_overrides:
-        return cfg.kernel_overrides[node.name]
-    if cfg.kernel != "auto":
-        return cfg.kernel
-    # da4ml's shared adder graph wins once several outputs share inputs (measured on ECP5, docs/rtl.md);
-    # a kernel of one or two products per output has nothing to share.
-    return "da4ml" if np.count_nonzero(node.weight_array) > 2 * node.out_channels else "mac"
-
-
-class _StageBuilder:
-    """Emits one stage module; records its depth (cycles front->FIFO) and buffering capacity."""
-
-    def __init__(self, graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stage: Stage,
-                 geometry: tuple[int, int], lanes: dict[str, int]):
-        self.g, self.cfg, self.ch, self.st = graph, cfg, channels, stage
-        self.w, self.h = geometry  # of the stage's input, in pixels
-        self.n_in = lanes[stage.inputs[0]]  # pixels per input beat (every input of a join has the same)
-        self.n = lanes[stage.output]  # pixels per output beat: differs from n_in after an upsample
-        self.wb = self.w // self.n_in  # input beats per line
-        self.in_fmts = [_fmt(graph, channels, t) for t in stage.inputs]
-        self.out_fmt = _fmt(graph, channels, stage.output)
-        self.kernel: Kernel | None = None
-        self.kernel_kind: str = "-"
-
-    def build(self) -> dict[str, str]:
-        st, e = self.st, Emitter("s_")
-        head = st.head
-        sources: dict[str, str] = {}
-        if isinstance(head, ConvNode):
-            fin = self.in_fmts[0]
-            self.kernel_kind = _choose_kernel(self.cfg, head)
-            make = da4ml_kernel if self.kernel_kind == "da4ml" else mac_kernel
-            self.kernel = make(f"{st.name}_kernel", _kernel_matrix(head), fin.bits, fin.signed, fin.lo, fin.hi)
-            sources.update(self.kernel.sources)
-            acc = self.kernel.acc_bits
-            bias = head.bias or [0] * head.out_channels
-            # Registered bias sum: the relu/requant/saturate chain after it gets a clock period of its own.
-            lanes = [[e.reg(acc + 1, f"$signed(ky{n}[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
-                      for o, b in enumerate(bias)] for n in range(self.n)]
-            exp = tensor_range(self.g, head.name).exp
-        else:
-            lanes, exp = [], 0
-            for n in range(self.n):
-                vals, exp = self._join_values(e, n)
-                lanes.append(vals)
-        for node in ([head] if st.kind == "pointwise" else []) + st.post:
-            if node.op == "relu":
-                lanes = [[e.relu(v) for v in vals] for vals in lanes]
-            else:
-                assert isinstance(node, RequantNode)
-                q = node.quant
-                lanes = [[e.requant(v, q.exp - exp, self.g.rounding, q.min_int, q.max_int) for v in vals]
-                         for vals in lanes]
-                exp = q.exp
-        sources[f"{st.name}.v"] = self._module(e, lanes)
-        return sources
-
-    def _join_values(self, e: Emitter, lane: int) -> tuple[list[Sig], int]:
-        """add: aligned sum per channel; concat: aligned channels in input order; others: identity."""
-        head = self.st.head
-        emin = min(f.exp for f in self.in_fmts)
-        aligned = [[e.wire(f.bits + 1 + f.exp - emin, f"{f.field(f'xr{k}', c, lane)} <<< {f.exp - emin}", "al")
-                    for c in range(f.channels)] for k, f in enumerate(self.in_fmts)]
-        if head.op == "add":
-            width = max(v.width for col in aligned for v in col) + 1
-            return [e.wire(width, " + ".join(col[c].name for col in aligned), "sum")
-                    for c in range(self.in_fmts[0].channels)], emin
-        return [v for col in aligned for v in col], emin
-
-    @property
-    def latency(self) -> int:
-        """Cycles from the front's register to the FIFO push: kernel, bias register, output register."""
-        return (self.kernel.latency + 1 if self.kernel else 0) + 1
-
-    @property
-    def front_cycles(self) -> int:
-        """Cycles from `emit_fire` to the front's `out_valid` (fg_window3's line buffers and columns run
-        three cycles behind its tick, so that every block-RAM pin meets a flip-flop)."""
-        return 4 if self.st.kind == "conv3" else 1
-
-    @property
-    def depth(self) -> int:
-        return self.latency + self.front_cycles + CREDIT_MARGIN
-
-    def capacity(self, upstream: float) -> float:
-        """Pixels (at the output's resolution) held between the graph input and this stage's reader, given
-        `upstream` held before it: FIFOs, a window's line of look-ahead, a pool's or upsampler's line."""
-        kind, w = self.st.kind, self.wb
-        if kind == "maxpool2" and self.n_in == 4 * self.n:  # beats 1:1: a line of maxima, two of results
-            return upstream + 5 * w + 4 + self.depth
-        if kind == "maxpool2":
-            return (upstream + w + 2) / 4 + self.depth
-        if kind == "upsample2" and self.n == 4 * self.n_in:  # beats 1:1, two lines of pairs buffered
-            return upstream + 2 * w + 2 + self.depth
-        if kind == "upsample2":
-            return 4 * (upstream + w + 2) + self.depth
-        return upstream + self.depth + (w + 2 if kind == "conv3" else 0)
-
-    def _module(self, e: Emitter, lanes: list[list[Sig]]) -> str:
-        st, fo, n = self.st, self.out_fmt, self.n
-        n_in = len(self.in_fmts)
-        ports = ["input wire clk", "input wire rst"]
-        for k, f in enumerate(self.in_fmts):
-            ports += [f"input wire [{self.n_in * f.width - 1}:0] in{k}_data", f"input wire in{k}_valid",
-                      f"output wire in{k}_ready"]
-        ports += [f"output wire [{n * fo.width - 1}:0] out_data", "output wire out_valid", "input wire out_ready"]
-        d, nw = self.latency, max(self.depth.bit_length(), 1)
-        body = [
-            f"    localparam integer DEPTH = {self.depth};",
-            f"    reg [{nw - 1}:0] occ;",
-            "    reg credit_ok;  // == occ < DEPTH, registered: every in_ready/tready is then a gate or two off FFs",
-            "    wire pop = out_valid && out_ready;",
-            f"    wire [{nw - 1}:0] occ_next = occ + emit_fire - pop;",
-            "    wire emit_fire, fv;",
-        ]
-        if st.kind == "conv3":
-            fin = self.in_fmts[0]
-            body += [
-                f"    wire [{n * 9 * fin.width - 1}:0] xr0;",
-                f"    fg_window3 #(.W({self.w}), .H({self.h}), .DW({fin.width}), .N({n})) win (.clk(clk), "
-                ".rst(rst), .in_data(in0_data), .in_valid(in0_valid), .in_ready(in0_ready), .credit_ok(credit_ok), "
-                ".emit_fire(emit_fire), .out_valid(fv), .out_win(xr0));",
-            ]
-        elif st.kind in ("maxpool2", "upsample2"):
-            fin = self.in_fmts[0]
-            module, geo = f"fg_{st.kind}", f".W({self.w}), .H({self.h})"
-            if st.kind == "maxpool2":
-                params = f".CH({fin.channels}), .B({fin.bits}), .SIGNED({int(fin.signed)})"
-                if n != self.n_in:
-                    module, geo, params = "fg_maxpool2_lanes", f".W({self.w})", f"{params}, .N({self.n_in})"
-            elif n == self.n_in:
-                params = f".DW({fin.width})"
-            else:
-                module, geo, params = "fg_upsample2_lanes", f".W({self.w})", f".DW({fin.width}), .N({self.n_in})"
-            body += [
-                f"    wire [{n * fin.width - 1}:0] xr0;",
-                f"    {module} #({geo}, {params}) rate (.clk(clk), .rst(rst), "
-                ".in_data(in0_data), .in_valid(in0_valid), .in_ready(in0_ready), .credit_ok(credit_ok), "
-                ".emit_fire(emit_fire), .out_valid(fv), .out_data(xr0));",
-            ]
-        else:
-            all_valid = " && ".join(f"in{k}_valid" for k in range(n_in))
-            body += [f"    assign emit_fire = credit_ok && {all_valid};", "    reg fv_r;", "    assign fv = fv_r;"]
-            for k, f in enumerate(self.in_fmts):
-                others = " && ".join([f"in{m}_valid" for m in range(n_in) if m != k] or ["1'b1"])
-                body += [f"    reg [{n * f.width - 1}:0] xr{k};", f"    assign in{k}_ready = credit_ok && {others};"]
-            # xr loads every cycle (fv_r marks the real ones): the handshake drives no data enables.
-            body += ["    always @(posedge clk) begin", "        fv_r <= rst ? 1'b0 : emit_fire;",
-                     *[f"        xr{k} <= in{k}_data;" for k in range(n_in)], "    end"]
-        if self.kernel:
-            xw = (9 if st.kind == "conv3" else 1) * self.in_fmts[0].width  # one pixel's kernel input
-            for m in range(n):
-                body += [f"    wire [{fo.channels * self.kernel.acc_bits - 1}:0] ky{m};",
-                         f"    {self.kernel.module} kern{m} (.clk(clk), .x(xr0[{m * xw} +: {xw}]), .y(ky{m}));"]
-        body += e.lines
-        body += [
-            f"    reg [{d - 1}:0] vp;",
-            f"    reg [{n * fo.width - 1}:0] pr;",
-            "    always @(posedge clk) begin",
-            f"        vp <= rst ? {d}'d0 : {{vp, fv}};" if d > 1 else "        vp <= rst ? 1'b0 : fv;",
-            *[f"        pr[{(m * fo.channels + c) * fo.bits} +: {fo.bits}] <= {v.name}[{fo.bits - 1}:0];"
-              for m, vals in enumerate(lanes) for c, v in enumerate(vals)],
-            "        occ <= rst ? 0 : occ_next;",
-            # occ_next < DEPTH, from comparisons of the register (the handshake only selects; occ <= DEPTH)
-            "        credit_ok <= rst || (emit_fire && !pop ? occ < DEPTH - 1 : pop || occ < DEPTH);",
-            "    end",
-            f"    fg_fifo #(.DW({n * fo.width}), .DEPTH(DEPTH)) q (.clk(clk), .rst(rst), .in_data(pr), "
-            f".in_valid(vp[{d - 1}]), .in_ready(), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));",
-        ]
-        head = f"// Stage {st.name}: {st.head.op} {st.head.name}" + "".join(f" -> {n.op} {n.name}" for n in st.post)
-        return "\n".join([head, "`timescale 1ns/1ps", f"module {st.name} (", "    " + ",\n    ".join(ports),
-                          ");", *body, "endmodule", ""])
+        if n.inputs:
+            h, w = sizes[n.inputs[0]]
+            STAGES.lookup(n).check_size(n, w, h)
+    return {name: (w, h) for name, (h, w) in sizes.items()}
 
 
 def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
     """Verilog for `graph` streaming `cfg.width` x `cfg.height` frames; see the module docstring."""
-    channels = _channels(graph)
+    channels = graph.channels()
     inp = graph.input
     stages = plan_stages(graph)
     geo = _geometry(graph, cfg)
     lanes = _lanes(graph, cfg, geo)
-    builders = {s.output: _StageBuilder(graph, cfg, channels, s, geo[s.inputs[0]], lanes) for s in stages}
+    builders = {s.output: STAGES.lookup(s.head)(graph, cfg, channels, s, geo[s.inputs[0]], lanes) for s in stages}
     sources: dict[str, str] = {}
     static = [RTL_DIR / name for name in LIBRARY]
     from tqdm import tqdm
 
     for b in tqdm(builders.values(), desc="RTL stages", unit="stage", leave=False):
         sources.update(b.build())
-        if b.kernel:
-            static += [p for p in b.kernel.static_sources if p not in static]
+        static += [p for p in b.static_sources() if p not in static]
 
     # Buffering capacity from the input to each tensor, and the delay FIFOs on join inputs.
     cap: dict[str, float] = {inp.name: 0}
     skip: dict[tuple[str, int], int] = {}
     for s in stages:
         lead = max(cap[t] for t in s.inputs)
-        if s.kind == "join":
+        if len(s.inputs) > 1:  # a join: each input waits in a delay FIFO for the other, longer path
             for k, t in enumerate(s.inputs):
                 if lead - cap[t] > 0:
                     skip[(s.name, k)] = int(np.ceil(lead - cap[t])) + SKIP_MARGIN
@@ -422,20 +187,16 @@ def write_design(graph: IntegerGraph, cfg: RtlConfig, out_dir: Path, force: bool
 
 def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _StageBuilder],
                      input_cycles: int = INPUT_SLICE) -> int | None:
-    """First pixel in to first pixel out, no stalls: the input slices, then per 3x3 stage W+1 pixels of
-    look-ahead, plus each stage's register, kernel and FIFO cycles along the longest path; after a lanes
-    upsample, the beat-time model of `schedule.py` (the first output line follows the input). None with
-    one-lane rate changes (pool, upsample), where it depends on how the rates interleave: measure it."""
-    from fluorogate.firmware.schedule import BeatStep, first_out_cycle
+    """First pixel in to first pixel out, no stalls: the input slices, then per k x k stage its look-ahead
+    (k//2 lines and k//2 pixels: W+1 for 3x3), plus each stage's register, kernel and FIFO cycles along the
+    longest path; after a lanes upsample, the beat-time model of `schedule.py` (the first output line
+    follows the input). Each stage type gives its step (`StageBuilder.beat_step`). None with one-lane
+    rate changes (pool, upsample), where it depends on how the rates interleave: measure it."""
+    from fluorogate.firmware.schedule import first_out_cycle
 
-    if any(s.kind == "maxpool2" or (s.kind == "upsample2" and builders[s.output].n == builders[s.output].n_in)
-           for s in stages):
+    steps = [builders[s.output].beat_step() for s in stages]
+    if any(step is None for step in steps):
         return None
-    steps = []
-    for s in stages:
-        b = builders[s.output]
-        here = b.latency + b.front_cycles + 1 + (b.wb + 1 if s.kind == "conv3" else 0)
-        steps.append(BeatStep(s.output, s.inputs, s.kind, here, b.wb))
     if not steps:
         return input_cycles
     wb = cfg.width // cfg.lanes

@@ -10,6 +10,8 @@ Neither pipeline can stall: the generator wraps them with a credit counter and a
 Module interface: `module NAME (input clk, input [K*B-1:0] x, output [O*AW-1:0] y)`; input k is the
 B-bit field `x[k*B +: B]` (two's complement if `signed`, else unsigned), output o is the signed AW-bit
 field `y[o*AW +: AW]`; `latency` cycles from x to y. The bias is not included (the stage adds it).
+AW holds `bound`, the largest |sum| of one output's products, which the IR proves
+(`WindowConv.product_bounds`: the same bound the range analysis and the reference use).
 """
 
 from __future__ import annotations
@@ -34,15 +36,10 @@ class Kernel:
     static_sources: list[Path] = field(default_factory=list)  # library files to copy beside them
 
 
-def sum_bound(matrix: np.ndarray, lo: int, hi: int) -> int:
-    """Largest |sum| of one output column for inputs in [lo, hi] (0 included: padding taps)."""
-    return int((np.abs(matrix) * max(abs(lo), abs(hi))).sum(axis=0).max(initial=0))
-
-
-def mac_kernel(name: str, matrix: np.ndarray, bits: int, signed: bool, lo: int, hi: int) -> Kernel:
+def mac_kernel(name: str, matrix: np.ndarray, bits: int, signed: bool, lo: int, hi: int, bound: int) -> Kernel:
     """Sum of constant products in registered partial sums of MAC_GROUP terms, then their sum (2 cycles)."""
     k_in, n_out = matrix.shape
-    acc = signed_bits(sum_bound(matrix, lo, hi))
+    acc = signed_bits(bound)
     groups = [range(s, min(s + MAC_GROUP, k_in)) for s in range(0, k_in, MAC_GROUP)]
     lines = [
         f"module {name} (input wire clk, input wire [{k_in * bits - 1}:0] x, output reg [{n_out * acc - 1}:0] y);",
@@ -69,14 +66,14 @@ def mac_kernel(name: str, matrix: np.ndarray, bits: int, signed: bool, lo: int, 
     return Kernel(name, {f"{name}.v": "\n".join(lines)}, latency=2, acc_bits=acc)
 
 
-def da4ml_kernel(name: str, matrix: np.ndarray, bits: int, signed: bool, lo: int, hi: int) -> Kernel:
+def da4ml_kernel(name: str, matrix: np.ndarray, bits: int, signed: bool, lo: int, hi: int, bound: int) -> Kernel:
     """da4ml's shared shift-add graph, pipelined, wrapped to the common kernel interface."""
     from da4ml.codegen.rtl.verilog import pipeline_logic_gen
     from da4ml.trace import FixedVariableArray, comb_trace, to_pipeline
     from da4ml.types import minimal_kif
 
     k_in, n_out = matrix.shape
-    acc = signed_bits(sum_bound(matrix, lo, hi))
+    acc = signed_bits(bound)
     x = FixedVariableArray.from_lhs(np.full(k_in, float(min(lo, 0))), np.full(k_in, float(max(hi, 0))),
                                     np.ones(k_in))
     comb = comb_trace(x, x @ matrix.astype(np.float64), keep_dead_inputs=True)

@@ -8,16 +8,18 @@ look-ahead) is a line later than a sum of latencies says. The rules, per stage a
 
   t_out[m] = max(t_in[dep(m)] + delay, t_out[m-1] + 1)      (in order, at most one beat per clock)
 
-with dep(m) = m for element-wise and join stages (the latest input), m + WB + 1 for a 3x3 stage (its
-look-ahead), and for the upsample the second input beat of the pair that output beat m shows. `delay`
-is the generator's own per-stage cycle count (`here`, the look-ahead taken out), +1 for the upsample's
-pair write. Without rate changes it reduces to the old sum exactly. The recurrence is a running maximum
-(`t - m` is non-decreasing), so it is evaluated vectorised over the first rows only: the first output
-beat never depends on more than a few lines.
+with dep(m) and delay given by each stage type (`StageBuilder.beat_step`, firmware/stages/): dep(m) = m
+for element-wise and join stages (the latest input), m + look-ahead for a k x k window (k//2 lines and
+k//2 pixels' beats: WB + 1 for 3x3), and for the upsample the second input beat of the pair that output
+beat m shows. `delay` is the generator's own per-stage cycle count, the look-ahead taken out, +1 for
+the upsample's pair write. Without rate changes it reduces to a sum of stage latencies exactly. The
+recurrence is a running maximum (`t - m` is non-decreasing), so it is evaluated vectorised over the
+first rows only: the first output beat never depends on more than a few lines.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,13 +27,12 @@ import numpy as np
 
 @dataclass(frozen=True)
 class BeatStep:
-    """One stage as the model sees it; `here` as in the generator (3x3: look-ahead WB + 1 included)."""
+    """One stage as the model sees it: output beat m waits for input beat `dep(m)`, then `delay` cycles."""
 
     output: str
     inputs: list[str]
-    kind: str  # conv3, conv1, join, pointwise, upsample2 (lanes: N in, 4N out)
-    here: int
-    wb: int  # input beats per line
+    dep: Callable[[np.ndarray], np.ndarray]
+    delay: int
 
 
 def _in_order(earliest: np.ndarray) -> np.ndarray:
@@ -49,18 +50,9 @@ def first_out_cycle(steps: list[BeatStep], source: str, first: int, beats: int, 
     t = {source: first + np.arange(beats, dtype=np.float64)}
     m = np.arange(beats)
     for s in steps:
-        ins = [t[i] for i in s.inputs]
-        if s.kind == "conv3":
-            dep = m + s.wb + 1
-            delay = s.here - s.wb - 1
-        elif s.kind == "upsample2":  # output beat m: input line m // wb, pair (m % (wb/2)) -> its second beat
-            p = s.wb // 2
-            dep = (m // s.wb) * s.wb + 2 * (m % p) + 1
-            delay = s.here + 1
-        else:
-            dep, delay = m, s.here
-        src = np.maximum.reduce(ins)
-        earliest = np.where(dep < beats, src[np.minimum(dep, beats - 1)], np.inf) + delay
+        src = np.maximum.reduce([t[i] for i in s.inputs])
+        dep = s.dep(m)
+        earliest = np.where(dep < beats, src[np.minimum(dep, beats - 1)], np.inf) + s.delay
         t[s.output] = _in_order(earliest)
     first_beat = t[output][0]
     return None if not np.isfinite(first_beat) else int(first_beat)

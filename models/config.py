@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from fluorogate.errors import UserError
 from fluorogate.models.tasks import TASKS, TaskSpec
@@ -20,6 +20,10 @@ from fluorogate.quantize.ir import CameraConversion, Rounding
 
 MIN_BITS, MAX_BITS = 2, 8
 NO_GLOBAL_SKIP = ("smlm",)  # nets (`TaskSpec.net`) whose last conv does not see the input
+# ModelConfig fields added after run folders were first written: saved only when they differ from their
+# default, so a config that does not use them is written byte for byte as before (its config.json, the
+# QONNX metadata, the hls4ml project that embeds it) and an older fluorogate still reads it.
+OPTIONAL_FIELDS = {"kernel": 3, "separable": False}
 
 
 class ModelConfig(BaseModel):
@@ -45,6 +49,14 @@ class ModelConfig(BaseModel):
     # the largest weight; "mse" is learned from the least-MSE power of two (outliers saturate).
     weight_scale: Literal["max", "mse"] = "max"
     rounding: Rounding = "half_even"
+    # The convs' window: 3x3, or 5x5 (a wider receptive field: large smooth objects such as the nuclei of
+    # the real crop span more than the default's 9x9 pixels; 25/9 the MACs per conv). Configs without the
+    # key are 3x3.
+    kernel: Literal[3, 5] = 3
+    # Feature-to-feature convs as depthwise-separable blocks (depthwise k x k, ReLU, pointwise 1x1): at
+    # C = 8, 3x3, 9 + 8 MACs per channel and pixel instead of 72. Convs reading the camera or writing the
+    # output stay dense.
+    separable: bool = False
     # How the last conv starts. "identity": the centre taps of the global skip's input channels make the
     # output the input (their mean, for several frames) at init, so the output ReLU is alive wherever the
     # input is > 0 (its pedestal) and the net learns the residual, CARE-style. "pedestal", for a net
@@ -55,6 +67,14 @@ class ModelConfig(BaseModel):
     # skip gets "identity" and one without gets "pedestal"; asking for the other one is an error. A
     # config.json without the key predates the choice and loads as "default" (`models.config.migrate`).
     tail_init: Literal["default", "identity", "pedestal"] = "identity"
+
+    @model_serializer(mode="wrap")
+    def _omit_optional_defaults(self, handler):
+        data = handler(self)
+        for key, default in OPTIONAL_FIELDS.items():
+            if data.get(key) == default:
+                del data[key]
+        return data
 
     @field_validator("task")
     @classmethod

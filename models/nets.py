@@ -3,7 +3,9 @@
 Each network asks an `Ops` factory for its layers; `Ops(cfg, quant=False)` gives torch layers and
 `Ops(cfg, quant=True)` the Brevitas ones, so both share one definition and the same parameter names
 (a float checkpoint loads into the QAT twin). Only what every hardware back end supports is used:
-3x3 'same' convolutions with stride 1, ReLU, channel concat, maxpool 2x2, nearest upsample 2x.
+'same' convolutions with stride 1 (3x3, or 5x5 with `ModelConfig.kernel`; the feature-to-feature
+convs optionally depthwise-separable, `ModelConfig.separable`), ReLU, channel concat, maxpool 2x2,
+nearest upsample 2x.
 
 Every quantizer that rounds sees non-negative values only (each is a ReLU quantizer; the input
 arrives on its grid), so `half_up` means the same in Brevitas, QONNX, FINN and the IR. That is why
@@ -38,16 +40,27 @@ class Ops:
 
         return qnn.QuantIdentity(act_quant=self.q.input, return_quant_tensor=True)
 
-    def conv(self, cin: int, cout: int, weight_bits: int | None = None) -> nn.Module:
+    def conv(self, cin: int, cout: int, weight_bits: int | None = None, kernel: int | None = None,
+             groups: int = 1) -> nn.Module:
+        """A 'same' conv, `cfg.kernel` x `cfg.kernel` unless `kernel` says (`groups=cin`: depthwise)."""
+        k = kernel or self.cfg.kernel
         if not self.quant:
-            return nn.Conv2d(cin, cout, 3, padding=1)
+            return nn.Conv2d(cin, cout, k, padding=k // 2, groups=groups)
         import brevitas.nn as qnn
 
         return qnn.QuantConv2d(
-            cin, cout, 3, padding=1,
+            cin, cout, k, padding=k // 2, groups=groups,
             weight_quant=self.q.weight(weight_bits or self.cfg.weight_bits),
             bias_quant=self.q.bias, return_quant_tensor=False,
         )
+
+    def features(self, cin: int, cout: int) -> nn.Module:
+        """A conv from features to features: dense, or with `cfg.separable` the depthwise-separable block
+        (depthwise k x k, ReLU quantizer, pointwise 1x1: k*k + cout MACs per input channel and pixel
+        where a dense conv takes k*k*cout). A conv reading one channel (the camera) stays dense."""
+        if not self.cfg.separable or cin == 1:
+            return self.conv(cin, cout)
+        return nn.Sequential(self.conv(cin, cin, groups=cin), self.relu(), self.conv(cin, cout, kernel=1))
 
     def relu(self, out: bool = False, input_grid: bool = False) -> nn.Module:
         """ReLU + unsigned activation quantizer; `out=True` returns a plain tensor (the net's output).
@@ -84,9 +97,9 @@ class DenoiseNet(nn.Module):
         self.inp = ops.input()
         self.head = ops.conv(1, c)
         self.head_act = ops.relu()
-        self.body = nn.ModuleList(ops.conv(c, c) for _ in range(cfg.layers - 3))
+        self.body = nn.ModuleList(ops.features(c, c) for _ in range(cfg.layers - 3))
         self.body_act = nn.ModuleList(ops.relu() for _ in range(cfg.layers - 3))
-        self.skip_conv = ops.conv(c, c)
+        self.skip_conv = ops.features(c, c)
         self.skip = ops.relu(input_grid=True)  # shared by both inputs of the concat
         self.tail = ops.conv(c + 1, 1, cfg.last_weight_bits)
         self.out = ops.relu(out=True, input_grid=True)
@@ -118,11 +131,11 @@ class UNet(nn.Module):
         self.enc = ops.conv(1, c)
         self.skip1 = ops.relu()  # shared: encoder features and up path, the inner concat
         self.pool = nn.MaxPool2d(2)
-        self.mid = nn.ModuleList(ops.conv(c if i == 0 else 2 * c, 2 * c) for i in range(cfg.layers - 4))
+        self.mid = nn.ModuleList(ops.features(c if i == 0 else 2 * c, 2 * c) for i in range(cfg.layers - 4))
         self.mid_act = nn.ModuleList(ops.relu() for _ in range(cfg.layers - 4))
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.up_conv = ops.conv(2 * c, c)
-        self.dec = ops.conv(2 * c, c)
+        self.up_conv = ops.features(2 * c, c)
+        self.dec = ops.features(2 * c, c)
         self.skip = ops.relu(input_grid=True)  # shared: input and decoder features, the global concat
         self.tail = ops.conv(c + 1, 1, cfg.last_weight_bits)
         self.out = ops.relu(out=True, input_grid=True)
@@ -190,10 +203,10 @@ class SMLMNet(nn.Module):
         ops = Ops(cfg, quant)
         c = cfg.channels
         self.inp = ops.input()
-        self.body = nn.ModuleList(ops.conv(1 if i == 0 else c, c) for i in range(cfg.layers - 2))
+        self.body = nn.ModuleList(ops.features(1 if i == 0 else c, c) for i in range(cfg.layers - 2))
         self.body_act = nn.ModuleList(ops.relu() for _ in range(cfg.layers - 2))
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.up_conv = ops.conv(c, c)
+        self.up_conv = ops.features(c, c)
         self.up_act = ops.relu()
         self.tail = ops.conv(c, 1, cfg.last_weight_bits)
         self.out = ops.relu(out=True, input_grid=True)
@@ -280,9 +293,10 @@ def init_tail_identity(tail: nn.Conv2d, frames: int) -> None:
     70% off the input, and 300 float steps of seed 1 at 21.8/24.4/31.7 dB (5/10/20 ph) vs 30.3/30.5/35.3
     (docs/models.md). The RNG stream is untouched: the other layers start exactly as under "default".
     """
+    centre = tail.weight.shape[-1] // 2
     with torch.no_grad():
         tail.weight.zero_()
-        tail.weight[:, :frames, 1, 1] = 1.0 / frames
+        tail.weight[:, :frames, centre, centre] = 1.0 / frames
         tail.bias.zero_()
 
 

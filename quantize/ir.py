@@ -8,18 +8,14 @@ built from the exported QONNX file (`fluorogate.quantize.from_qonnx`), stored as
 Semantics (all tensors are integers; a tensor's real value is `int * 2**exp`):
 - Tensors are NCHW-free: a node's output is one tensor named after the node, shape (C, H, W) per
   frame. Nodes are listed in topological order; `inputs` name earlier nodes.
-- `input`: camera codes already on the input quantizer's grid (bits, signed, exp). `camera` says how
-  raw ADU become those codes in hardware: `sat(round_shift(adu - offset, shift))`.
-- `conv`: `acc = sum(w * x) + bias`, zero 'same' padding, stride 1, kernel 1 or 3. Exact: the output
-  exp is `input.exp + weight_exp`; the bias is stored already on that exp (Int16Bias guarantees it).
-- `relu`: `max(x, 0)`, exp unchanged.
-- `requant`: the only place that rounds. `y = sat(round(x * 2**(x.exp - quant.exp)))`: a right
-  shift by `quant.exp - x.exp` with the graph's rounding (or an exact left shift when negative),
-  then saturation to the quantizer's integer range.
-- `add`, `concat`: exact; inputs aligned to the smallest exp by left shifts.
-- `maxpool2`: 2x2, stride 2. `upsample2`: nearest, factor 2. Both keep exp.
-`IntegerGraph.exps()` derives every tensor's exp from these rules. Full description, JSON format and
-the QONNX mapping: docs/ir.md.
+- Each op is one class in `quantize/ops/` (`OpNode`): its fields, its shape, channels, exponent, range,
+  accumulator bound, reference execution and streaming window. The ops today: `input` (camera codes on
+  the input quantizer's grid, `camera` saying how raw ADU become them), `conv` (dense k x k, k = 1, 3,
+  5), `dwconv` (depthwise k x k), `relu`, `requant` (the only place that rounds), `add`, `concat`,
+  `maxpool2`, `upsample2`.
+`IntegerGraph.exps()`, `channels()` and `sizes()` derive every tensor's exp, channel count and frame
+size from the ops (no node stores them twice). Full description, JSON format and the QONNX mapping:
+docs/ir.md.
 Rounding is one per graph: `half_even` (QONNX ROUND, hls4ml AP_RND_CONV) or `half_up`
 (`floor(x + 0.5)`, round half towards +inf; ap_fixed AP_RND; FINN's thresholds).
 """
@@ -27,143 +23,30 @@ Rounding is one per graph: `half_even` (QONNX ROUND, hls4ml AP_RND_CONV) or `hal
 from __future__ import annotations
 
 import json
-from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Union
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fluorogate.errors import UserError
+from fluorogate.quantize.ops import OPS, OpNode
 
-Rounding = Literal["half_even", "half_up"]
+# The value types and the classes of the original ops, re-exported for the code that imports them from
+# here; a new op's class is imported from its own module (quantize/ops/<module>.py).
+from fluorogate.quantize.ops.conv import ConvNode
+from fluorogate.quantize.ops.input import InputNode
+from fluorogate.quantize.ops.join import AddNode, ConcatNode
+from fluorogate.quantize.ops.pointwise import ReluNode, RequantNode
+from fluorogate.quantize.ops.resample import MaxPoolNode, UpsampleNode
+from fluorogate.quantize.tensors import CameraConversion, Rounding, TensorQuant, TensorRange
+
+__all__ = ["AddNode", "CameraConversion", "ConcatNode", "ConvNode", "InputNode", "IntegerGraph", "MaxPoolNode",
+           "Node", "OpNode", "ReluNode", "RequantNode", "Rounding", "TensorQuant", "TensorRange", "UpsampleNode"]
+
 IR_VERSION = 1
 
-
-class TensorQuant(BaseModel):
-    """A quantizer's integer grid: `bits` wide, `signed` or not, real value `int * 2**exp`."""
-
-    model_config = ConfigDict(frozen=True)
-
-    bits: int = Field(ge=1, le=32)
-    signed: bool
-    narrow: bool = False  # signed narrow range: -(2**(b-1)-1) .. 2**(b-1)-1 (Brevitas weights)
-    exp: int
-
-    @property
-    def min_int(self) -> int:
-        if not self.signed:
-            return 0
-        return -(2 ** (self.bits - 1)) + (1 if self.narrow else 0)
-
-    @property
-    def max_int(self) -> int:
-        return 2 ** (self.bits - 1) - 1 if self.signed else 2**self.bits - 1
-
-
-class TensorRange(BaseModel):
-    """Result of static range analysis for one tensor: exact integer bounds and the width they need."""
-
-    model_config = ConfigDict(frozen=True)
-
-    lo: int
-    hi: int
-    exp: int
-
-    @property
-    def signed(self) -> bool:
-        return self.lo < 0
-
-    @property
-    def bits(self) -> int:
-        """Smallest two's-complement (if signed) or unsigned width holding [lo, hi]."""
-        if self.signed:
-            return max(self.hi.bit_length(), (-self.lo - 1).bit_length()) + 1
-        return max(self.hi.bit_length(), 1)
-
-
-class CameraConversion(BaseModel):
-    """Raw camera ADU to input codes, in integer hardware: `sat(round_shift(adu - offset, shift))`."""
-
-    adu_bits: int = Field(ge=1, le=32)
-    offset: int
-    shift: int  # right shift (>0) with the graph's rounding; negative means an exact left shift
-
-
-class _Node(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    inputs: list[str] = Field(default_factory=list)
-
-
-class InputNode(_Node):
-    op: Literal["input"] = "input"
-    channels: int = Field(ge=1)
-    quant: TensorQuant
-    camera: CameraConversion | None = None
-
-
-class ConvNode(_Node):
-    op: Literal["conv"] = "conv"
-    kernel: Literal[1, 3]
-    weight: list  # int, shape (out_channels, in_channels, kernel, kernel)
-    weight_quant: TensorQuant
-    bias: list[int] | None = None  # on exp `input exp + weight_quant.exp`
-
-    @cached_property
-    def weight_array(self) -> np.ndarray:
-        return np.asarray(self.weight, dtype=np.int64)
-
-    @property
-    def out_channels(self) -> int:
-        return len(self.weight)
-
-    @property
-    def in_channels(self) -> int:
-        return len(self.weight[0])
-
-    @model_validator(mode="after")
-    def _check_shapes(self) -> ConvNode:
-        w = np.asarray(self.weight)
-        if w.ndim != 4 or w.shape[2:] != (self.kernel, self.kernel):
-            raise ValueError(f"conv {self.name}: weight shape {w.shape} is not (O, I, {self.kernel}, {self.kernel})")
-        if self.bias is not None and len(self.bias) != w.shape[0]:
-            raise ValueError(f"conv {self.name}: {len(self.bias)} biases for {w.shape[0]} output channels")
-        return self
-
-
-class ReluNode(_Node):
-    op: Literal["relu"] = "relu"
-
-
-class RequantNode(_Node):
-    op: Literal["requant"] = "requant"
-    quant: TensorQuant
-
-
-class AddNode(_Node):
-    op: Literal["add"] = "add"
-
-
-class ConcatNode(_Node):
-    op: Literal["concat"] = "concat"
-
-
-class MaxPoolNode(_Node):
-    op: Literal["maxpool2"] = "maxpool2"
-
-
-class UpsampleNode(_Node):
-    op: Literal["upsample2"] = "upsample2"
-
-
-Node = Annotated[
-    InputNode | ConvNode | ReluNode | RequantNode | AddNode | ConcatNode | MaxPoolNode | UpsampleNode,
-    Field(discriminator="op"),
-]
-
-_ARITY = {"input": 0, "conv": 1, "relu": 1, "requant": 1, "add": 2, "maxpool2": 1, "upsample2": 1}
+# Every registered op class (quantize/ops/), told apart by its `op` field.
+Node = Annotated[Union[tuple(OPS.values())], Field(discriminator="op")]  # noqa: UP007 - a runtime tuple
 
 
 class IntegerGraph(BaseModel):
@@ -188,16 +71,13 @@ class IntegerGraph(BaseModel):
             for src in node.inputs:
                 if src not in seen:
                     raise ValueError(f"node {node.name!r} reads {src!r}, which is not an earlier node")
-            arity = _ARITY.get(node.op)
-            if arity is not None and len(node.inputs) != arity:
-                raise ValueError(f"{node.op} node {node.name!r} has {len(node.inputs)} inputs, wants {arity}")
-            if node.op == "concat" and len(node.inputs) < 2:
-                raise ValueError(f"concat node {node.name!r} needs at least 2 inputs")
+            node.check_inputs()
             seen.add(node.name)
         if self.output not in seen:
             raise ValueError(f"output {self.output!r} is not a node")
-        if sum(n.op == "input" for n in self.nodes) != 1:
+        if sum(isinstance(n, InputNode) for n in self.nodes) != 1:
             raise ValueError("an IntegerGraph has exactly one input node")
+        self.channels()  # every node's weights fit its input's channels
         return self
 
     @property
@@ -214,16 +94,27 @@ class IntegerGraph(BaseModel):
         return [n for n in self.nodes if name in n.inputs]
 
     def exps(self) -> dict[str, int]:
-        """Each tensor's exponent, derived from the semantics above (no node stores it twice)."""
+        """Each tensor's exponent, from its op (`OpNode.infer_exp`)."""
         exps: dict[str, int] = {}
         for n in self.nodes:
-            if isinstance(n, InputNode | RequantNode):
-                exps[n.name] = n.quant.exp
-            elif isinstance(n, ConvNode):
-                exps[n.name] = exps[n.inputs[0]] + n.weight_quant.exp
-            else:  # relu/maxpool2/upsample2 keep exp; add/concat align to the smallest
-                exps[n.name] = min(exps[i] for i in n.inputs)
+            exps[n.name] = n.infer_exp([exps[i] for i in n.inputs])
         return exps
+
+    def channels(self) -> dict[str, int]:
+        """Each tensor's channel count, from its op (`OpNode.infer_channels`; ValueError where a node's
+        weights do not fit its input)."""
+        ch: dict[str, int] = {}
+        for n in self.nodes:
+            ch[n.name] = n.infer_channels([ch[i] for i in n.inputs])
+        return ch
+
+    def sizes(self, height: int, width: int) -> dict[str, tuple[int, int]]:
+        """Each tensor's (height, width) for a `height` x `width` input frame, from its op
+        (`OpNode.infer_size`; UserError for a frame size an op cannot take, e.g. odd at a pool)."""
+        sizes: dict[str, tuple[int, int]] = {}
+        for n in self.nodes:
+            sizes[n.name] = n.infer_size([sizes[i] for i in n.inputs] or [(height, width)])
+        return sizes
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.model_dump_json(indent=1))

@@ -1,80 +1,50 @@
 """The integer reference: the executable specification every hardware back end is judged against.
 
 `run_graph(graph, codes)` evaluates an IntegerGraph on a whole frame, bit for bit as the hardware
-must. It is fast because convolutions run as BLAS matrix products in floating point, which is exact
-here, not approximately right. The proof, per conv node:
+must: node by node, each op computing itself (`OpNode.execute`, in the op's class in
+`quantize/ops/`). It is fast because convolutions run as BLAS matrix products in floating point,
+which is exact here, not approximately right. The proof, per conv node:
 
 1. Every operand is an integer: input codes and weights by construction, bias aligned onto the
    accumulator grid when the graph was built.
-2. `ranges.accumulator_bound` gives B >= |b| + sum|w_i| * max|x|, which bounds |every partial sum| in
+2. `OpNode.accumulator_bound` gives B >= |b| + sum|w_i| * max|x|, which bounds |every partial sum| in
    any order of summation, |every product| and |every operand|.
 3. An IEEE float with a p-bit significand represents every integer of magnitude <= 2**p exactly,
    and a correctly rounded +, * or fused multiply-add whose exact result is such an integer returns
    it unchanged. By induction over the summation, GEMM returns the exact integer sum when B <= 2**p:
    p = 24 for float32, 53 for float64. Past 2**53 we fall back to int64 (exact to 2**63, slow).
 4. The algorithm must be a plain sum of products: a Winograd or FFT convolution transforms its
-   operands with fractions and is not exact. See `conv_frame` for which kernel runs where;
+   operands with fractions and is not exact. See `exact.conv_frame` for which kernel runs where;
    `tests/test_quantize_reference.py` checks the bound at its extremes.
 
-Everything else (requant, relu, add, concat, pooling, upsampling) runs on int64 tensors with the
-integer operators of `rounding.py`.
+Everything else (requant, relu, add, concat, pooling, upsampling) runs on the same carrier with the
+integer operators of `rounding.py`; `widest_integer` proves every value they meet is exact in it.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 
 from fluorogate.errors import UserError
-from fluorogate.quantize.ir import (
-    AddNode,
-    ConcatNode,
-    ConvNode,
-    InputNode,
-    IntegerGraph,
-    MaxPoolNode,
-    ReluNode,
-    RequantNode,
-    UpsampleNode,
-)
+from fluorogate.quantize.exact import FLOAT32_EXACT, FLOAT64_EXACT, conv_frame, exact_dtype
+from fluorogate.quantize.ir import InputNode, IntegerGraph, ReluNode, RequantNode
+from fluorogate.quantize.ops import Exec
 from fluorogate.quantize.ranges import analyze, conv_bounds
-from fluorogate.quantize.rounding import requant, round_float, saturate
+from fluorogate.quantize.rounding import round_float, saturate
 
-FLOAT32_EXACT = 2**24
-FLOAT64_EXACT = 2**53
-
-
-def exact_dtype(bound: int):
-    """The cheapest torch dtype in which every integer of magnitude <= bound is exact (step 3 above)."""
-    import torch
-
-    if bound <= FLOAT32_EXACT:
-        return torch.float32
-    if bound <= FLOAT64_EXACT:
-        return torch.float64
-    if bound < 2**63:
-        return torch.int64
-    raise UserError(f"the graph's integers may reach {bound} (>= 2**63): no exact datapath; narrow the bit widths")
+__all__ = ["FLOAT32_EXACT", "FLOAT64_EXACT", "Plan", "apply_node", "check_codes", "codes_from_adu", "conv_frame",
+           "exact_dtype", "plan_for", "quantize_float_input", "run_graph", "run_graph_tensors", "to_real",
+           "widest_integer"]
 
 
 def widest_integer(graph: IntegerGraph, ranges) -> int:
     """The largest magnitude any step of the reference computes, from the proven ranges: every tensor,
-    every conv partial sum (`accumulator_bound`), every operand aligned by a left shift (add, concat,
-    requant to a finer grid) and every rounding offset added before a right shift."""
-    bounds = conv_bounds(graph, ranges)
-
-    def mag(name: str) -> int:
-        return max(abs(ranges[name].lo), abs(ranges[name].hi))
-
-    widest = max([mag(n.name) for n in graph.nodes] + list(bounds.values()))
+    every conv partial sum (`accumulator_bound`), and what each op computes on the way
+    (`OpNode.widest_operand`: weights, operands aligned by a left shift for add, concat and requant to a
+    finer grid, rounding offsets added before a right shift)."""
+    widest = max([ranges[n.name].magnitude for n in graph.nodes] + list(conv_bounds(graph, ranges).values()))
     for n in graph.nodes:
-        if isinstance(n, ConvNode):
-            widest = max(widest, int(np.abs(n.weight_array).max(initial=0)))
-        if isinstance(n, AddNode | ConcatNode | RequantNode):
-            for i in n.inputs:
-                shift = ranges[n.name].exp - ranges[i].exp
-                widest = max(widest, (mag(i) << max(-shift, 0)) + (1 << max(shift - 1, 0)))
+        widest = max(widest, n.widest_operand([ranges[i] for i in n.inputs], ranges[n.name]))
     return widest
 
 
@@ -87,8 +57,6 @@ class Plan:
     """
 
     def __init__(self, graph: IntegerGraph):
-        import torch
-
         self.graph = graph
         self.exps = graph.exps()
         ranges = graph.ranges or analyze(graph)
@@ -109,12 +77,7 @@ class Plan:
                         graph.node(chain[-1]), InputNode):
                     self.inplace.add(n.name)
         self.last_use = {i: k for k, n in enumerate(graph.nodes) for i in n.inputs}  # free tensors early
-        self.conv: dict[str, tuple] = {}
-        for n in graph.nodes:
-            if isinstance(n, ConvNode):
-                wm = torch.from_numpy(n.weight_array).to(self.carrier)
-                bias = None if n.bias is None else torch.tensor(n.bias, dtype=torch.int64).to(self.carrier)
-                self.conv[n.name] = (wm, bias)
+        self.consts = {n.name: c for n in graph.nodes if (c := n.constants(self.carrier)) is not None}
 
 
 _PLANS: dict[int, tuple[IntegerGraph, Plan]] = {}
@@ -128,49 +91,6 @@ def plan_for(graph: IntegerGraph) -> Plan:
         _PLANS.clear()  # one graph at a time is the common case; keep memory flat
         _PLANS[id(graph)] = hit
     return hit[1]
-
-
-@contextmanager
-def _ieee_fp32():
-    """oneDNN computes float32 convs in TF32/BF16 if the user allowed it: force IEEE float32 then.
-
-    Only touched when needed: changing the setting invalidates oneDNN's primitive cache (2x slower).
-    """
-    import torch
-
-    conv = torch.backends.mkldnn.conv
-    saved = conv.fp32_precision
-    if saved in ("none", "ieee"):
-        yield
-        return
-    conv.fp32_precision = "ieee"
-    try:
-        yield
-    finally:
-        conv.fp32_precision = saved
-
-
-def conv_frame(x, wm, bias, kernel: int, pad_rows: bool = True):
-    """Exact 'same' conv of a frame or a row window x (C, H, W) -> (O, H', W'), in x's carrier dtype.
-
-    `pad_rows=False` is the streaming form: the caller supplies the rows above and below (a window of
-    `kernel` rows per output row), so only the columns are zero-padded and H' = H - kernel + 1.
-    float32 goes to oneDNN's direct convolution (PyTorch asks ideep for `convolution_direct`, never
-    Winograd), float64 to ATen's im2col + GEMM; int64 (bounds past 2**53) to explicit taps.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    p = kernel // 2
-    pad = (p, p) if pad_rows else (0, p)
-    if x.dtype == torch.int64:  # no integer conv in torch: sum the taps
-        xp = F.pad(x, (p, p, pad[0], pad[0]))
-        h, w = xp.shape[1] - kernel + 1, x.shape[2]
-        acc = sum(torch.einsum("oc,chw->ohw", wm[:, :, dy, dx], xp[:, dy:dy + h, dx:dx + w])
-                  for dy in range(kernel) for dx in range(kernel))
-        return acc if bias is None else acc + bias[:, None, None]
-    with _ieee_fp32():
-        return F.conv2d(x[None], wm, bias, padding=pad)[0]
 
 
 def check_codes(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
@@ -190,36 +110,14 @@ def check_codes(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
 
 
 def apply_node(plan: Plan, n, ins: list, pad_rows: bool = True, fuse: bool = True, inplace: bool = False):
-    """One IR node on int tensors (C, H, W): a whole frame, or rows in the streaming form.
+    """One IR node on int tensors (C, H, W): a whole frame, or rows in the streaming form (`ops.Exec`).
 
-    `pad_rows=False` (streaming): a 3x3 conv gets its `kernel` rows with the borders already zero.
+    `pad_rows=False` (streaming): a windowed op gets its rows with the borders already zero.
     `fuse=False`: a relu feeding only requants is computed too (else it passes its input through and
     the requant applies it), for when every intermediate tensor is wanted. `inplace=True`: a requant in
     `plan.inplace` overwrites its input (whole-frame runs, where that tensor is read by nobody else).
     """
-    import torch
-
-    graph = plan.graph
-    if isinstance(n, ConvNode):
-        wm, bias = plan.conv[n.name]
-        return conv_frame(ins[0], wm, bias, n.kernel, pad_rows)
-    if isinstance(n, ReluNode):
-        return ins[0] if fuse and n.name in plan.fused_relu else ins[0].clamp_min(0)
-    if isinstance(n, RequantNode):
-        return requant(ins[0], n.quant.exp - plan.exps[n.inputs[0]], n.quant, graph.rounding,
-                       relu=fuse and n.inputs[0] in plan.fused_relu, inplace=inplace and n.name in plan.inplace)
-    if isinstance(n, AddNode | ConcatNode):
-        e = plan.exps[n.name]
-        aligned = [v * (1 << (plan.exps[i] - e)) if plan.exps[i] > e else v for v, i in zip(ins, n.inputs, strict=True)]
-        return aligned[0] + aligned[1] if isinstance(n, AddNode) else torch.cat(aligned, 0)
-    if isinstance(n, MaxPoolNode):
-        c, h, w = ins[0].shape
-        if h % 2 or w % 2:
-            raise UserError(f"maxpool2 {n.name}: tensor is {h}x{w}; frame sizes must divide by 2 at every pool")
-        return ins[0].reshape(c, h // 2, 2, w // 2, 2).amax(dim=(2, 4))
-    if isinstance(n, UpsampleNode):
-        return ins[0].repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)
-    raise TypeError(f"no reference for node type {n.op!r}")  # pragma: no cover - IR has no other types
+    return n.execute(ins, Exec(plan, pad_rows=pad_rows, fuse=fuse, inplace=inplace))
 
 
 def _run(graph: IntegerGraph, codes: np.ndarray, keep_all: bool) -> dict:

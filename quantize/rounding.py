@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from fluorogate.quantize.ir import TensorQuant
+from fluorogate.quantize.tensors import TensorQuant
 
 
 def round_shift(x: Any, shift: int, rounding: str, inplace: bool = False) -> Any:

@@ -1,24 +1,27 @@
 """The streaming reference: the IntegerGraph as a line-buffer pipeline fed by a camera beat stream.
 
 This is the form the RTL implements, so it is what the RTL is compared against, transfer by
-transfer. Each node is a row operator with the state a hardware block needs (`_RowOp`):
+transfer. Each node is a row operator (`_RowOp`) with the state a hardware block needs, described by
+its op's `row_window()` (`ops.RowWindow`: rows per step, stride, zero padding):
 
-- 3x3 conv: a line buffer of the 2 previous rows; input row r releases output row r-1. Row -1 and
-  row H are zeros ('same' padding); the last output row is released by the end-of-frame flush.
+- k x k conv (dense or depthwise): a line buffer of the k-1 previous rows; input row r releases output
+  row r - k//2. The k//2 rows above and below the frame are zeros ('same' padding); the last output
+  rows are released by the end-of-frame flush.
 - 1x1 conv, relu, requant: row in, row out (no buffering).
 - maxpool2: buffers one row; every second input row releases one output row.
 - upsample2: every input row releases two output rows.
 - add/concat: a FIFO per input (the skip buffer): a row leaves when every input has delivered it.
-All arithmetic is `reference.apply_node`, the same code as the whole-frame `run_graph`, on row windows,
+All arithmetic is the op's `execute`, the same code as the whole-frame `run_graph`, on row windows,
 so the two forms cannot drift apart; tests check they agree bit for bit, borders included.
 
 Timing model (dataflow, pixel granular): an output pixel is known at the cycle the last input pixel
-it depends on arrives (`arrival_times`: the graph's receptive field, borders and the end-of-frame
-flush included: the last rows depend on the frame's last beats only). Its beat is sent one cycle
-later at the earliest, one beat per cycle, in order, and only on cycles where the consumer's `ready`
-is high. This is the latency of an ideal causal design with zero pipeline delay: a real one (the
-RTL) has the same transfers and a latency larger by its pipeline depth. Line latency per node:
-conv3x3 1 line + 1 pixel, maxpool2 up to 1 line, the rest 0; a path's latency is the sum along it.
+it depends on arrives (`arrival_times`: the graph's receptive field from each op's `arrival`, borders
+and the end-of-frame flush included: the last rows depend on the frame's last beats only). Its beat is
+sent one cycle later at the earliest, one beat per cycle, in order, and only on cycles where the
+consumer's `ready` is high. This is the latency of an ideal causal design with zero pipeline delay: a
+real one (the RTL) has the same transfers and a latency larger by its pipeline depth. Line latency per
+node: k x k conv k//2 lines + k//2 pixels, maxpool2 up to 1 line, the rest 0; a path's latency is the
+sum along it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from fluorogate.errors import UserError
-from fluorogate.quantize.ir import ConvNode, InputNode, IntegerGraph, MaxPoolNode, UpsampleNode
+from fluorogate.quantize.ir import InputNode, IntegerGraph
 from fluorogate.quantize.reference import Plan, apply_node, check_codes, codes_from_adu, plan_for
 
 
@@ -37,11 +40,9 @@ class _RowOp:
         import torch
 
         self.plan, self.node, self.torch = plan, node, torch
+        self.spec = node.row_window()
         self.fifos: list[list] = [[] for _ in node.inputs]
-        self.window: list = []  # the line buffer (conv3x3: rows r-2, r-1; maxpool2: the even row)
-
-    def _zero_row(self, like):
-        return self.torch.zeros_like(like)
+        self.window: list = []  # the line buffer: the rows the next step looks at
 
     def push(self, k: int, rows: list) -> list:
         """Rows (C, 1, W) arriving on input k; returns the output rows released, in order."""
@@ -52,34 +53,27 @@ class _RowOp:
         return out
 
     def _step(self, ins: list) -> list:
-        n = self.node
-        if isinstance(n, ConvNode) and n.kernel == 3:
-            if not self.window:
-                self.window.append(self._zero_row(ins[0]))  # row -1
+        spec = self.spec
+        if spec.rows == 1 and not spec.pad:
+            y = apply_node(self.plan, self.node, ins)
+        else:
+            if not self.window:  # a frame starts: the zero rows above it
+                self.window.extend(self.torch.zeros_like(ins[0]) for _ in range(spec.pad))
             self.window.append(ins[0])
-            if len(self.window) < 3:
+            if len(self.window) < spec.rows:
                 return []
-            win = self.torch.cat(self.window, 1)
-            self.window.pop(0)
-            return [apply_node(self.plan, n, [win], pad_rows=False)]
-        if isinstance(n, MaxPoolNode):
-            self.window.append(ins[0])
-            if len(self.window) < 2:
-                return []
-            pair = self.torch.cat(self.window, 1)
-            self.window.clear()
-            return [apply_node(self.plan, n, [pair])]
-        if isinstance(n, UpsampleNode):
-            y = apply_node(self.plan, n, ins)
-            return [y[:, :1], y[:, 1:]]
-        return [apply_node(self.plan, n, ins)]
+            y = apply_node(self.plan, self.node, [self.torch.cat(self.window, 1)], pad_rows=not spec.pad)
+            del self.window[:spec.stride]
+        return [y[:, r:r + 1] for r in range(y.shape[1])]
 
     def flush(self) -> list:
-        """End of frame: release what the line buffer holds (the zero row H below the frame)."""
+        """End of frame: release what the line buffer holds (the zero rows below the frame)."""
         out = []
-        if isinstance(self.node, ConvNode) and self.node.kernel == 3 and self.window:
-            out = self._step([self._zero_row(self.window[-1])])
-        if any(self.fifos) or (isinstance(self.node, MaxPoolNode) and self.window):
+        if self.spec.pad and self.window:
+            zero = self.torch.zeros_like(self.window[-1])
+            for _ in range(self.spec.pad):
+                out.extend(self._step([zero]))
+        if any(self.fifos) or (self.window and not self.spec.pad):
             raise UserError(f"node {self.node.name}: rows left over at the end of the frame "
                             "(odd frame height at a maxpool?)")
         self.window = []
@@ -114,27 +108,12 @@ def _frame(plan: Plan, graph: IntegerGraph, rows: np.ndarray) -> list[np.ndarray
 
 def arrival_times(graph: IntegerGraph, t_in: np.ndarray) -> np.ndarray:
     """Earliest cycle each output pixel can be known: the latest arrival among the input pixels it
-    depends on (`t_in`: (H, W) cycle of each input pixel's beat), through the graph's receptive fields.
-
-    conv3x3: max over the in-frame 3x3 neighbourhood (padding needs no data); maxpool2: over the 2x2
-    block; upsample2: repeat; add/concat: max over the inputs; the rest: unchanged.
-    """
-    from scipy.ndimage import maximum_filter
-
+    depends on (`t_in`: (H, W) cycle of each input pixel's beat), through the graph's receptive fields
+    (each op's `arrival`: a k x k conv, the max over the in-frame k x k neighbourhood, padding needing no
+    data; maxpool2, over the 2x2 block; upsample2, a repeat; add/concat, the max over the inputs)."""
     t: dict[str, np.ndarray] = {}
     for n in graph.nodes:
-        ins = [t[i] for i in n.inputs]
-        if isinstance(n, InputNode):
-            t[n.name] = t_in
-        elif isinstance(n, ConvNode) and n.kernel == 3:
-            t[n.name] = maximum_filter(ins[0], size=3, mode="constant", cval=-1)
-        elif isinstance(n, MaxPoolNode):
-            h, w = ins[0].shape
-            t[n.name] = ins[0].reshape(h // 2, 2, w // 2, 2).max(axis=(1, 3))
-        elif isinstance(n, UpsampleNode):
-            t[n.name] = ins[0].repeat(2, axis=0).repeat(2, axis=1)
-        else:
-            t[n.name] = np.maximum.reduce(ins)
+        t[n.name] = t_in if isinstance(n, InputNode) else n.arrival([t[i] for i in n.inputs])
     return t[graph.output]
 
 

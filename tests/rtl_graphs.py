@@ -25,6 +25,14 @@ def conv(name: str, src: str, cin: int, cout: int, k: int, rng: np.random.Genera
             "weight_quant": quant(wbits, True, -3, True), "bias": rng.integers(-64, 64, size=cout).tolist()}
 
 
+def dwconv(name: str, src: str, ch: int, k: int, rng: np.random.Generator, wbits: int = 4) -> dict:
+    """A depthwise k x k conv: one random filter per channel."""
+    lim = 2 ** (wbits - 1) - 1
+    return {"op": "dwconv", "name": name, "inputs": [src], "kernel": k,
+            "weight": rng.integers(-lim, lim + 1, size=(ch, 1, k, k)).tolist(),
+            "weight_quant": quant(wbits, True, -3, True), "bias": rng.integers(-64, 64, size=ch).tolist()}
+
+
 def requant(name: str, src: str, bits: int = 8, signed: bool = False, exp: int = -4) -> dict:
     return {"op": "requant", "name": name, "inputs": [src], "quant": quant(bits, signed, exp)}
 
@@ -61,6 +69,13 @@ def layer_graph(kind: str, rounding: str = "half_even", seed: int = 0) -> Intege
     if kind == "conv1":
         return graph([x, conv("c", "x", 1, 3, 1, rng), {"op": "relu", "name": "r", "inputs": ["c"]},
                       requant("y", "r", bits=6, exp=-2)], "y", rounding)
+    if kind == "conv5":  # raw accumulator out of a 5x5 window: two rows and columns of padding
+        return graph([x, conv("c", "x", 1, 2, 5, rng)], "c", rounding)
+    if kind == "separable":  # depthwise 3x3 then 1x1: the depthwise-separable block, on 3 channels
+        return graph([x, conv("e", "x", 1, 3, 1, rng), requant("eq", "e", signed=True, exp=-3),
+                      dwconv("d", "eq", 3, 3, rng), {"op": "relu", "name": "dr", "inputs": ["d"]},
+                      requant("dq", "dr", exp=-3), conv("p", "dq", 3, 2, 1, rng),
+                      requant("y", "p", signed=True, exp=-3)], "y", rounding)
     if kind == "requant":  # every int8 code through a 3-bit right shift: all ties, both signs
         x = {"op": "input", "name": "x", "channels": 1, "quant": quant(8, True, -4)}
         return graph([x, requant("y", "x", bits=5, signed=True, exp=-1)], "y", rounding)

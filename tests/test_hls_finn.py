@@ -374,3 +374,46 @@ def test_check_frames_include_a_camera_frame(run_dir):
     assert len(frames) == 3 and all(f.shape == (1, 12, 10) for f in frames)
     cam = frames[-1]
     assert cam.min() >= q.min_int and cam.max() <= q.max_int and len(np.unique(cam)) > 5
+
+
+@pytest.mark.integration
+def test_depthwise_and_5x5_build_bit_exact(tmp_path):
+    """A depthwise-separable net of 5x5 windows: the depthwise conv becomes FINN's VVAU, the 5x5 conv a 5x5
+    sliding window and an MVAU; FINN's execution equals the reference after every step (16x16 frames)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from fluorogate.hls.finn.flow import FinnConfig, build_finn
+    from fluorogate.quantize.from_qonnx import build_integer_graph
+
+    _, path = exported(ModelConfig(rounding="half_up", channels=4, layers=3, kernel=5, separable=True), tmp_path)
+    graph = build_integer_graph(path)
+    assert {(n.op, n.kernel) for n in graph.nodes if n.op in ("conv", "dwconv")} == {("conv", 5), ("dwconv", 5),
+                                                                                     ("conv", 1)}
+    cfg = FinnConfig(size=(16, 16), check_size=(16, 16), check_frames=2)
+    result = build_finn(path, graph, cfg, tmp_path / "finn", progress=False)
+    steps = result.summary["check"]["steps"]
+    assert len(steps) == 16 and all(s["mismatches"] == 0 for s in steps)
+    nodes = result.model.graph.node
+    assert any(n.op_type.startswith("VVAU") for n in nodes)
+    windows = [getCustomOp(n).get_nodeattr("ConvKernelDim") for n in nodes
+               if n.op_type.startswith("ConvolutionInputGenerator")]
+    assert [5, 5] in [list(w) for w in windows]
+    assert "VVAU" in result.summary["ir_ops"]["dwconv"]
+
+
+def test_an_op_finn_cannot_build_is_refused_with_node_and_reason(monkeypatch, tmp_path):
+    """Before any FINN step: an op whose table entry refuses it, or an op with no entry at all."""
+    from fluorogate.hls.finn.ops import FINN, FinnOp, check_supported
+    from fluorogate.quantize.from_qonnx import build_integer_graph
+    from fluorogate.quantize.ops.registry import UnsupportedOp
+
+    _, path = exported(ModelConfig(rounding="half_up", channels=2, layers=3, separable=True), tmp_path)
+    graph = build_integer_graph(path)
+    check_supported(graph)
+    dw = next(n for n in graph.nodes if n.op == "dwconv")
+    monkeypatch.setitem(FINN._handlers, "dwconv", FinnOp((), refuse=lambda node, g: "no VVAU in this FINN"))
+    with pytest.raises(UnsupportedOp, match=f"FINN cannot build node '{dw.name}' \\(dwconv\\): no VVAU in this FINN"):
+        check_supported(graph)
+    monkeypatch.delitem(FINN._handlers, "dwconv")
+    with pytest.raises(UnsupportedOp, match=f"node '{dw.name}' is an IR 'dwconv'"):
+        check_supported(graph)

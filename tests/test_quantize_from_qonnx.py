@@ -53,6 +53,17 @@ def test_structure_metadata_and_json_round_trip(qonnx_path, tmp_path):
     assert IntegerGraph.load(tmp_path / "ir.json") == g
 
 
+def test_5x5_and_depthwise_convs_are_read(tmp_path):
+    """A Brevitas `QuantConv2d(groups=C)` is a `dwconv`, its pointwise partner a 1x1 `conv`, a 5x5 a `conv`
+    of kernel 5; read from the ONNX `Conv`'s group and weight shape, each by its op's reader."""
+    _, path = exported(ModelConfig(kernel=5, separable=True, layers=4), tmp_path)
+    g = build_integer_graph(path)
+    kinds = [(n.op, n.kernel) for n in g.nodes if n.op in ("conv", "dwconv")]
+    assert kinds == [("conv", 5), ("dwconv", 5), ("conv", 1), ("dwconv", 5), ("conv", 1), ("conv", 5)]
+    dw = next(n for n in g.nodes if n.op == "dwconv")
+    assert dw.weight_array.shape == (8, 1, 5, 5) and g.channels()[dw.name] == 8
+
+
 def test_rounding_override_and_conflict(qonnx_path):
     assert build_integer_graph(qonnx_path, rounding="half_even").rounding == "half_even"
     m = _wrapper(qonnx_path)
@@ -126,7 +137,7 @@ def _mutations():
         "unknown_op": (unknown_op, "op Sigmoid is not supported"),
         "batchnorm": (batchnorm, "fold BatchNorm"),
         "stride": (stride, r"Conv\): unsupported strides=\[2, 2\]"),
-        "groups": (groups, r"group=2 \(grouped/depthwise conv\)"),
+        "groups": (groups, r"group=2 \(a grouped conv"),
         "dilation": (dilation, r"dilations=\[2, 2\]"),
         "padding": (padding, "needs 'same'"),
         "lone_transpose": (lone_transpose, "op Transpose is not supported"),

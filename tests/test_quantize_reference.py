@@ -27,14 +27,16 @@ from fluorogate.quantize.reference import (
     to_real,
 )
 
-# Every task and both roundings, in 4 exports (random models below cover the other combinations).
-CASES = [("denoise", "half_even"), ("denoise", "half_up"), ("unet", "half_up"), ("sr2x", "half_even")]
+# Every task and both roundings, in 4 exports (random models below cover the other combinations), and the
+# 5x5 and depthwise convs (a depthwise-separable U-Net of 5x5 windows).
+CASES = [("denoise", "half_even", {}), ("denoise", "half_up", {}), ("unet", "half_up", {}), ("sr2x", "half_even", {}),
+         ("unet", "half_even", {"kernel": 5, "separable": True})]
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[f"{t}-{r}" for t, r in CASES])
+@pytest.fixture(scope="module", params=CASES, ids=[f"{t}-{r}" + "".join(f"-{k}" for k in o) for t, r, o in CASES])
 def net(request, tmp_path_factory):
-    task, rounding = request.param
-    model, path = exported(ModelConfig(task=task, rounding=rounding), tmp_path_factory.mktemp("q"))
+    task, rounding, ops = request.param
+    model, path = exported(ModelConfig(task=task, rounding=rounding, **ops), tmp_path_factory.mktemp("q"))
     return model, path, build_integer_graph(path)
 
 
@@ -227,14 +229,14 @@ def test_ranges_are_sound_and_tight_on_the_first_layer(net):
     _, _, graph = net
     first = next(n for n in graph.nodes if n.op == "conv")
     # one pixel pattern that drives output channel 0 of the first conv to its proven maximum
-    w0 = first.weight_array[0, 0]
+    w0, k = first.weight_array[0, 0], first.kernel
     lo, hi = graph.ranges["input"].lo, graph.ranges["input"].hi
-    codes = np.zeros((6, 6), np.int64)
-    codes[1:4, 1:4] = np.where(w0 > 0, hi, lo)
+    codes = np.zeros((k + 3, k + 3), np.int64)
+    codes[1:k + 1, 1:k + 1] = np.where(w0 > 0, hi, lo)
     probe = graph.model_copy(update={"output": first.name})
     acc = run_graph(probe, codes)
     bias0 = first.bias[0] if first.bias else 0
-    assert acc[0, 2, 2] == int(np.sum(np.where(w0 > 0, w0 * hi, w0 * lo))) + bias0
+    assert acc[0, 1 + k // 2, 1 + k // 2] == int(np.sum(np.where(w0 > 0, w0 * hi, w0 * lo))) + bias0
     assert acc.max() <= graph.ranges[first.name].hi
     tensors = run_graph_tensors(graph, np.random.default_rng(1).integers(lo, hi + 1, (12, 12)))
     for name, t in tensors.items():  # every tensor of a random frame stays inside its proven range

@@ -17,6 +17,8 @@ GRAPHS = {
     "concat": lambda r: rtl_graphs.layer_graph("concat", r),
     "unet": lambda r: rtl_graphs.unet_like(r),
     "sr": lambda r: rtl_graphs.sr_like(r),
+    "conv5": lambda r: rtl_graphs.layer_graph("conv5", r),
+    "separable": lambda r: rtl_graphs.layer_graph("separable", r),
 }
 H, W = 6, 8
 
@@ -65,6 +67,17 @@ def test_latency_model_receptive_field_and_flush():
     assert np.all(np.flatnonzero(stalled.valid) % 2 == 0)  # the consumer takes every other cycle
 
 
+def test_latency_model_of_a_5x5_window():
+    """A 5x5 conv: output pixel (r, c) waits for input pixel (r+2, c+2), clipped to the frame; the last two
+    rows come with the flush."""
+    graph = rtl_graphs.layer_graph("conv5")
+    yy, xx = np.mgrid[:H, :W]
+    assert np.array_equal(arrival_times(graph, yy * W + xx),
+                          np.minimum(yy + 2, H - 1) * W + np.minimum(xx + 2, W - 1))
+    out = run_stream(graph, frames_to_beats(_adu_frames(1, seed=0), StreamConfig(lanes=1)), W, H, adu=True)
+    assert np.array_equal(np.flatnonzero(out.valid), np.arange(2 * W + 3, 2 * W + 3 + H * W * 2))  # 2 channels
+
+
 def test_latency_through_pool_and_upsample():
     graph = rtl_graphs.unet_like()
     yy, xx = np.mgrid[:H, :W]
@@ -90,15 +103,17 @@ def test_codes_stream_and_errors():
         run_stream(graph, frames_to_beats([np.full((H, W), 300)]), W, H)
 
 
-@pytest.mark.parametrize(("task", "rounding"), [("unet", "half_up"), ("sr2x", "half_even")])
-def test_stream_equals_whole_frame_on_exported_networks(task, rounding, tmp_path):
-    """The project's own networks (shared skip quantizers, pool/upsample, concat of the input path)."""
+@pytest.mark.parametrize(("task", "rounding", "ops"), [("unet", "half_up", {}), ("sr2x", "half_even", {}),
+                                                     ("denoise", "half_even", {"kernel": 5, "separable": True})])
+def test_stream_equals_whole_frame_on_exported_networks(task, rounding, ops, tmp_path):
+    """The project's own networks (shared skip quantizers, pool/upsample, concat of the input path; 5x5 and
+    depthwise-separable convs)."""
     from qonnx_models import exported
 
     from fluorogate.models import ModelConfig
     from fluorogate.quantize.from_qonnx import build_integer_graph
 
-    graph = build_integer_graph(exported(ModelConfig(task=task, rounding=rounding), tmp_path)[1])
+    graph = build_integer_graph(exported(ModelConfig(task=task, rounding=rounding, **ops), tmp_path)[1])
     factor = 2 if task == "sr2x" else 1
     frames = [np.random.default_rng(k).integers(0, 256, (H, W)) for k in range(2)]
     stream = frames_to_beats(frames, StreamConfig(lanes=2, line_gap=2, frame_gap=4, valid_prob=0.8))

@@ -343,10 +343,12 @@ def build_finn(qonnx_path: str | Path, graph: IntegerGraph, cfg: FinnConfig, out
     A frame larger than `cfg.check_size` is built twice: first at full size (unchecked), then at
     the check size with the full build's folding and a bit-exactness check after every step.
     """
+    from fluorogate.hls.finn.ops import check_supported
     from fluorogate.hls.finn.verify import FinnChecker, check_frames
     from fluorogate.sim.camera import get_preset
 
     check_rounding(graph)
+    check_supported(graph)
     cfg = cfg.model_copy(update={"board": finn_board(cfg.board)})
     qonnx_path, out_dir = Path(qonnx_path), Path(out_dir)
     steps = steps or DEFAULT_STEPS
@@ -371,7 +373,7 @@ def build_finn(qonnx_path: str | Path, graph: IntegerGraph, cfg: FinnConfig, out
         folding_file = _write_folding(out_dir, model)
     same_folding = folding_of(check_model) == folding_of(model)
     return FinnResult(out_dir=out_dir, model=model,
-                      summary=_finish(out_dir, model, cfg, target, ctx, check_ctx, same_folding, folding_file))
+                      summary=_finish(out_dir, model, cfg, target, ctx, check_ctx, same_folding, folding_file, graph))
 
 
 def _write_folding(out_dir: Path, model) -> Path:
@@ -382,9 +384,10 @@ def _write_folding(out_dir: Path, model) -> Path:
 
 
 def _finish(out_dir: Path, model, cfg: FinnConfig, target: FoldingTarget, ctx: FinnContext,
-            check_ctx: FinnContext, same_folding: bool, folding_file: Path) -> dict:
+            check_ctx: FinnContext, same_folding: bool, folding_file: Path, graph: IntegerGraph) -> dict:
     """Write the accelerator graph, folding, continuation config and summary; return the summary."""
     from fluorogate.hls.finn.estimates import read_estimates
+    from fluorogate.hls.finn.ops import layers_of
 
     model.save(str(out_dir / "accelerator.onnx"))
     wwidth = ctx.folding.mvau_wwidth_max if ctx.folding else cfg.mvau_wwidth_max
@@ -397,6 +400,7 @@ def _finish(out_dir: Path, model, cfg: FinnConfig, target: FoldingTarget, ctx: F
                    "reachable_at_one_pixel_per_cycle": target.reachable},
         "folding": ctx.folding.model_dump() if ctx.folding else None,
         "float_layers": float_layers(model),
+        "ir_ops": layers_of(graph),  # the FINN layers that carry each IR op of the model
         "check": {"frame": [check_ctx.target.height, check_ctx.target.width], "steps": check_ctx.records,
                   "same_folding_as_full_build": same_folding},
         "steps": ctx.records,

@@ -181,7 +181,8 @@ class SplitConcatIntoConvs(Transformation):
     that must divide every input's channel count: concatenating the 1-channel input with C features
     takes C+1 cycles per pixel whatever the folding. After the split the join is an integer
     ElementwiseAdd of two accumulators, which FINN folds like any layer. Needs the channels-last
-    graph after streamlining: Concat on the last axis, FINN's Im2Col patches ordered (ky, kx, c).
+    graph after streamlining: Concat on the last axis, FINN's Im2Col patches ordered (ky, kx, c). A
+    depthwise conv over a concat is left alone: FINN's StreamingConcat then feeds one VVAU.
     """
 
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
@@ -190,6 +191,8 @@ class SplitConcatIntoConvs(Transformation):
             matmul = model.find_consumer(im2col.output[0]) if im2col is not None and im2col.op_type == "Im2Col" else None
             if matmul is None or matmul.op_type != "MatMul" or model.is_fork_node(concat) or model.is_fork_node(im2col):
                 continue
+            if get_by_name(im2col.attribute, "depthwise") is not None and get_by_name(im2col.attribute, "depthwise").i:
+                continue  # a depthwise conv stays one VVAU (split, each part would be a dense MVAU of zeros)
             weight = model.get_initializer(matmul.input[1])
             shapes = [model.get_tensor_shape(i) for i in concat.input]
             if weight is None or get_by_name(concat.attribute, "axis").i not in (3, -1) or any(len(x) != 4 for x in shapes):

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from fluorogate.errors import MissingToolError, UserError
-from fluorogate.hls.hls4ml.fifo import frame_shapes
 from fluorogate.hls.hls4ml.threaded import DEADLOCK_EXIT, HEADER_DIR, write_dataflow_csim
 from fluorogate.hls.hls4ml.wrapper import wrapper_params
 from fluorogate.quantize.ir import IntegerGraph
@@ -60,7 +59,7 @@ def predict_codes(model, graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
     n, _, h, w = x.shape
     feats = (x * 2.0**graph.input.quant.exp).astype(np.float32).transpose(0, 2, 3, 1)
     y = np.asarray(model.predict(np.ascontiguousarray(feats)), dtype=np.float64)
-    oh, ow = frame_shapes(graph, h, w)[graph.output]
+    oh, ow = graph.sizes(h, w)[graph.output]
     y = y.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)
     return _to_codes(y, _out_exp(graph), "hls4ml predict")
 
@@ -125,7 +124,7 @@ def run_hls4ml_testbench(project: str | Path, name: str, graph: IntegerGraph, co
     tb.mkdir(exist_ok=True)
     feats = (x * 2.0**graph.input.quant.exp).transpose(0, 2, 3, 1).reshape(n, -1)
     np.savetxt(tb / "tb_input_features.dat", feats, fmt="%.17g")
-    oh, ow = frame_shapes(graph, h, w)[graph.output]
+    oh, ow = graph.sizes(h, w)[graph.output]
     exp = _out_exp(graph)
     if expected is None:
         pred = np.zeros((n, oh * ow * int(wrapper_params(graph, w, h)["out_c"])))

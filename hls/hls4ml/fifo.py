@@ -7,11 +7,12 @@ stream only has to hold what its producer writes before its consumer reads it. M
   beat per cycle and emits output pixel `i` at `e[i] = max(need[i] + L, e[i-1] + 1)`, i.e.
   `e = i + cummax(need + L - i)`, where `need[i]` is the arrival of the last input beat it needs and
   `L` the layer's pipeline latency (a parameter, default 16 cycles);
-- 3x3 conv = hls4ml's ZeroPadding2D (emits the `(H+2)(W+2)` padded stream) then a valid conv: output
-  `(y, x)` needs padded beat `(y+2, x+2)`; 1x1 conv needs `(y, x)`; maxpool2 needs `(2y+1, 2x+1)`;
-  nearest upsample2 (hls4ml reads a whole input row, then writes two output rows) needs input row
-  `y//2` complete and, its row loop being pipelined, reads row `r` once it has started writing row
-  `r-1`; add/concat read both inputs when they emit;
+- what each op needs is its hls4ml handler's `schedule` (`handlers.HLS4ML`): a k x k conv (dense or
+  depthwise) = hls4ml's ZeroPadding2D (emits the `(H+2p)(W+2p)` padded stream, p = k//2) then a valid
+  conv: output `(y, x)` needs padded beat `(y+2p, x+2p)`; 1x1 conv needs `(y, x)`; maxpool2 needs
+  `(2y+1, 2x+1)`; nearest upsample2 (hls4ml reads a whole input row, then writes two output rows)
+  needs input row `y//2` complete and, its row loop being pipelined, reads row `r` once it has started
+  writing row `r-1`; add/concat read both inputs when they emit;
 - camera beats arrive every `cycles_per_pixel` cycles (1, or 4 when the net upsamples: the fabric
   runs at least 4x the pixel clock), with `line_gap` idle beats after each line. Every padded 3x3
   conv spends `W + 2` cycles per line, so without at least 2 cycles of horizontal blanking per line
@@ -31,7 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fluorogate.quantize.ir import ConvNode, IntegerGraph
+from fluorogate.hls.hls4ml.handlers import handler
+from fluorogate.quantize.ir import InputNode, IntegerGraph
 
 
 @dataclass(frozen=True)
@@ -43,79 +45,20 @@ class Schedule:
     cycles_per_pixel: int
 
 
-def _emit(need: np.ndarray) -> np.ndarray:
-    """One beat per cycle at most: e[i] = max(need[i], e[i-1] + 1), in raster order."""
-    flat = need.ravel().astype(np.int64)
-    i = np.arange(flat.size, dtype=np.int64)
-    return (i + np.maximum.accumulate(flat - i)).reshape(need.shape)
-
-
-def _pad_times(t_in: np.ndarray) -> np.ndarray:
-    """Emission of hls4ml's ZeroPadding2D (1 pixel each side): a border beat needs the last real beat before it."""
-    h, w = t_in.shape
-    need = np.full((h + 2, w + 2), np.iinfo(np.int64).min // 4, dtype=np.int64)
-    need[1:-1, 1:-1] = t_in
-    need = np.maximum.accumulate(need.ravel()).reshape(need.shape)
-    return _emit(need)
-
-
-def frame_shapes(graph: IntegerGraph, height: int, width: int) -> dict[str, tuple[int, int]]:
-    shapes: dict[str, tuple[int, int]] = {}
-    for n in graph.nodes:
-        if n.op == "input":
-            shapes[n.name] = (height, width)
-            continue
-        h, w = shapes[n.inputs[0]]
-        if n.op == "maxpool2":
-            h, w = h // 2, w // 2
-        elif n.op == "upsample2":
-            h, w = 2 * h, 2 * w
-        shapes[n.name] = (h, w)
-    return shapes
-
-
 def schedule(graph: IntegerGraph, height: int, width: int, latency: int = 16, line_gap: int = 2) -> Schedule:
     """Cycle schedule of one frame through the streaming network (see module docstring)."""
-    shapes = frame_shapes(graph, height, width)
+    shapes = graph.sizes(height, width)
     cpp = max(1, -(-max(h * w for h, w in shapes.values()) // (height * width)))
     t: dict[str, np.ndarray] = {}
     reads: dict[tuple[str, str], np.ndarray] = {}
     for n in graph.nodes:
-        if n.op == "input":
+        if isinstance(n, InputNode):
             y, x = np.mgrid[0:height, 0:width]
             t[n.name] = (y * (width + line_gap) + x).astype(np.int64) * cpp
             continue
-        x = t[n.inputs[0]]
-        h, w = x.shape
-        if isinstance(n, ConvNode) and n.kernel == 3:
-            pad = _pad_times(x)
-            reads[(n.inputs[0], n.name)] = pad[1:-1, 1:-1]
-            t[n.name] = _emit(pad[2:, 2:] + latency)
-        elif n.op in ("conv", "relu", "requant"):
-            reads[(n.inputs[0], n.name)] = x
-            t[n.name] = _emit(x + latency)
-        elif n.op == "maxpool2":
-            reads[(n.inputs[0], n.name)] = x
-            t[n.name] = _emit(x[1::2, 1::2][: h // 2, : w // 2] + latency)
-        elif n.op == "upsample2":
-            row_done = x[:, -1]
-            need = np.repeat(np.repeat(row_done[:, None], 2 * w, axis=1), 2, axis=0) + latency
-            out = np.empty((2 * h, 2 * w), dtype=np.int64)
-            read = np.empty_like(x)
-            floor = np.iinfo(np.int64).min // 4
-            prev_read_end, prev_out_start, prev_out_end = floor, floor, floor
-            for r in range(h):  # the row loop is pipelined: row r is read while row r-1 is written
-                read[r] = _emit(np.maximum(x[r], max(prev_read_end, prev_out_start) + 1))
-                rows = need[2 * r: 2 * r + 2].copy()
-                rows[0, 0] = max(rows[0, 0], read[r, -1] + latency, prev_out_end + 1)
-                out[2 * r: 2 * r + 2] = _emit(rows)
-                prev_read_end, prev_out_start, prev_out_end = read[r, -1], out[2 * r, 0], out[2 * r + 1, -1]
-            reads[(n.inputs[0], n.name)] = read
-            t[n.name] = out
-        else:  # add, concat: both inputs read when the output beat is written
-            t[n.name] = _emit(np.maximum.reduce([t[i] for i in n.inputs]) + latency)
-            for i in n.inputs:
-                reads[(i, n.name)] = t[n.name]
+        read, t[n.name] = handler(n).schedule(n, [t[i] for i in n.inputs], latency)
+        for i, r in zip(n.inputs, read, strict=True):
+            reads[(i, n.name)] = r
     return Schedule(t, reads, cpp)
 
 

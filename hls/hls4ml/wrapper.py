@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fluorogate.quantize.ir import IntegerGraph
+from fluorogate.quantize.ir import IntegerGraph, RequantNode
 
 _AXIS_H = """\
 // AXI4-Stream sideband struct: Vitis' own where it exists, else a g++-only stand-in with the same fields.
@@ -214,35 +214,19 @@ def tdata_bits(bits: int) -> int:
 
 def wrapper_params(graph: IntegerGraph, width: int, height: int) -> dict:
     """Sizes and camera constants of the wrapper, from the IR (no camera conversion: data are codes)."""
-    from fluorogate.hls.hls4ml.fifo import frame_shapes
-
     inp, out = graph.input, graph.node(graph.output)
     cam = inp.camera
     adu_bits = cam.adu_bits if cam else inp.quant.bits
-    out_h, out_w = frame_shapes(graph, height, width)[graph.output]
-    out_bits = out.quant.bits if out.op == "requant" else graph.ranges[graph.output].bits
-    out_signed = out.quant.signed if out.op == "requant" else graph.ranges[graph.output].signed
-    out_c = _channels(graph)
+    out_h, out_w = graph.sizes(height, width)[graph.output]
+    grid = out.quant if isinstance(out, RequantNode) else graph.ranges[graph.output]  # the output's own type
+    out_bits, out_signed = grid.bits, grid.signed
+    out_c = graph.channels()[graph.output]
     return {
         "in_h": height, "in_w": width, "out_h": out_h, "out_w": out_w, "out_c": out_c,
         "in_bits": inp.quant.bits, "data_bits": adu_bits, "data_signed": int(cam is None and inp.quant.signed), "out_bits": out_bits, "out_signed": out_signed, "offset": cam.offset if cam else 0,
         "shift": cam.shift if cam else 0, "code_min": inp.quant.min_int, "code_max": inp.quant.max_int,
         "in_c": inp.channels, "in_tdata": tdata_bits(adu_bits * inp.channels), "out_tdata": tdata_bits(out_bits * out_c),
     }
-
-
-def _channels(graph: IntegerGraph) -> int:
-    ch: dict[str, int] = {}
-    for n in graph.nodes:
-        if n.op == "input":
-            ch[n.name] = n.channels
-        elif n.op == "conv":
-            ch[n.name] = n.out_channels
-        elif n.op == "concat":
-            ch[n.name] = sum(ch[i] for i in n.inputs)
-        else:
-            ch[n.name] = ch[n.inputs[0]]
-    return ch[graph.output]
 
 
 def write_wrapper(ctx) -> list[str]:
