@@ -102,14 +102,19 @@ PRESETS: dict[str, CameraPreset] = {
 
 
 def get_preset(name: str | CameraPreset) -> CameraPreset:
-    """The preset called `name` (a `CameraPreset` passes through); UserError naming the choices if unknown."""
+    """The preset called `name` (a `CameraPreset` passes through, a `*.json` path is a camera file from
+    `fluorogate calibrate`: `sim.camera_file`); UserError naming the choices if unknown."""
     if isinstance(name, CameraPreset):
         return name
+    if str(name).lower().endswith(".json"):
+        from fluorogate.sim.camera_file import load_camera_file
+
+        return load_camera_file(name)
     try:
         return PRESETS[name]
     except KeyError:
         raise UserError(
-            f"unknown camera preset {name!r}; choose one of {', '.join(sorted(PRESETS))}"
+            f"unknown camera preset {name!r}; choose one of {', '.join(sorted(PRESETS))} or a camera file (*.json)"
         ) from None
 
 
