@@ -143,14 +143,25 @@ def still_mask(e: np.ndarray, predicted_var_e: np.ndarray) -> np.ndarray:
 def binned_moments(
     e: np.ndarray, level: np.ndarray, sort_level: np.ndarray | None = None, n_bins: int = 40
 ) -> tuple[np.ndarray, ...]:
-    """Per bin of `sort_level` (quantile edges, >= MIN_BIN samples): mean `level`, var(x), k3(x), count.
+    """Per bin of `sort_level` (quantile and level-spaced edges, >= MIN_BIN samples): mean `level`, var(x), k3(x), count.
 
     var(x) = var(e) / 1.5 and k3(x) = k3(e) / 0.75 for a second difference of independent frames."""
-    order = np.argsort(level if sort_level is None else sort_level, kind="stable")
-    level, e = level[order], e[order]
+    key = level if sort_level is None else sort_level
+    order = np.argsort(key, kind="stable")
+    level, e, key = level[order], e[order], key[order]
     n = len(e)
-    bins = max(1, min(n_bins, n // MIN_BIN))
-    edges = np.linspace(0, n, bins + 1).astype(int)
+    # half the edges at quantiles (the many dim pixels), half evenly in level (the few bright ones, which
+    # carry the slope), then bins of fewer than MIN_BIN samples merged into the next
+    half = max(1, n_bins // 2)
+    cuts = np.concatenate([np.linspace(0, n, half + 1).astype(int),
+                           np.searchsorted(key, np.linspace(key[0], key[-1], half + 1)[1:-1])])
+    edges = [0]
+    for c in np.unique(cuts)[1:]:
+        if c - edges[-1] >= MIN_BIN:
+            edges.append(int(c))
+    if n - edges[-1] < MIN_BIN and len(edges) > 1:
+        edges.pop()
+    edges.append(n)
     out = []
     for lo, hi in itertools.pairwise(edges):
         sample = e[lo:hi]
