@@ -140,3 +140,70 @@ def test_plain_n2v_is_unchanged():
     a = n2v_input(x, TrainConfig(mode="n2v"), step=7, grid=1 / 256)
     b = blind_spot(x, 0.02, 7, 0)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_train_on_a_calibrated_camera_then_eval_data_and_reference_report_clipping(tmp_path, capsys):
+    """The matched-simulation route end to end on tiny sizes: calibrate -> train --camera -> export
+    (clipping.json) -> eval --data (the report files) -> reference (the clipping line); an --input-shift
+    that would clip the brightest simulated pixels is refused without --allow-clipping."""
+    import json
+
+    from fluorogate.cli import main
+    from fluorogate.models.run import load_config
+
+    movie, cam, run = tmp_path / "m.ome.tif", tmp_path / "cam.json", tmp_path / "run"
+    assert (
+        main(
+            [
+                "simulate",
+                "--preset",
+                "scmos",
+                "--specimen",
+                "puncta",
+                "--photons",
+                "40",
+                "--background",
+                "5",
+                "--frames",
+                "8",
+                "--size",
+                "64",
+                "--out",
+                str(movie),
+            ]
+        )
+        == 0
+    )
+    assert main(["calibrate", str(movie), "--out", str(cam)]) == 0
+    common = [
+        "train",
+        "--camera",
+        str(cam),
+        "--specimen",
+        "puncta",
+        "--photons",
+        "5",
+        "10",
+        "--background",
+        "4",
+        "--float-steps",
+        "2",
+        "--qat-steps",
+        "2",
+        "--patch",
+        "16",
+        "--out",
+        str(run),
+    ]
+    assert main([*common, "--input-shift", "-3"]) == 2
+    assert "saturate the input codes" in capsys.readouterr().err
+    assert main(common) == 0
+    out = capsys.readouterr().out
+    assert "clipping: 0 of" in out
+    cfg = load_config(run)
+    assert cfg.train.preset.name.startswith("calibrated from") and cfg.train.specimen == "puncta"
+    assert json.loads((run / "clipping.json").read_text())["input_high"] == 0
+    assert main(["eval", str(run), "--data", str(movie), "--pairs", "3", "--no-bm3d"]) == 0
+    assert "run (qat)" in (run / "eval_data.md").read_text() and (run / "eval_data.png").is_file()
+    assert main(["reference", str(run), "--input", str(movie), "--out", str(tmp_path / "ref.tif")]) == 0
+    assert "input pixels saturate" in capsys.readouterr().out
