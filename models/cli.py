@@ -38,7 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--preset", default="scmos", help="camera preset of the simulated data (default scmos), or a "
                    "camera file (*.json)")
     p.add_argument("--camera", help="camera file from `fluorogate calibrate`: train on the simulator with YOUR camera "
-                   "(noise, gain, offset, ADC); the input shift keeps the brightest simulated pixel unclipped")
+                   "(noise, gain, offset, ADC); photon range, background and input shift matched to the movie it "
+                   "was calibrated from (models/matching.py) unless given")
     p.add_argument("--photons", type=float, nargs=2, metavar=("LO", "HI"), help="training signal photons per pixel "
                    "on structures, drawn log-uniform per chunk (default 4 25; with --camera: detected photons)")
     p.add_argument("--background", type=float, help="training background photons per pixel (default 2)")
@@ -112,6 +113,11 @@ def _run_config(args):
                                   ("out_extra_bits", args.out_extra_bits), ("weight_scale", args.weight_scale),
                                   ("tail_init", args.tail_init))
                 if v is not None}
+    if args.n2v_replace == "median" and args.tail_init is None:
+        # N2V2's median is itself a denoised estimate of the blind spot: a net that starts as the identity
+        # through its global skip keeps passing it on and, at inference, passes the raw pixel (measured on
+        # a spot movie: 27.6 dB against raw's 35.0; from PyTorch's init 37.5, N2V 37.9): docs/movies.md
+        model_kw["tail_init"] = "default"
     train_kw = {**TASKS[args.task].train, "mode": args.mode, "preset": args.preset, "seed": args.seed, "threads": args.threads}
     train_kw |= {k: v for k, v in (("extra_specimen", args.extra_specimen), ("extra_fraction", args.extra_fraction),
                                    ("patch", args.patch), ("init", args.init), ("loss", args.loss),
@@ -119,8 +125,18 @@ def _run_config(args):
                                    ("specimen", args.specimen), ("n2v_replace", args.n2v_replace),
                                    ("struct_mask", args.struct_mask), ("struct_span", args.struct_span))
                  if v is not None}
+    stats = None
     if args.camera:
-        train_kw["preset"] = get_preset(args.camera if args.camera.lower().endswith(".json") else args.camera + ".json")
+        from fluorogate.models.matching import matched_light, movie_statistics
+
+        train_kw["preset"] = get_preset(args.camera)
+        stats = movie_statistics(args.camera)
+        if stats and (args.photons is None or args.background is None):
+            photons, background = matched_light(train_kw["preset"], args.specimen or "mix", stats)
+            train_kw.setdefault("photons", photons)
+            train_kw.setdefault("background", background)
+            print(f"matched to the calibrated movie: --photons {photons[0]:g} {photons[1]:g} --background "
+                  f"{train_kw['background']:g}")
     camera = None
     if args.data:
         from fluorogate.models.frames import prepare
@@ -145,8 +161,10 @@ def _run_config(args):
         raise UserError(f"bad training options: {exc}") from None
     if camera is None and args.camera:
         from fluorogate.models.clipping import simulated_conversion
+        from fluorogate.models.matching import movie_peak
 
-        camera = simulated_conversion(model, train, args.input_shift, args.allow_clipping)
+        peak = movie_peak(train.preset, stats) if stats else None
+        camera = simulated_conversion(model, train, args.input_shift, args.allow_clipping, peak_adu=peak)
     camera = camera or choose_conversion(get_preset(train.preset), train.peak_photons, bits=a)
     return RunConfig(model=model, train=train, camera=camera, versions=package_versions(),
                      command=shlex.join(["fluorogate", *sys.argv[1:]]))

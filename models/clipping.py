@@ -19,12 +19,19 @@ CLIPPING = "clipping.json"
 
 
 def simulated_conversion(
-    model, tc, shift: int | None = None, allow: bool = False, samples: int = 128, sigmas: float = 4.0
+    model,
+    tc,
+    shift: int | None = None,
+    allow: bool = False,
+    samples: int = 128,
+    sigmas: float = 4.0,
+    peak_adu: float | None = None,
 ) -> CameraConversion:
     """The camera conversion of a run trained on the simulator with camera `tc.preset` (e.g. a calibrated
     camera file): the read-noise pedestal below the camera offset, as `models.camera.choose_conversion`,
     and the shift that holds the brightest noise-free pixel of `samples` patches at the top of the photon
-    range plus `sigmas` of its noise (or `shift`, refused if it clips that unless `allow`)."""
+    range plus `sigmas` of its noise, or `peak_adu` (the user's movie's, `models.matching.movie_peak`) when
+    given (or `shift`, refused if it clips that peak unless `allow`)."""
     from fluorogate.models.data import simulate_pairs
     from fluorogate.sim.camera import get_preset
 
@@ -32,11 +39,13 @@ def simulated_conversion(
     bits = model.act_bits
     pedestal = max(1, math.ceil(5.0 * preset.read_noise_e * preset.gain_adu_per_e))
     offset = preset.offset_adu - pedestal
-    _, truth = simulate_pairs(model.task, samples, tc.patch, tc.photons[1], tc, seed=tc.seed + 77_777)
-    top = float(truth.max())
-    a = preset.gain_adu_per_e * (2 * preset.em_gain if preset.em_gain > 1 else 1)
-    noise_var = max(a * (top - preset.offset_adu), 0) + (preset.read_noise_e * preset.gain_adu_per_e) ** 2
-    peak = min(top + sigmas * math.sqrt(noise_var), preset.max_adu)
+    if peak_adu is None:
+        _, truth = simulate_pairs(model.task, samples, tc.patch, tc.photons[1], tc, seed=tc.seed + 77_777)
+        top = float(truth.max())
+        a = preset.gain_adu_per_e * (2 * preset.em_gain if preset.em_gain > 1 else 1)
+        noise_var = max(a * (top - preset.offset_adu), 0) + (preset.read_noise_e * preset.gain_adu_per_e) ** 2
+        peak_adu = top + sigmas * math.sqrt(noise_var)
+    peak = min(peak_adu, preset.max_adu)
     conv = CameraConversion(
         adu_bits=preset.adu_bits,
         offset=offset,

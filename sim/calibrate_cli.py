@@ -63,6 +63,16 @@ def read_movie(path: str | Path, what: str = "movie"):
     return data.reshape(-1, *data.shape[-2:]), image.pixel_size_um
 
 
+def movie_statistics(frames) -> dict:
+    """What matched training needs of the movie beside the camera: its brightest pixel (the input shift
+    that clips none of it), its median (the background level) and its 99.99th percentile (the signal's
+    top, for the photon range), in ADU."""
+    import numpy as np
+
+    return {"max_adu": int(frames.max()), "median_adu": float(np.median(frames)),
+            "p9999_adu": float(np.percentile(frames, 99.99))}
+
+
 def run_calibrate(args: argparse.Namespace) -> int:
     from fluorogate.errors import UserError
     from fluorogate.outputs import atomic_path, check_writable
@@ -96,6 +106,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         "movie": str(Path(args.movie).resolve()),
         "dark": args.dark and str(Path(args.dark).resolve()),
         **fit.summary(),
+        **movie_statistics(frames),
         "levels": fit.levels,
         "variances": fit.variances,
         "k3": fit.k3,
