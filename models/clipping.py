@@ -4,16 +4,14 @@ export records (`clipping.json`). The counting itself is `quantize.clipping`."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
 from fluorogate.errors import UserError
 from fluorogate.outputs import write_text_atomic
-from fluorogate.quantize.clipping import input_clipping, no_clip_shift, output_saturation
+from fluorogate.quantize.clipping import camera_conversion, input_clipping, output_saturation
 from fluorogate.quantize.ir import CameraConversion
-from fluorogate.quantize.rounding import round_shift
 
 CLIPPING = "clipping.json"
 
@@ -33,35 +31,23 @@ def simulated_conversion(
     range plus `sigmas` of its noise, or `peak_adu` (the user's movie's, `models.matching.movie_peak`) when
     given (or `shift`, refused if it clips that peak unless `allow`)."""
     from fluorogate.models.data import simulate_pairs
+    from fluorogate.models.matching import noisy_peak
     from fluorogate.sim.camera import get_preset
 
     preset = get_preset(tc.preset)
     bits = model.act_bits
-    pedestal = max(1, math.ceil(5.0 * preset.read_noise_e * preset.gain_adu_per_e))
-    offset = preset.offset_adu - pedestal
     if peak_adu is None:
         _, truth = simulate_pairs(model.task, samples, tc.patch, tc.photons[1], tc, seed=tc.seed + 77_777)
-        top = float(truth.max())
-        a = preset.gain_adu_per_e * (2 * preset.em_gain if preset.em_gain > 1 else 1)
-        noise_var = max(a * (top - preset.offset_adu), 0) + (preset.read_noise_e * preset.gain_adu_per_e) ** 2
-        peak_adu = top + sigmas * math.sqrt(noise_var)
+        peak_adu = noisy_peak(preset, float(truth.max()), sigmas)
     peak = min(peak_adu, preset.max_adu)
-    conv = CameraConversion(
-        adu_bits=preset.adu_bits,
-        offset=offset,
-        shift=no_clip_shift(peak, offset, bits) if shift is None else shift,
-    )
+    conv = camera_conversion(preset, peak, bits)
     if shift is not None:
-        clipped = int(
-            np.count_nonzero(
-                round_shift(np.array([round(peak)]) - offset, shift, model.rounding) > 2**bits - 1
-            )
-        )
-        if clipped and not allow:
+        conv = conv.model_copy(update={"shift": shift})
+        if input_clipping(np.array([round(peak)]), conv, bits, model.rounding)["high"] and not allow:
             raise UserError(
-                f"--input-shift {shift}: the brightest simulated pixels (~{peak:.0f} ADU) would saturate "
-                f"the input codes; leave it out (shift {no_clip_shift(peak, offset, bits)} keeps them) "
-                "or pass --allow-clipping"
+                f"--input-shift {shift}: the brightest pixels (~{peak:.0f} ADU) would saturate the input "
+                f"codes; leave it out (shift {camera_conversion(preset, peak, bits).shift} keeps them) or "
+                "pass --allow-clipping"
             )
     return conv
 

@@ -57,11 +57,13 @@ def matched_light(
     return (round(hi / SPAN, 2), round(hi, 2)), round(background, 2)
 
 
+def noisy_peak(preset, top_adu: float, sigmas: float = 4.0) -> float:
+    """`top_adu` plus `sigmas` of the camera's noise at that level, ADU: the brightest a pixel gets."""
+    a = preset.gain_adu_per_e * (2 * preset.em_gain if preset.em_gain > 1 else 1)
+    var = max(a * (top_adu - preset.offset_adu), 0) + (preset.read_noise_e * preset.gain_adu_per_e) ** 2
+    return top_adu + sigmas * math.sqrt(var)
+
+
 def movie_peak(preset, stats: dict, sigmas: float = 4.0) -> float:
     """The movie's brightest pixel plus `sigmas` of the camera noise there, ADU."""
-    a = preset.gain_adu_per_e * (2 * preset.em_gain if preset.em_gain > 1 else 1)
-    var = (
-        max(a * (stats["max_adu"] - preset.offset_adu), 0)
-        + (preset.read_noise_e * preset.gain_adu_per_e) ** 2
-    )
-    return stats["max_adu"] + sigmas * math.sqrt(var)
+    return noisy_peak(preset, stats["max_adu"], sigmas)
