@@ -37,7 +37,22 @@ def register(subparsers) -> None:
     p.add_argument("--extra-specimen", help="second training specimen for a share of the chunks, e.g. nuclei")
     p.add_argument("--extra-fraction", type=float, help="share of training chunks from --extra-specimen (0..1)")
     p.add_argument("--mode", default="supervised", help="supervised (default) or n2v (Noise2Void blind spot)")
-    p.add_argument("--preset", default="scmos", help="camera preset of the simulated data (default scmos)")
+    p.add_argument("--preset", default="scmos", help="camera preset of the simulated data (default scmos), or a "
+                   "camera file (*.json)")
+    p.add_argument("--camera", help="camera file from `fluorogate calibrate`: train on the simulator with YOUR camera "
+                   "(noise, gain, offset, ADC); photon range, background and input shift matched to the movie it "
+                   "was calibrated from (models/matching.py) unless given")
+    p.add_argument("--photons", type=float, nargs=2, metavar=("LO", "HI"), help="training signal photons per pixel "
+                   "on structures, drawn log-uniform per chunk (default 4 25; with --camera: detected photons)")
+    p.add_argument("--background", type=float, help="training background photons per pixel (default 2)")
+    p.add_argument("--specimen", help="training specimen: mix (default), puncta, filaments, nuclei, vesicles, beads")
+    p.add_argument("--n2v-replace", choices=("neighbour", "median"), help="with --mode n2v: blind-spot value, a "
+                   "random neighbour (N2V, default) or the neighbourhood median without the centre (N2V2)")
+    p.add_argument("--struct-mask", choices=("row", "col"), help="with --mode n2v: structN2V mask against noise "
+                   "correlated along camera rows or columns")
+    p.add_argument("--struct-span", type=int, help="with --struct-mask: pixels masked each side (default 2)")
+    p.add_argument("--allow-clipping", action="store_true", help="accept an --input-shift that saturates the "
+                   "brightest input pixels (counted and reported)")
     p.add_argument("--data", nargs="+", metavar="TIFF", help="train on your own frames (TIFF/OME-TIFF stacks or "
                    "folders of them; needs --mode n2v) instead of simulated data")
     p.add_argument("--val-frames", type=int, help="with --data: last frames held out for the validation loss "
@@ -61,8 +76,20 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing exports")
     p.set_defaults(handler=_export)
 
-    p = subparsers.add_parser("eval", help="PSNR/SSIM of a run against classical baselines; PNG + tables")
-    p.add_argument("run", help="run folder made by `fluorogate train`")
+    p = subparsers.add_parser("eval", help="PSNR/SSIM of a run against classical baselines; or, with --data, judge "
+                              "runs on your own movie without ground truth (Noise2Noise in time); PNG + tables")
+    p.add_argument("run", nargs="*", help="run folder(s) made by `fluorogate train` (with --data: any number, "
+                   "compared side by side)")
+    p.add_argument("--data", metavar="TIFF", help="your raw movie: score the runs, raw, best Gaussian and BM3D by "
+                   "MSE(restored frame t, raw frame t+1) (models/blind_eval.py)")
+    p.add_argument("--pairs", type=int, default=19, help="with --data: frame pairs scored, the last ones (default 19)")
+    p.add_argument("--criterion", default="auto", help="with --data: time (default for >= 2 frames) or spatial")
+    p.add_argument("--camera", help="with --data: camera file for BM3D's Anscombe transform (default: calibrated "
+                   "from the movie)")
+    p.add_argument("--truth", help="with --data: noise-free movie (e.g. `simulate --truth`): PSNR too, and how "
+                   "well the criterion ranks like it")
+    p.add_argument("--no-bm3d", action="store_true", help="with --data: leave BM3D out (slow: seconds per frame)")
+    p.add_argument("--out", help="with --data: folder for eval_data.{json,md,png} (default the first run)")
     p.add_argument("--frames", type=int, default=4, help="test frames per photon level (default 4)")
     p.add_argument("--size", type=int, default=128, help="test frame size (default 128)")
     p.add_argument("--force", action="store_true", help="overwrite an existing report")
@@ -87,10 +114,30 @@ def _run_config(args):
                                   ("out_extra_bits", args.out_extra_bits), ("weight_scale", args.weight_scale),
                                   ("tail_init", args.tail_init))
                 if v is not None}
+    if args.n2v_replace == "median" and args.tail_init is None:
+        # N2V2's median is itself a denoised estimate of the blind spot: a net that starts as the identity
+        # through its global skip keeps passing it on and, at inference, passes the raw pixel (measured on
+        # a spot movie: 27.6 dB against raw's 35.0; from PyTorch's init 37.5, N2V 37.9): docs/movies.md
+        model_kw["tail_init"] = "default"
     train_kw = {**TASKS[args.task].train, "mode": args.mode, "preset": args.preset, "seed": args.seed, "threads": args.threads}
     train_kw |= {k: v for k, v in (("extra_specimen", args.extra_specimen), ("extra_fraction", args.extra_fraction),
-                                   ("patch", args.patch), ("init", args.init), ("loss", args.loss))
+                                   ("patch", args.patch), ("init", args.init), ("loss", args.loss),
+                                   ("photons", args.photons and tuple(args.photons)), ("background", args.background),
+                                   ("specimen", args.specimen), ("n2v_replace", args.n2v_replace),
+                                   ("struct_mask", args.struct_mask), ("struct_span", args.struct_span))
                  if v is not None}
+    stats = None
+    if args.camera:
+        from fluorogate.models.matching import matched_light, movie_statistics
+
+        train_kw["preset"] = get_preset(args.camera)
+        stats = movie_statistics(args.camera)
+        if stats and (args.photons is None or args.background is None):
+            photons, background = matched_light(train_kw["preset"], args.specimen or "mix", stats)
+            train_kw.setdefault("photons", photons)
+            train_kw.setdefault("background", background)
+            print(f"matched to the calibrated movie: --photons {photons[0]:g} {photons[1]:g} --background "
+                  f"{train_kw['background']:g}")
     camera = None
     if args.data:
         from fluorogate.models.frames import prepare
@@ -100,7 +147,7 @@ def _run_config(args):
         options = {"camera_offset_adu": args.camera_offset, "gain_adu_per_e": args.camera_gain,
                    "read_noise_e": args.read_noise}
         train_kw["data"], train_kw["val_frames"], camera = prepare(args.data, a, options, args.input_shift,
-                                                                   args.val_frames)
+                                                                   args.val_frames, args.allow_clipping)
     if args.steps is not None:
         train_kw["float_steps"] = args.steps - args.steps // 4
         train_kw["qat_steps"] = args.steps // 4
@@ -113,6 +160,12 @@ def _run_config(args):
         train = TrainConfig(**train_kw)
     except ValueError as exc:
         raise UserError(f"bad training options: {exc}") from None
+    if camera is None and args.camera:
+        from fluorogate.models.clipping import simulated_conversion
+        from fluorogate.models.matching import movie_peak
+
+        peak = movie_peak(train.preset, stats) if stats else None
+        camera = simulated_conversion(model, train, args.input_shift, args.allow_clipping, peak_adu=peak)
     camera = camera or choose_conversion(get_preset(train.preset), train.peak_photons, bits=a)
     return RunConfig(model=model, train=train, camera=camera, versions=package_versions(),
                      command=shlex.join(["fluorogate", *sys.argv[1:]]))
@@ -138,23 +191,41 @@ def _train(args) -> int:
                else f"last batch PSNR {metrics['psnr']:.2f} dB")
     print(f"trained {cfg.model.task} {cfg.model.bits_tag} {cfg.model.rounding}: step {metrics['step']}, {quality} -> {run}")
     if not args.no_export:
-        for path in export_run(run, force=True).values():
-            print(f"wrote {path}")
+        _print_exports(export_run(run, force=True))
     return 0
+
+
+def _print_exports(paths: dict) -> None:
+    import json
+
+    from fluorogate.quantize.clipping import summary
+
+    for name, path in paths.items():
+        print(f"wrote {path}")
+        if name == "clipping.json":
+            print(summary(json.loads(path.read_text())))
 
 
 def _export(args) -> int:
     from fluorogate.models.export_run import export_run
 
-    for path in export_run(args.run, size=args.size, force=args.force).values():
-        print(f"wrote {path}")
+    _print_exports(export_run(args.run, size=args.size, force=args.force))
     return 0
 
 
 def _eval(args) -> int:
+    if args.data:
+        from fluorogate.models.blind_eval import evaluate_data
+
+        report = evaluate_data(args.run, args.data, out=args.out, force=args.force, pairs=args.pairs,
+                               criterion=args.criterion, camera=args.camera, truth=args.truth, bm3d=not args.no_bm3d)
+        print(report.read_text())
+        return 0
     from fluorogate.models.evaluate import evaluate_run
 
-    report = evaluate_run(args.run, frames=args.frames, size=args.size, force=args.force)
+    if len(args.run) != 1:
+        raise UserError("eval: name one run folder (several only with --data)")
+    report = evaluate_run(args.run[0], frames=args.frames, size=args.size, force=args.force)
     print(report.read_text() if report.suffix == ".md" else report)
     return 0
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serial
 from fluorogate.errors import UserError
 from fluorogate.models.tasks import TASKS, TaskSpec
 from fluorogate.quantize.ir import CameraConversion, Rounding
+from fluorogate.sim.camera import CameraPreset
 
 MIN_BITS, MAX_BITS = 2, 8
 NO_GLOBAL_SKIP = ("smlm",)  # nets (`TaskSpec.net`) whose last conv does not see the input
@@ -147,7 +148,9 @@ class TrainConfig(BaseModel):
     qat_lr: float = Field(default=5e-4, gt=0)
     photons: tuple[float, float] = (4.0, 25.0)  # training photon levels, log-uniform per data chunk
     background: float = Field(default=2.0, ge=0)
-    preset: str = "scmos"
+    # A preset name, or the full camera of a camera file (`fluorogate train --camera camera.json`, from
+    # `fluorogate calibrate`), recorded whole so the run does not depend on the file staying put.
+    preset: str | CameraPreset = "scmos"
     specimen: str = "mix"  # also the simulated test set's specimen (`fluorogate eval`)
     # A share of the training chunks drawn from a second specimen (e.g. `nuclei`: large smooth objects,
     # which the real crop is made of); chosen per chunk from its simulation seed. The test set stays `specimen`.
@@ -156,6 +159,13 @@ class TrainConfig(BaseModel):
     peak_photons: float = Field(default=100.0, gt=0)  # sets the camera conversion's shift
     mode: Literal["supervised", "n2v"] = "supervised"
     n2v_fraction: float = Field(default=0.02, gt=0, lt=0.5)  # blind-spot pixels per patch
+    # What a blind-spot pixel is replaced by (`models.masking`): "neighbour" (Noise2Void: a random pixel of
+    # its 5x5 neighbourhood) or "median" (N2V2: the median of the 5x5 neighbourhood without the centre,
+    # against N2V's checkerboard artefacts); `struct_mask`: structN2V's mask for row/column-correlated noise,
+    # "" (none), "row" or "col" (the blind spot widened along that axis, `struct_span` pixels each side).
+    n2v_replace: Literal["neighbour", "median"] = "neighbour"
+    struct_mask: Literal["", "row", "col"] = ""
+    struct_span: int = Field(default=2, ge=1, le=8)
     chunk: int = Field(default=256, ge=1)  # patches simulated at once (one photon level)
     refresh: int = Field(default=48, ge=1)  # steps between fresh chunks
     seed: int = 0

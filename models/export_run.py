@@ -36,4 +36,8 @@ def export_run(run: str | Path, size: int = 16, force: bool = False) -> dict[str
     graph = build_integer_graph(out[QONNX], name=run.name)
     with atomic_path(out[IR], force) as tmp:
         graph.save(tmp)
+    from fluorogate.models.clipping import CLIPPING, record_clipping
+
+    if record_clipping(run, cfg, graph):
+        out[CLIPPING] = run / CLIPPING
     return out

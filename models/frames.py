@@ -10,12 +10,15 @@ The input conversion (`quantize/camera.py`: `codes = sat(round_shift(adu - offse
 camera's dark offset (ADU), conversion gain (ADU/e-) and read noise (e-): the pedestal that keeps dark
 pixels above code 0 is 5 read-noise sigmas. They come from the options or the file's metadata
 (`sim.camera.CAMERA_KEYS`, which `fluorogate simulate` writes); the shift, unless given, is the smallest
-that fits the pedestal plus the 99.99th percentile of the training frames into the input's codes.
+that fits the pedestal plus the brightest pixel of the training frames into the input's codes (a
+99.99th percentile clipped the spots of a sparse movie: `models.clipping`); pixels still clipped (an
+`--input-shift` given) are counted, and refused unless `--allow-clipping`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from pathlib import Path
 
@@ -25,11 +28,12 @@ import torch
 from fluorogate.errors import UserError
 from fluorogate.imageio import read_tiff
 from fluorogate.models.config import FrameFile, RunConfig
-from fluorogate.models.data import PatchStream, blind_spot
+from fluorogate.models.data import PatchStream
 from fluorogate.quantize.camera import adu_to_codes, codes_to_real
 from fluorogate.quantize.ir import CameraConversion
 from fluorogate.sim.camera import CAMERA_KEYS
 
+log = logging.getLogger(__name__)
 TIFF_SUFFIXES = (".tif", ".tiff")
 VAL_PATCHES = 16  # validation patches drawn once from the held-out frames
 VAL_SEED = 12_345  # the validation mask is fixed: one loss curve, comparable across steps
@@ -79,7 +83,7 @@ def file_sha256(path: str | Path) -> str:
 
 
 def prepare(paths: list[str], bits: int, options: dict[str, float | None], shift: int | None = None,
-            val_frames: int | None = None) -> tuple[list[FrameFile], int, CameraConversion]:
+            val_frames: int | None = None, allow_clipping: bool = False) -> tuple[list[FrameFile], int, CameraConversion]:
     """For a new run on the frames in `paths`: what it records of them (resolved path, sha256, frame
     count per file), the held-out frame count (default a tenth, at least 1) and the input conversion."""
     files = list_files(paths)
@@ -88,6 +92,11 @@ def prepare(paths: list[str], bits: int, options: dict[str, float | None], shift
     val = max(1, total // 10) if val_frames is None else val_frames
     train, _ = split_frames(list(stacks), val)
     conversion = frames_conversion(train, camera_settings(list(metadata), options), bits, shift)
+    from fluorogate.quantize.clipping import check_input_clipping, describe, input_clipping
+
+    counts = input_clipping(np.concatenate([s.ravel() for s in stacks]), conversion, bits)
+    log.info(describe(counts, "--data"))
+    check_input_clipping(counts, "--data", allow_clipping)
     records = [FrameFile(path=str(f.resolve()), sha256=file_sha256(f), frames=len(s))
                for f, s in zip(files, stacks, strict=True)]
     return records, val, conversion
@@ -121,13 +130,14 @@ def _option(key: str) -> str:
 def frames_conversion(frames: list[np.ndarray], settings: dict[str, float], bits: int,
                       shift: int | None = None, pedestal_sigmas: float = 5.0) -> CameraConversion:
     """The ADU -> code conversion for these frames (see the module docstring): offset = camera offset
-    minus the pedestal; shift given, or the smallest fitting the 99.99th percentile into `bits` codes."""
+    minus the pedestal; shift given, or the smallest that fits the brightest pixel of the frames into `bits`
+    codes (`models.clipping.no_clip_shift`: a percentile clipped the spots of a sparse movie)."""
     pedestal = max(1, math.ceil(pedestal_sigmas * settings["read_noise_e"] * settings["gain_adu_per_e"]))
     offset = round(settings["camera_offset_adu"]) - pedestal
     if shift is None:
-        sample = np.concatenate([f[:: max(1, len(f) // 16)].ravel() for f in frames])
-        span = max(float(np.percentile(sample, 99.99)) - offset, 1.0)
-        shift = math.ceil(math.log2(span / (2**bits - 1)))
+        from fluorogate.quantize.clipping import no_clip_shift
+
+        shift = no_clip_shift(max(float(f.max()) for f in frames), offset, bits)
     return CameraConversion(adu_bits=adu_bits(frames[0].dtype), offset=offset, shift=shift)
 
 
@@ -208,7 +218,9 @@ class FramePatches(PatchStream):
 
 def validation_loss(cfg: RunConfig, model: torch.nn.Module, x: torch.Tensor) -> float:
     """Noise2Void loss on held-out patches with one fixed mask, in eval mode and without gradients."""
-    masked, mask = blind_spot(x, cfg.train.n2v_fraction, 0, VAL_SEED)
+    from fluorogate.models.masking import n2v_input
+
+    masked, mask = n2v_input(x, cfg.train.model_copy(update={"seed": VAL_SEED}), 0, 2.0**-cfg.model.act_bits)
     was_training = model.training
     model.eval()
     with torch.no_grad():

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from fluorogate.errors import UserError
 from fluorogate.models.config import RunConfig
-from fluorogate.models.data import PatchStream, blind_spot
+from fluorogate.models.data import PatchStream
 from fluorogate.models.nets import build_model, start_training
 from fluorogate.models.run_folder import CHECKPOINT, load_checkpoint
 from fluorogate.outputs import atomic_path
@@ -97,7 +97,9 @@ def psnr_loss(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 def loss_fn(cfg: RunConfig, model: nn.Module, x: torch.Tensor, t: torch.Tensor, step: int):
     """(loss, prediction): the loss `cfg.train.loss` to the truth, or Noise2Void's masked MSE to the noisy input."""
     if cfg.train.mode == "n2v":
-        masked, mask = blind_spot(x, cfg.train.n2v_fraction, step, cfg.train.seed)
+        from fluorogate.models.masking import n2v_input
+
+        masked, mask = n2v_input(x, cfg.train, step, 2.0**-cfg.model.act_bits)
         pred = model(masked)
         return torch.mean((pred - x)[mask] ** 2), pred
     pred = model(x)

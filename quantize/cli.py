@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--input", required=True, help="TIFF: camera ADU, input codes or float image; 2D or a stack")
     p.add_argument("--out", required=True, help="output TIFF of integer output codes")
     p.add_argument("--codes", action="store_true", help="integer input pixels are input codes, not camera ADU")
+    p.add_argument("--camera", help="camera file (`fluorogate calibrate`): for a graph without a camera conversion, "
+                   "raw ADU are converted with its offset and the shift that clips none of the input")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(handler=_reference)
 
@@ -80,6 +82,14 @@ def _reference(args) -> int:
     if np.issubdtype(frames.dtype, np.floating):
         to_codes = quantize_float_input
     elif np.issubdtype(frames.dtype, np.integer):
+        if args.camera and graph.input.camera is None and not args.codes:
+            from fluorogate.quantize.clipping import camera_conversion
+            from fluorogate.sim.camera import get_preset
+
+            conv = camera_conversion(get_preset(args.camera), float(frames.max()), graph.input.quant.bits)
+            graph = graph.model_copy(deep=True)
+            graph.input.camera = conv
+            print(f"camera conversion from {args.camera}: offset {conv.offset} ADU, shift {conv.shift}")
         to_codes = (lambda g, f: f) if args.codes or graph.input.camera is None else codes_from_adu
     else:
         raise UserError(f"{args.input}: pixels of dtype {frames.dtype} are neither integers nor floats")
@@ -87,6 +97,7 @@ def _reference(args) -> int:
     outs = [run_graph(graph, to_codes(graph, f))[0].astype(dtype)
             for f in tqdm(frames, desc="reference", unit="frame", disable=len(frames) < 2)]
     result = outs[0] if data.ndim == 2 else np.stack(outs)
+    _report_clipping(graph, frames, result, args.codes or np.issubdtype(frames.dtype, np.floating))
     exp = graph.exps()[graph.output]
     note = json.dumps({"fluorogate": "reference output codes", "graph": graph.name, "exp": exp,
                        "real": f"code * 2**{exp}"})
@@ -95,3 +106,19 @@ def _reference(args) -> int:
     print(f"{args.out}: {len(frames)} frame(s) {result.shape[-2]}x{result.shape[-1]} {result.dtype}, "
           f"real value = code * 2**{exp}")
     return 0
+
+
+def _report_clipping(graph, frames, result, codes_in: bool) -> None:
+    """Print how many input pixels the camera conversion saturated and how many output codes sit at the
+    output quantizer's ceiling: clipping is never silent."""
+    from fluorogate.quantize.clipping import input_clipping, output_saturation, summary
+
+    node = graph.node(graph.output)
+    top = node.quant.max_int if hasattr(node, "quant") else None
+    counts = {"input_high": 0, "input_low": 0, "input_pixels": int(frames.size)}
+    if graph.input.camera is not None and not codes_in:
+        c = input_clipping(frames, graph.input.camera, graph.input.quant.bits, graph.rounding)
+        counts = {"input_high": c["high"], "input_low": c["low"], "input_pixels": c["pixels"]}
+    counts |= {"output_at_ceiling": None if top is None else output_saturation(result, top),
+               "output_pixels": int(result.size)}
+    print(summary(counts))

@@ -11,9 +11,11 @@ and the frame geometry/rate that the FPGA data path must keep up with.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fluorogate.errors import UserError
 
@@ -107,15 +109,39 @@ PRESETS: dict[str, CameraPreset] = {
 }
 
 
+def load_camera_file(path: str | Path) -> CameraPreset:
+    """The preset in camera file `path`; a one-line UserError for a missing or malformed file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: no such camera file (make one with `fluorogate calibrate MOVIE --out {path}`)"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a JSON camera file ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a camera file holds one JSON object")
+    data.pop("calibration", None)
+    try:
+        return CameraPreset.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"{path}: camera field {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
 def get_preset(name: str | CameraPreset) -> CameraPreset:
-    """The preset called `name` (a `CameraPreset` passes through); UserError naming the choices if unknown."""
+    """The preset called `name` (a `CameraPreset` passes through, a `*.json` path is a camera file from
+    `fluorogate calibrate`: `load_camera_file`); UserError naming the choices if unknown."""
     if isinstance(name, CameraPreset):
         return name
+    if str(name).lower().endswith(".json"):
+        return load_camera_file(name)
     try:
         return PRESETS[name]
     except KeyError:
         raise UserError(
-            f"unknown camera preset {name!r}; choose one of {', '.join(sorted(PRESETS))}"
+            f"unknown camera preset {name!r}; choose one of {', '.join(sorted(PRESETS))} or a camera file (*.json)"
         ) from None
 
 

@@ -16,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "noise (shot, dark, read, EM, ADC). Writes uint16 ADU as OME-TIFF with the pixel size, and a PNG "
         "preview beside it.",
     )
-    p.add_argument("--preset", default="scmos", help="camera preset: scmos, ccd12, emccd (default scmos)")
+    p.add_argument("--preset", default="scmos", help="camera preset: scmos, ccd12, emccd, or a camera file "
+                   "(*.json from `fluorogate calibrate`) (default scmos)")
+    p.add_argument("--camera", help="camera file from `fluorogate calibrate` (same as --preset FILE.json)")
     p.add_argument(
         "--specimen",
         default="filaments",
@@ -43,6 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.set_defaults(handler=run_simulate)
 
+    from fluorogate.sim.calibrate_cli import register_calibrate  # `fluorogate calibrate`
+
+    register_calibrate(subparsers)
+
 
 def run_simulate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
@@ -56,7 +62,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     from fluorogate.sim.save import write_movie
     from fluorogate.sim.specimen import SPECIMENS, from_image
 
-    preset = get_preset(args.preset)
+    preset = get_preset(args.camera or args.preset)
     try:
         optics = Optics(
             psf=args.psf,

@@ -315,7 +315,7 @@ def test_full_frame_estimates():
     import tempfile
     from pathlib import Path
 
-    from fluorogate.bench.finn import finn_estimates
+    from fluorogate.hls.finn.estimates import finn_estimates
     from fluorogate.quantize.from_qonnx import build_integer_graph
 
     with tempfile.TemporaryDirectory() as tmp:
