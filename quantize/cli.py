@@ -1,16 +1,19 @@
 """`fluorogate reference RUN --input frame.tif --out out.tif`: the integer reference on a TIFF.
 
-RUN is a run folder (its `ir.json`, else its `model.qonnx.onnx`), or one of those files itself. The
-input is a 2D image or a (frames, H, W) stack: integer pixels are raw camera ADU when the graph has a
-camera conversion (else input codes; `--codes` forces codes), float pixels are real values quantized
-exactly as the input quantizer does. The output holds the network's integer output codes (real value
-`code * 2**exp`, the exp is in the TIFF's description) in the narrowest integer dtype the range
-analysis allows.
+RUN is a run folder (its `ir.json`, else its `model.qonnx.onnx`), one of those files itself, or a
+shipped model's name ('default'). The input is a 2D image or a (frames, H, W) stack, read one frame at
+a time and checked first (`fluorogate.imageio.open_movie`: colour, channels, axes, pixel type, size):
+integer pixels are raw camera ADU when the graph has a camera conversion (else input codes; `--codes`
+forces codes), float pixels are real values quantized exactly as the input quantizer does. The output
+holds the network's integer output codes (real value `code * 2**exp`, the exp is in the TIFF's
+description) in the narrowest integer dtype the range analysis allows, written frame by frame: memory
+does not grow with the movie's length.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -24,6 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--input", required=True, help="TIFF: camera ADU, input codes or float image; 2D or a stack")
     p.add_argument("--out", required=True, help="output TIFF of integer output codes")
     p.add_argument("--codes", action="store_true", help="integer input pixels are input codes, not camera ADU")
+    p.add_argument("--channel", type=int, default=None, help="the channel to use where the TIFF has several")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(handler=_reference)
 
@@ -35,6 +39,10 @@ def load_graph(run: str | Path):
     from fluorogate.quantize.ir import IntegerGraph
 
     run = Path(run)
+    if not run.exists():  # 'default' or a shipped model's name
+        from fluorogate.models.runs import open_run
+
+        return open_run(run).graph
     if run.is_dir():
         if (run / IR).is_file():
             return IntegerGraph.load(run / IR)
@@ -61,37 +69,48 @@ def _output_dtype(graph):
     return np.int64
 
 
+def _working_bytes_per_pixel(graph) -> float:
+    """About the memory `run_graph` needs per input pixel: a few live int64 tensors of the widest layer,
+    at the resolution after every 2x upsampling."""
+    from fluorogate.quantize.ir import ConvNode, UpsampleNode
+
+    channels = max([graph.input.channels] + [n.out_channels for n in graph.nodes if isinstance(n, ConvNode)])
+    scale = 4 ** sum(isinstance(n, UpsampleNode) for n in graph.nodes)
+    return 8 * 3 * channels * scale
+
+
 def _reference(args) -> int:
     import numpy as np
-    import tifffile
     from tqdm import tqdm
 
-    from fluorogate.imageio import read_tiff
-    from fluorogate.outputs import atomic_path, check_writable
+    from fluorogate.imageio import open_movie, write_frames
+    from fluorogate.outputs import check_writable
     from fluorogate.quantize.reference import codes_from_adu, quantize_float_input, run_graph
 
     check_writable(args.out, args.force)
     graph = load_graph(args.run)
-    image = read_tiff(args.input)
-    data = np.squeeze(image.data)
-    if data.ndim not in (2, 3):
-        raise UserError(f"{args.input}: expected a 2D image or a (frames, H, W) stack, got shape {image.data.shape}")
-    frames = data[None] if data.ndim == 2 else data
-    if np.issubdtype(frames.dtype, np.floating):
-        to_codes = quantize_float_input
-    elif np.issubdtype(frames.dtype, np.integer):
-        to_codes = (lambda g, f: f) if args.codes or graph.input.camera is None else codes_from_adu
-    else:
-        raise UserError(f"{args.input}: pixels of dtype {frames.dtype} are neither integers nor floats")
-    dtype = _output_dtype(graph)
-    outs = [run_graph(graph, to_codes(graph, f))[0].astype(dtype)
-            for f in tqdm(frames, desc="reference", unit="frame", disable=len(frames) < 2)]
-    result = outs[0] if data.ndim == 2 else np.stack(outs)
-    exp = graph.exps()[graph.output]
-    note = json.dumps({"fluorogate": "reference output codes", "graph": graph.name, "exp": exp,
-                       "real": f"code * 2**{exp}"})
-    with atomic_path(args.out, args.force) as tmp:
-        tifffile.imwrite(tmp, result, description=note)
-    print(f"{args.out}: {len(frames)} frame(s) {result.shape[-2]}x{result.shape[-1]} {result.dtype}, "
+    counts = not args.codes and graph.input.camera is not None
+    with open_movie(args.input, "uf" if counts else "uif", args.channel, _working_bytes_per_pixel(graph)) as movie:
+        if movie.dtype.kind == "f":
+            to_codes = quantize_float_input
+        else:
+            to_codes = codes_from_adu if counts else (lambda g, f: f)
+        dtype = _output_dtype(graph)
+        bar = tqdm(total=movie.frames, desc="reference", unit="frame", disable=movie.frames < 2)
+
+        def outputs():
+            for frame in movie:
+                yield run_graph(graph, to_codes(graph, frame))[0].astype(dtype)
+                bar.update()
+
+        stream = outputs()
+        first = next(stream)  # its size (an upsampling net doubles it) sizes the output file
+        shape = (movie.frames, *first.shape) if movie.frame_axis else first.shape
+        exp = graph.exps()[graph.output]
+        note = json.dumps({"fluorogate": "reference output codes", "graph": graph.name, "exp": exp,
+                           "real": f"code * 2**{exp}"})
+        write_frames(args.out, itertools.chain([first], stream), shape, dtype, force=args.force, description=note)
+        bar.close()
+    print(f"{args.out}: {movie.frames} frame(s) {shape[-2]}x{shape[-1]} {np.dtype(dtype)}, "
           f"real value = code * 2**{exp}")
     return 0
