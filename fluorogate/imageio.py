@@ -83,7 +83,7 @@ def available_memory() -> int:
 
 
 def _gb(nbytes: float) -> str:
-    return f"{nbytes / 1e9:.3g} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.3g} MB"
+    return f"{nbytes / 1e9:,.1f} GB" if nbytes >= 1e9 else f"{nbytes / 1e6:.3g} MB"
 
 
 def ensure_fits(nbytes: float, what: str) -> None:
@@ -140,9 +140,10 @@ def _check_dtype(path: Path, dtype: np.dtype, kinds: str) -> None:
         raise UserError(f"{path}: expected {want}, got dtype {dtype}{hint}")
 
 
-def _map_axes(path: Path, axes: str, shape: tuple[int, ...], channel: int | None) -> tuple[str, int | None]:
-    """(the frame axis or '' for one image, the channel axis's index to pick or None) for a series of
-    squeezed `axes` / `shape`; a UserError for whatever does not map to (T, Y, X) unambiguously."""
+def _map_axes(path: Path, axes: str, shape: tuple[int, ...], channel: int | None) -> tuple[int | None, int | None]:
+    """(the position of the frame axis, None for one image; the flat plane offset of the chosen channel's
+    first frame, None without a channel axis) for a series of squeezed `axes` / `shape`; a UserError for
+    whatever does not map to (T, Y, X) unambiguously. Letters may repeat (tifffile's 'Q': unknown)."""
     desc = f"shape {shape} (axes {axes})"
     if "S" in axes:
         n = shape[axes.index("S")]
@@ -153,27 +154,30 @@ def _map_axes(path: Path, axes: str, shape: tuple[int, ...], channel: int | None
         raise UserError(f"{path}: {kind} image, {desc}; fluorogate reads grey-level camera frames: {hint}")
     if not axes.endswith("YX"):
         raise UserError(f"{path}: {desc} does not end in a (Y, X) image plane; expected frames (T, Y, X)")
-    rest = {a: n for a, n in zip(axes[:-2], shape[:-2], strict=True)}
-    pick = None
-    if "C" in rest:
-        n = rest.pop("C")
+    lead = list(zip(axes[:-2], shape[:-2], strict=True))
+    channels = [k for k, (a, _) in enumerate(lead) if a == "C"]
+    if len(channels) > 1:
+        raise UserError(f"{path}: {desc} has more than one channel axis")
+    rest = [k for k, (a, _) in enumerate(lead) if a != "C"]
+    odd = [k for k in rest if lead[k][0] not in FRAME_AXES]
+    if odd:
+        a, n = lead[odd[0]]
+        raise UserError(f"{path}: axis {a} ({n}) of {desc} cannot be read as frames; "
+                        "fluorogate reads one sequence of frames (T, Y, X): save that sequence on its own")
+    if len(rest) > 1:
+        (a, n), (b, m) = lead[rest[0]], lead[rest[1]]
+        raise UserError(f"{path}: both {a} ({n}) and {b} ({m}) are longer than 1, {desc}; fluorogate reads "
+                        f"one sequence of frames (T, Y, X): save them as one sequence, or one {b} per file")
+    if channels:
+        n = lead[channels[0]][1]
         if channel is None:
             raise UserError(f"{path}: {n} channels, {desc}; choose one with --channel 0..{n - 1} "
                             "(or save that channel on its own)")
         if not 0 <= channel < n:
             raise UserError(f"{path}: --channel {channel}: the file has channels 0..{n - 1}")
-        pick = channel
     elif channel not in (None, 0):
         raise UserError(f"{path}: --channel {channel}: the file has one channel, {desc}")
-    odd = [a for a in rest if a not in FRAME_AXES]
-    if odd:
-        raise UserError(f"{path}: axis {odd[0]} ({rest[odd[0]]}) of {desc} cannot be read as frames; "
-                        "fluorogate reads one sequence of frames (T, Y, X): save that sequence on its own")
-    if len(rest) > 1:
-        a, b = list(rest)[:2]
-        raise UserError(f"{path}: both {a} ({rest[a]}) and {b} ({rest[b]}) are longer than 1, {desc}; "
-                        f"fluorogate reads one sequence of frames (T, Y, X): save one {b} per file")
-    return next(iter(rest), ""), pick
+    return (rest[0] if rest else None), (channels[0] if channels else None)
 
 
 class Movie:
@@ -182,7 +186,8 @@ class Movie:
     `frames`, `height`, `width`, `dtype` (native byte order), `axes` (the file's, as read), `frame_axis`
     (the file's axis the frames run along, '' for a single 2D image), `pixel_size_um`, `metadata`
     (key/value annotations: the camera's offset and gain where the writer recorded them). `page_reads`
-    counts the frames read from disk. Use as a context manager, or `close()` it.
+    counts the frames read from disk. Use as a context manager, or `close()` it: with many files open at
+    once, closing each after use keeps open file handles few (a read reopens it).
     """
 
     def __init__(self, path: Path, tif: tifffile.TiffFile, planes: list, stride: int, offset: int, *,
@@ -215,6 +220,7 @@ class Movie:
         i %= self.frames
         k = self._offset + i * self._stride
         try:
+            self._tif.filehandle.open()  # again, after a close()
             if self._dataoffset is not None:  # one contiguous block (ImageJ files over 4 GB): seek and read
                 fh = self._tif.filehandle
                 with fh.lock:
@@ -250,7 +256,8 @@ class Movie:
         return out if self.frame_axis else out[0]
 
     def close(self) -> None:
-        self._tif.close()
+        """Release the open file (the layout stays known: a later read opens it again)."""
+        self._tif.filehandle.close()
 
     def __enter__(self) -> Movie:
         return self
@@ -275,7 +282,7 @@ def _planes(path: Path, tif: tifffile.TiffFile) -> tuple[list, tuple[int, ...], 
     planes are one contiguous block only the first IFD describes) of the file's image."""
     series = tif.series
     if not series:
-        raise UserError(f"{path}: holds no image")
+        raise UserError(f"{path}: not a readable TIFF (it holds no image)")
     first = series[0]
     if len(series) > 1:
         pages = [s.pages[0] if len(s.pages) == 1 else None for s in series]
@@ -333,16 +340,17 @@ def open_movie(path: str | os.PathLike, kinds: str = "u", channel: int | None = 
         if len(shape) < 2:
             raise UserError(f"{path}: a 1-D image (shape {shape}); expected frames (T, Y, X) or an image (Y, X)")
         _check_dtype(path, stored, kinds)
-        frame_axis, pick = _map_axes(path, axes, shape, channel)
+        frame_pos, channel_pos = _map_axes(path, axes, shape, channel)
         height, width = shape[-2:]
         if min(height, width) < MIN_SIDE:
             raise UserError(f"{path}: frames of {height}x{width} pixels are too small for camera frames "
                             f"(shape {shape}, axes {axes}); an (H, W, 3) colour image stored as grey reads so")
-        lead = dict(zip(axes[:-2], shape[:-2], strict=True))
-        frames = lead.get(frame_axis, 1)
-        strides = {a: math.prod(list(lead.values())[k + 1:]) for k, a in enumerate(lead)}  # planes: C order
-        offset = 0 if pick is None else pick * strides["C"]
-        stride = strides.get(frame_axis, 0)
+        sizes = shape[:-2]
+        strides = [math.prod(sizes[k + 1:]) for k in range(len(sizes))]  # planes are in C order of these axes
+        frames = 1 if frame_pos is None else sizes[frame_pos]
+        stride = 0 if frame_pos is None else strides[frame_pos]
+        offset = 0 if channel_pos is None else channel * strides[channel_pos]
+        frame_axis = "" if frame_pos is None else axes[frame_pos]
         dtype = stored.newbyteorder("=")
         nbytes = math.prod(shape) * stored.itemsize
         _check_extent(path, tif, planes, dataoffset, nbytes)
@@ -407,7 +415,7 @@ def write_frames(
                          "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"}
             if metadata:
                 meta["MapAnnotation"] = {k: str(v) for k, v in metadata.items()}
-            tw.write(checked(), shape=tuple(shape), dtype=dtype, metadata=meta)
+            tw.write(checked(), shape=tuple(shape), dtype=dtype, metadata=meta, photometric="minisblack")
         else:
             res = ({"resolution": (1e4 / pixel_size_um,) * 2, "resolutionunit": "CENTIMETER"}
                    if pixel_size_um else {})
