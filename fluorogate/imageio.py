@@ -155,10 +155,10 @@ def _map_axes(path: Path, axes: str, shape: tuple[int, ...], channel: int | None
     if not axes.endswith("YX"):
         raise UserError(f"{path}: {desc} does not end in a (Y, X) image plane; expected frames (T, Y, X)")
     lead = list(zip(axes[:-2], shape[:-2], strict=True))
-    channels = [k for k, (a, _) in enumerate(lead) if a == "C"]
+    channels = [k for k, (a, n) in enumerate(lead) if a == "C" and n > 1]
     if len(channels) > 1:
         raise UserError(f"{path}: {desc} has more than one channel axis")
-    rest = [k for k, (a, _) in enumerate(lead) if a != "C"]
+    rest = [k for k, (a, n) in enumerate(lead) if a != "C" and n > 1]
     odd = [k for k in rest if lead[k][0] not in FRAME_AXES]
     if odd:
         a, n = lead[odd[0]]
@@ -177,7 +177,8 @@ def _map_axes(path: Path, axes: str, shape: tuple[int, ...], channel: int | None
             raise UserError(f"{path}: --channel {channel}: the file has channels 0..{n - 1}")
     elif channel not in (None, 0):
         raise UserError(f"{path}: --channel {channel}: the file has one channel, {desc}")
-    return (rest[0] if rest else None), (channels[0] if channels else None)
+    single = [k for k, (a, _) in enumerate(lead) if a in FRAME_AXES]  # a sequence of one frame is still one
+    return (rest[0] if rest else single[0] if single else None), (channels[0] if channels else None)
 
 
 class Movie:
