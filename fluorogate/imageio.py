@@ -38,9 +38,17 @@ log = logging.getLogger(__name__)
 
 _UM_PER = {"nm": 1e-3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "mm": 1e3, "cm": 1e4, "m": 1e6}
 FRAME_AXES = "TZIQ"  # time, depth, an image sequence, unlabelled pages: each can be the frame sequence
-MIN_SIDE = 5  # a frame narrower than this is no camera frame; (H, W, 3|4) colour stored as grey is the usual cause
-MEMORY_ENV = "FLUOROGATE_MEMORY_LIMIT"  # bytes fluorogate may plan to use (default: what the machine has free)
-_KIND_WORDS = {"u": "integer camera ADU (uint8/uint16)", "i": "signed integer codes", "f": "float real values"}
+MIN_SIDE = (
+    5  # a frame narrower than this is no camera frame; (H, W, 3|4) colour stored as grey is the usual cause
+)
+MEMORY_ENV = (
+    "FLUOROGATE_MEMORY_LIMIT"  # bytes fluorogate may plan to use (default: what the machine has free)
+)
+_KIND_WORDS = {
+    "u": "integer camera ADU (uint8/uint16)",
+    "i": "signed integer codes",
+    "f": "float real values",
+}
 
 
 @dataclass
@@ -121,8 +129,11 @@ def _pixel_size(tif: tifffile.TiffFile) -> float | None:
 def _annotations(tif: tifffile.TiffFile) -> dict:
     """Key/value metadata: OME MapAnnotation entries, or the keys of tifffile's JSON description."""
     if tif.is_ome and tif.ome_metadata:
-        return {el.get("K"): el.text or "" for el in ET.fromstring(tif.ome_metadata).iter()
-                if el.tag.endswith("}M") and el.get("K")}
+        return {
+            el.get("K"): el.text or ""
+            for el in ET.fromstring(tif.ome_metadata).iter()
+            if el.tag.endswith("}M") and el.get("K")
+        }
     shaped = tif.shaped_metadata
     return {k: v for k, v in shaped[0].items() if k != "shape"} if shaped else {}
 
@@ -135,12 +146,16 @@ def _check_dtype(path: Path, dtype: np.dtype, kinds: str) -> None:
     if dtype.kind == "c":
         raise UserError(f"{path}: expected {want}, got complex pixels ({dtype})")
     if dtype.kind not in kinds:
-        hint = {"i": "; camera counts are unsigned: save them as uint16",
-                "f": "; save the camera's raw integer counts, before any scaling"}.get(dtype.kind, "")
+        hint = {
+            "i": "; camera counts are unsigned: save them as uint16",
+            "f": "; save the camera's raw integer counts, before any scaling",
+        }.get(dtype.kind, "")
         raise UserError(f"{path}: expected {want}, got dtype {dtype}{hint}")
 
 
-def _map_axes(path: Path, axes: str, shape: tuple[int, ...], channel: int | None) -> tuple[int | None, int | None]:
+def _map_axes(
+    path: Path, axes: str, shape: tuple[int, ...], channel: int | None
+) -> tuple[int | None, int | None]:
     """(the position of the frame axis, None for one image; the flat plane offset of the chosen channel's
     first frame, None without a channel axis) for a series of squeezed `axes` / `shape`; a UserError for
     whatever does not map to (T, Y, X) unambiguously. Letters may repeat (tifffile's 'Q': unknown)."""
@@ -148,9 +163,12 @@ def _map_axes(path: Path, axes: str, shape: tuple[int, ...], channel: int | None
     if "S" in axes:
         n = shape[axes.index("S")]
         kind = {3: "RGB colour", 4: "RGBA colour"}.get(n, f"{n} samples per pixel")
-        hint = ("save the one channel your camera recorded as a grey (single-channel) TIFF" if axes[-1] == "S" else
-                f"if these are {n} frames, not colour planes, write them as grey pages (tifffile: "
-                "photometric='minisblack'; its default stores a (3|4, H, W) array as colour)")
+        hint = (
+            "save the one channel your camera recorded as a grey (single-channel) TIFF"
+            if axes[-1] == "S"
+            else f"if these are {n} frames, not colour planes, write them as grey pages (tifffile: "
+            "photometric='minisblack'; its default stores a (3|4, H, W) array as colour)"
+        )
         raise UserError(f"{path}: {kind} image, {desc}; fluorogate reads grey-level camera frames: {hint}")
     if not axes.endswith("YX"):
         raise UserError(f"{path}: {desc} does not end in a (Y, X) image plane; expected frames (T, Y, X)")
@@ -162,17 +180,23 @@ def _map_axes(path: Path, axes: str, shape: tuple[int, ...], channel: int | None
     odd = [k for k in rest if lead[k][0] not in FRAME_AXES]
     if odd:
         a, n = lead[odd[0]]
-        raise UserError(f"{path}: axis {a} ({n}) of {desc} cannot be read as frames; "
-                        "fluorogate reads one sequence of frames (T, Y, X): save that sequence on its own")
+        raise UserError(
+            f"{path}: axis {a} ({n}) of {desc} cannot be read as frames; "
+            "fluorogate reads one sequence of frames (T, Y, X): save that sequence on its own"
+        )
     if len(rest) > 1:
         (a, n), (b, m) = lead[rest[0]], lead[rest[1]]
-        raise UserError(f"{path}: both {a} ({n}) and {b} ({m}) are longer than 1, {desc}; fluorogate reads "
-                        f"one sequence of frames (T, Y, X): save them as one sequence, or one {b} per file")
+        raise UserError(
+            f"{path}: both {a} ({n}) and {b} ({m}) are longer than 1, {desc}; fluorogate reads "
+            f"one sequence of frames (T, Y, X): save them as one sequence, or one {b} per file"
+        )
     if channels:
         n = lead[channels[0]][1]
         if channel is None:
-            raise UserError(f"{path}: {n} channels, {desc}; choose one with --channel 0..{n - 1} "
-                            "(or save that channel on its own)")
+            raise UserError(
+                f"{path}: {n} channels, {desc}; choose one with --channel 0..{n - 1} "
+                "(or save that channel on its own)"
+            )
         if not 0 <= channel < n:
             raise UserError(f"{path}: --channel {channel}: the file has channels 0..{n - 1}")
     elif channel not in (None, 0):
@@ -191,15 +215,31 @@ class Movie:
     once, closing each after use keeps open file handles few (a read reopens it).
     """
 
-    def __init__(self, path: Path, tif: tifffile.TiffFile, planes: list, stride: int, offset: int, *,
-                 frames: int, height: int, width: int, dtype: np.dtype, stored: np.dtype, axes: str,
-                 frame_axis: str, dataoffset: int | None):
+    def __init__(
+        self,
+        path: Path,
+        tif: tifffile.TiffFile,
+        planes: list,
+        stride: int,
+        offset: int,
+        *,
+        frames: int,
+        height: int,
+        width: int,
+        dtype: np.dtype,
+        stored: np.dtype,
+        axes: str,
+        frame_axis: str,
+        dataoffset: int | None,
+    ):
         self.path, self._tif, self._planes = path, tif, planes
         self._stride, self._offset, self._stored, self._dataoffset = stride, offset, stored, dataoffset
         self.frames, self.height, self.width, self.dtype = frames, height, width, dtype
         self.axes, self.frame_axis = axes, frame_axis
-        self.pixel_size_um = _pixel_size(tif)
-        self.metadata = _annotations(tif)
+        try:
+            self.pixel_size_um, self.metadata = _pixel_size(tif), _annotations(tif)
+        except Exception as exc:  # a damaged OME-XML or description: the file's fault
+            raise UserError(f"{path}: its metadata is unreadable ({type(exc).__name__}: {exc})") from None
         self.page_reads = 0
 
     @property
@@ -236,8 +276,10 @@ class Movie:
             raise UserError(f"{self.path}: frame {i} is unreadable ({type(exc).__name__}: {exc})") from None
         self.page_reads += 1
         if data.shape != (self.height, self.width):
-            raise UserError(f"{self.path}: frame {i} is {data.shape}, not the {self.height}x{self.width} "
-                            "the file declares")
+            raise UserError(
+                f"{self.path}: frame {i} is {data.shape}, not the {self.height}x{self.width} "
+                "the file declares"
+            )
         return np.array(data, dtype=self.dtype)  # own, native-order copy
 
     def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
@@ -285,43 +327,64 @@ def _planes(path: Path, tif: tifffile.TiffFile) -> tuple[list, tuple[int, ...], 
     if not series:
         raise UserError(f"{path}: not a readable TIFF (it holds no image)")
     first = series[0]
+    for flag, kind, name in (("is_ome", "ome", "OME-XML"), ("is_imagej", "imagej", "ImageJ")):
+        if getattr(tif, flag) and first.kind != kind:  # tifffile fell back to guessing the axes
+            raise UserError(
+                f"{path}: its {name} metadata is damaged or does not match the pages, so its axes "
+                "(frames, channels) cannot be told; save the file again"
+            )
     if len(series) > 1:
         pages = [s.pages[0] if len(s.pages) == 1 else None for s in series]
-        same = all(p is not None and s.axes == "YX" and s.shape == first.shape and s.dtype == first.dtype
-                   for p, s in zip(pages, series, strict=True))
+        same = all(
+            p is not None and s.axes == "YX" and s.shape == first.shape and s.dtype == first.dtype
+            for p, s in zip(pages, series, strict=True)
+        )
         if not same:
-            raise UserError(f"{path}: holds {len(series)} different images (series of shapes "
-                            f"{', '.join(str(s.shape) for s in series[:4])}); save the one to use on its own")
+            raise UserError(
+                f"{path}: holds {len(series)} different images (series of shapes "
+                f"{', '.join(str(s.shape) for s in series[:4])}); save the one to use on its own"
+            )
         return pages, (len(series), *first.shape), "I" + first.axes, np.dtype(first.dtype), None
     shape, axes = tuple(first.shape), first.axes
     if math.prod(shape) == 0:
         raise UserError(f"{path}: holds an empty image (shape {shape})")
     pages = list(first.pages)
-    nplanes = math.prod(shape[:-2]) if len(shape) >= 2 else 1
+    nplanes = math.prod(n for a, n in zip(axes, shape, strict=True) if a not in "YXS")  # pages of (Y, X[, S])
     if "S" not in axes and len(pages) < nplanes and first.dataoffset is not None:
         stored = np.dtype(first.dtype).newbyteorder(tif.byteorder)
         return pages, shape, axes, stored, first.dataoffset  # an ImageJ virtual stack: one IFD, one block
-    if any(p is None for p in pages):
-        raise UserError(f"{path}: {sum(p is None for p in pages)} of its {len(pages)} pages are missing "
-                        "(a truncated or damaged file)")
+    if len(pages) != nplanes or any(p is None for p in pages):
+        have = sum(p is not None for p in pages)
+        raise UserError(
+            f"{path}: declares {nplanes} image planes (shape {shape}) but holds {have} (a truncated or damaged file)"
+        )
     return pages, shape, axes, np.dtype(first.dtype), None
 
 
-def _check_extent(path: Path, tif: tifffile.TiffFile, planes: list, dataoffset: int | None, nbytes: int) -> None:
+def _check_extent(
+    path: Path, tif: tifffile.TiffFile, planes: list, dataoffset: int | None, nbytes: int
+) -> None:
     """UserError when frame data is declared beyond the end of the file (a truncated copy)."""
     size = tif.filehandle.size
     if dataoffset is not None:
         end = dataoffset + nbytes
     else:
-        end = max((o + n for p in planes for o, n in zip(p.dataoffsets, p.databytecounts, strict=False)),
-                  default=0)
+        end = max(
+            (o + n for p in planes for o, n in zip(p.dataoffsets, p.databytecounts, strict=False)), default=0
+        )
     if end > size:
-        raise UserError(f"{path}: truncated: the image data runs to byte {end:,} but the file ends at "
-                        f"{size:,} (copy it again)")
+        raise UserError(
+            f"{path}: truncated: the image data runs to byte {end:,} but the file ends at "
+            f"{size:,} (copy it again)"
+        )
 
 
-def open_movie(path: str | os.PathLike, kinds: str = "u", channel: int | None = None,
-               working_bytes_per_pixel: float = 0.0) -> Movie:
+def open_movie(
+    path: str | os.PathLike,
+    kinds: str = "u",
+    channel: int | None = None,
+    working_bytes_per_pixel: float = 0.0,
+) -> Movie:
     """Open and check a user's TIFF of frames (T, Y, X) or one image (Y, X); read nothing but metadata.
 
     `kinds`: the pixel types the caller can use, numpy kind letters ('u' unsigned integer camera
@@ -339,15 +402,21 @@ def open_movie(path: str | os.PathLike, kinds: str = "u", channel: int | None = 
         except Exception as exc:  # tifffile building its series on malformed tags
             raise UserError(f"{path}: not a readable TIFF ({type(exc).__name__}: {exc})") from None
         if len(shape) < 2:
-            raise UserError(f"{path}: a 1-D image (shape {shape}); expected frames (T, Y, X) or an image (Y, X)")
+            raise UserError(
+                f"{path}: a 1-D image (shape {shape}); expected frames (T, Y, X) or an image (Y, X)"
+            )
         _check_dtype(path, stored, kinds)
         frame_pos, channel_pos = _map_axes(path, axes, shape, channel)
         height, width = shape[-2:]
         if min(height, width) < MIN_SIDE:
-            raise UserError(f"{path}: frames of {height}x{width} pixels are too small for camera frames "
-                            f"(shape {shape}, axes {axes}); an (H, W, 3) colour image stored as grey reads so")
+            raise UserError(
+                f"{path}: frames of {height}x{width} pixels are too small for camera frames "
+                f"(shape {shape}, axes {axes}); an (H, W, 3) colour image stored as grey reads so"
+            )
         sizes = shape[:-2]
-        strides = [math.prod(sizes[k + 1:]) for k in range(len(sizes))]  # planes are in C order of these axes
+        strides = [
+            math.prod(sizes[k + 1 :]) for k in range(len(sizes))
+        ]  # planes are in C order of these axes
         frames = 1 if frame_pos is None else sizes[frame_pos]
         stride = 0 if frame_pos is None else strides[frame_pos]
         offset = 0 if channel_pos is None else channel * strides[channel_pos]
@@ -355,10 +424,24 @@ def open_movie(path: str | os.PathLike, kinds: str = "u", channel: int | None = 
         dtype = stored.newbyteorder("=")
         nbytes = math.prod(shape) * stored.itemsize
         _check_extent(path, tif, planes, dataoffset, nbytes)
-        ensure_fits(height * width * (dtype.itemsize + working_bytes_per_pixel),
-                    f"{path}: one {height}x{width} frame")
-        return Movie(path, tif, planes, stride, offset, frames=frames, height=height, width=width, dtype=dtype,
-                     stored=stored, axes=axes, frame_axis=frame_axis, dataoffset=dataoffset)
+        ensure_fits(
+            height * width * (dtype.itemsize + working_bytes_per_pixel), f"{path}: one {height}x{width} frame"
+        )
+        return Movie(
+            path,
+            tif,
+            planes,
+            stride,
+            offset,
+            frames=frames,
+            height=height,
+            width=width,
+            dtype=dtype,
+            stored=stored,
+            axes=axes,
+            frame_axis=frame_axis,
+            dataoffset=dataoffset,
+        )
     except BaseException:
         tif.close()
         raise
@@ -376,8 +459,10 @@ def read_image_2d(path: str | os.PathLike, integer: bool = True) -> Image:
     path = Path(path)
     with open_movie(path, "ui" if integer else "uif") as movie:
         if movie.frames != 1:
-            raise UserError(f"{path}: expected a 2D image, got a stack of shape {movie.shape}; "
-                            "pick one frame (e.g. the first) and save it on its own")
+            raise UserError(
+                f"{path}: expected a 2D image, got a stack of shape {movie.shape}; "
+                "pick one frame (e.g. the first) and save it on its own"
+            )
         return Image(movie.frame(0), movie.pixel_size_um, path, movie.metadata)
 
 
@@ -385,8 +470,13 @@ def read_image_2d(path: str | os.PathLike, integer: bool = True) -> Image:
 
 
 def write_frames(
-    path: str | os.PathLike, frames: Iterable[np.ndarray], shape: tuple[int, ...], dtype: np.dtype | type,
-    pixel_size_um: float | None = None, force: bool = False, metadata: dict | None = None,
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    shape: tuple[int, ...],
+    dtype: np.dtype | type,
+    pixel_size_um: float | None = None,
+    force: bool = False,
+    metadata: dict | None = None,
     description: str | None = None,
 ) -> Path:
     """Write `frames` (each (H, W), `dtype`) as they come into one TIFF of `shape` ((H, W) for one image,
@@ -412,22 +502,39 @@ def write_frames(
         if is_ome(path):
             meta: dict = {"axes": "YX" if len(shape) == 2 else "TYX"}
             if pixel_size_um:
-                meta |= {"PhysicalSizeX": pixel_size_um, "PhysicalSizeY": pixel_size_um,
-                         "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"}
+                meta |= {
+                    "PhysicalSizeX": pixel_size_um,
+                    "PhysicalSizeY": pixel_size_um,
+                    "PhysicalSizeXUnit": "µm",
+                    "PhysicalSizeYUnit": "µm",
+                }
             if metadata:
                 meta["MapAnnotation"] = {k: str(v) for k, v in metadata.items()}
             tw.write(checked(), shape=tuple(shape), dtype=dtype, metadata=meta, photometric="minisblack")
         else:
-            res = ({"resolution": (1e4 / pixel_size_um,) * 2, "resolutionunit": "CENTIMETER"}
-                   if pixel_size_um else {})
+            res = (
+                {"resolution": (1e4 / pixel_size_um,) * 2, "resolutionunit": "CENTIMETER"}
+                if pixel_size_um
+                else {}
+            )
             meta = None if description is not None else dict(metadata or {})
-            tw.write(checked(), shape=tuple(shape), dtype=dtype, metadata=meta, description=description,
-                     photometric="minisblack", **res)
+            tw.write(
+                checked(),
+                shape=tuple(shape),
+                dtype=dtype,
+                metadata=meta,
+                description=description,
+                photometric="minisblack",
+                **res,
+            )
     return Path(path)
 
 
 def write_tiff(
-    path: str | os.PathLike, data: np.ndarray, pixel_size_um: float | None = None, force: bool = False,
+    path: str | os.PathLike,
+    data: np.ndarray,
+    pixel_size_um: float | None = None,
+    force: bool = False,
     metadata: dict | None = None,
 ) -> Path:
     """Write `data` (YX, or TYX for a stack) atomically; never overwrites without `force`. `metadata`:

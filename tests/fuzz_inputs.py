@@ -23,8 +23,24 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 # repeated entries weigh the draw toward files a camera writes, so that half the cases are readable
-DTYPES = ["uint8", "uint16", "uint32", "int8", "int16", "int32", "float16", "float32", "float64", "bool",
-          "complex64", "uint16", "uint16", "uint16", "uint8", "float32"]
+DTYPES = [
+    "uint8",
+    "uint16",
+    "uint32",
+    "int8",
+    "int16",
+    "int32",
+    "float16",
+    "float32",
+    "float64",
+    "bool",
+    "complex64",
+    "uint16",
+    "uint16",
+    "uint16",
+    "uint8",
+    "float32",
+]
 DAMAGE = ["none"] * 6 + ["truncate", "flip_header", "empty", "garbage", "huge_size"]
 
 
@@ -41,9 +57,11 @@ class Case:
     channel: int | None  # --channel given
 
     def __repr__(self) -> str:  # what hypothesis prints for a failing example
-        return (f"Case(shape={self.data.shape}, dtype={self.data.dtype}, writer={self.writer}, "
-                f"photometric={self.photometric}, planar={self.planar}, axes={self.axes}, "
-                f"compression={self.compression}, damage={self.damage}@{self.damage_at:.3f}, channel={self.channel})")
+        return (
+            f"Case(shape={self.data.shape}, dtype={self.data.dtype}, writer={self.writer}, "
+            f"photometric={self.photometric}, planar={self.planar}, axes={self.axes}, "
+            f"compression={self.compression}, damage={self.damage}@{self.damage_at:.3f}, channel={self.channel})"
+        )
 
 
 def _values(shape: tuple[int, ...], dtype: str, seed: int) -> np.ndarray:
@@ -59,7 +77,10 @@ def _values(shape: tuple[int, ...], dtype: str, seed: int) -> np.ndarray:
 @st.composite
 def cases(draw) -> Case:
     ndim = draw(st.sampled_from([1, 2, 3, 3, 3, 4, 4, 5]))
-    plane = [draw(st.sampled_from([1, 3, 4, 5, 8, 8, 13, 13])), draw(st.sampled_from([3, 4, 6, 9, 16, 16, 24]))]
+    plane = [
+        draw(st.sampled_from([1, 3, 4, 5, 8, 8, 13, 13])),
+        draw(st.sampled_from([3, 4, 6, 9, 16, 16, 24])),
+    ]
     lead = [draw(st.sampled_from([1, 2, 3, 4, 7])) for _ in range(max(0, ndim - 2))]
     shape = tuple(lead + plane)[-ndim:]
     dtype = draw(st.sampled_from(DTYPES))
@@ -120,13 +141,18 @@ def damage(case: Case, path: Path) -> None:
         path.write_bytes(b"II*\x00" + rng.bytes(64) if case.damage_at < 0.5 else rng.bytes(200))
     elif case.damage in ("flip_header", "huge_size"):
         with tifffile.TiffFile(path) as tif:
-            pixel = [(o, o + n) for p in tif.pages for o, n in zip(p.dataoffsets, p.databytecounts, strict=False)]
-            tags = [t for t in tif.pages.first.tags.values() if t.code in (256, 257)]  # ImageWidth, ImageLength
+            pixel = [
+                (o, o + n) for p in tif.pages for o, n in zip(p.dataoffsets, p.databytecounts, strict=False)
+            ]
+            tags = [
+                t for t in tif.pages.first.tags.values() if t.code in (256, 257)
+            ]  # ImageWidth, ImageLength
         if case.damage == "huge_size":
             for tag in tags:
                 fmt = "<I" if tag.dtype == 4 else "<H"
-                raw[tag.valueoffset:tag.valueoffset + struct.calcsize(fmt)] = struct.pack(
-                    fmt, 65535 if fmt == "<H" or case.damage_at < 0.5 else 2**31 - 1)
+                raw[tag.valueoffset : tag.valueoffset + struct.calcsize(fmt)] = struct.pack(
+                    fmt, 65535 if fmt == "<H" or case.damage_at < 0.5 else 2**31 - 1
+                )
         else:
             free = [i for i in range(len(raw)) if not any(a <= i < b for a, b in pixel)]
             rng = np.random.default_rng(int(case.damage_at * 1e6))
@@ -139,7 +165,10 @@ def _declared_axes(case: Case, path: Path) -> tuple[str, tuple[int, ...]] | None
     """The axes and shape the undamaged file declares, None for a colour file."""
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
-        if page.photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR) or page.samplesperpixel > 1:
+        if (
+            page.photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR)
+            or page.samplesperpixel > 1
+        ):
             return None
     shape = case.data.shape
     if case.writer == "plain":

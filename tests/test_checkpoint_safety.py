@@ -37,8 +37,14 @@ def test_the_crafted_checkpoint_would_run_code_on_a_plain_load(tmp_path):
     assert marker.exists()
 
 
-@pytest.mark.parametrize("command", [["export", "{run}"], ["eval", "{run}", "--frames", "1", "--size", "16"],
-                                     ["train", "--resume", "--out", "{run}"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "{run}"],
+        ["eval", "{run}", "--frames", "1", "--size", "16"],
+        ["train", "--resume", "--out", "{run}"],
+    ],
+)
 def test_a_pickled_callable_is_refused_with_one_line(tmp_path, capsys, command):
     run, marker = _crafted_run(tmp_path)
     assert main([a.format(run=run) for a in command]) == 2
@@ -50,7 +56,9 @@ def test_a_pickled_callable_is_refused_with_one_line(tmp_path, capsys, command):
 
 def test_garbage_and_legacy_pickles_are_one_line_errors(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"\x80\x04garbage")
-    with pytest.raises(UserError, match=r"junk.pt: not a readable fluorogate checkpoint \(Unsupported operand"):
+    with pytest.raises(
+        UserError, match=r"junk.pt: not a readable fluorogate checkpoint \(Unsupported operand"
+    ):
         load_checkpoint(tmp_path / "junk.pt")
     (tmp_path / "empty.pt").write_bytes(b"")
     with pytest.raises(UserError, match=r"empty.pt: not a readable fluorogate checkpoint") as info:

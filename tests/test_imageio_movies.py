@@ -29,9 +29,13 @@ def test_frames_are_read_one_page_at_a_time(tmp_path, writer):
             for frame in data:
                 tw.write(frame)
     else:
-        kw = {"plain": {}, "ome": {"ome": True, "metadata": {"axes": "TYX"}}, "zlib": {"compression": "zlib"},
-              "imagej": {"imagej": True, "metadata": {"axes": "TYX"}},
-              "virtual": {"imagej": True, "truncate": True, "metadata": {"axes": "TYX"}}}[writer]  # one IFD
+        kw = {
+            "plain": {},
+            "ome": {"ome": True, "metadata": {"axes": "TYX"}},
+            "zlib": {"compression": "zlib"},
+            "imagej": {"imagej": True, "metadata": {"axes": "TYX"}},
+            "virtual": {"imagej": True, "truncate": True, "metadata": {"axes": "TYX"}},
+        }[writer]  # one IFD
         tifffile.imwrite(path, data, photometric="minisblack", **kw)
     with open_movie(path) as movie:
         assert (movie.shape, movie.page_reads) == ((6, 12, 16), 0)  # opening reads no pixels
@@ -60,22 +64,40 @@ def test_the_channel_is_picked_by_the_file_axes(tmp_path):
         np.testing.assert_array_equal(np.stack(list(movie)), data[:, 0])
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda p: tifffile.imwrite(p, np.zeros((32, 32, 3), np.uint8)), r"RGB colour image, shape \(32, 32, 3\)"),
-    (lambda p: tifffile.imwrite(p, np.zeros((32, 32, 4), np.uint8), photometric="rgb"), "RGBA colour image"),
-    (lambda p: tifffile.imwrite(p, np.zeros((3, 16, 16), np.uint16)), "if these are 3 frames, not colour planes"),
-    (lambda p: tifffile.imwrite(p, np.zeros((2, 3, 16, 16), np.uint16), photometric="minisblack"),
-     r"shape \(2, 3, 16, 16\) \(axes QQYX\)"),
-    (lambda p: tifffile.imwrite(p, np.zeros((2, 3, 16, 16), np.uint16), ome=True, metadata={"axes": "ZTYX"}),
-     r"both Z \(2\) and T \(3\) are longer than 1"),
-    (lambda p: tifffile.imwrite(p, np.zeros((8, 16, 16), np.int16)), "camera counts are unsigned"),
-    (lambda p: tifffile.imwrite(p, np.zeros((8, 16, 16), np.float32)), "raw integer counts"),
-    (lambda p: tifffile.imwrite(p, np.zeros((8, 16, 16), bool)), "boolean"),
-    (lambda p: tifffile.imwrite(p, np.zeros((8, 16), np.complex64)), "complex"),
-    (lambda p: tifffile.imwrite(p, np.zeros((16,), np.uint16)), "1-D image"),
-    (lambda p: p.write_bytes(b""), "empty file"),
-    (lambda p: p.write_bytes(b"II*\x00garbage"), "not a readable TIFF"),
-])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda p: tifffile.imwrite(p, np.zeros((32, 32, 3), np.uint8)),
+            r"RGB colour image, shape \(32, 32, 3\)",
+        ),
+        (
+            lambda p: tifffile.imwrite(p, np.zeros((32, 32, 4), np.uint8), photometric="rgb"),
+            "RGBA colour image",
+        ),
+        (
+            lambda p: tifffile.imwrite(p, np.zeros((3, 16, 16), np.uint16)),
+            "if these are 3 frames, not colour planes",
+        ),
+        (
+            lambda p: tifffile.imwrite(p, np.zeros((2, 3, 16, 16), np.uint16), photometric="minisblack"),
+            r"shape \(2, 3, 16, 16\) \(axes QQYX\)",
+        ),
+        (
+            lambda p: tifffile.imwrite(
+                p, np.zeros((2, 3, 16, 16), np.uint16), ome=True, metadata={"axes": "ZTYX"}
+            ),
+            r"both Z \(2\) and T \(3\) are longer than 1",
+        ),
+        (lambda p: tifffile.imwrite(p, np.zeros((8, 16, 16), np.int16)), "camera counts are unsigned"),
+        (lambda p: tifffile.imwrite(p, np.zeros((8, 16, 16), np.float32)), "raw integer counts"),
+        (lambda p: tifffile.imwrite(p, np.zeros((8, 16, 16), bool)), "boolean"),
+        (lambda p: tifffile.imwrite(p, np.zeros((8, 16), np.complex64)), "complex"),
+        (lambda p: tifffile.imwrite(p, np.zeros((16,), np.uint16)), "1-D image"),
+        (lambda p: p.write_bytes(b""), "empty file"),
+        (lambda p: p.write_bytes(b"II*\x00garbage"), "not a readable TIFF"),
+    ],
+)
 def test_what_cannot_be_camera_frames_is_one_line(tmp_path, make, message):
     path = tmp_path / "x.tif"
     make(path)
@@ -134,6 +156,7 @@ def test_reference_reads_computes_and_writes_frame_by_frame(tmp_path, monkeypatc
             for k, frame in enumerate(frames):
                 events.append(f"w{k}")
                 yield frame
+
         return write(path, logged(), *args, **kwargs)
 
     monkeypatch.setattr(Movie, "frame", counting_read)
@@ -152,16 +175,30 @@ def test_reference_refuses_an_rgb_tiff_in_one_line(tmp_path, capsys):
     """The report of issue 15: an RGB 32x32x3 TIFF was read as 32 frames of 32x3."""
     rtl_graphs.residual_denoiser().save(tmp_path / "ir.json")
     tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((32, 32, 3), np.uint8))
-    assert main(["reference", str(tmp_path), "--input", str(tmp_path / "rgb.tif"), "--out", str(tmp_path / "o.tif")]) == 2
+    assert (
+        main(
+            [
+                "reference",
+                str(tmp_path),
+                "--input",
+                str(tmp_path / "rgb.tif"),
+                "--out",
+                str(tmp_path / "o.tif"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "RGB colour image, shape (32, 32, 3)" in err and err.count("\n") == 1
     assert not (tmp_path / "o.tif").exists()
 
 
 def test_simulate_sizes_that_do_not_fit_are_one_line(tmp_path, capsys):
-    for args, message in [(["--size", "100000"], "needs about 2,960.0 GB of memory"),
-                          (["--size", "64", "--frames", "100000000"], "simulating 100000000 frame(s) of 64x64"),
-                          (["--size", "3"], "at least 5x5")]:
+    for args, message in [
+        (["--size", "100000"], "needs about 2,960.0 GB of memory"),
+        (["--size", "64", "--frames", "100000000"], "simulating 100000000 frame(s) of 64x64"),
+        (["--size", "3"], "at least 5x5"),
+    ]:
         assert main(["simulate", *args, "--out", str(tmp_path / "m.ome.tif")]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err

@@ -46,11 +46,16 @@ def _report():
             Path(os.environ["FLUOROGATE_FUZZ_REPORT"]).write_text(json.dumps(dict(TALLY), indent=1) + "\n")
 
 
-def _cli(argv: list[str]) -> tuple[int, str]:
-    """Run the CLI in-process: (exit code, stderr). An exception escaping `main` is a traceback."""
+def _cli(target: str, argv: list[str], what: str) -> tuple[int, str]:
+    """Run the CLI in-process: (exit code, stderr). An exception escaping `main` is a traceback: counted,
+    and the test fails on `what`."""
     err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main(argv)
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(argv)
+    except Exception as exc:
+        TALLY[f"{target}: tracebacks"] += 1
+        raise AssertionError(f"traceback on {what}") from exc
     return code, err.getvalue()
 
 
@@ -87,11 +92,7 @@ def check_reference(case: Case) -> None:
         argv = ["reference", str(folder), "--input", str(path), "--out", str(out)]
         argv += [] if case.channel is None else ["--channel", str(case.channel)]
         _tally_case("reference", case)
-        try:
-            code, err = _cli(argv)
-        except Exception as exc:
-            TALLY["reference: tracebacks"] += 1
-            raise AssertionError(f"traceback on {case!r}") from exc
+        code, err = _cli("reference", argv, repr(case))
         meant = meaning(case, clean, "uf", case.channel)
         if code == 2:
             _clear("reference", err)
@@ -105,11 +106,16 @@ def check_reference(case: Case) -> None:
         ok = meant is not None and len(got) == len(meant)
         if ok:
             to_codes = quantize_float_input if meant.dtype.kind == "f" else codes_from_adu
-            ok = all(np.array_equal(g, run_graph(GRAPH, to_codes(GRAPH, f))[0]) for g, f in zip(got, meant, strict=True))
+            ok = all(
+                np.array_equal(g, run_graph(GRAPH, to_codes(GRAPH, f))[0])
+                for g, f in zip(got, meant, strict=True)
+            )
         if not ok:
             TALLY["reference: silent misreads"] += 1
-            raise AssertionError(f"silent misread of {case!r}: wrote {got.shape}, the file holds "
-                                 f"{None if meant is None else meant.shape}")
+            raise AssertionError(
+                f"silent misread of {case!r}: wrote {got.shape}, the file holds "
+                f"{None if meant is None else meant.shape}"
+            )
         TALLY["reference: read right"] += 1
 
 
@@ -142,11 +148,8 @@ def check_specimen(case: Case) -> None:
         path, clean = _make(case, Path(tmp))
         out = Path(tmp) / "sim.ome.tif"
         _tally_case("simulate --specimen", case)
-        try:
-            code, err = _cli(["simulate", "--specimen", str(path), "--frames", "1", "--out", str(out)])
-        except Exception as exc:
-            TALLY["simulate --specimen: tracebacks"] += 1
-            raise AssertionError(f"traceback on {case!r}") from exc
+        argv = ["simulate", "--specimen", str(path), "--frames", "1", "--out", str(out)]
+        code, err = _cli("simulate --specimen", argv, repr(case))
         if code == 2:
             _clear("simulate --specimen", err)
             return
@@ -165,11 +168,8 @@ def check_simulate_size(size: int, frames: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         TALLY["simulate --size/--frames: cases"] += 1
         out = Path(tmp) / "m.ome.tif"
-        try:
-            code, err = _cli(["simulate", "--size", str(size), "--frames", str(frames), "--out", str(out)])
-        except Exception as exc:
-            TALLY["simulate --size/--frames: tracebacks"] += 1
-            raise AssertionError(f"traceback on --size {size} --frames {frames}") from exc
+        argv = ["simulate", "--size", str(size), "--frames", str(frames), "--out", str(out)]
+        code, err = _cli("simulate --size/--frames", argv, " ".join(argv[1:5]))
         if code == 2:
             _clear("simulate --size/--frames", err)
             return
@@ -177,8 +177,9 @@ def check_simulate_size(size: int, frames: int) -> None:
         TALLY["simulate --size/--frames: ran"] += 1
 
 
-_FAST = settings(max_examples=FAST, deadline=None, derandomize=True, database=None,
-                 suppress_health_check=list(HealthCheck))
+_FAST = settings(
+    max_examples=FAST, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 _SLOW = settings(max_examples=SLOW, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
