@@ -25,6 +25,7 @@ import math
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -260,20 +261,17 @@ class Movie:
             raise IndexError(f"frame {i} of a {self.frames}-frame movie")
         i %= self.frames
         k = self._offset + i * self._stride
-        try:
-            self._tif.filehandle.open()  # again, after a close()
-            if self._dataoffset is not None:  # one contiguous block (ImageJ files over 4 GB): seek and read
-                fh = self._tif.filehandle
-                with fh.lock:
-                    fh.seek(self._dataoffset + k * self.frame_nbytes)
-                    raw = fh.read(self.frame_nbytes)
-                if len(raw) != self.frame_nbytes:
-                    raise OSError("the file ends inside the frame")
-                data = np.frombuffer(raw, self._stored).reshape(self.height, self.width)
-            else:
-                data = self._planes[k].asarray()
-        except Exception as exc:  # whatever tifffile or a codec raises on a bad page is the file's fault
-            raise UserError(f"{self.path}: frame {i} is unreadable ({type(exc).__name__}: {exc})") from None
+        with _tifffile_complaints() as complaints:
+            try:
+                self._tif.filehandle.open()  # again, after a close()
+                data = self._read_plane(k)
+            except Exception as exc:  # whatever tifffile or a codec raises on a bad page is the file's fault
+                raise UserError(
+                    f"{self.path}: frame {i} is unreadable ({type(exc).__name__}: {exc})"
+                ) from None
+        errors = [r for r in complaints.records if r.levelno >= logging.ERROR]
+        if errors:  # e.g. missing strips that tifffile would fill with zeros
+            raise UserError(f"{self.path}: frame {i} is damaged ({errors[0].getMessage()})")
         self.page_reads += 1
         if data.shape != (self.height, self.width):
             raise UserError(
@@ -281,6 +279,17 @@ class Movie:
                 "the file declares"
             )
         return np.array(data, dtype=self.dtype)  # own, native-order copy
+
+    def _read_plane(self, k: int) -> np.ndarray:
+        if self._dataoffset is None:
+            return self._planes[k].asarray()
+        fh = self._tif.filehandle  # one contiguous block (ImageJ files over 4 GB): seek and read
+        with fh.lock:
+            fh.seek(self._dataoffset + k * self.frame_nbytes)
+            raw = fh.read(self.frame_nbytes)
+        if len(raw) != self.frame_nbytes:
+            raise OSError("the file ends inside the frame")
+        return np.frombuffer(raw, self._stored).reshape(self.height, self.width)
 
     def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         """Frames `start` .. `stop - 1`, each read as it is asked for."""
@@ -309,6 +318,30 @@ class Movie:
         self.close()
 
 
+class _Collect(logging.Handler):
+    """Keeps tifffile's complaints, so that they reach the user as one line of ours, not as log noise."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def _tifffile_complaints() -> Iterator[_Collect]:
+    """Collect what tifffile logs (WARNING and up) inside the block instead of printing it."""
+    tlog, handler = logging.getLogger("tifffile"), _Collect()
+    tlog.addHandler(handler)
+    propagate, tlog.propagate = tlog.propagate, False
+    try:
+        yield handler
+    finally:
+        tlog.removeHandler(handler)
+        tlog.propagate = propagate
+
+
 def _open_tiff(path: Path) -> tifffile.TiffFile:
     if not path.is_file():
         raise UserError(f"{path}: no such file")
@@ -327,7 +360,11 @@ def _planes(path: Path, tif: tifffile.TiffFile) -> tuple[list, tuple[int, ...], 
     if not series:
         raise UserError(f"{path}: not a readable TIFF (it holds no image)")
     first = series[0]
-    for flag, kind, name in (("is_ome", "ome", "OME-XML"), ("is_imagej", "imagej", "ImageJ")):
+    for flag, kind, name in (
+        ("is_ome", "ome", "OME-XML"),
+        ("is_imagej", "imagej", "ImageJ"),
+        ("is_shaped", "shaped", "tifffile shape"),
+    ):
         if getattr(tif, flag) and first.kind != kind:  # tifffile fell back to guessing the axes
             raise UserError(
                 f"{path}: its {name} metadata is damaged or does not match the pages, so its axes "
@@ -393,14 +430,24 @@ def open_movie(
     plus that must fit in the memory available.
     """
     path = Path(path)
-    tif = _open_tiff(path)
-    try:
+    with _tifffile_complaints() as complaints:
+        tif = _open_tiff(path)
         try:
-            planes, shape, axes, stored, dataoffset = _planes(path, tif)
-        except UserError:
+            try:
+                planes, shape, axes, stored, dataoffset = _planes(path, tif)
+            except UserError:
+                raise
+            except Exception as exc:  # tifffile building its series on malformed tags
+                raise UserError(f"{path}: not a readable TIFF ({type(exc).__name__}: {exc})") from None
+            errors = [r for r in complaints.records if r.levelno >= logging.ERROR]
+            if errors:  # tifffile repaired or guessed: the layout is not what the file says
+                raise UserError(f"{path}: a damaged or truncated TIFF ({errors[0].getMessage()})")
+        except BaseException:
+            tif.close()
             raise
-        except Exception as exc:  # tifffile building its series on malformed tags
-            raise UserError(f"{path}: not a readable TIFF ({type(exc).__name__}: {exc})") from None
+    for record in complaints.records:
+        log.info("%s: tifffile: %s", path, record.getMessage())
+    try:
         if len(shape) < 2:
             raise UserError(
                 f"{path}: a 1-D image (shape {shape}); expected frames (T, Y, X) or an image (Y, X)"
