@@ -110,11 +110,16 @@ def test_truncated_and_oversized_files_are_refused_before_reading(tmp_path, monk
     path = write_tiff(tmp_path / "m.tif", _stack(20, 64, 64))
     whole = path.read_bytes()
     path.write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(UserError, match=r"m.tif: (truncated|a damaged or truncated TIFF|not a readable TIFF)"):
+    with pytest.raises(
+        UserError, match=r"m.tif: (truncated|a damaged or truncated TIFF|not a readable TIFF)"
+    ):
         open_movie(path)
-    path.write_bytes(whole[:-100])  # every IFD there, the last frame's pixels cut short
-    with pytest.raises(UserError, match=r"m.tif: truncated: the image data runs to byte"):
-        open_movie(path)
+    one = write_tiff(tmp_path / "one.tif", _stack(1, 64, 64)[0])  # its IFD first, then its pixels
+    one.write_bytes(one.read_bytes()[:-100])
+    with pytest.raises(
+        UserError, match=r"one.tif: truncated: the image data runs to byte 8,448 but the file ends"
+    ):
+        open_movie(one)
     path.write_bytes(whole)
     monkeypatch.setenv(MEMORY_ENV, str(64 * 64 * 2 * 3))  # a little more than one frame's bytes
     with open_movie(path) as movie:
