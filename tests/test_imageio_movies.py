@@ -5,6 +5,7 @@ frame."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,3 +211,50 @@ def test_simulate_sizes_that_do_not_fit_are_one_line(tmp_path, capsys):
         assert main(["simulate", *args, "--out", str(tmp_path / "m.ome.tif")]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+def test_training_patches_read_each_drawn_frame_once(tmp_path):
+    """`train --data` holds no movie in memory: a chunk of patches reads just the frames it draws from."""
+    from fluorogate.models.frames import draw_patches, open_frames
+
+    data = _stack(30, 24, 24)
+    frames = open_frames(write_tiff(tmp_path / "m.tif", data))
+    assert frames.movie.page_reads == 0 and frames.shape == (30, 24, 24)
+    patches = draw_patches([frames[:20]], 8, 16, np.random.default_rng(3))
+    np.testing.assert_array_equal(patches, draw_patches([data[:20]], 8, 16, np.random.default_rng(3)))
+    picks = np.random.default_rng(3).choice(20, size=8, p=np.full(20, 1 / 20))  # the draw's frames (equal areas)
+    assert frames.movie.page_reads == len(np.unique(picks)) <= 8
+
+
+def _peak_rss_kb(argv: list[str]) -> int:
+    """Peak resident memory of a child process running `argv` (its own rusage, from wait4)."""
+    import os
+    import subprocess
+
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return usage.ru_maxrss
+
+
+@pytest.mark.slow
+def test_reference_peak_memory_does_not_grow_with_the_movie(tmp_path):
+    """Peak RSS of `fluorogate reference` on 10 and 400 frames of 256x256: the 400-frame movie is 52 MB
+    in and 26 MB out; reading it whole (as before) would add them, streaming adds nothing."""
+    import shutil
+    import sys
+
+    graph = rtl_graphs.residual_denoiser()
+    graph.save(tmp_path / "ir.json")
+    exe = shutil.which("fluorogate", path=str(Path(sys.executable).parent))
+    rss = {}
+    for n in (10, 400):
+        base = _stack(1, 256, 256)[0]
+        path = write_frames(
+            tmp_path / f"m{n}.tif", (base + np.uint16(i % 5) for i in range(n)), (n, 256, 256), np.uint16
+        )
+        rss[n] = _peak_rss_kb(
+            [exe, "reference", str(tmp_path), "--input", str(path), "--out", str(tmp_path / f"o{n}.tif")]
+        )
+    print(f"peak RSS: 10 frames {rss[10] / 1024:.0f} MB, 400 frames {rss[400] / 1024:.0f} MB")
+    assert rss[400] - rss[10] < 20 * 1024  # kB; the movie alone is 52 MB
