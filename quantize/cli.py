@@ -90,13 +90,14 @@ def _reference(args) -> int:
     check_writable(args.out, args.force)
     graph = load_graph(args.run)
     counts = not args.codes and graph.input.camera is not None
-    with open_movie(args.input, "uf" if counts else "uif", args.channel, _working_bytes_per_pixel(graph)) as movie:
+    movie = open_movie(args.input, "uf" if counts else "uif", args.channel, _working_bytes_per_pixel(graph))
+    # the bar is closed before an error propagates: the error stays the last line the user sees
+    with movie, tqdm(total=movie.frames, desc="reference", unit="frame", disable=movie.frames < 2) as bar:
         if movie.dtype.kind == "f":
             to_codes = quantize_float_input
         else:
             to_codes = codes_from_adu if counts else (lambda g, f: f)
         dtype = _output_dtype(graph)
-        bar = tqdm(total=movie.frames, desc="reference", unit="frame", disable=movie.frames < 2)
 
         def outputs():
             for frame in movie:
@@ -110,7 +111,6 @@ def _reference(args) -> int:
         note = json.dumps({"fluorogate": "reference output codes", "graph": graph.name, "exp": exp,
                            "real": f"code * 2**{exp}"})
         write_frames(args.out, itertools.chain([first], stream), shape, dtype, force=args.force, description=note)
-        bar.close()
     print(f"{args.out}: {movie.frames} frame(s) {shape[-2]}x{shape[-1]} {np.dtype(dtype)}, "
           f"real value = code * 2**{exp}")
     return 0

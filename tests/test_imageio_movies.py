@@ -222,7 +222,9 @@ def test_training_patches_read_each_drawn_frame_once(tmp_path):
     assert frames.movie.page_reads == 0 and frames.shape == (30, 24, 24)
     patches = draw_patches([frames[:20]], 8, 16, np.random.default_rng(3))
     np.testing.assert_array_equal(patches, draw_patches([data[:20]], 8, 16, np.random.default_rng(3)))
-    picks = np.random.default_rng(3).choice(20, size=8, p=np.full(20, 1 / 20))  # the draw's frames (equal areas)
+    picks = np.random.default_rng(3).choice(
+        20, size=8, p=np.full(20, 1 / 20)
+    )  # the draw's frames (equal areas)
     assert frames.movie.page_reads == len(np.unique(picks)) <= 8
 
 
@@ -258,3 +260,32 @@ def test_reference_peak_memory_does_not_grow_with_the_movie(tmp_path):
         )
     print(f"peak RSS: 10 frames {rss[10] / 1024:.0f} MB, 400 frames {rss[400] / 1024:.0f} MB")
     assert rss[400] - rss[10] < 20 * 1024  # kB; the movie alone is 52 MB
+
+
+def test_a_frame_failing_mid_movie_ends_with_the_one_error_line(tmp_path, monkeypatch, capsys):
+    """The progress bar is closed before the error is printed: the error is the last line, no output left."""
+    rtl_graphs.residual_denoiser().save(tmp_path / "ir.json")
+    write_tiff(tmp_path / "in.tif", _stack(7, 12, 16))
+    read = Movie.frame
+
+    def failing(self, i):
+        if i == 3:
+            raise UserError(f"{self.path}: frame 3 is unreadable (test)")
+        return read(self, i)
+
+    monkeypatch.setattr(Movie, "frame", failing)
+    assert (
+        main(
+            [
+                "reference",
+                str(tmp_path),
+                "--input",
+                str(tmp_path / "in.tif"),
+                "--out",
+                str(tmp_path / "o.tif"),
+            ]
+        )
+        == 2
+    )
+    assert capsys.readouterr().err.endswith("in.tif: frame 3 is unreadable (test)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "ir.json"]
