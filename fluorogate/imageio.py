@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -398,22 +399,47 @@ def _planes(path: Path, tif: tifffile.TiffFile) -> tuple[list, tuple[int, ...], 
     return pages, shape, axes, np.dtype(first.dtype), None
 
 
+def _directories(tif: tifffile.TiffFile, planes: list) -> list[tuple[int, int]]:
+    """Byte ranges of the planes' page directories (IFDs) and of their tag values stored outside them."""
+    fmt, fh = tif.tiff, tif.filehandle
+    ranges = []
+    for page in {p.offset: p for p in [tif.pages.first, *planes]}.values():
+        fh.seek(page.offset)
+        count = struct.unpack(fmt.tagnoformat, fh.read(fmt.tagnosize))[0]
+        ranges.append((page.offset, page.offset + fmt.tagnosize + count * fmt.tagsize + fmt.offsetsize))
+        for tag in getattr(page, "tags", {}).values() if isinstance(page, tifffile.TiffPage) else ():
+            code = tifffile.TIFF.DATA_FORMATS.get(tag.dtype, "1B")
+            nbytes = tag.count * int(code[:-1]) * struct.calcsize(fmt.byteorder + code[-1])
+            if nbytes > fmt.tagoffsetthreshold:
+                ranges.append((tag.valueoffset, tag.valueoffset + nbytes))
+    return ranges
+
+
 def _check_extent(
     path: Path, tif: tifffile.TiffFile, planes: list, dataoffset: int | None, nbytes: int
 ) -> None:
-    """UserError when frame data is declared beyond the end of the file (a truncated copy)."""
+    """UserError when frame data is declared beyond the end of the file (a truncated copy), or on top of
+    the file's own page directories (a damaged offset: the pixels would be read from the wrong bytes)."""
     size = tif.filehandle.size
     if dataoffset is not None:
-        end = dataoffset + nbytes
+        extents = [(dataoffset, dataoffset + nbytes)]
     else:
-        end = max(
-            (o + n for p in planes for o, n in zip(p.dataoffsets, p.databytecounts, strict=False)), default=0
-        )
+        extents = [(o, o + n) for p in planes for o, n in zip(p.dataoffsets, p.databytecounts, strict=False)]
+    end = max((e for _, e in extents), default=0)
     if end > size:
         raise UserError(
             f"{path}: truncated: the image data runs to byte {end:,} but the file ends at "
             f"{size:,} (copy it again)"
         )
+    dirs = np.array(_directories(tif, planes), dtype=np.int64).reshape(-1, 2)
+    for lo, hi in extents:
+        hit = np.flatnonzero((dirs[:, 0] < hi) & (lo < dirs[:, 1]))
+        if hi > lo and hit.size:
+            a, b = dirs[hit[0]]
+            raise UserError(
+                f"{path}: damaged: image data at bytes {lo:,}-{hi:,} overlaps the file's page "
+                f"directory at {a:,}-{b:,} (a changed offset; copy the file again)"
+            )
 
 
 def open_movie(

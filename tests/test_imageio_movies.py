@@ -289,3 +289,22 @@ def test_a_frame_failing_mid_movie_ends_with_the_one_error_line(tmp_path, monkey
     )
     assert capsys.readouterr().err.endswith("in.tif: frame 3 is unreadable (test)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "ir.json"]
+
+
+def test_a_strip_offset_pointing_into_a_page_directory_is_refused(tmp_path):
+    """A one-byte change in a StripOffsets value that still points inside the file (found by the fuzzing):
+    the pixels would come from the next page's directory; refused instead of misread."""
+    import struct
+
+    path = write_tiff(tmp_path / "m.tif", _stack(2, 8, 8, np.uint8))
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[1]
+        tag = page.tags["StripOffsets"]
+        where, ifd = tag.valueoffset, page.offset
+    raw = bytearray(path.read_bytes())
+    raw[where : where + 4] = struct.pack("<I", ifd + 10)
+    path.write_bytes(raw)
+    with pytest.raises(
+        UserError, match=r"m.tif: damaged: image data at bytes .* overlaps the file's page directory"
+    ):
+        open_movie(path)
