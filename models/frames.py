@@ -1,8 +1,10 @@
 """Training patches from the user's own camera frames on disk (Noise2Void: no clean target needed).
 
-Files are TIFF / OME-TIFF stacks read by `fluorogate.imageio` (dtype as stored: integer camera ADU);
-every 2D plane is one frame, files in the order given (a folder: its *.tif/*.tiff sorted by name). The
-last `val_frames` frames are held out: patches for the weights never come from them, only the
+Files are TIFF / OME-TIFF stacks opened by `fluorogate.imageio.open_movie` (checked where they enter;
+dtype as stored: unsigned integer camera ADU) and read lazily: a chunk of patches reads each frame it
+draws from once, so memory does not grow with the movies' length. Frames run along the file's one
+sequence axis, files in the order given (a folder: its *.tif/*.tiff sorted by name). The last
+`val_frames` frames are held out: patches for the weights never come from them, only the
 validation loss. They show the same specimen under other noise, which is Noise2Void's use case (the
 net learns the noise of this camera on this sample), not an independent test of the specimen.
 
@@ -20,13 +22,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from fluorogate.errors import UserError
-from fluorogate.imageio import read_tiff
+from fluorogate.imageio import Movie, open_movie
 from fluorogate.models.config import FrameFile, RunConfig
 from fluorogate.models.data import PatchStream
 from fluorogate.quantize.camera import adu_to_codes, codes_to_real
@@ -56,16 +59,43 @@ def list_files(paths: list[str]) -> list[Path]:
     return files
 
 
-def read_frames(path: str | Path) -> tuple[np.ndarray, dict]:
-    """(frames (n, H, W) as stored, the file's metadata); UserError unless integer camera ADU."""
-    image = read_tiff(path)
-    data = np.squeeze(image.data)
-    if data.ndim < 2 or min(data.shape[-2:]) < 2:
-        raise UserError(f"{path}: expected camera frames (H, W) or a stack (frames, H, W), got shape {image.data.shape}")
-    if not np.issubdtype(data.dtype, np.integer):
-        raise UserError(f"{path}: expected integer camera ADU (uint8/uint16), got dtype {data.dtype}; "
-                        "Noise2Void trains on the raw frames, before any scaling")
-    return data.reshape(-1, *data.shape[-2:]), image.metadata
+@dataclass(frozen=True)
+class Frames:
+    """Frames `start` .. `stop - 1` of a movie on disk: a lazy (n, H, W) stack. `frames[i]` reads frame i,
+    `frames[a:b]` is a narrower `Frames`; `split_frames`, `draw_patches` and `frames_conversion` take these
+    or in-memory arrays alike."""
+
+    movie: Movie
+    start: int = 0
+    stop: int | None = None
+
+    def __len__(self) -> int:
+        return (self.movie.frames if self.stop is None else self.stop) - self.start
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return len(self), self.movie.height, self.movie.width
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.movie.dtype
+
+    def __getitem__(self, key: int | slice):
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step != 1:
+                raise ValueError("Frames slices are contiguous")
+            return Frames(self.movie, self.start + start, self.start + max(start, stop))
+        if not -len(self) <= key < len(self):
+            raise IndexError(f"frame {key} of {len(self)}")
+        return self.movie.frame(self.start + key % len(self))
+
+
+def open_frames(path: str | Path) -> Frames:
+    """A file's frames, checked (unsigned integer camera ADU, grey, one sequence axis) and not yet read."""
+    movie = open_movie(path, "u")
+    movie.close()  # reopened by each read: a folder of many files holds no file handles open
+    return Frames(movie)
 
 
 def adu_bits(dtype: np.dtype) -> int:
@@ -87,19 +117,30 @@ def prepare(paths: list[str], bits: int, options: dict[str, float | None], shift
     """For a new run on the frames in `paths`: what it records of them (resolved path, sha256, frame
     count per file), the held-out frame count (default a tenth, at least 1) and the input conversion."""
     files = list_files(paths)
-    stacks, metadata = zip(*(read_frames(f) for f in files), strict=True)
+    stacks = [open_frames(f) for f in files]
+    metadata = [s.movie.metadata for s in stacks]
     total = sum(len(s) for s in stacks)
     val = max(1, total // 10) if val_frames is None else val_frames
     train, _ = split_frames(list(stacks), val)
-    conversion = frames_conversion(train, camera_settings(list(metadata), options), bits, shift)
+    conversion = frames_conversion(train, camera_settings(metadata, options), bits, shift)
     from fluorogate.quantize.clipping import check_input_clipping, describe, input_clipping
 
-    counts = input_clipping(np.concatenate([s.ravel() for s in stacks]), conversion, bits)
+    counts = {"low": 0, "high": 0, "pixels": 0}
+    for frame in _each_frame(stacks):  # a pass over the frames, one at a time
+        for key, n in input_clipping(frame, conversion, bits).items():
+            counts[key] += n
     log.info(describe(counts, "--data"))
     check_input_clipping(counts, "--data", allow_clipping)
     records = [FrameFile(path=str(f.resolve()), sha256=file_sha256(f), frames=len(s))
                for f, s in zip(files, stacks, strict=True)]
     return records, val, conversion
+
+
+def _each_frame(stacks):
+    """Every frame of `stacks` (lazy `Frames` or in-memory arrays), one (H, W) array at a time."""
+    for stack in stacks:
+        for i in range(len(stack)):
+            yield stack[i]
 
 
 def camera_settings(metadata: list[dict], options: dict[str, float | None]) -> dict[str, float]:
@@ -137,24 +178,24 @@ def frames_conversion(frames: list[np.ndarray], settings: dict[str, float], bits
     if shift is None:
         from fluorogate.quantize.clipping import no_clip_shift
 
-        shift = no_clip_shift(max(float(f.max()) for f in frames), offset, bits)
+        shift = no_clip_shift(max(int(f.max()) for f in _each_frame(frames)), offset, bits)
     return CameraConversion(adu_bits=adu_bits(frames[0].dtype), offset=offset, shift=shift)
 
 
-def load_data(cfg: RunConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(training frames, held-out frames) of a run, each a list of (n, H, W) stacks; refuses files whose
-    content changed since the run recorded them (the sha256 in config.json)."""
+def load_data(cfg: RunConfig) -> tuple[list[Frames], list[Frames]]:
+    """(training frames, held-out frames) of a run, each a list of lazy (n, H, W) stacks; refuses files
+    whose content changed since the run recorded them (the sha256 in config.json)."""
     stacks = []
     for rec in cfg.train.data:
         if not Path(rec.path).is_file():
             raise UserError(f"{rec.path}: the run's training data is gone")
         if file_sha256(rec.path) != rec.sha256:
             raise UserError(f"{rec.path}: changed since the run recorded it (sha256 differs)")
-        stacks.append(read_frames(rec.path)[0])
+        stacks.append(open_frames(rec.path))
     return split_frames(stacks, cfg.train.val_frames)
 
 
-def split_frames(stacks: list[np.ndarray], val_frames: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def split_frames(stacks: list, val_frames: int) -> tuple[list, list]:
     """Hold out the last `val_frames` frames (counted across files, from the last file back)."""
     total = sum(len(s) for s in stacks)
     if not 1 <= val_frames < total:
@@ -171,20 +212,26 @@ def split_frames(stacks: list[np.ndarray], val_frames: int) -> tuple[list[np.nda
     return train, val
 
 
-def draw_patches(stacks: list[np.ndarray], n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """`n` patches (n, size, size) at random frames and positions (frames weighted by their area)."""
+def draw_patches(stacks: list, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` patches (n, size, size) at random frames and positions (frames weighted by their area); each
+    frame drawn from is read once."""
     frames = [(s, i) for s in stacks for i in range(len(s))]
-    if any(min(s.shape[-2:]) < size for s, _ in frames):
-        small = min(min(s.shape[-2:]) for s, _ in frames)
+    if any(min(s.shape[-2:]) < size for s in stacks):
+        small = min(min(s.shape[-2:]) for s in stacks)
         raise UserError(f"--patch {size}: larger than the smallest frame ({small} px); pass --patch {small} or less")
     area = np.array([s.shape[-1] * s.shape[-2] for s, _ in frames], dtype=np.float64)
     picks = rng.choice(len(frames), size=n, p=area / area.sum())
-    out = np.empty((n, size, size), dtype=frames[0][0].dtype)
-    for k, j in enumerate(picks):
+    corners = []
+    for j in picks:
+        s, _ = frames[j]
+        corners.append((int(rng.integers(s.shape[-2] - size + 1)), int(rng.integers(s.shape[-1] - size + 1))))
+    out = np.empty((n, size, size), dtype=stacks[0].dtype)
+    for j in np.unique(picks):
         s, i = frames[j]
-        y = int(rng.integers(s.shape[-2] - size + 1))
-        x = int(rng.integers(s.shape[-1] - size + 1))
-        out[k] = s[i, y:y + size, x:x + size]
+        frame = s[i]
+        for k in np.flatnonzero(picks == j):
+            y, x = corners[k]
+            out[k] = frame[y:y + size, x:x + size]
     return out
 
 
@@ -205,6 +252,8 @@ class FramePatches(PatchStream):
         if chunk_id != self._chunk_id:
             tc = self.cfg.train
             patches = draw_patches(self.train_frames, tc.chunk, tc.patch, np.random.default_rng([tc.seed, chunk_id, 1]))
+            for s in self.train_frames:
+                s.movie.close()  # until the next chunk
             x = self._to_network(patches)
             self._pool, self._chunk_id = (x, x), chunk_id
         return self._pool

@@ -9,6 +9,7 @@ shipped model's name, or a folder) becomes a `RunFolder` through `models.runs.op
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -109,10 +110,28 @@ def checkpoint_path(run: str | Path) -> Path:
 
 
 def load_checkpoint(path: Path) -> dict:
-    """A run's training state (`checkpoint.pt`): step, phase, model and float states, stats, config."""
+    """A run's training state (`checkpoint.pt`): step, phase, model and float states, stats, config.
+
+    Loaded with `weights_only=True`: a checkpoint holds tensors, numbers, strings and containers of them,
+    nothing that unpickling could call. Run folders travel between people; one whose checkpoint names
+    any other Python object (a crafted file runs that object's code on a plain `torch.load`) is refused."""
+    import pickle
+
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise UserError(f"{path}: not a readable fluorogate checkpoint ({exc})") from None
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if found:
+            raise UserError(f"{path}: refused: the checkpoint holds Python code or objects ({found.group(1)}), "
+                            "not only tensors, numbers and strings; loading it could run that code. Use a "
+                            "checkpoint written by `fluorogate train`") from None
+        detail = str(exc).split("WeightsUnpickler error:")[-1]
+        raise UserError(f"{path}: not a readable fluorogate checkpoint ({_first_line(detail)})") from None
+    except (OSError, RuntimeError, EOFError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable fluorogate checkpoint ({_first_line(str(exc))})") from None
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "empty")

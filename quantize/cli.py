@@ -1,16 +1,19 @@
 """`fluorogate reference RUN --input frame.tif --out out.tif`: the integer reference on a TIFF.
 
-RUN is a run folder (its `ir.json`, else its `model.qonnx.onnx`), or one of those files itself. The
-input is a 2D image or a (frames, H, W) stack: integer pixels are raw camera ADU when the graph has a
-camera conversion (else input codes; `--codes` forces codes), float pixels are real values quantized
-exactly as the input quantizer does. The output holds the network's integer output codes (real value
-`code * 2**exp`, the exp is in the TIFF's description) in the narrowest integer dtype the range
-analysis allows.
+RUN is a run folder (its `ir.json`, else its `model.qonnx.onnx`), one of those files itself, or a
+shipped model's name ('default'). The input is a 2D image or a (frames, H, W) stack, read one frame at
+a time and checked first (`fluorogate.imageio.open_movie`: colour, channels, axes, pixel type, size):
+integer pixels are raw camera ADU when the graph has a camera conversion (else input codes; `--codes`
+forces codes), float pixels are real values quantized exactly as the input quantizer does. The output
+holds the network's integer output codes (real value `code * 2**exp`, the exp is in the TIFF's
+description) in the narrowest integer dtype the range analysis allows, written frame by frame: memory
+does not grow with the movie's length.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -26,6 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--codes", action="store_true", help="integer input pixels are input codes, not camera ADU")
     p.add_argument("--camera", help="camera file (`fluorogate calibrate`): for a graph without a camera conversion, "
                    "raw ADU are converted with its offset and the shift that clips none of the input")
+    p.add_argument("--channel", type=int, default=None, help="the channel to use where the TIFF has several")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(handler=_reference)
 
@@ -37,6 +41,10 @@ def load_graph(run: str | Path):
     from fluorogate.quantize.ir import IntegerGraph
 
     run = Path(run)
+    if not run.exists():  # 'default' or a shipped model's name
+        from fluorogate.models.runs import open_run
+
+        return open_run(run).graph
     if run.is_dir():
         if (run / IR).is_file():
             return IntegerGraph.load(run / IR)
@@ -63,62 +71,98 @@ def _output_dtype(graph):
     return np.int64
 
 
+def _working_bytes_per_pixel(graph) -> float:
+    """About the memory `run_graph` needs per input pixel: a few live int64 tensors of the widest layer,
+    at the resolution after every 2x upsampling."""
+    from fluorogate.quantize.ir import ConvNode, UpsampleNode
+
+    channels = max([graph.input.channels] + [n.out_channels for n in graph.nodes if isinstance(n, ConvNode)])
+    scale = 4 ** sum(isinstance(n, UpsampleNode) for n in graph.nodes)
+    return 8 * 3 * channels * scale
+
+
 def _reference(args) -> int:
     import numpy as np
-    import tifffile
     from tqdm import tqdm
 
-    from fluorogate.imageio import read_tiff
-    from fluorogate.outputs import atomic_path, check_writable
+    from fluorogate.imageio import open_movie, write_frames
+    from fluorogate.outputs import check_writable
     from fluorogate.quantize.reference import codes_from_adu, quantize_float_input, run_graph
 
     check_writable(args.out, args.force)
     graph = load_graph(args.run)
-    image = read_tiff(args.input)
-    data = np.squeeze(image.data)
-    if data.ndim not in (2, 3):
-        raise UserError(f"{args.input}: expected a 2D image or a (frames, H, W) stack, got shape {image.data.shape}")
-    frames = data[None] if data.ndim == 2 else data
-    if np.issubdtype(frames.dtype, np.floating):
-        to_codes = quantize_float_input
-    elif np.issubdtype(frames.dtype, np.integer):
-        if args.camera and graph.input.camera is None and not args.codes:
-            from fluorogate.quantize.clipping import camera_conversion
-            from fluorogate.sim.camera import get_preset
+    counts = not args.codes and (graph.input.camera is not None or args.camera is not None)
+    movie = open_movie(args.input, "uf" if counts else "uif", args.channel, _working_bytes_per_pixel(graph))
+    # the bar is closed before an error propagates: the error stays the last line the user sees
+    with movie, tqdm(total=movie.frames, desc="reference", unit="frame", disable=movie.frames < 2) as bar:
+        if movie.dtype.kind == "f":
+            to_codes, counts = quantize_float_input, False
+        else:
+            if counts and graph.input.camera is None:  # --camera: one pass for the movie's brightest pixel
+                graph = _with_camera_file(graph, args.camera, max(int(f.max()) for f in movie))
+            to_codes = codes_from_adu if counts else (lambda g, f: f)
+        dtype = _output_dtype(graph)
+        tally = _ClippingTally(graph, counts)
 
-            conv = camera_conversion(get_preset(args.camera), float(frames.max()), graph.input.quant.bits)
-            graph = graph.model_copy(deep=True)
-            graph.input.camera = conv
-            print(f"camera conversion from {args.camera}: offset {conv.offset} ADU, shift {conv.shift}")
-        to_codes = (lambda g, f: f) if args.codes or graph.input.camera is None else codes_from_adu
-    else:
-        raise UserError(f"{args.input}: pixels of dtype {frames.dtype} are neither integers nor floats")
-    dtype = _output_dtype(graph)
-    outs = [run_graph(graph, to_codes(graph, f))[0].astype(dtype)
-            for f in tqdm(frames, desc="reference", unit="frame", disable=len(frames) < 2)]
-    result = outs[0] if data.ndim == 2 else np.stack(outs)
-    _report_clipping(graph, frames, result, args.codes or np.issubdtype(frames.dtype, np.floating))
-    exp = graph.exps()[graph.output]
-    note = json.dumps({"fluorogate": "reference output codes", "graph": graph.name, "exp": exp,
-                       "real": f"code * 2**{exp}"})
-    with atomic_path(args.out, args.force) as tmp:
-        tifffile.imwrite(tmp, result, description=note)
-    print(f"{args.out}: {len(frames)} frame(s) {result.shape[-2]}x{result.shape[-1]} {result.dtype}, "
+        def outputs():
+            for frame in movie:
+                out = run_graph(graph, to_codes(graph, frame))[0].astype(dtype)
+                tally.add(frame, out)
+                yield out
+                bar.update()
+
+        stream = outputs()
+        first = next(stream)  # its size (an upsampling net doubles it) sizes the output file
+        shape = (movie.frames, *first.shape) if movie.frame_axis else first.shape
+        exp = graph.exps()[graph.output]
+        note = json.dumps({"fluorogate": "reference output codes", "graph": graph.name, "exp": exp,
+                           "real": f"code * 2**{exp}"})
+        write_frames(args.out, itertools.chain([first], stream), shape, dtype, force=args.force, description=note)
+    print(f"{args.out}: {movie.frames} frame(s) {shape[-2]}x{shape[-1]} {np.dtype(dtype)}, "
           f"real value = code * 2**{exp}")
+    print(tally.summary())
     return 0
 
 
-def _report_clipping(graph, frames, result, codes_in: bool) -> None:
-    """Print how many input pixels the camera conversion saturated and how many output codes sit at the
-    output quantizer's ceiling: clipping is never silent."""
-    from fluorogate.quantize.clipping import input_clipping, output_saturation, summary
+def _with_camera_file(graph, camera: str, peak_adu: int):
+    """`graph` with the camera conversion of camera file `camera` (`fluorogate calibrate`): its offset, and the
+    shift that clips none of the movie (`peak_adu`, its brightest pixel)."""
+    from fluorogate.quantize.clipping import camera_conversion
+    from fluorogate.sim.camera import get_preset
 
-    node = graph.node(graph.output)
-    top = node.quant.max_int if hasattr(node, "quant") else None
-    counts = {"input_high": 0, "input_low": 0, "input_pixels": int(frames.size)}
-    if graph.input.camera is not None and not codes_in:
-        c = input_clipping(frames, graph.input.camera, graph.input.quant.bits, graph.rounding)
-        counts = {"input_high": c["high"], "input_low": c["low"], "input_pixels": c["pixels"]}
-    counts |= {"output_at_ceiling": None if top is None else output_saturation(result, top),
-               "output_pixels": int(result.size)}
-    print(summary(counts))
+    conv = camera_conversion(get_preset(camera), float(peak_adu), graph.input.quant.bits)
+    graph = graph.model_copy(deep=True)
+    graph.input.camera = conv
+    print(f"camera conversion from {camera}: offset {conv.offset} ADU, shift {conv.shift}")
+    return graph
+
+
+class _ClippingTally:
+    """How many input pixels the camera conversion saturated and how many output codes sit at the output
+    quantizer's ceiling, summed frame by frame: clipping is never silent."""
+
+    def __init__(self, graph, adu_in: bool):
+        node = graph.node(graph.output)
+        self.graph, self.adu_in = graph, adu_in and graph.input.camera is not None
+        self.top = node.quant.max_int if hasattr(node, "quant") else None
+        self.counts = {"input_high": 0, "input_low": 0, "input_pixels": 0,
+                       "output_at_ceiling": None if self.top is None else 0, "output_pixels": 0}
+
+    def add(self, frame, out) -> None:
+        from fluorogate.quantize.clipping import input_clipping, output_saturation
+
+        c = self.counts
+        c["input_pixels"] += int(frame.size)
+        if self.adu_in:
+            g = self.graph
+            clip = input_clipping(frame, g.input.camera, g.input.quant.bits, g.rounding)
+            c["input_high"] += clip["high"]
+            c["input_low"] += clip["low"]
+        if self.top is not None:
+            c["output_at_ceiling"] += output_saturation(out, self.top)
+        c["output_pixels"] += int(out.size)
+
+    def summary(self) -> str:
+        from fluorogate.quantize.clipping import summary
+
+        return summary(self.counts)

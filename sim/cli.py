@@ -85,6 +85,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                 f"({image.data.shape[0]}x{image.data.shape[1]}); leave --size out"
             )
         size = image.data.shape
+    check_size(args.frames, size, args.truth)
     movie = simulate_movie(
         args.frames,
         size,
@@ -103,3 +104,22 @@ def run_simulate(args: argparse.Namespace) -> int:
     for path in write_movie(movie, args.out, title, force=args.force, truth=args.truth):
         print(f"wrote {path}")
     return 0
+
+
+RENDER_BYTES_PER_PIXEL = 256  # the specimen on the 2x-oversampled grid, its PSF convolution: ~180 measured
+
+
+def check_size(frames: int, size: int | tuple[int, int], truth: bool) -> None:
+    """Refuse, in one line, a movie that cannot be read back or does not fit in memory: rendering takes
+    about `RENDER_BYTES_PER_PIXEL` per frame pixel, and the movie 2 bytes per pixel per frame (plus 4
+    for the truth frame), all held at once."""
+    from fluorogate.errors import UserError
+    from fluorogate.imageio import MIN_SIDE, ensure_fits
+
+    h, w = (size, size) if isinstance(size, int) else size
+    if min(h, w) < MIN_SIDE:
+        raise UserError(f"--size {min(h, w)}: frames must be at least {MIN_SIDE}x{MIN_SIDE} pixels")
+    if frames < 1:
+        raise UserError(f"--frames {frames}: need at least one frame")
+    need = h * w * (RENDER_BYTES_PER_PIXEL + 2 * frames + 4 * truth)
+    ensure_fits(need, f"simulating {frames} frame(s) of {h}x{w}")

@@ -31,7 +31,7 @@ def test_reference_on_frame_and_stack(tmp_path, capsys):
     assert "pass --force" in capsys.readouterr().err
 
     stack = rng.random((3, 12, 16)).astype(np.float32)
-    tifffile.imwrite(tmp_path / "stack.tif", stack)
+    tifffile.imwrite(tmp_path / "stack.tif", stack, photometric="minisblack")  # tifffile's default: RGB planes
     assert main(["reference", str(run / "ir.json"), "--input", str(tmp_path / "stack.tif"),
                  "--out", str(tmp_path / "o.tif"), "--force"]) == 0
     out = tifffile.imread(tmp_path / "o.tif")
