@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from fluorogate.bench.sweep import SweepConfig, mark_pareto, point_config, run_sweep
+from fluorogate.bench.sweep import mark_pareto, run_sweep
+from fluorogate.bench.sweep_point import SweepConfig, point_config
 from fluorogate.errors import UserError
 
 
