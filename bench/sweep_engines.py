@@ -32,6 +32,7 @@ Grid = list[tuple[str, int]]
 # as its node address, and from Ray 2.5x every server binds to the node address (not 0.0.0.0).
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 GIB = 2**30
+CANCEL_GRACE_S = 15
 
 
 def _failed(bits: str, channels: int, reason: str) -> dict:
@@ -156,8 +157,17 @@ def ray_points(
                     yield _failed(b, c, f"ray: {type(exc).__name__}: {str(exc).splitlines()[0]}")
         finally:
             if pending:  # Ctrl-C (or the caller stopped): do not leave the cluster working for nobody
-                for ref in every:
-                    ray.cancel(ref, force=True)
+                _cancel(ray, every)
+
+
+def _cancel(ray, refs: list) -> None:
+    """Cancel `refs`: first as Ctrl-C inside each running task (it removes its private folder and its tool
+    process), then, for a task still running after a grace period, by killing its worker."""
+    for ref in refs:
+        ray.cancel(ref)
+    _, running = ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S)
+    for ref in running:
+        ray.cancel(ref, force=True)
 
 
 ENGINES = ("local", "ray")

@@ -1,14 +1,30 @@
-"""`fluorogate sweep`: grid points' configs, the Pareto marking, and (slow) a real 2-point sweep."""
+"""`fluorogate sweep`: grid points' configs, the Pareto marking, failed points, resuming from the cache,
+Ctrl-C, the CLI's refusals, and (slow) real sweeps with synthesis and with place and route.
+
+The Ray executor's own tests are in test_bench_sweep_ray.py."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from fluorogate.bench.sweep import mark_pareto, run_sweep
 from fluorogate.bench.sweep_point import SweepConfig, point_config
+from fluorogate.cli import main
 from fluorogate.errors import UserError
+
+# One point, 8 training steps: ~20 s of training, export and PSNR on a loaded 2-core machine.
+TINY = {"bits": ["w2a8"], "channels": [4], "steps": 8, "size": 8, "latency_size": 64, "eval_frames": 1,
+        "eval_size": 64}
+# Synthesis limited to 0.06 s: yosys is stopped at once, a real tool timeout that fails the point in seconds.
+TIMES_OUT = 0.001
 
 
 def test_point_config_is_the_default_recipe_with_the_point_changed():
@@ -39,6 +55,114 @@ def test_empty_grid_is_refused(tmp_path):
         run_sweep(SweepConfig(bits=[], channels=[8]), tmp_path)
 
 
+def test_failed_point_is_recorded_and_the_same_sweep_resumes_from_the_cache(tmp_path):
+    """A synthesis past its time limit fails the point with its reason and log and the sweep still finishes;
+    running it again takes train and export from the cache and tries the failed stage again."""
+    out = tmp_path / "out"
+    cfg = SweepConfig(**TINY, timeout_minutes=TIMES_OUT)
+    result = run_sweep(cfg, out)
+    [p] = result["points"]
+    assert p["failed_stage"] == "synth" and "ran past" in p["error"] and p["error"].startswith("synth: ")
+    log = Path(p["log"])
+    assert "ran past" in log.read_text() and list((log.parent / "build.failed").glob("yosys*.log"))  # the tool's log
+    assert p["cached"] == [] and list(p["fingerprints"]) == ["train", "export"] and 0 < p["psnr_qat"] < 100
+    saved = json.loads((out / "sweep.json").read_text())
+    assert saved["status"] == "finished" and saved["points"] == json.loads(json.dumps(result["points"]))
+    assert "1 failed" in (out / "sweep.md").read_text() and not (out / "sweep.lock").exists()
+
+    again = run_sweep(cfg.model_copy(update={"jobs": 1}), out)  # scheduling may change: still the same sweep
+    [q] = again["points"]
+    assert q["cached"] == ["train", "export"] and q["fingerprints"] == p["fingerprints"]
+    assert q["psnr_qat"] == p["psnr_qat"] and q["failed_stage"] == "synth" and q["log"] != p["log"]
+    with pytest.raises(UserError, match="another sweep"):
+        run_sweep(cfg.model_copy(update={"steps": 12}), out)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc (the pool's workers and their tools)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an ended child that nobody reaped: a container's init may not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_ctrl_c_leaves_a_resumable_sweep(tmp_path):
+    """SIGINT while yosys runs: exit 130, sweep.json says interrupted, no half-written stage, no process left,
+    no lock; the same command again resumes with the finished stages from the cache."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "fluorogate.cli", "sweep", "--out", str(out), "--bits", "w2a8", "--channels", "4",
+           "--steps", "8", "--size", "8", "--jobs", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not list((out / "cache").glob("synth/.tmp-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # yosys is running inside the stage's private folder
+    workers = _descendants(proc.pid)
+    assert workers and proc.poll() is None, proc.stdout.read() if proc.poll() is not None else "no synthesis yet"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130, proc.stdout.read()
+    saved = json.loads((out / "sweep.json").read_text())
+    assert saved["status"] == "interrupted" and saved["points"] == []
+    assert not list((out / "cache").glob("*/.tmp-*")) and not (out / "sweep.lock").exists()
+    time.sleep(1)
+    assert not [pid for pid in workers if _running(pid)], "the workers and yosys have ended"
+    same = SweepConfig(bits=["w2a8"], channels=[4], steps=8, size=8, jobs=1, timeout_minutes=TIMES_OUT)  # as the CLI
+    resumed = run_sweep(same, out)
+    assert resumed["points"][0]["cached"] == ["train", "export"]
+
+
+def test_cli_refusals_and_report_redraw(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["sweep", "--out", str(out), "--address", "127.0.0.1:6379"]) == 2
+    assert "--executor ray" in capsys.readouterr().err
+    assert main(["sweep", "--out", str(out), "--resources", "pnr=1"]) == 2
+    assert "STAGE=CPUS:GIB" in capsys.readouterr().err
+    assert main(["sweep", "--out", str(out), "--resources", "place=1:4"]) == 2
+    assert "train, export, synth, pnr" in capsys.readouterr().err
+    assert main(["sweep", "--out", str(out), "--report"]) == 2
+    assert "no sweep there" in capsys.readouterr().err
+    out.mkdir()
+    (out / "sweep.md").write_text("somebody's notes")
+    assert main(["sweep", "--out", str(out), "--bits", "w2a8", "--channels", "4"]) == 2
+    assert "--force" in capsys.readouterr().err
+    (out / "sweep.lock").write_text(f"{os.uname().nodename} {os.getpid()}")  # a live sweep holds the folder
+    (out / "sweep.md").unlink()
+    assert main(["sweep", "--out", str(out), "--bits", "w2a8", "--channels", "4"]) == 2
+    assert "another sweep" in capsys.readouterr().err
+
+
+def test_report_redraws_from_a_partial_sweep_json(tmp_path, capsys):
+    points = [{"bits": "w2a8", "channels": 4, "weight_bits": 2, "psnr_qat": 20.0, "lut": 100, "latency_cycles": 9,
+               "cached": ["train"]},
+              {"bits": "w4a8", "channels": 4, "weight_bits": 4, "error": "synth: yosys failed", "log": "x/stage.log"}]
+    sweep = {"config": SweepConfig().model_dump(mode="json"), "grid_points": 6, "status": "running",
+             "executor": {"kind": "ray"}, "cache": "c", "points": points,
+             "machine_start": {"load_avg_1_5_15": [1, 1, 1]}}
+    (tmp_path / "sweep.json").write_text(json.dumps(sweep))
+    assert main(["sweep", "--out", str(tmp_path), "--report"]) == 0
+    assert "2 of 6 points" in capsys.readouterr().out
+    md = (tmp_path / "sweep.md").read_text()
+    assert "Status: **running**" in md and "| w4a8 | 4 |" in md and "synth: yosys failed" in md
+    assert (tmp_path / "pareto.png").stat().st_size > 1000
+
+
 @pytest.mark.slow
 def test_two_point_sweep(tmp_path):
     """Real training (a handful of steps), export, PSNR, yosys synthesis, in a pool of two processes."""
@@ -56,3 +180,15 @@ def test_two_point_sweep(tmp_path):
     assert saved["points"] == json.loads(json.dumps(pts))
     assert "| w2a8 | 4 |" in (tmp_path / "sweep.md").read_text()
     assert (tmp_path / "pareto.png").stat().st_size > 1000 and (tmp_path / "psnr_bits.png").is_file()
+
+
+@pytest.mark.slow
+def test_place_and_route_reuses_the_synthesis(tmp_path):
+    """A synthesis-only sweep, then the same grid with --pnr sharing its cache: only place and route runs."""
+    cache = tmp_path / "cache"
+    first = run_sweep(SweepConfig(**TINY), tmp_path / "synth", cache=cache)["points"][0]
+    assert "error" not in first and first["fmax_mhz"] is None
+    p = run_sweep(SweepConfig(**TINY, pnr=True), tmp_path / "pnr", cache=cache)["points"][0]
+    assert "error" not in p and p["cached"] == ["train", "export", "synth"] and p["lut"] == first["lut"]
+    assert p["fmax_mhz"] > 10 and (p["timing"] == "met" or p["timing"].startswith("not met"))
+    assert (Path(p["folder"]) / "build" / "build_report.json").is_file()

@@ -1,0 +1,180 @@
+"""`fluorogate sweep --executor ray`: the local cluster listens on 127.0.0.1 only, stages run as Ray tasks
+that share the cache with the local executor, failures are recorded, Ctrl-C leaves nothing running.
+
+Ray is an optional extra (`pip install 'fluorogate[cluster]'`): without it these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fluorogate.bench.sweep import run_sweep
+from fluorogate.bench.sweep_point import SweepConfig
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None,
+    reason="Ray is not installed: pip install 'fluorogate[cluster]' to test --executor ray",
+)
+
+TINY = {
+    "bits": ["w2a8"],
+    "channels": [4],
+    "steps": 8,
+    "size": 8,
+    "latency_size": 64,
+    "eval_frames": 1,
+    "eval_size": 64,
+}
+TIMES_OUT = 0.001  # minutes per tool run: yosys is stopped at once, the point fails in seconds
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        pass
+    return inodes
+
+
+def _listening(pids: set[int]) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses that `pids` listen on over TCP, from /proc/net/tcp{,6} (what `ss -ltnp` reads)."""
+    inodes = set().union(*(_socket_inodes(p) for p in pids))
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(fields[1].split(":")[0])
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))  # host-order 32-bit words
+            addr = ipaddress.ip_address(raw)
+            found.append(addr.ipv4_mapped or addr if isinstance(addr, ipaddress.IPv6Address) else addr)
+    return found
+
+
+def test_local_cluster_listens_on_loopback_only():
+    """Every socket that the local cluster's processes (GCS, raylet, workers, agents) listen on is 127.0.0.1."""
+    from fluorogate.bench.sweep_engines import ray_session
+
+    with ray_session(None, 2) as ray:
+        assert ray.get(ray.remote(lambda: socket.gethostname()).remote())  # the workers are up
+        addresses = _listening(_descendants(os.getpid()))
+        assert ray.cluster_resources()["CPU"] == 2
+    assert len(addresses) >= 3, addresses  # GCS, raylet, a worker at least: the check saw them
+    assert all(a.is_loopback for a in addresses), addresses
+
+
+def test_ray_sweep_records_failures_and_shares_the_cache_with_local(tmp_path):
+    """Train and export run as Ray tasks, synthesis fails past its limit and is recorded; the local executor
+    then finds train and export in the same cache."""
+    out = tmp_path / "out"
+    cfg = SweepConfig(**TINY, timeout_minutes=TIMES_OUT)
+    [p] = run_sweep(cfg, out, executor="ray")["points"]
+    assert p["failed_stage"] == "synth" and "ran past" in p["error"] and Path(p["log"]).is_file()
+    assert p["hosts"] == {"train": socket.gethostname(), "export": socket.gethostname()} and p["cached"] == []
+    saved = json.loads((out / "sweep.json").read_text())
+    assert saved["status"] == "finished" and saved["executor"]["kind"] == "ray"
+    [q] = run_sweep(cfg, out, executor="local")["points"]
+    assert q["cached"] == ["train", "export"] and q["psnr_qat"] == p["psnr_qat"]
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_ray_sweep_and_its_cluster(tmp_path):
+    """SIGINT while yosys runs in a Ray task: exit 130, status interrupted, no private folder, no Ray
+    process and no yosys left; the rerun resumes from the cache."""
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "fluorogate.cli",
+        "sweep",
+        "--out",
+        str(out),
+        "--bits",
+        "w2a8",
+        "--channels",
+        "4",
+        "--steps",
+        "8",
+        "--size",
+        "8",
+        "--executor",
+        "ray",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while (
+        not list((out / "cache").glob("synth/.tmp-*")) and proc.poll() is None and time.monotonic() < deadline
+    ):
+        time.sleep(0.5)
+    time.sleep(3)
+    procs = _descendants(proc.pid)
+    assert proc.poll() is None, proc.stdout.read()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=90) == 130, proc.stdout.read()
+    assert json.loads((out / "sweep.json").read_text())["status"] == "interrupted"
+    time.sleep(2)
+    assert not list((out / "cache").glob("*/.tmp-*"))
+    assert not [pid for pid in procs if _running(pid)], "the cluster, its workers and yosys have ended"
+    same = SweepConfig(bits=["w2a8"], channels=[4], steps=8, size=8, timeout_minutes=TIMES_OUT)
+    assert run_sweep(same, out, executor="ray")["points"][0]["cached"] == ["train", "export"]
+
+
+@pytest.mark.slow
+def test_two_point_sweep_on_ray(tmp_path):
+    """Real training, export and yosys synthesis of two points as Ray tasks on a 2-CPU local cluster."""
+    cfg = SweepConfig(
+        bits=["w2a8", "w8a8"],
+        channels=[4],
+        steps=8,
+        size=8,
+        latency_size=64,
+        eval_frames=1,
+        eval_size=64,
+        jobs=2,
+    )
+    pts = run_sweep(cfg, tmp_path, executor="ray")["points"]
+    assert [(p["bits"], p["channels"]) for p in pts] == [("w2a8", 4), ("w8a8", 4)]
+    for p in pts:
+        assert "error" not in p and p["lut"] > 0 and p["latency_cycles"] > 0 and p["fmax_mhz"] is None
+        assert list(p["hosts"]) == ["train", "export", "synth"]
+    assert pts[0]["lut"] < pts[1]["lut"]
+    assert (tmp_path / "pareto.png").stat().st_size > 1000
