@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test test-slow lint setup clean
+.PHONY: demo test test-slow lint setup cluster clean
 
 demo: $(STAMP)
 	$(VENV)/bin/fluorogate demo --out $(DEMO_OUT)  # a second run reuses finished steps (--force redoes all)
@@ -22,6 +22,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 setup: $(STAMP)
+
+# The optional `cluster` extra (Ray) for `fluorogate sweep --executor ray` and its tests; CI installs it
+# (.ci/run), `make setup` does not. The exact version of pyproject's extra, like the lock's pins.
+cluster: $(STAMP)
+	$(PY) -m pip install -q ray==2.60.0
 
 # Order matters: torch from the CPU wheel first (a bare `torch` pulls a multi-GB CUDA build), then the
 # lock, then finn-plus without its dependencies (it pins brevitas 0.13.0, which breaks on torch 2.13;

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
+from pathlib import Path
 
 from fluorogate.bench.sweep_point import SweepConfig, new_point, run_point, run_stage
 from fluorogate.errors import UserError
@@ -86,6 +87,7 @@ def ray_session(address: str | None, cpus: int, dashboard: bool = False) -> Iter
         ray.init(
             address="local", num_cpus=cpus, include_dashboard=dashboard, dashboard_host="127.0.0.1", **options
         )
+        _close_token_file()
         ip = ray.util.get_node_ip_address()
         if not ipaddress.ip_address(ip).is_loopback:
             ray.shutdown()
@@ -102,6 +104,18 @@ def ray_session(address: str | None, cpus: int, dashboard: bool = False) -> Iter
         yield ray
     finally:
         ray.shutdown()  # a local cluster stops with it; a remote one only loses this driver
+
+
+def _close_token_file() -> None:
+    """Make Ray's token file (~/.ray/auth_token, generated on the first local start) readable by its owner only.
+
+    Ray 2.60 writes it with the umask's mode (0644 here): another user of the machine could read it and, the
+    servers being on 127.0.0.1, connect to this user's local cluster with it.
+    """
+    token = Path.home() / ".ray" / "auth_token"
+    if token.is_file() and token.stat().st_mode & 0o077:
+        token.chmod(0o600)
+        logging.getLogger(__name__).info("made %s readable by its owner only", token)
 
 
 def check_resources(ray, cfg: SweepConfig, local: bool) -> None:

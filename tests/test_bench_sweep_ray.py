@@ -93,6 +93,8 @@ def test_local_cluster_listens_on_loopback_only():
         assert ray.cluster_resources()["CPU"] == 2
     assert len(addresses) >= 3, addresses  # GCS, raylet, a worker at least: the check saw them
     assert all(a.is_loopback for a in addresses), addresses
+    if os.environ.get("RAY_AUTH_MODE", "token") == "token":  # Ray's default for a local cluster: a token
+        assert (Path.home() / ".ray" / "auth_token").stat().st_mode & 0o077 == 0, "the token is the owner's only"
 
 
 def test_ray_sweep_records_failures_and_shares_the_cache_with_local(tmp_path):
