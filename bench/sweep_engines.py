@@ -98,8 +98,12 @@ def ray_session(address: str | None, cpus: int, dashboard: bool = False) -> Iter
     else:
         try:
             ray.init(address=address, **options)
-        except ConnectionError as exc:
-            raise UserError(f"--address {address}: cannot join the Ray cluster ({exc})") from None
+        except (ConnectionError, ray.exceptions.AuthenticationError) as exc:
+            raise UserError(
+                f"--address {address}: cannot join the Ray cluster ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0]}); a cluster with RAY_AUTH_MODE=token needs its token "
+                "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
+            ) from None
     try:
         yield ray
     finally:

@@ -94,7 +94,9 @@ def test_local_cluster_listens_on_loopback_only():
     assert len(addresses) >= 3, addresses  # GCS, raylet, a worker at least: the check saw them
     assert all(a.is_loopback for a in addresses), addresses
     if os.environ.get("RAY_AUTH_MODE", "token") == "token":  # Ray's default for a local cluster: a token
-        assert (Path.home() / ".ray" / "auth_token").stat().st_mode & 0o077 == 0, "the token is the owner's only"
+        assert (Path.home() / ".ray" / "auth_token").stat().st_mode & 0o077 == 0, (
+            "the token is the owner's only"
+        )
 
 
 def test_ray_sweep_records_failures_and_shares_the_cache_with_local(tmp_path):
@@ -180,3 +182,80 @@ def test_two_point_sweep_on_ray(tmp_path):
         assert list(p["hosts"]) == ["train", "export", "synth"]
     assert pts[0]["lut"] < pts[1]["lut"]
     assert (tmp_path / "pareto.png").stat().st_size > 1000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_joining_a_cluster_needs_its_token(tmp_path):
+    """A head started with `ray start --head` and RAY_AUTH_MODE=token (on 127.0.0.1, as a stand-in for a
+    cluster node): `--address` with the token runs the sweep's stages there; with another token it is refused."""
+    token = tmp_path / "token"
+    token.write_text("a" * 32)
+    token.chmod(0o600)
+    port = _free_port()
+    env = os.environ | {
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token),
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    }
+    ray_bin = Path(sys.executable).parent / "ray"
+    head = subprocess.Popen(
+        [
+            str(ray_bin),
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--block",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(20)  # the head's GCS and raylet come up
+        assert head.poll() is None, head.stdout.read()
+        cmd = [
+            sys.executable,
+            "-m",
+            "fluorogate.cli",
+            "sweep",
+            "--out",
+            str(tmp_path / "out"),
+            "--bits",
+            "w2a8",
+            "--channels",
+            "4",
+            "--steps",
+            "8",
+            "--size",
+            "8",
+            "--timeout",
+            str(TIMES_OUT),
+            "--executor",
+            "ray",
+            "--address",
+            f"127.0.0.1:{port}",
+        ]
+        wrong = tmp_path / "wrong"
+        wrong.write_text("b" * 32)
+        refused = subprocess.run(
+            cmd, env=env | {"RAY_AUTH_TOKEN_PATH": str(wrong)}, capture_output=True, text=True, timeout=300
+        )
+        assert refused.returncode == 2 and "cannot join" in refused.stderr, refused.stderr[-2000:]
+        joined = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert joined.returncode == 0, joined.stderr[-2000:]
+        [p] = json.loads((tmp_path / "out" / "sweep.json").read_text())["points"]
+        assert p["failed_stage"] == "synth" and list(p["hosts"]) == ["train", "export"]
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)  # the head's whole process group: GCS, raylet, workers
+        head.wait(timeout=60)
