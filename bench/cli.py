@@ -126,6 +126,17 @@ def _resources(items: list[str]) -> dict:
     return out
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (Slurm's scancel and time limit, `kill`) stops a sweep as Ctrl-C does: workers and tools
+    stopped, sweep.json `interrupted`, a state the same command resumes."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -151,6 +162,7 @@ def _sweep(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
+    _interrupt_on_sigterm()
     result = run_sweep(cfg, args.out, force=args.force, executor=args.executor, address=args.address,
                        cache=args.cache, dashboard=args.dashboard)
     front = [p for p in result["points"] if p.get("pareto")]

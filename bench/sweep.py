@@ -251,6 +251,7 @@ def run_sweep(
             raise
         finally:
             bar.close()
+        mark_pareto(result["points"])
         save("finished")
         write_sweep_report(result, out)
     return result

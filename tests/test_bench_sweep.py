@@ -103,9 +103,10 @@ def _running(pid: int) -> bool:
         return False
 
 
-def test_ctrl_c_leaves_a_resumable_sweep(tmp_path):
-    """SIGINT while yosys runs: exit 130, sweep.json says interrupted, no half-written stage, no process left,
-    no lock; the same command again resumes with the finished stages from the cache."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
+def test_ctrl_c_leaves_a_resumable_sweep(tmp_path, sig):
+    """SIGINT (Ctrl-C; SIGTERM, a batch system's stop, the same) while yosys runs: exit 130, sweep.json
+    says interrupted, no half-written stage, no process left, no lock; the same command resumes."""
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "fluorogate.cli", "sweep", "--out", str(out), "--bits", "w2a8", "--channels", "4",
            "--steps", "8", "--size", "8", "--jobs", "1"]
@@ -116,7 +117,7 @@ def test_ctrl_c_leaves_a_resumable_sweep(tmp_path):
     time.sleep(2)  # yosys is running inside the stage's private folder
     workers = _descendants(proc.pid)
     assert workers and proc.poll() is None, proc.stdout.read() if proc.poll() is not None else "no synthesis yet"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     assert proc.wait(timeout=60) == 130, proc.stdout.read()
     saved = json.loads((out / "sweep.json").read_text())
     assert saved["status"] == "interrupted" and saved["points"] == []
@@ -170,6 +171,7 @@ def test_two_point_sweep(tmp_path):
                       eval_size=64, jobs=2)
     result = run_sweep(cfg, tmp_path)
     pts = result["points"]
+    assert json.loads((tmp_path / "sweep.json").read_text())["points"][0]["pareto"] is True  # w2a8: fewest LUTs
     assert [(p["bits"], p["channels"]) for p in pts] == [("w2a8", 4), ("w8a8", 4)]
     for p in pts:
         assert "error" not in p and p["lut"] > 0 and p["latency_cycles"] > 0 and p["fmax_mhz"] is None
