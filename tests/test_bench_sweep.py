@@ -103,14 +103,18 @@ def _running(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)],
+                         ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_leaves_a_resumable_sweep(tmp_path, sig):
     """SIGINT (Ctrl-C; SIGTERM, a batch system's stop, the same) while yosys runs: exit 130, sweep.json
     says interrupted, no half-written stage, no process left, no lock; the same command resumes."""
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "fluorogate.cli", "sweep", "--out", str(out), "--bits", "w2a8", "--channels", "4",
            "--steps", "8", "--size", "8", "--jobs", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A job started in the background by a non-interactive shell (`make test &`, some CI runners) inherits
+    # SIGINT ignored, and so would the sweep: give it the default disposition, as a terminal would.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not list((out / "cache").glob("synth/.tmp-*")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)

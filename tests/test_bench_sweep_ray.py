@@ -143,7 +143,15 @@ def test_ctrl_c_stops_the_ray_sweep_and_its_cluster(tmp_path):
         "--executor",
         "ray",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A job started in the background by a non-interactive shell (`make test &`, some CI runners) inherits
+    # SIGINT ignored, and so would the sweep: give it the default disposition, as a terminal would.
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 300
     while (
         not list((out / "cache").glob("synth/.tmp-*")) and proc.poll() is None and time.monotonic() < deadline
