@@ -15,6 +15,7 @@ stages come from the cache, failed points are tried again.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -180,7 +181,7 @@ def run_sweep(
 
     from fluorogate.bench.machine import machine_state
     from fluorogate.bench.stage_cache import StageCache
-    from fluorogate.bench.sweep_engines import ENGINES, local_points, ray_points
+    from fluorogate.bench.sweep_engines import ENGINES, RAY_MISSING, local_points, ray_points
     from fluorogate.fingerprint import code_fingerprint
     from fluorogate.outputs import check_writable, write_text_atomic
 
@@ -192,6 +193,8 @@ def run_sweep(
         raise UserError(f"--executor {executor}: expected one of {', '.join(ENGINES)}")
     if address is not None and executor != "ray":
         raise UserError("--address joins a Ray cluster: it needs --executor ray")
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise UserError(RAY_MISSING)
     missing = [s for s in cfg.stages() if s not in cfg.resources]
     if missing:
         raise UserError(f"resources: no entry for stage(s) {', '.join(missing)}")
@@ -245,9 +248,11 @@ def run_sweep(
                 bar.update(1)
                 bar.write(_summary(point))
                 save("running")
-        except BaseException:
+        except BaseException as exc:
             points.close()  # the executor stops its workers (Ctrl-C) before the record says so
-            save("interrupted")
+            if not isinstance(exc, KeyboardInterrupt):  # the executor could not run (no cluster to join, ...)
+                result["error"] = f"{type(exc).__name__}: {exc}"
+            save("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
             raise
         finally:
             bar.close()

@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,6 +35,7 @@ Grid = list[tuple[str, int]]
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 GIB = 2**30
 CANCEL_GRACE_S = 15
+RAY_MISSING = "--executor ray needs Ray: pip install 'fluorogate[cluster]' (or use --executor local)"
 
 
 def _failed(bits: str, channels: int, reason: str) -> dict:
@@ -75,13 +77,16 @@ def local_points(grid: Grid, cfg: SweepConfig, cache_root: str, code: str) -> It
 def ray_session(address: str | None, cpus: int, dashboard: bool = False) -> Iterator[object]:
     """`ray` connected to the cluster at `address`, or to a new private local cluster (127.0.0.1 only)."""
     if address is None:
+        if "ray" in sys.modules and os.environ.get(LOOPBACK_ENV) != "0":  # too late to keep it on loopback
+            raise UserError(
+                f"ray was imported before the sweep could set {LOOPBACK_ENV}=0, so its local cluster "
+                "would listen on the network; run the sweep in a fresh process"
+            )
         os.environ[LOOPBACK_ENV] = "0"  # read when ray is first imported, just below
     try:
         import ray
     except ImportError:
-        raise UserError(
-            "--executor ray needs Ray: pip install 'fluorogate[cluster]' (or use --executor local)"
-        ) from None
+        raise UserError(RAY_MISSING) from None
     options = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address is None:
         ray.init(

@@ -267,3 +267,15 @@ def test_joining_a_cluster_needs_its_token(tmp_path):
     finally:
         os.killpg(head.pid, signal.SIGTERM)  # the head's whole process group: GCS, raylet, workers
         head.wait(timeout=60)
+
+
+def test_a_stage_that_no_node_can_hold_is_refused(tmp_path):
+    """Ray would wait forever for a task bigger than every node: on the local cluster the sweep refuses it."""
+    from fluorogate.bench.sweep_point import StageResources, default_resources
+    from fluorogate.errors import UserError
+
+    huge = default_resources() | {"train": StageResources(cpus=1, memory_gb=4096)}
+    with pytest.raises(UserError, match="stage train asks for 1 CPU and 4096 GiB"):
+        run_sweep(SweepConfig(**TINY, resources=huge), tmp_path, executor="ray")
+    saved = json.loads((tmp_path / "sweep.json").read_text())
+    assert saved["status"] == "failed" and "--resources train=" in saved["error"] and saved["points"] == []
