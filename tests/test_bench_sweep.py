@@ -8,23 +8,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from sweep_helpers import TIMES_OUT, TINY, descendants, needs_ray, running, start_during_synthesis, sweep_cli
 
 from fluorogate.bench.sweep import mark_pareto, run_sweep
 from fluorogate.bench.sweep_point import SweepConfig, point_config
 from fluorogate.cli import main
 from fluorogate.errors import UserError
-
-# One point, 8 training steps: ~20 s of training, export and PSNR on a loaded 2-core machine.
-TINY = {"bits": ["w2a8"], "channels": [4], "steps": 8, "size": 8, "latency_size": 64, "eval_frames": 1,
-        "eval_size": 64}
-# Synthesis limited to 0.06 s: yosys is stopped at once, a real tool timeout that fails the point in seconds.
-TIMES_OUT = 0.001
 
 
 def test_point_config_is_the_default_recipe_with_the_point_changed():
@@ -78,59 +71,27 @@ def test_failed_point_is_recorded_and_the_same_sweep_resumes_from_the_cache(tmp_
         run_sweep(cfg.model_copy(update={"steps": 12}), out)
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every process below `pid`, from /proc (the pool's workers and their tools)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (an ended child that nobody reaped: a container's init may not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)],
-                         ids=["SIGINT", "SIGTERM"])
-def test_ctrl_c_leaves_a_resumable_sweep(tmp_path, sig):
-    """SIGINT (Ctrl-C; SIGTERM, a batch system's stop, the same) while yosys runs: exit 130, sweep.json
-    says interrupted, no half-written stage, no process left, no lock; the same command resumes."""
+@pytest.mark.parametrize(
+    ("executor", "sig"),
+    [("local", signal.SIGINT), pytest.param("local", signal.SIGTERM, marks=pytest.mark.slow),
+     pytest.param("ray", signal.SIGINT, marks=[pytest.mark.slow, needs_ray])],
+    ids=["local-SIGINT", "local-SIGTERM", "ray-SIGINT"])
+def test_ctrl_c_leaves_a_resumable_sweep(tmp_path, executor, sig):
+    """SIGINT (Ctrl-C; SIGTERM, a batch system's stop, the same) while yosys runs: exit 130, sweep.json says
+    interrupted, no half-written stage, no process left (pool workers, or the Ray cluster, and yosys), no
+    lock; the same command resumes from the cache."""
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "fluorogate.cli", "sweep", "--out", str(out), "--bits", "w2a8", "--channels", "4",
-           "--steps", "8", "--size", "8", "--jobs", "1"]
-    # A job started in the background by a non-interactive shell (`make test &`, some CI runners) inherits
-    # SIGINT ignored, and so would the sweep: give it the default disposition, as a terminal would.
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 300
-    while not list((out / "cache").glob("synth/.tmp-*")) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-    time.sleep(2)  # yosys is running inside the stage's private folder
-    workers = _descendants(proc.pid)
-    assert workers and proc.poll() is None, proc.stdout.read() if proc.poll() is not None else "no synthesis yet"
+    proc = start_during_synthesis(sweep_cli(out, "--jobs", "1", "--executor", executor), out)
+    procs = descendants(proc.pid)
     proc.send_signal(sig)
-    assert proc.wait(timeout=60) == 130, proc.stdout.read()
+    assert proc.wait(timeout=90) == 130, proc.stdout.read()
     saved = json.loads((out / "sweep.json").read_text())
     assert saved["status"] == "interrupted" and saved["points"] == []
     assert not list((out / "cache").glob("*/.tmp-*")) and not (out / "sweep.lock").exists()
-    time.sleep(1)
-    assert not [pid for pid in workers if _running(pid)], "the workers and yosys have ended"
+    time.sleep(2)
+    assert procs and not [pid for pid in procs if running(pid)], "the workers and yosys have ended"
     same = SweepConfig(bits=["w2a8"], channels=[4], steps=8, size=8, jobs=1, timeout_minutes=TIMES_OUT)  # as the CLI
-    resumed = run_sweep(same, out)
-    assert resumed["points"][0]["cached"] == ["train", "export"]
+    assert run_sweep(same, out, executor=executor)["points"][0]["cached"] == ["train", "export"]
 
 
 def test_cli_refusals_and_report_redraw(tmp_path, capsys):

@@ -1,12 +1,12 @@
 """`fluorogate sweep --executor ray`: the local cluster listens on 127.0.0.1 only, stages run as Ray tasks
-that share the cache with the local executor, failures are recorded, Ctrl-C leaves nothing running.
+that share the cache with the local executor, failures are recorded, joining a cluster needs its token
+(Ctrl-C on Ray: test_bench_sweep.py's Ctrl-C test, `ray-SIGINT`).
 
 Ray is an optional extra (`pip install 'fluorogate[cluster]'`): without it these tests are skipped.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
 import os
@@ -18,41 +18,12 @@ import time
 from pathlib import Path
 
 import pytest
+from sweep_helpers import TIMES_OUT, TINY, descendants, needs_ray, sweep_cli
 
 from fluorogate.bench.sweep import run_sweep
 from fluorogate.bench.sweep_point import SweepConfig
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("ray") is None,
-    reason="Ray is not installed: pip install 'fluorogate[cluster]' to test --executor ray",
-)
-
-TINY = {
-    "bits": ["w2a8"],
-    "channels": [4],
-    "steps": 8,
-    "size": 8,
-    "latency_size": 64,
-    "eval_frames": 1,
-    "eval_size": 64,
-}
-TIMES_OUT = 0.001  # minutes per tool run: yosys is stopped at once, the point fails in seconds
-
-
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
+pytestmark = needs_ray
 
 
 def _socket_inodes(pid: int) -> set[str]:
@@ -89,7 +60,7 @@ def test_local_cluster_listens_on_loopback_only():
 
     with ray_session(None, 2) as ray:
         assert ray.get(ray.remote(lambda: socket.gethostname()).remote())  # the workers are up
-        addresses = _listening(_descendants(os.getpid()))
+        addresses = _listening(descendants(os.getpid()))
         assert ray.cluster_resources()["CPU"] == 2
     assert len(addresses) >= 3, addresses  # GCS, raylet, a worker at least: the check saw them
     assert all(a.is_loopback for a in addresses), addresses
@@ -111,63 +82,6 @@ def test_ray_sweep_records_failures_and_shares_the_cache_with_local(tmp_path):
     assert saved["status"] == "finished" and saved["executor"]["kind"] == "ray"
     [q] = run_sweep(cfg, out, executor="local")["points"]
     assert q["cached"] == ["train", "export"] and q["psnr_qat"] == p["psnr_qat"]
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-@pytest.mark.slow
-def test_ctrl_c_stops_the_ray_sweep_and_its_cluster(tmp_path):
-    """SIGINT while yosys runs in a Ray task: exit 130, status interrupted, no private folder, no Ray
-    process and no yosys left; the rerun resumes from the cache."""
-    out = tmp_path / "out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "fluorogate.cli",
-        "sweep",
-        "--out",
-        str(out),
-        "--bits",
-        "w2a8",
-        "--channels",
-        "4",
-        "--steps",
-        "8",
-        "--size",
-        "8",
-        "--executor",
-        "ray",
-    ]
-    # A job started in the background by a non-interactive shell (`make test &`, some CI runners) inherits
-    # SIGINT ignored, and so would the sweep: give it the default disposition, as a terminal would.
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    deadline = time.monotonic() + 300
-    while (
-        not list((out / "cache").glob("synth/.tmp-*")) and proc.poll() is None and time.monotonic() < deadline
-    ):
-        time.sleep(0.5)
-    time.sleep(3)
-    procs = _descendants(proc.pid)
-    assert proc.poll() is None, proc.stdout.read()
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=90) == 130, proc.stdout.read()
-    assert json.loads((out / "sweep.json").read_text())["status"] == "interrupted"
-    time.sleep(2)
-    assert not list((out / "cache").glob("*/.tmp-*"))
-    assert not [pid for pid in procs if _running(pid)], "the cluster, its workers and yosys have ended"
-    same = SweepConfig(bits=["w2a8"], channels=[4], steps=8, size=8, timeout_minutes=TIMES_OUT)
-    assert run_sweep(same, out, executor="ray")["points"][0]["cached"] == ["train", "export"]
 
 
 @pytest.mark.slow
@@ -232,28 +146,15 @@ def test_joining_a_cluster_needs_its_token(tmp_path):
     try:
         time.sleep(20)  # the head's GCS and raylet come up
         assert head.poll() is None, head.stdout.read()
-        cmd = [
-            sys.executable,
-            "-m",
-            "fluorogate.cli",
-            "sweep",
-            "--out",
-            str(tmp_path / "out"),
-            "--bits",
-            "w2a8",
-            "--channels",
-            "4",
-            "--steps",
-            "8",
-            "--size",
-            "8",
+        cmd = sweep_cli(
+            tmp_path / "out",
             "--timeout",
             str(TIMES_OUT),
             "--executor",
             "ray",
             "--address",
             f"127.0.0.1:{port}",
-        ]
+        )
         wrong = tmp_path / "wrong"
         wrong.write_text("b" * 32)
         refused = subprocess.run(
