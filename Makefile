@@ -3,14 +3,15 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CLUSTER_STAMP := $(VENV)/.installed-cluster
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test test-slow lint setup clean
+.PHONY: demo test test-slow lint setup cluster clean
 
 demo: $(STAMP)
 	$(VENV)/bin/fluorogate demo --out $(DEMO_OUT)  # a second run reuses finished steps (--force redoes all)
 
-test: $(STAMP)
+test: $(STAMP) $(CLUSTER_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -m "not slow"
 
@@ -22,6 +23,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 setup: $(STAMP)
+
+# The optional `cluster` extra (Ray) for `fluorogate sweep --executor ray`: `make test` installs it so the
+# Ray executor is tested (~20 s from the pip cache); `make demo` and `pip install fluorogate` stay without
+# it. The exact version of pyproject's extra, like the lock's pins.
+cluster: $(CLUSTER_STAMP)
+
+$(CLUSTER_STAMP): $(STAMP)
+	$(PY) -m pip install -q ray==2.60.0
+	touch $(CLUSTER_STAMP)
 
 # Order matters: torch from the CPU wheel first (a bare `torch` pulls a multi-GB CUDA build), then the
 # lock, then finn-plus without its dependencies (it pins brevitas 0.13.0, which breaks on torch 2.13;

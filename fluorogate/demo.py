@@ -14,9 +14,6 @@ everything. A folder that holds other things than a demo's is never written into
 from __future__ import annotations
 
 import argparse
-import functools
-import hashlib
-import importlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,14 +22,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fluorogate import __version__, demo_steps
+from fluorogate import demo_steps
 from fluorogate.errors import UserError
+from fluorogate.fingerprint import code_fingerprint, fingerprint
 from fluorogate.outputs import write_text_atomic
 from fluorogate.steps import StepRecord, select
 from fluorogate.steps import run_steps as run_steps_with
 
 STATE_FILE = "demo_state.json"
-CODE_SUFFIXES = {".py", ".v", ".sv", ".cpp", ".lpf", ".pcf", ".pt", ".json"}
 
 
 class DemoConfig(BaseModel):
@@ -78,27 +75,8 @@ DEMO_STEPS: list[tuple[str, Step]] = [
 ]
 
 
-@functools.cache
-def _code_fingerprint() -> str:
-    """A hash of every source file of every stage (Python, Verilog, board files, shipped weights).
-
-    Coarse on purpose: any change to the code a step may call (the RTL library, the generator, the
-    weights) invalidates the cache, so a cached step never stands for what the current code would make.
-    """
-    h = hashlib.sha256(__version__.encode())
-    for package in ("fluorogate", *(f"fluorogate.{s}" for s in ("sim", "models", "quantize", "hls", "firmware", "bench"))):
-        root = Path(importlib.import_module(package).__file__).parent
-        for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in CODE_SUFFIXES):
-            h.update(str(path.relative_to(root)).encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()
-
-
 def _fingerprint(previous: str, name: str, config: DemoConfig) -> str:
-    h = hashlib.sha256()
-    for part in (previous, name, _code_fingerprint(), config.model_dump_json()):
-        h.update(part.encode())
-    return h.hexdigest()[:16]
+    return fingerprint(previous, name, code_fingerprint(), config.model_dump_json())
 
 
 def _encode(results: dict[str, Any]) -> dict[str, Any]:
