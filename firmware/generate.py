@@ -485,14 +485,20 @@ class _ResetTree:
         return name
 
     def lines(self) -> list[str]:
-        regs = ["rst_root"] + [f"{b}{s}" for b in self.blocks for s in ("_a", "")]
+        regs = ["rst_root"] + [r for b in self.blocks for r in (_first_level(b), b)]
+        assert len(set(regs)) == len(regs), f"reset register names collide: {regs}"
         out = ["    // Reset tree (see generate._ResetTree): a registered copy per block, all 3 cycles late.",
                f"    reg {', '.join(f'{r} = 1{chr(39)}b1' for r in regs)};",
                "    (* keep *) always @(posedge clk) rst_root <= rst;"]
         for b in self.blocks:
-            out += [f"    (* keep *) always @(posedge clk) {b}_a <= rst_root;",
-                    f"    (* keep *) always @(posedge clk) {b} <= {b}_a;"]
+            out += [f"    (* keep *) always @(posedge clk) {_first_level(b)} <= rst_root;",
+                    f"    (* keep *) always @(posedge clk) {b} <= {_first_level(b)};"]
         return out
+
+
+def _first_level(block_reset: str) -> str:
+    """`rst_<block>` -> `rst_<block>_a`, the copy between `rst_root` and it."""
+    return block_reset + "_a"
 
 
 def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: list[Stage],
