@@ -59,3 +59,24 @@ def test_sim3_frame_buffer_on_chip_for_the_roi_only():
     # the framestore section answers from the same build: a crowded chip sends the ROI to external memory too
     rows = frame_store_rows((roi,), 3, 8, build=crowded)
     assert len(rows) > 1 and all("on chip" not in r["memory"] for r in rows)
+
+
+def test_a_four_lane_build_is_judged_at_four_lanes(tmp_path):
+    """A build folder records only its sources' digest: the bench finds the lanes it was generated with, and a
+    routed 4-lane build at 105 MHz keeps up with the ORCA-Flash4.0 V3 at full frame (419 Mpx/s); one lane at
+    the same Fmax only within the arithmetic."""
+    import json
+
+    from rtl_graphs import residual_denoiser
+
+    from fluorogate.bench.fpga import design_digest, lanes_of_build
+
+    graph = residual_denoiser()
+    (tmp_path / "build_report.json").write_text(json.dumps({"sources_sha256": design_digest(graph, 32, 4)}))
+    assert lanes_of_build(tmp_path, graph, [16, 32]) == 4
+    assert lanes_of_build(tmp_path, graph, [16]) == 1  # no size matches: the caller's lanes, refused later
+    orca = CAMERA_TARGETS[0]
+    built4 = keep_up(105e6, 1.0, cameras=(orca,), built=(2048, 2048, 4))[0]
+    assert built4["keeps_up"] and built4["lanes_needed"] == 4
+    built1 = keep_up(105e6, 1.0, cameras=(orca,), built=(2048, 2048, 1))[0]
+    assert not built1["keeps_up"] and built1["within_max_lanes"]

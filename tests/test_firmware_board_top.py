@@ -218,3 +218,13 @@ def _swap_lanes(frames: np.ndarray, a: int, b: int, bits: int) -> np.ndarray:
         v &= ~((mask << (a * bits)) | (mask << (b * bits)))
         out[idx] = v | (lb << (a * bits)) | (la << (b * bits))
     return out
+
+
+def test_gowin_boards_leds_low_fewer_switches_and_no_pll():
+    nano = board_top_verilog(GENERATED_LIKE, get_board("tangnano20k"), 64, 32)
+    assert "input  wire [0:0] sw," in nano and "assign led = ~led_r;" in nano  # LEDs lit low
+    assert ".gaps(1'b0)" in nano and ".backpressure(1'b0)" in nano and ".clear_errors(1'b0)" in nano
+    assert "led_r <= sw_s[0] ?" in nano  # key S2 shows the status
+    primer = board_top_verilog(GENERATED_LIKE, get_board("primer25k"), 64, 32)
+    assert " sw" not in primer and "sw_s" not in primer and "assign led = led_r;" in primer
+    assert "led_r <= 1'b0 ?" in primer  # one LED: the checksum's bit 0
