@@ -139,7 +139,7 @@ module fg_window3 #(
     reg [3:0] m1, m2;  // top, bottom, left, right
     wire [4*N-1:0] m3;  // per lane
     wire [(N+2)*CD-1:0] cols = {cn3[0 +: CD], cp, cl};  // column k-1 of the emitted beat at index k
-    integer l, ky, kx;
+    integer l, ky, kx, mc;
     reg keep;
     genvar g, gr;
     generate
@@ -188,11 +188,15 @@ module fg_window3 #(
         // The new columns: on a tick without data (flush) the input part only feeds masked taps.
         for (l = 0; l < N; l = l + 1)
             cn3[l*CD +: CD] <= {x2[l*DW +: DW], r1[l*DW +: DW], rd2[l*DW +: DW]};
+        // A column's taps take the masks of one copy, the lane whose centre it is (the edge columns: the
+        // nearest lane): lanes l and l+1 share columns, and taps with the same column and mask are one
+        // register after yosys merges them (per-lane masks broke that: +6,200 flip-flops at 4 lanes).
         for (l = 0; l < N; l = l + 1)
             for (ky = 0; ky < 3; ky = ky + 1)
                 for (kx = 0; kx < 3; kx = kx + 1) begin
-                    keep = !(ky == 0 && m3[4*l + 3]) && !(ky == 2 && m3[4*l + 2])
-                           && !(kx == 0 && l == 0 && m3[4*l + 1]) && !(kx == 2 && l == N - 1 && m3[4*l]);
+                    mc = l + kx == 0 ? 0 : (l + kx - 1 > N - 1 ? N - 1 : l + kx - 1);
+                    keep = !(ky == 0 && m3[4*mc + 3]) && !(ky == 2 && m3[4*mc + 2])
+                           && !(kx == 0 && l == 0 && m3[4*mc + 1]) && !(kx == 2 && l == N - 1 && m3[4*mc]);
                     out_win[(9*l + 3*ky + kx)*DW +: DW] <= keep ? cols[(l + kx)*CD + ky*DW +: DW] : {DW{1'b0}};
                 end
     end
