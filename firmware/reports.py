@@ -128,6 +128,16 @@ def parse_yosys_stat(path: Path) -> dict[str, dict[str, int]]:
         raise UserError(f"{path}: not yosys `stat -json` output ({type(exc).__name__}: {exc})") from None
 
 
+def core_cells(cells: dict[str, int], bel_of_cell: dict[str, str]) -> dict[str, int]:
+    """yosys cell counts under nextpnr's bel names: types that map to one bel (Gowin's LUT1-LUT4, its
+    flip-flop variants) are summed."""
+    out: dict[str, int] = {}
+    for kind, n in cells.items():
+        bel = bel_of_cell.get(kind, kind)
+        out[bel] = out.get(bel, 0) + n
+    return out
+
+
 def sources_digest(files: Iterable[tuple[str, bytes]]) -> str:
     """SHA-256 over (file name, contents) pairs in name order: the identity of a design's sources, so that
     a build folder reused later (`fluorogate bench --build-dir`) can be checked against the design it

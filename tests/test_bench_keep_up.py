@@ -71,3 +71,24 @@ def test_camera_modes_name_their_sensor_preset():
         p = PRESETS[name]
         assert any((m.width, m.height, m.fps, m.preset) == (p.width, p.height, p.fps, name)
                    for m in CAMERA_MODES.values())
+
+
+def test_a_four_lane_build_is_judged_at_four_lanes(tmp_path):
+    """A build folder records only its sources' digest: the bench finds the lanes it was generated with, and a
+    routed 4-lane build at 105 MHz keeps up with the ORCA-Flash4.0 V3 at full frame (419 Mpx/s); one lane at
+    the same Fmax only within the arithmetic."""
+    import json
+
+    from rtl_graphs import residual_denoiser
+
+    from fluorogate.bench.fpga import design_digest, lanes_of_build
+
+    graph = residual_denoiser()
+    (tmp_path / "build_report.json").write_text(json.dumps({"sources_sha256": design_digest(graph, 32, 4)}))
+    assert lanes_of_build(tmp_path, graph, [16, 32]) == 4
+    assert lanes_of_build(tmp_path, graph, [16]) == 1  # no size matches: the caller's lanes, refused later
+    orca = FULL_FRAME_MODES[0]
+    built4 = keep_up(105e6, 1.0, cameras=(orca,), built=(2048, 2048, 4))[0]
+    assert built4["keeps_up"] and built4["lanes_needed"] == 4
+    built1 = keep_up(105e6, 1.0, cameras=(orca,), built=(2048, 2048, 1))[0]
+    assert not built1["keeps_up"] and built1["within_max_lanes"]

@@ -64,6 +64,24 @@ def test_smoke_core_bitstream_end_to_end(tmp_path, capsys):
     assert not list(tmp_path.glob(".build*"))  # the temporary folder was moved into place
 
 
+def test_smoke_core_gowin_bitstream_end_to_end(tmp_path, capsys):
+    """The Gowin flow in CI time (synth_gowin 2 s, nextpnr-himbaechel ~30 s, gowin_pack ~15 s; a first run
+    compiles nextpnr's WebAssembly, a few minutes once): Tang Nano 20K, rPLL from gowin_pll, a .fs bitstream."""
+    out = tmp_path / "build"
+    assert main(["build", str(SMOKE), "--board", "tangnano20k", "--out", str(out), "--frame", "16", "8"]) == 0
+    assert "smoke_box3x3 on tangnano20k" in capsys.readouterr().out
+    fs = (out / "fg_board_top.fs").read_text().splitlines()
+    assert len(fs) > 1000 and set(fs[0]) == {"1"} and all(set(line) <= {"0", "1"} for line in fs)
+    rep = json.loads((out / "build_report.json").read_text())
+    assert rep["timing_met"] and 100 <= rep["pll_mhz"] < 101  # gowin_pll: 27 MHz * 26 / 7 = 100.29
+    assert rep["resources"]["rPLL"]["used"] == 1 and rep["resources"]["BSRAM"] == {"used": 2, "available": 46}
+    assert rep["resources"]["LUT4"]["available"] == 20736 and rep["core_cells"]["BSRAM"] == 2
+    # the core alone sums yosys' LUT1-LUT4 and flip-flop variants under nextpnr's bel names
+    assert not any(k.startswith(("LUT1", "LUT2", "LUT3", "DFFE", "DFFR")) for k in rep["core_cells"])
+    (clk,) = rep["clocks"]
+    assert clk["achieved_mhz"] >= 100 and rep["critical_paths"]
+
+
 def test_timeout_option_reaches_the_build_config(tmp_path, capsys):
     assert main(["build", str(SMOKE), "--out", str(tmp_path / "b"), "--timeout", "0"]) == 2
     assert "timeout_s" in capsys.readouterr().err  # minutes -> BuildConfig.timeout_s, validated there
@@ -123,3 +141,20 @@ def test_router_and_placer_options_reach_nextpnr(tmp_path, monkeypatch):
     assert seen["pnr_args"] == ["--router", "router2", "--placer", "static"]
     assert main(["build", str(SMOKE), "--out", str(tmp_path / "b")]) == 2
     assert seen["pnr_args"] == ["--router", "router1", "--placer", "heap"]  # nextpnr's own defaults, named
+
+
+def test_board_without_pll_generator_runs_from_its_oscillator(tmp_path):
+    """GW5A boards: gowin_pll has no PLLA, so the board top's fg_pll passes the oscillator through (no tool
+    call) and the report's PLL frequency is the oscillator's."""
+    from fluorogate.firmware.boards import get_board
+    from fluorogate.firmware.build import BuildConfig, BuildState, step_board_top, step_copy_sources
+
+    board = get_board("primer25k")
+    state = BuildState(cfg=BuildConfig(sources=[SMOKE], core="smoke_box3x3", board=board.name), board=board,
+                       folder=tmp_path)
+    step_copy_sources(state)
+    step_board_top(state)
+    assert state.pll_mhz == 50.0 and not (tmp_path / "pll.log").exists()
+    pll = (tmp_path / "fg_pll.v").read_text()
+    assert "assign clock_out = clock_in;" in pll and "assign locked = 1'b1;" in pll
+    assert "fg_pll pll (.clock_in(clk_50mhz), .clock_out(clk), .locked(locked));" in (tmp_path / "fg_board_top.v").read_text()

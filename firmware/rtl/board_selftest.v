@@ -27,19 +27,26 @@ module board_pattern_source #(
     output wire                 m_tlast
 );
     localparam integer WORDS = (DATA_BITS + 31) / 32;
-    reg [31:0] data_lfsr, gap_lfsr;
+    // One LFSR per 32-bit word of tdata, word k seeded SEED ^ (k * 32'h9E3779B9): in a multi-lane beat
+    // (4 lanes of 16 bits = 2 words) every lane carries its own sequence, so a lane swapped, dropped or
+    // duplicated inside the core changes the output.
+    reg [WORDS*32-1:0] data_lfsr;
+    reg [31:0] gap_lfsr;
     reg [$clog2(LINE_BEATS + 1)-1:0] col;
     reg [$clog2(LINES + 1)-1:0] row;
     wire take = m_tvalid && m_tready;
+    integer k;
+    function [31:0] lfsr_next(input [31:0] s);
+        lfsr_next = `FG_LFSR_NEXT(s);
+    endfunction
 
-    wire [WORDS*32-1:0] words = {WORDS{data_lfsr}};
-    assign m_tdata = words[DATA_BITS-1:0];
+    assign m_tdata = data_lfsr[DATA_BITS-1:0];
     assign m_tuser = col == 0 && row == 0;
     assign m_tlast = col == LINE_BEATS - 1;
 
     always @(posedge clk) begin
         if (rst) begin
-            data_lfsr <= SEED;
+            for (k = 0; k < WORDS; k = k + 1) data_lfsr[k*32 +: 32] <= SEED ^ (k * 32'h9E3779B9);
             gap_lfsr <= ~SEED;
             col <= 0;
             row <= 0;
@@ -47,7 +54,7 @@ module board_pattern_source #(
         end else begin
             gap_lfsr <= `FG_LFSR_NEXT(gap_lfsr);
             if (take) begin
-                data_lfsr <= `FG_LFSR_NEXT(data_lfsr);
+                for (k = 0; k < WORDS; k = k + 1) data_lfsr[k*32 +: 32] <= lfsr_next(data_lfsr[k*32 +: 32]);
                 col <= m_tlast ? 0 : col + 1'b1;
                 if (m_tlast) row <= (row == LINES - 1) ? 0 : row + 1'b1;
             end
@@ -77,9 +84,15 @@ module board_checksum_sink #(
     wire [WORDS*32-1:0] padded = {{(WORDS * 32 - DATA_BITS){1'b0}}, s_tdata};
     reg [31:0] folded;
     integer i;
+    // Word i of a beat is rotated left by i before the XOR, so swapping two words (two lanes of a
+    // multi-lane output) changes the checksum.
+    reg [63:0] twice;
     always @(*) begin
         folded = {30'd0, s_tuser, s_tlast};
-        for (i = 0; i < WORDS; i = i + 1) folded = folded ^ padded[i*32 +: 32];
+        for (i = 0; i < WORDS; i = i + 1) begin
+            twice = {2{padded[i*32 +: 32]}};
+            folded = folded ^ twice[64 - (i % 32) - 1 -: 32];
+        end
     end
 
     assign s_tready = !backpressure || ready_lfsr[0];

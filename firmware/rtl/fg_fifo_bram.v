@@ -63,7 +63,9 @@ module fg_fifo_bram #(
             count <= count + push - pop;
             notfull <= pop || (push ? count != DEPTH - 1 : notfull);  // count_next != DEPTH
             avail <= avail_next;
-            has_avail <= avail_next != 0;
+            // avail_next != 0 without the adder (110.7 MHz build: issued -> avail + w_en - issue -> != 0 ->
+            // has_avail, 13 levels): a write leaves it nonzero, an issue empties it only from 1.
+            has_avail <= w_en || (issue ? avail != 1 : has_avail);
             if (issued) ob_wp <= ob_wp + 1;
             if (pop) ob_rp <= ob_rp + 1;
             ob_count <= ob_count_next;

@@ -11,6 +11,9 @@
 // The input passes a 2-word register slice first (full rate, 1 cycle): `s_tready` is a flip-flop, and
 // the source's tuser/tlast logic (a board top's counters) never shares a clock period with the state
 // machine (14.5 ns on the 2048x2048 demo build without it).
+// Reset: `rst` is this block's registered copy of the core's reset (the generator's reset tree); the
+// other blocks leave reset in the same cycle, and `s_tready` stays low until then, so no beat is taken
+// while any part of the core is still being reset.
 `timescale 1ns/1ps
 module fg_frontend #(
     parameter integer W = 16,
@@ -52,8 +55,10 @@ module fg_frontend #(
     wire [DW-1:0] b_tdata;
     wire b_tvalid, b_tuser, b_tlast;
     reg b_tready;  // the state machine's side of the slice; it may depend on b_tuser
+    wire slice_ready;
+    assign s_tready = slice_ready && !rst;
     fg_fifo #(.DW(DW + 2), .DEPTH(2)) in_slice (.clk(clk), .rst(rst), .in_data({s_tuser, s_tlast, s_tdata}),
-        .in_valid(s_tvalid), .in_ready(s_tready), .out_data({b_tuser, b_tlast, b_tdata}), .out_valid(b_tvalid),
+        .in_valid(s_tvalid), .in_ready(slice_ready), .out_data({b_tuser, b_tlast, b_tdata}), .out_valid(b_tvalid),
         .out_ready(b_tready));
 
     // Combinational routing of one beat / one generated pixel.

@@ -40,11 +40,12 @@ module fg_window3 #(
     localparam integer RW = $clog2(H + 1);
     localparam integer CD = 3 * DW;  // one column: {row i, row i-1, row i-2}
 
-    reg [N*DW-1:0] lb1 [0:WB-1];  // row i-1
-    reg [N*DW-1:0] lb2 [0:WB-1];  // row i-2
-    reg [N*DW-1:0] rd1, rd2;      // lb1[j], lb2[j], prefetched (one and two cycles late, see below)
-    reg [CD-1:0] cl;              // last column of beat j-2, three cycles late
-    reg [N*CD-1:0] cp;            // the N columns of beat j-1, three cycles late
+    // Per lane (generate block `lane` below): line buffers lb1 (row i-1) and lb2 (row i-2), their reads
+    // rd1, rd2 (lb1[j], lb2[j], prefetched one and two cycles late), and the lane's columns of beat j-1 in
+    // cp; cl is the last column of beat j-2. All of them run three cycles late (see below).
+    wire [N*DW-1:0] rd1, rd2;
+    wire [N*CD-1:0] cp;
+    wire [CD-1:0] cl;
     reg [RW-1:0] i;
     reg [CW-1:0] j;
     reg tail;                     // previous frame's last row still to emit
@@ -127,38 +128,75 @@ module fg_window3 #(
     // Values masked as padding are the only ones that differ from a direct design (the read at a restart
     // uses j_adv, not 0: that column belongs to row -1 of the next frame). `out_valid` follows `emit_fire`
     // four cycles later.
-    reg t1, c1, t2, c2, t3, e1, e2, e3;
-    reg [CW-1:0] j1, a1, j2, a2;
+    // The replica's control registers are copied per lane (and the column enable per lane and row): at 4
+    // lanes one t3 drove the clock enables of 960 column flip-flops, t1/t2 those of 256 read registers, m3
+    // the resets of 288 window flip-flops and one address register the pins of every lane's block RAMs
+    // (4-lane default denoiser, yosys). Each copy is its own `(* keep *)` process: yosys would otherwise
+    // merge copies with the same input back into one register.
+    reg e1, e2, e3;
     reg [N*DW-1:0] x1, x2, r1;
     reg [N*CD-1:0] cn3;
-    reg [3:0] m1, m2, m3;  // top, bottom, left, right
+    reg [3:0] m1, m2;  // top, bottom, left, right
+    wire [4*N-1:0] m3;  // per lane
     wire [(N+2)*CD-1:0] cols = {cn3[0 +: CD], cp, cl};  // column k-1 of the emitted beat at index k
-    integer l, ky, kx;
+    integer l, ky, kx, mc;
     reg keep;
+    genvar g, gr;
+    generate
+        for (g = 0; g < N; g = g + 1) begin : lane
+            reg t1 = 1'b0, c1 = 1'b0, t2 = 1'b0, c2 = 1'b0;
+            reg [CW-1:0] j1, a1, j2, a2;
+            reg [3:0] m3_l;
+            reg [DW-1:0] lb1 [0:WB-1];
+            reg [DW-1:0] lb2 [0:WB-1];
+            reg [DW-1:0] rd1_l, rd2_l;
+            (* keep *) always @(posedge clk) {t1, c1} <= rst ? 2'b00 : {tick, consume};
+            (* keep *) always @(posedge clk) {t2, c2} <= rst ? 2'b00 : {t1, c1};
+            (* keep *) always @(posedge clk) {j1, a1} <= {j, j_adv};
+            (* keep *) always @(posedge clk) {j2, a2} <= {j1, a1};
+            (* keep *) always @(posedge clk) m3_l <= m2;
+            assign m3[4*g +: 4] = m3_l;
+            assign rd1[g*DW +: DW] = rd1_l;
+            assign rd2[g*DW +: DW] = rd2_l;
+            always @(posedge clk) begin
+                if (c1) lb1[j1] <= x1[g*DW +: DW];
+                if (t1) rd1_l <= lb1[a1];
+                if (c2) lb2[j2] <= r1[g*DW +: DW];
+                if (t2) rd2_l <= lb2[a2];
+            end
+            for (gr = 0; gr < 3; gr = gr + 1) begin : row
+                reg t3 = 1'b0;
+                reg [DW-1:0] cp_r;
+                (* keep *) always @(posedge clk) t3 <= !rst && t2;
+                always @(posedge clk) if (t3) cp_r <= cn3[g*CD + gr*DW +: DW];
+                assign cp[g*CD + gr*DW +: DW] = cp_r;
+                if (g == N - 1) begin : last
+                    reg [DW-1:0] cl_r;
+                    always @(posedge clk) if (t3) cl_r <= cp_r;
+                    assign cl[gr*DW +: DW] = cl_r;
+                end
+            end
+        end
+    endgenerate
     always @(posedge clk) begin
-        {t1, c1, e1} <= rst ? 3'b000 : {tick, consume, emit_fire};
-        {t2, c2, e2} <= rst ? 3'b000 : {t1, c1, e1};
-        {t3, e3} <= rst ? 2'b00 : {t2, e2};
+        e1 <= !rst && emit_fire;
+        e2 <= !rst && e1;
+        e3 <= !rst && e2;
         out_valid <= !rst && e3;
-        j1 <= j; a1 <= j_adv; x1 <= in_data; m1 <= {f[F_TOP], f[F_BOTTOM], f[F_LEFT], f[F_RIGHT]};
-        j2 <= j1; a2 <= a1; x2 <= x1; m2 <= m1; r1 <= rd1;
-        m3 <= m2;
-        if (c1) lb1[j1] <= x1;
-        if (t1) rd1 <= lb1[a1];
-        if (c2) lb2[j2] <= r1;
-        if (t2) rd2 <= lb2[a2];
+        x1 <= in_data; m1 <= {f[F_TOP], f[F_BOTTOM], f[F_LEFT], f[F_RIGHT]};
+        x2 <= x1; m2 <= m1; r1 <= rd1;
         // The new columns: on a tick without data (flush) the input part only feeds masked taps.
         for (l = 0; l < N; l = l + 1)
             cn3[l*CD +: CD] <= {x2[l*DW +: DW], r1[l*DW +: DW], rd2[l*DW +: DW]};
-        if (t3) begin
-            cl <= cp[(N-1)*CD +: CD];
-            cp <= cn3;
-        end
+        // A column's taps take the masks of one copy, the lane whose centre it is (the edge columns: the
+        // nearest lane): lanes l and l+1 share columns, and taps with the same column and mask are one
+        // register after yosys merges them (per-lane masks broke that: +6,200 flip-flops at 4 lanes).
         for (l = 0; l < N; l = l + 1)
             for (ky = 0; ky < 3; ky = ky + 1)
                 for (kx = 0; kx < 3; kx = kx + 1) begin
-                    keep = !(ky == 0 && m3[3]) && !(ky == 2 && m3[2])
-                           && !(kx == 0 && l == 0 && m3[1]) && !(kx == 2 && l == N - 1 && m3[0]);
+                    mc = l + kx == 0 ? 0 : (l + kx - 1 > N - 1 ? N - 1 : l + kx - 1);
+                    keep = !(ky == 0 && m3[4*mc + 3]) && !(ky == 2 && m3[4*mc + 2])
+                           && !(kx == 0 && l == 0 && m3[4*mc + 1]) && !(kx == 2 && l == N - 1 && m3[4*mc]);
                     out_win[(9*l + 3*ky + kx)*DW +: DW] <= keep ? cols[(l + kx)*CD + ky*DW +: DW] : {DW{1'b0}};
                 end
     end
