@@ -64,48 +64,51 @@ def cycle_model(graph: IntegerGraph, size: int, lanes: int) -> dict:
             "out_lanes": rep["out_lanes"]}
 
 
-def design_digest(graph: IntegerGraph, size: int, lanes: int, peaks: PeakConfig | None = None) -> str:
-    """The digest `fluorogate build` records of the sources it built, for the design generated at `size`
-    (with `peaks`: the network followed by that peak finder)."""
-    from fluorogate.firmware.generate import RtlConfig, generate
-    from fluorogate.firmware.reports import sources_digest
-
-    design = generate(graph, RtlConfig(width=size, height=size, lanes=lanes, peaks=peaks))
-    return sources_digest([*((name, text.encode()) for name, text in design.sources.items()),
-                           *((p.name, p.read_bytes()) for p in design.static_sources)])
-
-
-def read_build(build_dir: Path, graph: IntegerGraph | None = None, sizes: list[int] = (), lanes: int = 1,
-               peaks: PeakConfig | None = None) -> dict:
-    """Fmax and resources from a `fluorogate build` folder's build_report.json.
-
-    With `graph`, the build must be of that graph's design (with `peaks`: followed by that peak finder) at
-    one of `sizes` (the sources' digest that the build recorded): a folder left from another model, peak
-    finder or an older generator is refused, since its Fmax would be quoted for a design it never measured.
-    """
+def _build_report(build_dir: Path):
     from pydantic import ValidationError
 
     from fluorogate.firmware.reports import BuildReport
 
     path = Path(build_dir) / "build_report.json"
     try:
-        rep = BuildReport.model_validate(json.loads(path.read_text()))
+        return BuildReport.model_validate(json.loads(path.read_text()))
     except FileNotFoundError:
         raise UserError(f"--build-dir {build_dir}: no build_report.json (made by `fluorogate build`)") from None
     except (json.JSONDecodeError, ValidationError) as exc:
         raise UserError(f"{path}: not a fluorogate build report ({type(exc).__name__})") from None
-    built: dict = {}
-    if graph is not None:
-        if rep.sources_sha256 is None:
-            raise UserError(f"{path}: records no digest of its sources (an older build); build it again")
-        match = [s for s in sizes if design_digest(graph, s, lanes, peaks) == rep.sources_sha256]
-        if match:
-            built = {"size": match[0], "lanes": lanes}  # the frame (size x size) and lanes the build is of
-        else:
-            what = f"this model's design{_with_peaks(peaks)}"
-            raise UserError(f"--build-dir {build_dir}: built from other sources than {what} at "
-                            f"{', '.join(map(str, sizes))} px wide, {lanes} lane(s) (another model, size, peak "
-                            "finder or generator version); build it again")
+
+
+def built_design(build_dir: Path, graph: IntegerGraph, sizes: list[int], peaks: PeakConfig | None = None) -> dict:
+    """{"size", "lanes"} of the design a `fluorogate build` folder is of, read from the identity it recorded
+    (`design.json`: IR digest, RtlConfig), after checking it is `graph`'s design (with `peaks`: followed by
+    that peak finder) at one of the square `sizes`. A folder left from another model, size or peak finder is
+    refused: its Fmax would be quoted for a design it never measured. Nothing is generated again."""
+    design = _build_report(build_dir).design
+    if not design.get("ir_sha256"):
+        raise UserError(f"--build-dir {build_dir}: the build records no design identity (not a generated core, "
+                        "or built by an older fluorogate); build it again")
+    cfg = design.get("rtl_config", {})
+    built_peaks = cfg.get("peaks")
+    wanted_peaks = None if peaks is None else peaks.model_dump(mode="json")
+    problems = []
+    if design["ir_sha256"] != graph.digest():
+        problems.append(f"IR {design.get('ir')!r} is another model's (IR digest {design['ir_sha256'][:12]})")
+    if design["width"] != design["height"] or design["width"] not in sizes:
+        problems.append(f"its frame {design['width']}x{design['height']} is not one of {', '.join(map(str, sizes))}")
+    if built_peaks != wanted_peaks:
+        problems.append(f"it is the network{_with_peaks(PeakConfig(**built_peaks) if built_peaks else None)}, "
+                        f"not the network{_with_peaks(peaks)}")
+    if problems:
+        raise UserError(f"--build-dir {build_dir}: not this model's design: {'; '.join(problems)}; build it again")
+    return {"size": design["width"], "lanes": design["lanes"]}
+
+
+def read_build(build_dir: Path, graph: IntegerGraph | None = None, sizes: list[int] = (),
+               peaks: PeakConfig | None = None) -> dict:
+    """Fmax and resources from a `fluorogate build` folder's build_report.json; with `graph`, also the frame
+    and lanes of the design it built, checked to be `graph`'s (`built_design`)."""
+    rep = _build_report(build_dir)
+    built = built_design(build_dir, graph, sizes, peaks) if graph is not None else {}
     return {
         "build_dir": str(build_dir), "board": rep.board, "part": rep.part, "core": rep.core,
         "fmax_mhz": round(min(c.achieved_mhz for c in rep.clocks), 2),
@@ -116,38 +119,14 @@ def read_build(build_dir: Path, graph: IntegerGraph | None = None, sizes: list[i
     }
 
 
-
-def lanes_of_build(build_dir: Path, graph: IntegerGraph, sizes: list[int], lanes: int = 1,
-                   peaks: PeakConfig | None = None) -> int:
-    """The lanes a `fluorogate build` folder was generated with: the first of `lanes`, 1, 2, 4 whose design of
-    `graph` at one of `sizes` has the sources digest the build recorded (`lanes` when none matches: then
-    `read_build` refuses the folder with its message). A build folder says its lanes only through its sources."""
-    path = Path(build_dir) / "build_report.json"
-    try:
-        digest = json.loads(path.read_text()).get("sources_sha256")
-    except (OSError, json.JSONDecodeError):
-        return lanes
-    for n in dict.fromkeys((lanes, 1, 2, 4)):
-        for size in sizes:
-            try:
-                if size % n == 0 and design_digest(graph, size, n, peaks) == digest:
-                    return n
-            except UserError:  # this graph is not built at n lanes (a U-Net at 2)
-                break
-    return lanes
-
-
 def run_build_for(graph: IntegerGraph, size: int, lanes: int, out: Path, board: str, freq_mhz: float,
                   router: str = "router2", peaks: PeakConfig | None = None) -> dict:
     """Generate the design at `size`x`size` and run the open bitstream flow on it (place and route: minutes)."""
-    from fluorogate.firmware.build import BuildConfig, run_build
+    from fluorogate.firmware.build import core_build_config, run_build
     from fluorogate.firmware.generate import RtlConfig, write_design
 
-    rtl = out / "rtl"
-    design = write_design(graph, RtlConfig(width=size, height=size, lanes=lanes, peaks=peaks), rtl, force=True)
-    sources = [rtl / line for line in (rtl / "files.f").read_text().split()]
-    cfg = BuildConfig(sources=sources, core=design.top, board=board, freq_mhz=freq_mhz,
-                      line_beats=size // lanes, lines=size, pnr_args=["--router", router])
+    write_design(graph, RtlConfig(width=size, height=size, lanes=lanes, peaks=peaks), out / "rtl", force=True)
+    cfg = core_build_config(out / "rtl", board=board, freq_mhz=freq_mhz, pnr_args=["--router", router])
     run_build(cfg, out / "build", force=True)
     return read_build(out / "build") | {"size": size, "lanes": lanes}
 
@@ -190,7 +169,7 @@ def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int
     finder never stalls the map (it drops and counts records instead), so the camera side's rate is the
     network's; the finder's own stream is checked bit-exact by tests/test_firmware_smlm_peaks.py."""
     if build_dir is not None:  # simulate and judge at the lanes the routed build has
-        lanes = lanes_of_build(build_dir, graph, sizes, lanes, peaks)
+        lanes = built_design(build_dir, graph, sizes, peaks)["lanes"]
     sim = simulate_small_frame(graph, sim_size, sim_frames, lanes, work / "sim", simulator)
     confirmed = (sim["bit_exact"] and sim["latency_cycles_measured"] == sim["latency_cycles_model"]
                  and sim["frame_cycles_measured"] == sim["frame_cycles_model"])
@@ -205,7 +184,7 @@ def fpga_rtl(graph: IntegerGraph, sizes: list[int], work: Path, *, sim_size: int
         return out
     try:  # a failed or missing build leaves the simulation and the cycle counts in the report
         if build_dir is not None:
-            out["build"] = read_build(build_dir, graph, sizes, lanes, peaks)
+            out["build"] = read_build(build_dir, graph, sizes, peaks)
         elif build:
             out["build"] = run_build_for(graph, max(sizes), lanes, work / "build", board, freq_mhz, peaks=peaks)
         else:

@@ -150,7 +150,7 @@ def section_framestore(ctx: BenchContext) -> dict:
         from fluorogate.bench.fpga import read_build
 
         try:
-            build = read_build(ctx.cfg.build_dir, ctx.graph, ctx.cfg.sizes, ctx.cfg.lanes)
+            build = read_build(ctx.cfg.build_dir, ctx.graph, ctx.cfg.sizes)
         except UserError:
             build = None  # the fpga section reports why the build is refused
     return {"task": task.name, "frames": task.in_channels, "bits_stored": bits,

@@ -157,20 +157,10 @@ SYNTH_ONLY = ("copy_sources", "board_top", "synth", step_stat_report)
 
 
 def _build_config(rtl: Path, cfg: SweepConfig):
-    """The build of the core generated into `rtl` (files.f, design.json) at the sweep's frame width."""
-    from fluorogate.firmware.build import BuildConfig
+    """The build of the core generated into `rtl` at the sweep's frame width (`firmware.build.core_build_config`)."""
+    from fluorogate.firmware.build import core_build_config
 
-    top = json.loads((rtl / "design.json").read_text())["top"]
-    sources = [rtl / name for name in (rtl / "files.f").read_text().split()]
-    return BuildConfig(
-        sources=sources,
-        core=top,
-        board=cfg.board,
-        freq_mhz=cfg.freq_mhz,
-        line_beats=cfg.size,
-        lines=cfg.size,
-        timeout_s=cfg.timeout_minutes * 60,
-    )
+    return core_build_config(rtl, board=cfg.board, freq_mhz=cfg.freq_mhz, timeout_s=cfg.timeout_minutes * 60)
 
 
 # The stages: (work folder, sweep config, bits, channels, earlier stages' folders) -> JSON result.

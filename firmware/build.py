@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fluorogate.errors import MissingToolError, UserError
 from fluorogate.firmware.board_top import PLL_NAME, SELFTEST_RTL, TOP_NAME, board_top_verilog, read_core_ports
@@ -62,6 +62,9 @@ class BuildConfig(BaseModel):
     synth_args: list[str] = Field(default_factory=list)  # extra synth_<family> options, e.g. ['-abc9']
     pnr_args: list[str] = Field(default_factory=list)  # extra nextpnr options
     timeout_s: float = Field(default=3600.0, gt=0)  # per tool run
+    # What a generated core is (its design.json: IR digest, RtlConfig, frame, lanes): recorded in the report,
+    # so the bench verifies a build against a run by reading, not by generating the design again.
+    design: dict = Field(default_factory=dict)
 
 
 @dataclass
@@ -204,8 +207,15 @@ def step_report(state: BuildState) -> None:
         core_cells=core_cells(cells.get(state.cfg.core, {}), fam.bel_of_cell),
         clocks=pnr.clocks, critical_paths=pnr.critical_paths, step_seconds=dict(state.step_seconds),
         bitstream=bit if (state.folder / bit).exists() else None,
-        sources_sha256=sources_digest((p.name, p.read_bytes()) for p in state.cfg.sources))
+        sources_sha256=sources_digest((p.name, p.read_bytes()) for p in state.cfg.sources),
+        design=design_identity(state.cfg.design))
     write_report(state.folder, state.report)
+
+
+def design_identity(design: dict) -> dict:
+    """The part of a generated core's design.json that says what it is (not its per-stage detail)."""
+    keys = ("top", "ir", "ir_sha256", "rtl_config", "width", "height", "lanes", "peaks")
+    return {k: design[k] for k in keys if k in design}
 
 
 def write_report(folder: Path, report: BuildReport) -> None:
@@ -224,6 +234,50 @@ STEPS: dict[str, Step] = {
     "report": step_report,
 }
 DEFAULT_STEPS: tuple[str, ...] = tuple(STEPS)
+
+
+VERILOG_SUFFIXES = (".v", ".sv")
+
+
+def core_build_config(core: Path, top: str | None = None, frame: tuple[int, int] | None = None,
+                      **options) -> BuildConfig:
+    """The build of a core: a `fluorogate rtl` folder (files.f, design.json), a folder of Verilog files, or
+    one Verilog file. Its sources, its module (`top`, else design.json's, else the file's stem), the self-test
+    frame it takes (`frame` = (beats per line, lines); a generated core exactly its own frame) and, for a
+    generated core, its identity (IR digest, RtlConfig). `options`: BuildConfig's other fields (board,
+    freq_mhz, seed, pnr_args, timeout_s, ...). Every caller (`fluorogate build`, the demo, the bench, the
+    sweep) builds through this, so a build is assembled in one place."""
+    import json
+
+    core = Path(core)
+    meta: dict = {}
+    if core.is_file():
+        if core.suffix not in VERILOG_SUFFIXES:
+            raise UserError(f"{core}: not a Verilog file (.v/.sv), run folder or RTL folder")
+        sources, module = [core], top or core.stem
+    elif core.is_dir():
+        files_f = core / "files.f"
+        if files_f.exists():
+            sources = [core / line.strip() for line in files_f.read_text().splitlines() if line.strip()]
+        else:
+            sources = sorted(p for p in core.iterdir() if p.suffix in VERILOG_SUFFIXES)
+        if not sources:
+            raise UserError(f"{core}: no Verilog sources (generate them with `fluorogate rtl RUN --out {core}`)")
+        if (core / "design.json").exists():
+            meta = json.loads((core / "design.json").read_text())
+        module = top or meta.get("top")
+        if module is None:
+            raise UserError(f"{core}: no design.json naming the top module; pass --top")
+    else:
+        raise UserError(f"{core}: no such run folder, RTL folder or Verilog file")
+    if frame is None and meta:  # a generated core takes exactly its frame: the self-test must send that
+        frame = (meta["width"] // meta.get("lanes", 1), meta["height"])
+    beats, lines = frame or (64, 32)
+    try:
+        return BuildConfig(sources=sources, core=module, line_beats=beats, lines=lines, design=meta, **options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"build {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
 def run_build(cfg: BuildConfig, out: Path, force: bool = False,

@@ -8,14 +8,12 @@ clock meets its constraint, 3 when the build finished but timing is not met (the
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from fluorogate.errors import UserError
 
 TIMING_FAILED = 3
-VERILOG_SUFFIXES = (".v", ".sv")
 
 
 def register_build(subparsers: argparse._SubParsersAction) -> None:
@@ -49,51 +47,21 @@ def register_build(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=build_command)
 
 
-def resolve_design(run: Path, top: str | None) -> tuple[list[Path], str, dict, Path | None]:
-    """(sources, core module, design.json contents or {}, folder for the default output or None) for RUN."""
-    if run.is_file():
-        if run.suffix not in VERILOG_SUFFIXES:
-            raise UserError(f"{run}: not a Verilog file (.v/.sv), run folder or RTL folder")
-        return [run], top or run.stem, {}, None
-    if not run.is_dir():
-        raise UserError(f"{run}: no such run folder, RTL folder or Verilog file")
-    rtl = run / "rtl" if (run / "rtl").is_dir() else run
-    files_f = rtl / "files.f"
-    if files_f.exists():
-        sources = [rtl / line.strip() for line in files_f.read_text().splitlines() if line.strip()]
-    else:
-        sources = sorted(p for p in rtl.iterdir() if p.suffix in VERILOG_SUFFIXES)
-    if not sources:
-        raise UserError(f"{rtl}: no Verilog sources (generate them with `fluorogate rtl {run} --out {rtl}`)")
-    meta = json.loads((rtl / "design.json").read_text()) if (rtl / "design.json").exists() else {}
-    core = top or meta.get("top")
-    if core is None:
-        raise UserError(f"{rtl}: no design.json naming the top module; pass --top")
-    return sources, core, meta, run
-
-
 def build_command(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
+    from fluorogate.firmware.build import core_build_config, run_build
 
-    from fluorogate.firmware.build import BuildConfig, run_build
-
-    sources, core, meta, default_parent = resolve_design(args.run, args.top)
-    if args.out is None and default_parent is None:
-        raise UserError(f"{args.run}: pass --out for the build folder of a single Verilog file")
-    out = args.out or default_parent / f"build-{args.board}"
-    if args.frame:
-        beats, lines = args.frame
-    elif meta:  # a generated core takes exactly its frame: the self-test must send that
-        beats, lines = meta["width"] // meta.get("lanes", 1), meta["height"]
+    if args.run.is_dir() and (args.run / "rtl").is_dir():  # a run folder with its generated rtl/
+        core, parent = args.run / "rtl", args.run
     else:
-        beats, lines = 64, 32
-    try:
-        cfg = BuildConfig(sources=sources, core=core, board=args.board, freq_mhz=args.freq, seed=args.seed,
-                          line_beats=beats, lines=lines, pnr_args=["--router", args.router, "--placer", args.placer],
-                          timeout_s=args.timeout * 60)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise UserError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        core, parent = args.run, args.run if args.run.is_dir() else None
+    if not args.run.exists():
+        raise UserError(f"{args.run}: no such run folder, RTL folder or Verilog file")
+    if args.out is None and parent is None:
+        raise UserError(f"{args.run}: pass --out for the build folder of a single Verilog file")
+    out = args.out or parent / f"build-{args.board}"
+    cfg = core_build_config(core, args.top, tuple(args.frame) if args.frame else None, board=args.board,
+                            freq_mhz=args.freq, seed=args.seed, timeout_s=args.timeout * 60,
+                            pnr_args=["--router", args.router, "--placer", args.placer])
     report = run_build(cfg, out, force=args.force)
     print(report.summary())
     print(f"wrote {out}/{report.bitstream} and {out}/build_report.md")

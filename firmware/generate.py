@@ -149,7 +149,8 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
     sources[f"{cfg.top}.v"] = top
     in_fmt = _fmt(graph, channels, inp.name)
     report = {
-        "top": cfg.top, "ir": graph.name, "width": cfg.width, "height": cfg.height, "lanes": cfg.lanes,
+        "top": cfg.top, "ir": graph.name, "ir_sha256": graph.digest(), "rtl_config": cfg.model_dump(mode="json"),
+        "width": cfg.width, "height": cfg.height, "lanes": cfg.lanes,
         "out_width": geo[graph.output][0], "out_height": geo[graph.output][1],
         "rounding": graph.rounding,
         "in_pixel_bits": _in_pixel_bits(inp, in_fmt),

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from fluorogate.errors import UserError
 
@@ -165,6 +165,7 @@ class BuildReport(BaseModel):
     step_seconds: dict[str, float]
     bitstream: str | None = None  # file name in the build folder
     sources_sha256: str | None = None  # the core's sources (`sources_digest`): which design this build is of
+    design: dict = Field(default_factory=dict)  # a generated core's identity: IR digest, RtlConfig, frame, lanes
 
     @property
     def timing_met(self) -> bool:

@@ -149,15 +149,12 @@ def _cosim(ctx, backend: str, frames: np.ndarray, **stream):
 
 def step_bitstream(ctx) -> str:
     """The design at the camera's full frame width, through yosys + nextpnr to an ECP5 (ULX3S 85F) bitstream."""
-    from fluorogate.firmware.build import BuildConfig, run_build
+    from fluorogate.firmware.build import core_build_config, run_build
     from fluorogate.firmware.generate import RtlConfig, write_design
 
     graph, c = _graph(ctx), ctx.config
-    design = write_design(graph, RtlConfig(width=c.bitstream_width, height=c.bitstream_height), ctx.out / "rtl",
-                          force=True)
-    sources = [ctx.out / "rtl" / f for f in design.file_names()]
-    cfg = BuildConfig(sources=sources, core=design.top, board="ulx3s-85f", freq_mhz=c.freq_mhz,
-                      line_beats=c.bitstream_width, lines=c.bitstream_height)
+    write_design(graph, RtlConfig(width=c.bitstream_width, height=c.bitstream_height), ctx.out / "rtl", force=True)
+    cfg = core_build_config(ctx.out / "rtl", board="ulx3s-85f", freq_mhz=c.freq_mhz)
     report = run_build(cfg, ctx.out / "bitstream", force=True)
     ctx.results.update(bitstream=ctx.out / "bitstream" / report.bitstream, timing_met=report.timing_met,
                        fmax_mhz=min(clk.achieved_mhz for clk in report.clocks), core_cells=report.core_cells)

@@ -116,6 +116,13 @@ class IntegerGraph(BaseModel):
             sizes[n.name] = n.infer_size([sizes[i] for i in n.inputs] or [(height, width)])
         return sizes
 
+    def digest(self) -> str:
+        """SHA-256 of what the graph computes (nodes, weights, rounding, ranges; not `meta`'s provenance):
+        the identity a generated design and a build record, so the bench verifies them without regenerating."""
+        import hashlib
+
+        return hashlib.sha256(self.model_dump_json(exclude={"meta"}).encode()).hexdigest()
+
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.model_dump_json(indent=1))
 

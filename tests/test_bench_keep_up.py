@@ -74,19 +74,26 @@ def test_camera_modes_name_their_sensor_preset():
 
 
 def test_a_four_lane_build_is_judged_at_four_lanes(tmp_path):
-    """A build folder records only its sources' digest: the bench finds the lanes it was generated with, and a
-    routed 4-lane build at 105 MHz keeps up with the ORCA-Flash4.0 V3 at full frame (419 Mpx/s); one lane at
+    """A build folder records the design it built (IR digest, RtlConfig): the bench reads the lanes it was
+    generated with, and a routed 4-lane build at 105 MHz keeps up with the ORCA-Flash4.0 V3 at full frame (419 Mpx/s); one lane at
     the same Fmax only within the arithmetic."""
-    import json
-
     from rtl_graphs import residual_denoiser
 
-    from fluorogate.bench.fpga import design_digest, lanes_of_build
+    from fluorogate.bench.fpga import built_design
+    from fluorogate.firmware.build import design_identity
+    from fluorogate.firmware.generate import RtlConfig, generate
 
     graph = residual_denoiser()
-    (tmp_path / "build_report.json").write_text(json.dumps({"sources_sha256": design_digest(graph, 32, 4)}))
-    assert lanes_of_build(tmp_path, graph, [16, 32]) == 4
-    assert lanes_of_build(tmp_path, graph, [16]) == 1  # no size matches: the caller's lanes, refused later
+    design = design_identity(generate(graph, RtlConfig(width=32, height=32, lanes=4)).report)
+    from fluorogate.firmware.reports import BuildReport
+
+    report = BuildReport(board="ulx3s-85f", part="LFE5U-85F", core=design["top"], top="board_selftest",
+                         requested_mhz=105, pll_mhz=105, resources={}, core_cells={}, headline=[], clocks=[],
+                         critical_paths={}, step_seconds={}, design=design)
+    (tmp_path / "build_report.json").write_text(report.model_dump_json())
+    assert built_design(tmp_path, graph, [16, 32]) == {"size": 32, "lanes": 4}
+    with pytest.raises(UserError, match="not one of 16"):
+        built_design(tmp_path, graph, [16])
     orca = FULL_FRAME_MODES[0]
     built4 = keep_up(105e6, 1.0, cameras=(orca,), built=(2048, 2048, 4))[0]
     assert built4["keeps_up"] and built4["lanes_needed"] == 4

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fluorogate.bench.fpga import design_digest, per_size, read_build
+from fluorogate.bench.fpga import per_size, read_build
 from fluorogate.bench.run import BenchConfig, run_bench
 from fluorogate.cli import main
 from fluorogate.errors import UserError
@@ -46,23 +46,36 @@ def default_graph(tmp_path_factory):
     return IntegerGraph.model_validate_json((run / "ir.json").read_text())
 
 
+def identity(graph, size, lanes=1, peaks=None) -> dict:
+    """What `fluorogate build` records of a generated core: its design.json's identity."""
+    from fluorogate.firmware.build import design_identity
+    from fluorogate.firmware.generate import RtlConfig, generate
+
+    return design_identity(generate(graph, RtlConfig(width=size, height=size, lanes=lanes, peaks=peaks)).report)
+
+
 @pytest.fixture(scope="module")
 def default_build(tmp_path_factory, smoke_build, default_graph) -> Path:
     """The smoke build's numbers, recorded as if built from the default's design at 64 px wide: the bench
-    reads its Fmax for the default only when the digests agree."""
+    reads its Fmax for the default only when the recorded design is the default's."""
     rep = json.loads((smoke_build / "build_report.json").read_text())
-    rep["sources_sha256"] = design_digest(default_graph, 64, 1)
+    rep["design"] = identity(default_graph, 64)
     folder = tmp_path_factory.mktemp("default_build")
     (folder / "build_report.json").write_text(json.dumps(rep))
     return folder
 
 
 def test_read_build_refuses_a_build_of_another_design(smoke_build, default_build, default_graph):
-    with pytest.raises(UserError, match="no digest"):
-        read_build(smoke_build, default_graph, [64])
-    with pytest.raises(UserError, match="other sources"):
+    with pytest.raises(UserError, match="records no design identity"):
+        read_build(smoke_build, default_graph, [64])  # a hand-written core
+    with pytest.raises(UserError, match="frame 64x64 is not one of 16, 32"):
         read_build(default_build, default_graph, [16, 32])  # built at 64 wide: line buffers differ
-    assert read_build(default_build, default_graph, [16, 64])["fmax_mhz"] > 122
+    from rtl_graphs import residual_denoiser
+
+    with pytest.raises(UserError, match="another model's"):
+        read_build(default_build, residual_denoiser(), [64])
+    built = read_build(default_build, default_graph, [16, 64])
+    assert built["fmax_mhz"] > 122 and (built["size"], built["lanes"]) == (64, 1)
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +101,13 @@ def test_smlm_build_is_judged_with_its_peak_finder(smoke_build, smlm_run, tmp_pa
     assert get_task("denoise").peaks is None
     rep = json.loads((smoke_build / "build_report.json").read_text())
     for name, built_with in (("with_peaks", peaks), ("network_only", None)):
-        rep["sources_sha256"] = design_digest(graph, 32, 1, built_with)
+        rep["design"] = identity(graph, 32, peaks=built_with)
         (tmp_path / name).mkdir()
         (tmp_path / name / "build_report.json").write_text(json.dumps(rep))
     assert read_build(tmp_path / "with_peaks", graph, [16, 32], peaks=peaks)["size"] == 32
-    with pytest.raises(UserError, match="other sources than this model's design at"):
+    with pytest.raises(UserError, match=r"it is the network \+ peak finder .*, not the network;"):
         read_build(tmp_path / "with_peaks", graph, [32])
-    with pytest.raises(UserError, match=r"design \+ peak finder"):
+    with pytest.raises(UserError, match=r"it is the network, not the network \+ peak finder"):
         read_build(tmp_path / "network_only", graph, [32], peaks=peaks)
 
 

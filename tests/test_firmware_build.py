@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fluorogate.cli import main
-from fluorogate.firmware.build_cli import resolve_design
+from fluorogate.errors import UserError
 
 SMOKE = Path(__file__).resolve().parents[1] / "firmware" / "rtl" / "smoke_box3x3.v"
 ECP5_85F_IDCODE = bytes.fromhex("41113043")
@@ -28,15 +28,23 @@ def test_missing_run_and_unknown_top_are_user_errors(tmp_path, capsys):
     assert "no design.json naming the top module; pass --top" in capsys.readouterr().err
 
 
-def test_run_folder_uses_files_f_and_design_json(tmp_path):
+def test_a_generated_core_builds_with_its_files_f_frame_and_identity(tmp_path):
+    """One place assembles a build: the sources in files.f, the module, the self-test frame and the core's
+    identity (IR digest, RtlConfig) from design.json, so the build report can say what it built."""
+    from fluorogate.firmware.build import core_build_config
+
     rtl = tmp_path / "rtl"
     rtl.mkdir()
     (rtl / "files.f").write_text("a.v\nb.v\n")
-    (rtl / "design.json").write_text(json.dumps({"top": "fluorogate_top", "width": 64, "height": 48}))
-    sources, core, meta, parent = resolve_design(tmp_path, None)
-    assert sources == [rtl / "a.v", rtl / "b.v"] and core == "fluorogate_top" and meta["height"] == 48
-    assert parent == tmp_path
-    assert resolve_design(tmp_path, "other")[1] == "other"
+    meta = {"top": "fluorogate_top", "width": 64, "height": 48, "lanes": 4, "ir_sha256": "ab" * 32,
+            "rtl_config": {"width": 64}, "stages": []}
+    (rtl / "design.json").write_text(json.dumps(meta))
+    cfg = core_build_config(rtl, freq_mhz=50)
+    assert cfg.sources == [rtl / "a.v", rtl / "b.v"] and cfg.core == "fluorogate_top"
+    assert (cfg.line_beats, cfg.lines, cfg.freq_mhz) == (16, 48, 50) and cfg.design["ir_sha256"] == "ab" * 32
+    assert core_build_config(rtl, "other", (8, 8)).core == "other"
+    with pytest.raises(UserError, match="freq_mhz"):
+        core_build_config(rtl, freq_mhz=-1)
 
 
 def test_existing_output_needs_force(tmp_path, capsys):
