@@ -16,3 +16,8 @@ class MissingToolError(UserError):
         super().__init__(f"'{program}' is not on PATH; it is needed to {purpose}. "
                          "Everything before this step ran; run it again where the tool is installed.")
         self.program = program
+
+
+class VerificationError(UserError):
+    """Two computations that must agree bit for bit do not (a mismatch between back ends): the message
+    names what was compared, on what, and the first difference."""
