@@ -131,7 +131,7 @@ def expand(model) -> Expansion:
             last = emit(layer, "input", [], "input")
         elif cls in ("Clone", "ZeroPadding2D", "Transpose"):
             last = ins[0]
-        elif cls.startswith("Conv"):
+        elif cls.startswith(("Conv", "PointwiseConv")):  # hls4ml's backends turn a 1x1 Conv2D into PointwiseConv2D
             last = emit(layer, "conv", ins, "conv")
             if _merged_quant(layer):
                 last = emit(layer, "requant", [last], "requant")

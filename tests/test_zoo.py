@@ -1,0 +1,125 @@
+"""The foreign-model zoo (tests/zoo.py): Brevitas models built outside `models/nets`, imported with
+`import_brevitas`, each bit-exact on every back end or refused at import naming the node.
+
+Default suite: a few derandomized examples through the import (Brevitas forward == qonnx execution ==
+integer reference, checked by the import itself) and the streaming reference, and fixed examples
+through hls4ml's C-sim, the RTL under cocotb and (half_up) FINN. `slow`: many more of both.
+`FLUOROGATE_ZOO_LEDGER=file.jsonl` records every model's outcome (tests/zoo.py `Ledger`).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from zoo import (
+    Ledger,
+    Op,
+    ZooSpec,
+    check_finn,
+    check_hls4ml,
+    check_rtl,
+    check_streaming,
+    frames_for,
+    import_or_refusal,
+    zoo_specs,
+)
+
+LEDGER = Ledger()
+QUICK = settings(derandomize=True, max_examples=12, deadline=None, database=None,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+MANY = settings(QUICK, derandomize=False, max_examples=300)
+
+# The model of issue 15: 5 convs, 12 channels, W3A6, a 1x1 conv, an add of two unsigned branches, a
+# concat with the input, camera front end, Brevitas's default rounding.
+ISSUE_15 = ZooSpec(1, 6, False, True, "half_even", (
+    Op("conv", (0,), channels=12, kernel=3, bias=True, bits=3), Op("relu", (1,), bits=6),
+    Op("conv", (2,), channels=12, kernel=3, bias=True, bits=3), Op("relu", (3,), bits=6),
+    Op("conv", (2,), channels=12, kernel=1, bias=True, bits=3), Op("relu", (5,), bits=6),
+    Op("add", (4, 6)), Op("relu", (7,), bits=6),
+    Op("conv", (8,), channels=12, kernel=3, bias=True, bits=3), Op("relu", (9,), bits=6),
+    Op("concat", (10, 0)), Op("conv", (11,), channels=1, kernel=3, bias=False, bits=3), Op("relu", (12,), bits=6),
+), seed=0)
+# A half_up U-Net in small without a camera: signed 1x1 requant, maxpool, upsample, concat across levels.
+UNET_HALF_UP = ZooSpec(1, 8, False, False, "half_up", (
+    Op("conv", (0,), channels=4, kernel=3, bias=True, bits=4), Op("relu", (1,), bits=8),
+    Op("maxpool", (2,)), Op("conv", (3,), channels=6, kernel=1, bias=True, bits=5), Op("relu", (4,), bits=7),
+    Op("upsample", (5,)), Op("concat", (6, 2)), Op("conv", (7,), channels=2, kernel=3, bias=False, bits=6),
+    Op("relu", (8,), bits=8),
+), seed=3)
+
+
+def _imported(spec: ZooSpec, tmp_path_factory):
+    """(module, run) of an imported spec, or None after recording a refusal (which names the node)."""
+    module, run = import_or_refusal(spec, tmp_path_factory.mktemp("zoo") / "run")
+    if isinstance(run, str):
+        LEDGER.record(spec, {"import": run})
+        return None
+    return module, run
+
+
+def _check_import(spec: ZooSpec, tmp_path_factory) -> None:
+    got = _imported(spec, tmp_path_factory)
+    if got is None:
+        return
+    _, run = got
+    check = run.source.check
+    outcome = {"import": "exact"}
+    for key in ("brevitas_forward", "qonnx_execution"):
+        res = check[key]
+        assert "skipped" in res or res["mismatches"] == 0 or "explained" in res, (spec.describe(), key, res)
+        outcome[key] = "exact" if res.get("mismatches") == 0 else str(res)
+    if spec.in_channels == 1:
+        assert check_streaming(run.graph, frames_for(run.graph, 2, spec.seed), spec.seed) == 0, spec.describe()
+        outcome["streaming"] = "exact"
+    LEDGER.record(spec, outcome)
+
+
+@QUICK
+@example(ISSUE_15)
+@example(UNET_HALF_UP)
+@given(spec=zoo_specs())
+def test_foreign_models_import_bit_exact_or_refused(spec, tmp_path_factory):
+    _check_import(spec, tmp_path_factory)
+
+
+@pytest.mark.slow
+@MANY
+@given(spec=zoo_specs())
+def test_many_foreign_models_import_bit_exact_or_refused(spec, tmp_path_factory):
+    _check_import(spec, tmp_path_factory)
+
+
+def _check_hardware(spec: ZooSpec, tmp_path_factory) -> None:
+    got = _imported(spec, tmp_path_factory)
+    if got is None:
+        return
+    _, run = got
+    work = run.path.parent
+    frames = frames_for(run.graph, 2, spec.seed)
+    outcome = {"import": "exact"}
+    assert check_hls4ml(run, work, frames) == 0, spec.describe()
+    outcome["hls4ml_csim"] = "exact"
+    res = check_rtl(run, work / "rtl", frames, spec.seed)
+    assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == len(frames), \
+        (spec.describe(), res.mismatches[:3])
+    outcome["rtl_cocotb"] = "exact"
+    if spec.rounding == "half_up":
+        steps = check_finn(run, work)["steps"]
+        assert steps and all(s["mismatches"] == 0 for s in steps), spec.describe()
+        outcome["finn"] = "exact"
+    LEDGER.record(spec, outcome)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("spec", [ISSUE_15, pytest.param(UNET_HALF_UP, marks=pytest.mark.slow)],
+                         ids=["issue15-1x1-add-concat", "unet-half-up"])
+def test_foreign_model_on_every_back_end(spec, tmp_path_factory):
+    _check_hardware(spec, tmp_path_factory)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@settings(MANY, max_examples=25)
+@given(spec=zoo_specs(max_ops=6))
+def test_many_foreign_models_on_every_back_end(spec, tmp_path_factory):
+    _check_hardware(spec, tmp_path_factory)
