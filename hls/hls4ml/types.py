@@ -211,7 +211,10 @@ def _check_conv(graph: IntegerGraph, name: str, op: PseudoOp) -> None:
     if not np.array_equal(_weights(layer, "bias").ravel(), bias):
         raise TypeMismatch(f"hls4ml {layer.name}: biases differ from IR conv {name}")
     inferred = Grid.of_precision(layer.types["accum_t"].precision)
-    if inferred.exp != acc.exp or inferred.bits < acc.bits or (acc.signed and not inferred.signed):
+    # A conv without a bias gets a zero bias of hls4ml's default type, whose finer grid refines the
+    # inferred accumulator's: a finer grid still holds every value exactly (`apply_types` sets the IR's).
+    exp_ok = inferred.exp == acc.exp or (node.bias is None and inferred.exp < acc.exp)
+    if not exp_ok or inferred.bits + inferred.exp < acc.bits + acc.exp or (acc.signed and not inferred.signed):
         raise TypeMismatch(f"hls4ml {layer.name}: accumulator {inferred.ap_string()} disagrees with the IR's "
                            f"range [{acc.lo}, {acc.hi}] * 2**{acc.exp}")
 
