@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 
 RUN_FILES = (CONFIG, CHECKPOINT, SOURCE, IR, QONNX)  # a folder holding one of these is a run folder
 CHECK_FRAMES = 3  # random, all-maximum, min/max checkerboard
+ORIGINAL_NAME = "fluorogate: the node's name in the imported file: "
 NEGATIVE_TIES = ("qonnx's HALF_UP rounds negative ties away from zero; the hardware (IR, FINN, RTL, hls4ml AP_RND) "
                  "rounds them up (floor(x + 1/2)), as Brevitas's floor(x + 0.5) does")
 
@@ -98,6 +100,8 @@ def _read(path: Path):
     except Exception as exc:  # onnx raises DecodeError and friends
         raise UserError(f"{path}: not a readable ONNX model: {exc}") from exc
     _refuse_repeated_inputs(wrapper)
+    for node in wrapper.graph.node:  # the clean-up renames every node: keep the file's names for messages
+        node.doc_string = ORIGINAL_NAME + node.name
     wrapper = cleanup_model(wrapper)  # also drops initializers listed as graph inputs (older exporters)
     if len(wrapper.graph.input) != 1 or len(wrapper.graph.output) != 1:
         raise UserError(f"{path}: the graph has {len(wrapper.graph.input)} inputs and {len(wrapper.graph.output)} "
@@ -129,7 +133,10 @@ def _import(wrapper, out: str | Path, *, file: str, sha256: str, camera, roundin
 
     out = _check_out(Path(out), force)
     recorded = read_metadata(wrapper.model)
-    first = build_integer_graph(_copy(wrapper), rounding=rounding)  # refuses what the hardware cannot do
+    try:
+        first = build_integer_graph(_copy(wrapper), rounding=rounding)  # refuses what the hardware cannot do
+    except UserError as exc:
+        raise UserError(_with_original_name(str(exc), wrapper)) from None
     conversion, camera_from = _conversion(first, camera, peak_photons, input_shift)
     if rounding is not None:
         _set_activation_rounding(wrapper, rounding)
@@ -160,6 +167,17 @@ def _import(wrapper, out: str | Path, *, file: str, sha256: str, camera, roundin
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return RunFolder(out)
+
+
+def _with_original_name(message: str, wrapper) -> str:
+    """A refusal naming a cleaned-up node (`Quant_5`) also names it as the imported file does."""
+    found = re.match(r"node (\S+) ", message)
+    names = {n.name: n.doc_string.removeprefix(ORIGINAL_NAME) for n in wrapper.graph.node
+             if n.doc_string.startswith(ORIGINAL_NAME)}
+    original = names.get(found[1]) if found else None
+    if not original or original == found[1]:
+        return message
+    return f"{message} [node {found[1]} is {original!r} in the imported file]"
 
 
 def _check_out(out: Path, force: bool) -> Path:

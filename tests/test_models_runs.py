@@ -26,6 +26,6 @@ def test_a_folder_or_its_ir_json_names_the_run(tmp_path):
 
 
 def test_unknown_run_names_the_shipped_models(tmp_path):
-    with pytest.raises(UserError, match="not a shipped model.*default.*denoise_w4a8_c12"):
+    with pytest.raises(UserError, match=r"not a shipped model.*default.*denoise_w4a8_c12"):
         open_run(tmp_path / "nope")
     assert {"default", "denoise_w4a8", "sr2x_w4a8", "smlm_w4a8", "sim3_w4a8"} <= set(shipped_names())
