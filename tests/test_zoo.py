@@ -47,6 +47,11 @@ UNET_HALF_UP = ZooSpec(1, 8, False, False, "half_up", (
     Op("relu", (8,), bits=8),
 ), seed=3)
 
+# Found by the zoo: an upsample straight after a conv (no quantizer between; hls4ml's resize streams
+# one type in and out).
+CONV_UPSAMPLE = ZooSpec(1, 6, False, False, "half_even", (
+    Op("conv", (0,), channels=3, kernel=1, bias=True, bits=4), Op("upsample", (1,))), seed=0)
+
 
 def _imported(spec: ZooSpec, tmp_path_factory):
     """(module, run) of an imported spec, or None after recording a refusal (which names the node)."""
@@ -115,6 +120,14 @@ def _check_hardware(spec: ZooSpec, tmp_path_factory) -> None:
                          ids=["issue15-1x1-add-concat", "unet-half-up"])
 def test_foreign_model_on_every_back_end(spec, tmp_path_factory):
     _check_hardware(spec, tmp_path_factory)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("spec", [CONV_UPSAMPLE], ids=["conv-upsample"])
+def test_zoo_findings_in_hls4ml_csim(spec, tmp_path_factory):
+    """The zoo's hls4ml findings, each on its smallest model: C-sim bit-exact with the reference."""
+    _, run = _imported(spec, tmp_path_factory)
+    assert check_hls4ml(run, run.path.parent, frames_for(run.graph, 2, spec.seed)) == 0
 
 
 @pytest.mark.slow

@@ -275,6 +275,10 @@ def apply_types(graph: IntegerGraph, m: Matching) -> None:
             layer.get_output_variable().type.precision = Grid.of_quant(graph.node(name).quant).precision(rnd)
         elif kind == "add":
             layer.get_output_variable().type.precision = Grid.of_range(graph.ranges[name]).precision()
+    for node in graph.nodes:  # topological: a chain of upsamples takes its producer's new type in turn
+        if node.op == "upsample2":  # nnet::resize_nearest streams one type in and out: follow the input's
+            layer = m.pairs[node.name].layer
+            layer.get_output_variable().type.precision = layer.get_input_variable().type.precision
 
 
 def _merged_quant_after(m: Matching, conv_name: str, graph: IntegerGraph) -> bool:
