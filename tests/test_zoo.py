@@ -51,6 +51,10 @@ UNET_HALF_UP = ZooSpec(1, 8, False, False, "half_up", (
 # one type in and out).
 CONV_UPSAMPLE = ZooSpec(1, 6, False, False, "half_even", (
     Op("conv", (0,), channels=3, kernel=1, bias=True, bits=4), Op("upsample", (1,))), seed=0)
+# Found by the zoo: the output is a conv's accumulator, 8-bit weights on 8-bit codes (values with more
+# significant digits than hls4ml's testbench printed).
+CONV_OUTPUT = ZooSpec(1, 8, False, False, "half_even", (
+    Op("conv", (0,), channels=4, kernel=3, bias=True, bits=8),), seed=0)
 
 
 def _imported(spec: ZooSpec, tmp_path_factory):
@@ -123,7 +127,7 @@ def test_foreign_model_on_every_back_end(spec, tmp_path_factory):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("spec", [CONV_UPSAMPLE], ids=["conv-upsample"])
+@pytest.mark.parametrize("spec", [CONV_UPSAMPLE, CONV_OUTPUT], ids=["conv-upsample", "conv-output"])
 def test_zoo_findings_in_hls4ml_csim(spec, tmp_path_factory):
     """The zoo's hls4ml findings, each on its smallest model: C-sim bit-exact with the reference."""
     _, run = _imported(spec, tmp_path_factory)
