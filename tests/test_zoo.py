@@ -55,6 +55,11 @@ CONV_UPSAMPLE = ZooSpec(1, 6, False, False, "half_even", (
 # significant digits than hls4ml's testbench printed).
 CONV_OUTPUT = ZooSpec(1, 8, False, False, "half_even", (
     Op("conv", (0,), channels=4, kernel=3, bias=True, bits=8),), seed=0)
+# Found by the zoo: a conv with a bias reading a bias-free conv's accumulator (hls4ml's default-typed zero
+# bias makes both inferred accumulators finer than the IR's).
+CONV_CONV = ZooSpec(1, 7, True, False, "half_up", (
+    Op("conv", (0,), channels=5, kernel=1, bias=False, bits=6), Op("conv", (1,), channels=2, kernel=3, bias=True, bits=5),
+    Op("relu", (2,), bits=7)), seed=0)
 
 
 def _imported(spec: ZooSpec, tmp_path_factory):
@@ -127,7 +132,8 @@ def test_foreign_model_on_every_back_end(spec, tmp_path_factory):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("spec", [CONV_UPSAMPLE, CONV_OUTPUT], ids=["conv-upsample", "conv-output"])
+@pytest.mark.parametrize("spec", [CONV_UPSAMPLE, CONV_OUTPUT, CONV_CONV],
+                         ids=["conv-upsample", "conv-output", "conv-after-bias-free-conv"])
 def test_zoo_findings_in_hls4ml_csim(spec, tmp_path_factory):
     """The zoo's hls4ml findings, each on its smallest model: C-sim bit-exact with the reference."""
     _, run = _imported(spec, tmp_path_factory)

@@ -212,9 +212,11 @@ def _check_conv(graph: IntegerGraph, name: str, op: PseudoOp) -> None:
         raise TypeMismatch(f"hls4ml {layer.name}: biases differ from IR conv {name}")
     inferred = Grid.of_precision(layer.types["accum_t"].precision)
     # A conv without a bias gets a zero bias of hls4ml's default type, whose finer grid refines the
-    # inferred accumulator's: a finer grid still holds every value exactly (`apply_types` sets the IR's).
-    exp_ok = inferred.exp == acc.exp or (node.bias is None and inferred.exp < acc.exp)
-    if not exp_ok or inferred.bits + inferred.exp < acc.bits + acc.exp or (acc.signed and not inferred.signed):
+    # inferred accumulator's, and so the accumulators of every conv downstream of it (until a requant):
+    # a finer grid still holds every value exactly (`apply_types` then sets the IR's). Weights and biases
+    # are compared value for value above, so a finer grid cannot hide a wrong scale.
+    if (inferred.exp > acc.exp or inferred.bits + inferred.exp < acc.bits + acc.exp
+            or (acc.signed and not inferred.signed)):
         raise TypeMismatch(f"hls4ml {layer.name}: accumulator {inferred.ap_string()} disagrees with the IR's "
                            f"range [{acc.lo}, {acc.hi}] * 2**{acc.exp}")
 
