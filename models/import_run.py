@@ -19,12 +19,13 @@ What import does, in order, before anything is written:
    with `input_shift` overriding the shift. The conversion decides what real input the network sees
    (`(ADU - offset) * 2**-shift` input codes, times the input quantizer's scale): choose it as the
    model was trained. It feeds an unsigned input quantizer only;
+   A `half_up` model whose signed quantizer may round a negative value is refused: QONNX's `HALF_UP`
+   rounds negative ties away from zero, `floor(x + 1/2)` (Brevitas's `floor(x + 0.5)`, the IR, FINN's
+   thresholds, RTL, ap_fixed AP_RND) rounds them up, and no QONNX `rounding_mode` says the latter, so the
+   file could not state what the model computes (docs/quantization.md: every rounding sees values >= 0);
 4. check: qonnx's execution of the run's copy equals the IR's integer reference on every output pixel
    of a few input frames (random, extremes); for a Brevitas module also its own forward
-   (`import_brevitas`). A difference is a `VerificationError`; the one expected exception is a
-   `half_up` model rounding negative values, where qonnx's sign-symmetric `HALF_UP` rounds negative
-   ties away from zero and the hardware (IR, FINN, RTL, ap_fixed AP_RND) rounds them up: recorded in
-   `source.json` and logged, not refused;
+   (`import_brevitas`). A difference is a `VerificationError`;
 5. write the run folder (built beside `out`, then renamed into place).
 """
 
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -47,13 +47,9 @@ from fluorogate.models.run_folder import CHECKPOINT, CONFIG, IR, QONNX, SOURCE, 
 from fluorogate.quantize.camera import CameraSettings, choose_conversion
 from fluorogate.quantize.ir import CameraConversion, IntegerGraph, Rounding
 
-log = logging.getLogger(__name__)
-
 RUN_FILES = (CONFIG, CHECKPOINT, SOURCE, IR, QONNX)  # a folder holding one of these is a run folder
 CHECK_FRAMES = 3  # random, all-maximum, min/max checkerboard
 ORIGINAL_NAME = "fluorogate: the node's name in the imported file: "
-NEGATIVE_TIES = ("qonnx's HALF_UP rounds negative ties away from zero; the hardware (IR, FINN, RTL, hls4ml AP_RND) "
-                 "rounds them up (floor(x + 1/2)), as Brevitas's floor(x + 0.5) does")
 
 
 def import_qonnx(model: str | Path, out: str | Path, *, camera: CameraConversion | CameraSettings | None = None,
@@ -137,6 +133,7 @@ def _import(wrapper, out: str | Path, *, file: str, sha256: str, camera, roundin
         first = build_integer_graph(_copy(wrapper), rounding=rounding)  # refuses what the hardware cannot do
     except UserError as exc:
         raise UserError(_with_original_name(str(exc), wrapper)) from None
+    _refuse_negative_half_up(first, wrapper)
     conversion, camera_from = _conversion(first, camera, peak_photons, input_shift)
     if rounding is not None:
         _set_activation_rounding(wrapper, rounding)
@@ -167,6 +164,20 @@ def _import(wrapper, out: str | Path, *, file: str, sha256: str, camera, roundin
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return RunFolder(out)
+
+
+def _refuse_negative_half_up(graph: IntegerGraph, wrapper) -> None:
+    """See the module docstring, step 2: a signed half_up requant whose input may be negative."""
+    if graph.rounding != "half_up":
+        return
+    for node in graph.nodes:
+        r = graph.ranges[node.inputs[0]] if node.op == "requant" else None
+        if r is not None and node.quant.signed and r.lo < 0:
+            raise UserError(_with_original_name(
+                f"node {node.name} (Quant): a signed half_up quantizer of values down to {r.lo} * 2**{r.exp}: "
+                "QONNX's HALF_UP rounds negative ties away from zero, the hardware and Brevitas's floor(x + 0.5) "
+                "round them up, and no QONNX rounding mode says so; quantize unsigned after a ReLU, or use "
+                "half_even (Brevitas's default rounding)", wrapper))
 
 
 def _with_original_name(message: str, wrapper) -> str:
@@ -272,9 +283,9 @@ def _reference_real(graph: IntegerGraph, frames: list[np.ndarray]) -> list[np.nd
     return [to_real(graph, run_graph(graph, f)) for f in frames]
 
 
-def compare(graph: IntegerGraph, want: list[np.ndarray], got: list[np.ndarray], what: str) -> dict:
-    """{pixels, mismatches} of `got` vs the reference's `want` (real values); a VerificationError naming
-    the first differing pixel unless the only differences are qonnx's negative HALF_UP ties."""
+def compare(want: list[np.ndarray], got: list[np.ndarray], what: str) -> dict:
+    """{pixels, mismatches: 0} of `got` vs the reference's `want` (real values), else a VerificationError
+    naming the first differing pixel."""
     pixels = sum(w.size for w in want)
     bad = [(k, np.argwhere(w != g)) for k, (w, g) in enumerate(zip(want, got, strict=True)) if w.shape != g.shape
            or np.any(w != g)]
@@ -285,19 +296,8 @@ def compare(graph: IntegerGraph, want: list[np.ndarray], got: list[np.ndarray], 
         raise VerificationError(f"{what}: output shape {got[k].shape} but the integer reference's is {want[k].shape}")
     n = sum(int(np.sum(w != g)) for w, g in zip(want, got, strict=True))
     pos = tuple(int(i) for i in where[0])
-    detail = (f"{what} differs from the integer reference on {n} of {pixels} output values (first: frame {k}, "
-              f"(c, y, x) = {pos}: {got[k][pos]} vs {want[k][pos]})")
-    if what == "qonnx execution" and _negative_rounding(graph):
-        log.warning("%s; %s", detail, NEGATIVE_TIES)
-        return {"pixels": pixels, "mismatches": n, "explained": NEGATIVE_TIES}
-    raise VerificationError(detail)
-
-
-def _negative_rounding(graph: IntegerGraph) -> bool:
-    """A half_up graph with a requant (or the input) that may round a negative value."""
-    if graph.rounding != "half_up":
-        return False
-    return any(n.op == "requant" and graph.ranges[n.inputs[0]].lo < 0 for n in graph.nodes)
+    raise VerificationError(f"{what} differs from the integer reference on {n} of {pixels} output values (first: "
+                            f"frame {k}, (c, y, x) = {pos}: {got[k][pos]} vs {want[k][pos]})")
 
 
 def _check_qonnx(wrapper, graph: IntegerGraph, frames: list[np.ndarray]) -> dict:
@@ -310,7 +310,7 @@ def _check_qonnx(wrapper, graph: IntegerGraph, frames: list[np.ndarray]) -> dict
     exp = graph.input.quant.exp
     got = [np.asarray(execute_onnx(wrapper, {name_in: (f * 2.0**exp).astype(np.float32)[None]})[name_out][0],
                       dtype=np.float64) for f in frames]
-    return compare(graph, _reference_real(graph, frames), got, "qonnx execution")
+    return compare(_reference_real(graph, frames), got, "qonnx execution")
 
 
 def _check_module(module, graph: IntegerGraph, frames: list[np.ndarray]) -> dict:
@@ -325,4 +325,4 @@ def _check_module(module, graph: IntegerGraph, frames: list[np.ndarray]) -> dict
         for f in frames:
             y = module(torch.from_numpy((f * 2.0**exp).astype(np.float32))[None])
             got.append(np.asarray(getattr(y, "value", y).numpy()[0], dtype=np.float64))
-    return compare(graph, _reference_real(graph, frames), got, "the Brevitas module's forward")
+    return compare(_reference_real(graph, frames), got, "the Brevitas module's forward")
