@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fluorogate.errors import MissingToolError, UserError
+from fluorogate.errors import MissingToolError, UserError, VerificationError
 from fluorogate.hls.hls4ml.fifo import frame_shapes
 from fluorogate.hls.hls4ml.threaded import DEADLOCK_EXIT, HEADER_DIR, write_dataflow_csim
 from fluorogate.hls.hls4ml.wrapper import wrapper_params
@@ -75,7 +75,7 @@ def _gxx(args: list[str], cwd: Path) -> None:
         raise UserError(f"g++ {' '.join(args[-3:])} failed in {cwd}: {done.stderr.strip()[-2000:]}")
 
 
-class FifoDeadlock(UserError):
+class FifoDeadlock(VerificationError):
     """The dataflow C-sim stopped: every layer thread blocked on a full or empty stream."""
 
 

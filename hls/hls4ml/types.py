@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fluorogate.errors import UserError
+from fluorogate.errors import UserError, VerificationError
 from fluorogate.quantize.ir import IntegerGraph, TensorQuant, TensorRange
 
 ROUNDING_MODE = {"half_even": "RND_CONV", "half_up": "RND"}
 
 
-class TypeMismatch(UserError):
+class TypeMismatch(VerificationError):
     """hls4ml's view of the network disagrees with the IR's."""
 
 
