@@ -214,6 +214,17 @@ def set_frame_size(height: int, width: int):
     return SetFrameSize()
 
 
+def _refuse_layout_guess(model) -> None:
+    """hls4ml 1.3 reads a Resize as channels-last only when some node of the graph is a qonnx channels-last
+    op (a conv or pool after the conversion); a graph without one gets a channels-first Resize, whose
+    stream type has the wrong width (g++ fails). Refused here, naming the node, instead."""
+    resize = model.get_nodes_by_op_type("Resize")
+    if resize and not any(n.domain == "qonnx.custom_op.channels_last" for n in model.graph.node):
+        raise UserError(f"node {resize[0].name} (Resize): hls4ml 1.3 takes a Resize as channels-last only in a graph "
+                        "with a conv or a max pool, and this one has neither; the hls4ml back end needs one (the "
+                        "RTL back end takes this graph as it is)")
+
+
 def prepare_qonnx(source, height: int | None = None, width: int | None = None):
     """Load (path or ModelWrapper) and return the channels-last, Transpose-free graph hls4ml converts,
     at frame size `height` x `width` when given.
@@ -244,6 +255,7 @@ def prepare_qonnx(source, height: int | None = None, width: int | None = None):
     model = cleanup_model(model)
     if height is not None and width is not None:
         model = model.transform(set_frame_size(height, width))
+    _refuse_layout_guess(model)
     left = [n.name for n in model.graph.node if n.op_type == "Transpose"]
     if left:
         raise UserError(f"Transpose nodes {left} survive the channels-last conversion; each would be a "
