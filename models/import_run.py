@@ -52,21 +52,48 @@ CHECK_FRAMES = 3  # random, all-maximum, min/max checkerboard
 ORIGINAL_NAME = "fluorogate: the node's name in the imported file: "
 
 
-def import_qonnx(model: str | Path, out: str | Path, *, camera: CameraConversion | CameraSettings | None = None,
-                 rounding: Rounding | None = None, peak_photons: float = 100.0, input_shift: int | None = None,
-                 force: bool = False, command: str | None = None) -> RunFolder:
+def import_qonnx(
+    model: str | Path,
+    out: str | Path,
+    *,
+    camera: CameraConversion | CameraSettings | None = None,
+    rounding: Rounding | None = None,
+    peak_photons: float = 100.0,
+    input_shift: int | None = None,
+    force: bool = False,
+    command: str | None = None,
+) -> RunFolder:
     """Import the QONNX file `model` into the run folder `out` (see the module docstring)."""
     src = Path(model)
     if not src.is_file():
         raise UserError(f"{src}: no such QONNX file")
     data = src.read_bytes()
-    return _import(_read(src), out, file=str(src.resolve()), sha256=hashlib.sha256(data).hexdigest(), camera=camera,
-                   rounding=rounding, peak_photons=peak_photons, input_shift=input_shift, force=force, command=command)
+    return _import(
+        _read(src),
+        out,
+        file=str(src.resolve()),
+        sha256=hashlib.sha256(data).hexdigest(),
+        camera=camera,
+        rounding=rounding,
+        peak_photons=peak_photons,
+        input_shift=input_shift,
+        force=force,
+        command=command,
+    )
 
 
-def import_brevitas(module, out: str | Path, *, channels: int = 1, size: int = 16,
-                    camera: CameraConversion | CameraSettings | None = None, rounding: Rounding | None = None,
-                    peak_photons: float = 100.0, input_shift: int | None = None, force: bool = False) -> RunFolder:
+def import_brevitas(
+    module,
+    out: str | Path,
+    *,
+    channels: int = 1,
+    size: int = 16,
+    camera: CameraConversion | CameraSettings | None = None,
+    rounding: Rounding | None = None,
+    peak_photons: float = 100.0,
+    input_shift: int | None = None,
+    force: bool = False,
+) -> RunFolder:
     """Export the Brevitas `module` with Brevitas's own `export_qonnx` and import it in one call.
 
     The network takes (1, `channels`, H, W) frames; `size` is the frame the export traces (any size
@@ -80,11 +107,22 @@ def import_brevitas(module, out: str | Path, *, channels: int = 1, size: int = 1
     with tempfile.TemporaryDirectory(prefix="fluorogate-import-") as tmp:
         path = Path(tmp) / "brevitas.qonnx.onnx"
         with torch.no_grad():
-            export_qonnx(module, args=torch.zeros(1, channels, size, size), export_path=str(path), dynamo=False)
+            export_qonnx(
+                module, args=torch.zeros(1, channels, size, size), export_path=str(path), dynamo=False
+            )
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
-        return _import(_read(path), out, file=f"<brevitas {type(module).__name__}>", sha256=sha, camera=camera,
-                       rounding=rounding, peak_photons=peak_photons, input_shift=input_shift, force=force,
-                       extra_check=lambda graph, frames: {"brevitas_forward": _check_module(module, graph, frames)})
+        return _import(
+            _read(path),
+            out,
+            file=f"<brevitas {type(module).__name__}>",
+            sha256=sha,
+            camera=camera,
+            rounding=rounding,
+            peak_photons=peak_photons,
+            input_shift=input_shift,
+            force=force,
+            extra_check=lambda graph, frames: {"brevitas_forward": _check_module(module, graph, frames)},
+        )
 
 
 def _read(path: Path):
@@ -100,8 +138,10 @@ def _read(path: Path):
         node.doc_string = ORIGINAL_NAME + node.name
     wrapper = cleanup_model(wrapper)  # also drops initializers listed as graph inputs (older exporters)
     if len(wrapper.graph.input) != 1 or len(wrapper.graph.output) != 1:
-        raise UserError(f"{path}: the graph has {len(wrapper.graph.input)} inputs and {len(wrapper.graph.output)} "
-                        "outputs; one camera stream in and one out are supported")
+        raise UserError(
+            f"{path}: the graph has {len(wrapper.graph.input)} inputs and {len(wrapper.graph.output)} "
+            "outputs; one camera stream in and one out are supported"
+        )
     return wrapper
 
 
@@ -115,15 +155,28 @@ def _refuse_repeated_inputs(wrapper) -> None:
         computed = [i for i in node.input if i and i not in constants and wrapper.get_initializer(i) is None]
         repeated = sorted({i for i in computed if computed.count(i) > 1})
         if repeated:
-            raise UserError(f"node {node.name} ({node.op_type}): reads tensor {repeated[0]!r} more than once (qonnx's "
-                            "clean-up, which every back end runs, keeps only one of the references); feed it two "
-                            "different tensors (adding or concatenating a tensor with itself: scale or repeat the "
-                            "next layer's weights instead)")
+            raise UserError(
+                f"node {node.name} ({node.op_type}): reads tensor {repeated[0]!r} more than once (qonnx's "
+                "clean-up, which every back end runs, keeps only one of the references); feed it two "
+                "different tensors (adding or concatenating a tensor with itself: scale or repeat the "
+                "next layer's weights instead)"
+            )
 
 
-def _import(wrapper, out: str | Path, *, file: str, sha256: str, camera, rounding: Rounding | None,
-            peak_photons: float, input_shift: int | None, force: bool, command: str | None = None,
-            extra_check: Callable[[IntegerGraph, list[np.ndarray]], dict] | None = None) -> RunFolder:
+def _import(
+    wrapper,
+    out: str | Path,
+    *,
+    file: str,
+    sha256: str,
+    camera,
+    rounding: Rounding | None,
+    peak_photons: float,
+    input_shift: int | None,
+    force: bool,
+    command: str | None = None,
+    extra_check: Callable[[IntegerGraph, list[np.ndarray]], dict] | None = None,
+) -> RunFolder:
     from fluorogate.quantize.export import package_versions, read_metadata, write_metadata
     from fluorogate.quantize.from_qonnx import build_integer_graph
 
@@ -137,8 +190,12 @@ def _import(wrapper, out: str | Path, *, file: str, sha256: str, camera, roundin
     conversion, camera_from = _conversion(first, camera, peak_photons, input_shift)
     if rounding is not None:
         _set_activation_rounding(wrapper, rounding)
-    meta = {"rounding": first.rounding, "versions": json.dumps(package_versions()), "imported_from": file,
-            "imported_sha256": sha256}
+    meta = {
+        "rounding": first.rounding,
+        "versions": json.dumps(package_versions()),
+        "imported_from": file,
+        "imported_sha256": sha256,
+    }
     if conversion is not None:
         meta["camera"] = conversion.model_dump_json()
     write_metadata(wrapper.model, meta)
@@ -149,14 +206,26 @@ def _import(wrapper, out: str | Path, *, file: str, sha256: str, camera, roundin
         graph = build_integer_graph(tmp / QONNX, name=out.name)
         graph.meta["source"] = file
         frames = check_frames(graph, *_input_size(wrapper))
-        check = {"frames": len(frames), "frame": list(frames[0].shape[-2:]),
-                 "qonnx_execution": _check_qonnx(wrapper, graph, frames)}
+        check = {
+            "frames": len(frames),
+            "frame": list(frames[0].shape[-2:]),
+            "qonnx_execution": _check_qonnx(wrapper, graph, frames),
+        }
         if extra_check is not None:
             check.update(extra_check(graph, frames))
         graph.save(tmp / IR)
-        source = ImportSource(file=file, sha256=sha256, tool=_tool(wrapper), rounding=graph.rounding,
-                              rounding_from=_rounding_from(rounding, recorded), camera=graph.input.camera,
-                              camera_from=camera_from, check=check, versions=package_versions(), command=command)
+        source = ImportSource(
+            file=file,
+            sha256=sha256,
+            tool=_tool(wrapper),
+            rounding=graph.rounding,
+            rounding_from=_rounding_from(rounding, recorded),
+            camera=graph.input.camera,
+            camera_from=camera_from,
+            check=check,
+            versions=package_versions(),
+            command=command,
+        )
         (tmp / SOURCE).write_text(source.model_dump_json(indent=1) + "\n")
         if out.exists():
             shutil.rmtree(out)
@@ -173,18 +242,25 @@ def _refuse_negative_half_up(graph: IntegerGraph, wrapper) -> None:
     for node in graph.nodes:
         r = graph.ranges[node.inputs[0]] if node.op == "requant" else None
         if r is not None and node.quant.signed and r.lo < 0:
-            raise UserError(_with_original_name(
-                f"node {node.name} (Quant): a signed half_up quantizer of values down to {r.lo} * 2**{r.exp}: "
-                "QONNX's HALF_UP rounds negative ties away from zero, the hardware and Brevitas's floor(x + 0.5) "
-                "round them up, and no QONNX rounding mode says so; quantize unsigned after a ReLU, or use "
-                "half_even (Brevitas's default rounding)", wrapper))
+            raise UserError(
+                _with_original_name(
+                    f"node {node.name} (Quant): a signed half_up quantizer of values down to {r.lo} * 2**{r.exp}: "
+                    "QONNX's HALF_UP rounds negative ties away from zero, the hardware and Brevitas's floor(x + 0.5) "
+                    "round them up, and no QONNX rounding mode says so; quantize unsigned after a ReLU, or use "
+                    "half_even (Brevitas's default rounding)",
+                    wrapper,
+                )
+            )
 
 
 def _with_original_name(message: str, wrapper) -> str:
     """A refusal naming a cleaned-up node (`Quant_5`) also names it as the imported file does."""
     found = re.match(r"node (\S+) ", message)
-    names = {n.name: n.doc_string.removeprefix(ORIGINAL_NAME) for n in wrapper.graph.node
-             if n.doc_string.startswith(ORIGINAL_NAME)}
+    names = {
+        n.name: n.doc_string.removeprefix(ORIGINAL_NAME)
+        for n in wrapper.graph.node
+        if n.doc_string.startswith(ORIGINAL_NAME)
+    }
     original = names.get(found[1]) if found else None
     if not original or original == found[1]:
         return message
@@ -199,8 +275,10 @@ def _check_out(out: Path, force: bool) -> Path:
         if not force:
             raise UserError(f"{out} exists and is not empty; pass --force to replace the run in it")
         if not any((out / name).exists() for name in RUN_FILES):
-            raise UserError(f"{out} is not a run folder (none of {', '.join(RUN_FILES)}); "
-                            "--force replaces run folders only: choose another --out")
+            raise UserError(
+                f"{out} is not a run folder (none of {', '.join(RUN_FILES)}); "
+                "--force replaces run folders only: choose another --out"
+            )
     return out
 
 
@@ -226,28 +304,37 @@ def _rounding_from(option: Rounding | None, recorded: dict[str, str]) -> str:
     return "the file's fluorogate metadata" if "rounding" in recorded else "the file's quantizers"
 
 
-def _conversion(graph: IntegerGraph, camera, peak_photons: float,
-                input_shift: int | None) -> tuple[CameraConversion | None, dict | None]:
+def _conversion(
+    graph: IntegerGraph, camera, peak_photons: float, input_shift: int | None
+) -> tuple[CameraConversion | None, dict | None]:
     """The camera front end for `graph` and what it was chosen from (None, None: codes in)."""
     q = graph.input.quant
     if camera is None:
         if input_shift is not None:
-            raise UserError("--input-shift: the camera front end needs the camera's numbers too "
-                            "(--camera FILE, or --camera-offset, --camera-gain and --read-noise)")
+            raise UserError(
+                "--input-shift: the camera front end needs the camera's numbers too "
+                "(--camera FILE, or --camera-offset, --camera-gain and --read-noise)"
+            )
         if graph.input.camera is not None:
             return graph.input.camera, {"from": "the file's fluorogate.camera metadata"}
         return None, None
     if q.signed:
-        raise UserError(f"the model's input quantizer is signed ({q.bits} bits); the camera front end delivers "
-                        "unsigned codes (ADU minus a dark offset, with a pedestal): import it without a camera, "
-                        "or quantize the input unsigned")
+        raise UserError(
+            f"the model's input quantizer is signed ({q.bits} bits); the camera front end delivers "
+            "unsigned codes (ADU minus a dark offset, with a pedestal): import it without a camera, "
+            "or quantize the input unsigned"
+        )
     if isinstance(camera, CameraConversion):
         return camera, {"from": "a CameraConversion given to import_qonnx"}
     conversion = choose_conversion(camera, peak_photons=peak_photons, bits=q.bits)
     if input_shift is not None:
         conversion = conversion.model_copy(update={"shift": input_shift})
-    return conversion, {"settings": camera.model_dump(), "peak_photons": peak_photons, "input_shift": input_shift,
-                        "pedestal_sigmas": 5.0}
+    return conversion, {
+        "settings": camera.model_dump(),
+        "peak_photons": peak_photons,
+        "input_shift": input_shift,
+        "pedestal_sigmas": 5.0,
+    }
 
 
 def _set_activation_rounding(wrapper, rounding: Rounding) -> None:
@@ -273,8 +360,11 @@ def check_frames(graph: IntegerGraph, height: int, width: int, seed: int = 0) ->
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:height, :width]
     checker = np.where((yy + xx) % 2 == 0, q.max_int, q.min_int)
-    return [rng.integers(q.min_int, q.max_int + 1, size=(c, height, width)),
-            np.full((c, height, width), q.max_int), np.broadcast_to(checker, (c, height, width)).copy()]
+    return [
+        rng.integers(q.min_int, q.max_int + 1, size=(c, height, width)),
+        np.full((c, height, width), q.max_int),
+        np.broadcast_to(checker, (c, height, width)).copy(),
+    ]
 
 
 def _reference_real(graph: IntegerGraph, frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -287,29 +377,43 @@ def compare(want: list[np.ndarray], got: list[np.ndarray], what: str) -> dict:
     """{pixels, mismatches: 0} of `got` vs the reference's `want` (real values), else a VerificationError
     naming the first differing pixel."""
     pixels = sum(w.size for w in want)
-    bad = [(k, np.argwhere(w != g)) for k, (w, g) in enumerate(zip(want, got, strict=True)) if w.shape != g.shape
-           or np.any(w != g)]
+    bad = [
+        (k, np.argwhere(w != g))
+        for k, (w, g) in enumerate(zip(want, got, strict=True))
+        if w.shape != g.shape or np.any(w != g)
+    ]
     if not bad:
         return {"pixels": pixels, "mismatches": 0}
     k, where = bad[0]
     if want[k].shape != got[k].shape:
-        raise VerificationError(f"{what}: output shape {got[k].shape} but the integer reference's is {want[k].shape}")
+        raise VerificationError(
+            f"{what}: output shape {got[k].shape} but the integer reference's is {want[k].shape}"
+        )
     n = sum(int(np.sum(w != g)) for w, g in zip(want, got, strict=True))
     pos = tuple(int(i) for i in where[0])
-    raise VerificationError(f"{what} differs from the integer reference on {n} of {pixels} output values (first: "
-                            f"frame {k}, (c, y, x) = {pos}: {got[k][pos]} vs {want[k][pos]})")
+    raise VerificationError(
+        f"{what} differs from the integer reference on {n} of {pixels} output values (first: "
+        f"frame {k}, (c, y, x) = {pos}: {got[k][pos]} vs {want[k][pos]})"
+    )
 
 
 def _check_qonnx(wrapper, graph: IntegerGraph, frames: list[np.ndarray]) -> dict:
     from qonnx.core.onnx_exec import execute_onnx
 
     if graph.meta.get("float32_exact") == "no":
-        return {"skipped": f"an intermediate value needs {graph.meta['widest_integer']} > 2**24: float32 execution "
-                           "is not exact there (the integer reference is)"}
+        return {
+            "skipped": f"an intermediate value needs {graph.meta['widest_integer']} > 2**24: float32 execution "
+            "is not exact there (the integer reference is)"
+        }
     name_in, name_out = wrapper.graph.input[0].name, wrapper.graph.output[0].name
     exp = graph.input.quant.exp
-    got = [np.asarray(execute_onnx(wrapper, {name_in: (f * 2.0**exp).astype(np.float32)[None]})[name_out][0],
-                      dtype=np.float64) for f in frames]
+    got = [
+        np.asarray(
+            execute_onnx(wrapper, {name_in: (f * 2.0**exp).astype(np.float32)[None]})[name_out][0],
+            dtype=np.float64,
+        )
+        for f in frames
+    ]
     return compare(_reference_real(graph, frames), got, "qonnx execution")
 
 

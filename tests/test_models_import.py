@@ -22,12 +22,24 @@ from fluorogate.models.runs import open_run
 from fluorogate.quantize.camera import choose_conversion
 
 # 1x1 and 3x3 convs, an add of two unsigned branches, a concat with the input; Brevitas's default rounding.
-SPEC = ZooSpec(1, 8, False, True, "half_even", (
-    Op("conv", (0,), channels=4, kernel=3, bias=True, bits=4), Op("relu", (1,), bits=6),
-    Op("conv", (2,), channels=4, kernel=1, bias=True, bits=3), Op("relu", (3,), bits=6),
-    Op("add", (2, 4)), Op("concat", (5, 0)), Op("conv", (6,), channels=1, kernel=3, bias=False, bits=5),
-    Op("relu", (7,), bits=8),
-), seed=1)
+SPEC = ZooSpec(
+    1,
+    8,
+    False,
+    True,
+    "half_even",
+    (
+        Op("conv", (0,), channels=4, kernel=3, bias=True, bits=4),
+        Op("relu", (1,), bits=6),
+        Op("conv", (2,), channels=4, kernel=1, bias=True, bits=3),
+        Op("relu", (3,), bits=6),
+        Op("add", (2, 4)),
+        Op("concat", (5, 0)),
+        Op("conv", (6,), channels=1, kernel=3, bias=False, bits=5),
+        Op("relu", (7,), bits=8),
+    ),
+    seed=1,
+)
 CAMERA_FLAGS = ["--camera-offset", "100", "--camera-gain", "2.17", "--read-noise", "1.4"]
 
 
@@ -77,7 +89,19 @@ def test_reference_on_camera_frames_equals_brevitas(model_file, imported, tmp_pa
     graph = open_run(imported).graph
     adu = np.random.default_rng(5).integers(60, 100 + 260 * 2, (2, 24, 20)).astype(np.uint16)
     tifffile.imwrite(tmp_path / "adu.tif", adu)
-    assert main(["reference", str(imported), "--input", str(tmp_path / "adu.tif"), "--out", str(tmp_path / "o.tif")]) == 0
+    assert (
+        main(
+            [
+                "reference",
+                str(imported),
+                "--input",
+                str(tmp_path / "adu.tif"),
+                "--out",
+                str(tmp_path / "o.tif"),
+            ]
+        )
+        == 0
+    )
     out = tifffile.imread(tmp_path / "o.tif")
     exp = graph.exps()[graph.output]
     for k in range(2):
@@ -102,7 +126,9 @@ def test_bench_runs_what_an_imported_model_has(imported, tmp_path):
     from fluorogate.bench.run import BenchConfig, run_bench
 
     cfg = BenchConfig(sizes=[16], software_repeats=1, hls_sizes=[])
-    report = run_bench(imported, None, tmp_path / "bench", sections=["software", "quality", "framestore"], cfg=cfg)
+    report = run_bench(
+        imported, None, tmp_path / "bench", sections=["software", "quality", "framestore"], cfg=cfg
+    )
     sec = report["sections"]
     assert report["kind"] == "imported"
     assert "no float twin" in sec["quality"]["skipped"] and "skipped" in sec["framestore"]
@@ -151,10 +177,18 @@ def test_what_the_hardware_cannot_do_is_refused_at_import_naming_the_node(model_
         conv = next(n for n in model.graph.node if n.op_type == "Conv")
         conv.attribute.append(onnx.helper.make_attribute("strides", [2, 2]))
 
-    for mutate, reason in ((scale, r"node Quant_\d+ \(Quant\): the tensor's scale 0.3\d* is not a power of two.* "
-                                   r"\[node Quant_\d+ is '/layers\.\d+/\w+/export_handler/Quant' in the imported file\]"),
-                           (stride, r"node Conv_0 \(Conv\): unsupported strides=\[2, 2\].* \[node Conv_0 is "
-                                    r"'/layers.0/Conv' in the imported file\]")):
+    for mutate, reason in (
+        (
+            scale,
+            r"node Quant_\d+ \(Quant\): the tensor's scale 0.3\d* is not a power of two.* "
+            r"\[node Quant_\d+ is '/layers\.\d+/\w+/export_handler/Quant' in the imported file\]",
+        ),
+        (
+            stride,
+            r"node Conv_0 \(Conv\): unsupported strides=\[2, 2\].* \[node Conv_0 is "
+            r"'/layers.0/Conv' in the imported file\]",
+        ),
+    ):
         bad = _mutated(path, tmp_path, mutate)
         assert main(["import", str(bad), "--out", str(tmp_path / "run")]) == 2
         err = capsys.readouterr().err
@@ -164,26 +198,54 @@ def test_what_the_hardware_cannot_do_is_refused_at_import_naming_the_node(model_
 
 def test_a_tensor_read_twice_is_refused(tmp_path):
     """qonnx's clean-up renames one of a node's two references to one tensor: refused before it runs."""
-    spec = ZooSpec(1, 6, False, False, "half_even", (Op("relu", (0,), bits=4), Op("maxpool", (1,)),
-                                                    Op("maxpool", (1,)), Op("concat", (2, 3))))
-    with pytest.raises(UserError, match=r"node /Concat \(Concat\): reads tensor '/MaxPool_output_0' more than once"):
+    spec = ZooSpec(
+        1,
+        6,
+        False,
+        False,
+        "half_even",
+        (Op("relu", (0,), bits=4), Op("maxpool", (1,)), Op("maxpool", (1,)), Op("concat", (2, 3))),
+    )
+    with pytest.raises(
+        UserError, match=r"node /Concat \(Concat\): reads tensor '/MaxPool_output_0' more than once"
+    ):
         import_brevitas(build_module(spec), tmp_path / "run", size=FRAME)
 
 
 def test_camera_options(model_file, tmp_path, capsys):
     _, path = model_file
     cam = tmp_path / "camera.json"
-    cam.write_text(json.dumps({"offset_adu": 400, "gain_adu_per_e": 0.5, "read_noise_e": 2.0, "adu_bits": 12,
-                               "qe": 0.8, "movie": "beads.tif"}))
-    assert main(["import", str(path), "--out", str(tmp_path / "a"), "--camera", str(cam), "--peak-photons", "500"]) == 0
+    cam.write_text(
+        json.dumps(
+            {
+                "offset_adu": 400,
+                "gain_adu_per_e": 0.5,
+                "read_noise_e": 2.0,
+                "adu_bits": 12,
+                "qe": 0.8,
+                "movie": "beads.tif",
+            }
+        )
+    )
+    assert (
+        main(
+            ["import", str(path), "--out", str(tmp_path / "a"), "--camera", str(cam), "--peak-photons", "500"]
+        )
+        == 0
+    )
     conv = RunFolder(tmp_path / "a").graph.input.camera
     assert (conv.adu_bits, conv.offset) == (12, 400 - 5) and conv.shift == 0  # 5 sigma = 5 ADU pedestal
-    assert main(["import", str(path), "--out", str(tmp_path / "b"), "--camera", str(cam), "--input-shift", "2"]) == 0
+    assert (
+        main(["import", str(path), "--out", str(tmp_path / "b"), "--camera", str(cam), "--input-shift", "2"])
+        == 0
+    )
     assert RunFolder(tmp_path / "b").graph.input.camera.shift == 2
-    for flags, message in ((["--camera", str(cam), "--read-noise", "1"], "one way"),
-                           (["--camera-offset", "100"], "--camera-gain, --read-noise too"),
-                           (["--input-shift", "1"], "needs the camera's numbers"),
-                           (["--camera", str(tmp_path / "none.json")], "no such camera file")):
+    for flags, message in (
+        (["--camera", str(cam), "--read-noise", "1"], "one way"),
+        (["--camera-offset", "100"], "--camera-gain, --read-noise too"),
+        (["--input-shift", "1"], "needs the camera's numbers"),
+        (["--camera", str(tmp_path / "none.json")], "no such camera file"),
+    ):
         assert main(["import", str(path), "--out", str(tmp_path / "c"), *flags]) == 2
         assert message in capsys.readouterr().err
     cam.write_text(json.dumps({"offset_adu": 400, "gain_adu_per_e": 0.5, "read_noise_e": 2.0}))
@@ -192,7 +254,9 @@ def test_camera_options(model_file, tmp_path, capsys):
 
 
 def test_camera_needs_an_unsigned_input(tmp_path):
-    spec = ZooSpec(1, 6, True, False, "half_even", (Op("conv", (0,), channels=2, kernel=1, bias=True, bits=4),))
+    spec = ZooSpec(
+        1, 6, True, False, "half_even", (Op("conv", (0,), channels=2, kernel=1, bias=True, bits=4),)
+    )
     with pytest.raises(UserError, match="input quantizer is signed"):
         import_brevitas(build_module(spec), tmp_path / "run", size=FRAME, camera=CAMERA)
 
@@ -201,19 +265,38 @@ def test_rounding_is_recorded_overridden_and_checked_against_brevitas(tmp_path):
     """A half_up Brevitas model (the user's own floor(x + 0.5) quantizers) is labelled ROUND by Brevitas's
     export: imported as half_up its activation Quant nodes say HALF_UP (weights keep theirs) and the
     module equals the reference; imported as the file says, the module's forward differs and import stops."""
-    spec = ZooSpec(1, 8, False, False, "half_up", (  # the 4-bit requant of the 8-bit input rounds many ties
-        Op("requant", (0,), bits=4), Op("conv", (1,), channels=3, kernel=3, bias=True, bits=5), Op("relu", (2,), bits=3),
-        Op("conv", (3,), channels=1, kernel=1, bias=True, bits=5), Op("relu", (4,), bits=3)), seed=2)
+    spec = ZooSpec(
+        1,
+        8,
+        False,
+        False,
+        "half_up",
+        (  # the 4-bit requant of the 8-bit input rounds many ties
+            Op("requant", (0,), bits=4),
+            Op("conv", (1,), channels=3, kernel=3, bias=True, bits=5),
+            Op("relu", (2,), bits=3),
+            Op("conv", (3,), channels=1, kernel=1, bias=True, bits=5),
+            Op("relu", (4,), bits=3),
+        ),
+        seed=2,
+    )
     module = build_module(spec)
     run = import_brevitas(module, tmp_path / "up", size=FRAME, rounding="half_up")
     assert run.graph.rounding == "half_up" and run.source.rounding_from == "--rounding"
     assert run.source.check["brevitas_forward"]["mismatches"] == 0
     saved = onnx.load(str(run.qonnx_path)).graph
     weights = {i.name for i in saved.initializer}
-    modes = {(n.input[0] not in weights, a.s.decode()) for n in saved.node if n.op_type == "Quant"
-             for a in n.attribute if a.name == "rounding_mode"}
+    modes = {
+        (n.input[0] not in weights, a.s.decode())
+        for n in saved.node
+        if n.op_type == "Quant"
+        for a in n.attribute
+        if a.name == "rounding_mode"
+    }
     assert modes == {(True, "HALF_UP"), (False, "ROUND")}  # activations (input or a tensor) / weights
-    with pytest.raises(VerificationError, match="the Brevitas module's forward differs from the integer reference"):
+    with pytest.raises(
+        VerificationError, match="the Brevitas module's forward differs from the integer reference"
+    ):
         import_brevitas(module, tmp_path / "even", size=FRAME)
     assert not (tmp_path / "even").exists()
 

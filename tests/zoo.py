@@ -63,11 +63,17 @@ class ZooSpec:
 
     def describe(self) -> str:
         layers = " ".join(
-            f"{o.kind}{o.kernel}x{o.kernel}c{o.channels}w{o.bits}{'b' if o.bias else ''}" if o.kind == "conv"
-            else f"{o.kind}{'s' if o.signed else ''}{o.bits}" if o.kind in ("relu", "requant")
-            else o.kind for o in self.ops)
-        return (f"in {self.in_channels}ch {'s' if self.in_signed else 'u'}{self.in_bits}"
-                f"{' camera' if self.camera else ''} {self.rounding}: {layers}")
+            f"{o.kind}{o.kernel}x{o.kernel}c{o.channels}w{o.bits}{'b' if o.bias else ''}"
+            if o.kind == "conv"
+            else f"{o.kind}{'s' if o.signed else ''}{o.bits}"
+            if o.kind in ("relu", "requant")
+            else o.kind
+            for o in self.ops
+        )
+        return (
+            f"in {self.in_channels}ch {'s' if self.in_signed else 'u'}{self.in_bits}"
+            f"{' camera' if self.camera else ''} {self.rounding}: {layers}"
+        )
 
 
 @dataclass
@@ -119,9 +125,14 @@ def zoo_specs(draw, max_ops: int = 8, camera: bool | None = None, rounding: str 
         src = draw(st.one_of(st.just(last), st.integers(0, last)))
         t = ts[src]
         kinds = ["conv", "conv", "relu", "requant"]
-        pairs_add = [i for i, u in enumerate(ts) if i != src and u.nonneg and t.nonneg and u.level == t.level
-                     and u.channels == t.channels]
-        pairs_cat = [i for i, u in enumerate(ts) if i != src and u.level == t.level and u.channels + t.channels <= 16]
+        pairs_add = [
+            i
+            for i, u in enumerate(ts)
+            if i != src and u.nonneg and t.nonneg and u.level == t.level and u.channels == t.channels
+        ]
+        pairs_cat = [
+            i for i, u in enumerate(ts) if i != src and u.level == t.level and u.channels + t.channels <= 16
+        ]
         if pairs_add:
             kinds.append("add")
         if pairs_cat:
@@ -132,11 +143,25 @@ def zoo_specs(draw, max_ops: int = 8, camera: bool | None = None, rounding: str 
             kinds.append("upsample")
         kind = draw(st.sampled_from(kinds))
         if kind == "conv":
-            ops.append(Op("conv", (src,), channels=draw(st.integers(1, 16)), kernel=draw(st.sampled_from([1, 3])),
-                          bias=t.quant and draw(st.booleans()), bits=draw(st.integers(2, 8))))
+            ops.append(
+                Op(
+                    "conv",
+                    (src,),
+                    channels=draw(st.integers(1, 16)),
+                    kernel=draw(st.sampled_from([1, 3])),
+                    bias=t.quant and draw(st.booleans()),
+                    bits=draw(st.integers(2, 8)),
+                )
+            )
         elif kind in ("relu", "requant"):
-            ops.append(Op(kind, (src,), bits=draw(st.integers(2, 8)),
-                          signed=kind == "requant" and draw(st.booleans())))
+            ops.append(
+                Op(
+                    kind,
+                    (src,),
+                    bits=draw(st.integers(2, 8)),
+                    signed=kind == "requant" and draw(st.booleans()),
+                )
+            )
         elif kind in ("add", "concat"):
             other = draw(st.sampled_from(pairs_add if kind == "add" else pairs_cat))
             ops.append(Op(kind, (src, other)))
@@ -164,7 +189,12 @@ def _quantizers(rounding: str):
         Uint8ActPerTensorFixedPoint,
     )
 
-    quants = (Int8WeightPerTensorFixedPoint, Int16Bias, Uint8ActPerTensorFixedPoint, Int8ActPerTensorFixedPoint)
+    quants = (
+        Int8WeightPerTensorFixedPoint,
+        Int16Bias,
+        Uint8ActPerTensorFixedPoint,
+        Int8ActPerTensorFixedPoint,
+    )
     if rounding == "half_up":
         return tuple(q.let(float_to_int_impl=FloorHalfUp) for q in quants)
     return quants
@@ -180,20 +210,34 @@ class ZooNet(nn.Module):
         self.spec = spec
         weight, bias, uact, sact = _quantizers(spec.rounding)
         ts = _tensors((spec.in_channels, spec.in_signed), list(spec.ops))
-        self.inp = qnn.QuantIdentity(act_quant=sact if spec.in_signed else uact, bit_width=spec.in_bits,
-                                     return_quant_tensor=True)
+        self.inp = qnn.QuantIdentity(
+            act_quant=sact if spec.in_signed else uact, bit_width=spec.in_bits, return_quant_tensor=True
+        )
         layers = []
         for o in spec.ops:
             t = ts[o.inputs[0]]
             if o.kind == "conv":
-                layers.append(qnn.QuantConv2d(t.channels, o.channels, o.kernel, padding=o.kernel // 2,
-                                              weight_quant=weight, weight_bit_width=o.bits, bias=o.bias,
-                                              bias_quant=bias if o.bias else None, return_quant_tensor=t.quant))
+                layers.append(
+                    qnn.QuantConv2d(
+                        t.channels,
+                        o.channels,
+                        o.kernel,
+                        padding=o.kernel // 2,
+                        weight_quant=weight,
+                        weight_bit_width=o.bits,
+                        bias=o.bias,
+                        bias_quant=bias if o.bias else None,
+                        return_quant_tensor=t.quant,
+                    )
+                )
             elif o.kind == "relu":
                 layers.append(qnn.QuantReLU(act_quant=uact, bit_width=o.bits, return_quant_tensor=True))
             elif o.kind == "requant":
-                layers.append(qnn.QuantIdentity(act_quant=sact if o.signed else uact, bit_width=o.bits,
-                                                return_quant_tensor=True))
+                layers.append(
+                    qnn.QuantIdentity(
+                        act_quant=sact if o.signed else uact, bit_width=o.bits, return_quant_tensor=True
+                    )
+                )
             else:
                 layers.append(nn.Identity())  # add, concat, maxpool, upsample: plain torch ops in forward
         self.layers = nn.ModuleList(layers)
@@ -239,21 +283,32 @@ class Ledger:
     tried: int = 0
     exact: dict[str, int] = field(default_factory=dict)
     refused: dict[str, int] = field(default_factory=dict)
-    path: Path | None = field(default_factory=lambda: Path(p) if (p := os.environ.get("FLUOROGATE_ZOO_LEDGER"))
-                              else None)
+    path: Path | None = field(
+        default_factory=lambda: Path(p) if (p := os.environ.get("FLUOROGATE_ZOO_LEDGER")) else None
+    )
 
     def record(self, spec: ZooSpec, outcome: dict) -> None:
+        """`outcome`: back end -> "exact" or the refusal's message."""
         self.tried += 1
         for backend, result in outcome.items():
             if result == "exact":
                 self.exact[backend] = self.exact.get(backend, 0) + 1
-            elif backend == "import":
-                reason = refusal_reason(result)
+            else:
+                reason = f"{backend}: {refusal_reason(result)}"
                 self.refused[reason] = self.refused.get(reason, 0) + 1
         if self.path is not None:
             with open(self.path, "a") as f:
-                f.write(json.dumps({"spec": spec.describe(), "ops": [asdict(o) for o in spec.ops],
-                                    **{k: v for k, v in asdict(spec).items() if k != "ops"}, **outcome}) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "spec": spec.describe(),
+                            "ops": [asdict(o) for o in spec.ops],
+                            **{k: v for k, v in asdict(spec).items() if k != "ops"},
+                            **outcome,
+                        }
+                    )
+                    + "\n"
+                )
 
 
 def refusal_reason(message: str) -> str:
@@ -265,6 +320,17 @@ def refusal_reason(message: str) -> str:
 NODE = re.compile(r"node \S+ \(\w+\)|node \S+: op \w+")
 
 
+def backend_refusal(exc: Exception) -> str | None:
+    """The message when a back end declines a model it cannot build (a `UserError` naming the node), None
+    when `exc` is a failure: a failed check (`VerificationError`: a mismatch, a type disagreement with
+    the IR, a FIFO deadlock), a compile error, or a bug."""
+    from fluorogate.errors import VerificationError
+
+    if not isinstance(exc, UserError) or isinstance(exc, VerificationError) or "g++" in str(exc):
+        return None
+    return str(exc) if re.search(r"\bnode \S+", str(exc)) else None
+
+
 def import_or_refusal(spec: ZooSpec, out: Path):
     """(module, run folder) if the import takes the model, else (module, the refusal's message), which
     must name the ONNX node and its op."""
@@ -272,14 +338,28 @@ def import_or_refusal(spec: ZooSpec, out: Path):
 
     module = build_module(spec)
     try:
-        run = import_brevitas(module, out, channels=spec.in_channels, size=FRAME,
-                              camera=CAMERA if spec.camera else None, rounding=spec.rounding, peak_photons=60,
-                              force=True)
+        run = import_brevitas(
+            module,
+            out,
+            channels=spec.in_channels,
+            size=FRAME,
+            camera=CAMERA if spec.camera else None,
+            rounding=spec.rounding,
+            peak_photons=60,
+            force=True,
+        )
     except UserError as exc:
         msg = str(exc)
         assert NODE.search(msg), f"a refusal must name the node and its op: {msg}"
         return module, msg
     return module, run
+
+
+def hardware_frame(spec: ZooSpec) -> int:
+    """The smallest frame a spec's back-end checks use: 4 pixels at its deepest pool level, at least 8
+    (cocotb simulates about a hundred pixels per second: the frame decides the zoo's time)."""
+    deepest = max(t.level for t in _tensors((spec.in_channels, spec.in_signed), list(spec.ops)))
+    return max(8, 4 * 2**deepest)
 
 
 def frames_for(graph, n: int, seed: int, size: int = FRAME) -> list[np.ndarray]:
@@ -309,9 +389,17 @@ def check_streaming(graph, frames: list[np.ndarray], seed: int = 0) -> int:
     from fluorogate.sim.stream import StreamConfig, frames_to_beats, ready_pattern
 
     h, w = frames[0].shape[-2:]
-    stream = frames_to_beats([f[0] for f in frames], StreamConfig(line_gap=2, frame_gap=5, valid_prob=0.7, seed=seed))
-    out = run_stream(graph, stream, w, h, adu=graph.input.camera is not None,
-                     ready=ready_pattern(20 * len(stream), 0.7, seed))
+    stream = frames_to_beats(
+        [f[0] for f in frames], StreamConfig(line_gap=2, frame_gap=5, valid_prob=0.7, seed=seed)
+    )
+    out = run_stream(
+        graph,
+        stream,
+        w,
+        h,
+        adu=graph.input.camera is not None,
+        ready=ready_pattern(20 * len(stream), 0.7, seed),
+    )
     want = reference_codes(graph, frames)
     oc, oh, ow = want.shape[1:]
     got = np.stack(stream_to_tensors(out, ow, oh, oc, 1))
@@ -348,10 +436,10 @@ def check_rtl(run, work: Path, frames: list[np.ndarray], seed: int = 0):
     return simulate_graph(graph, frames, work, stream=stream, ready_prob=0.7, seed=seed)
 
 
-def check_finn(run, work: Path) -> dict:
-    """FINN (finn-plus) build of a half_up model at the check frame, its execution compared with the
-    reference after every step (`FinnCheckError` on a mismatch): the build's check summary."""
+def check_finn(run, work: Path, size: int = FRAME) -> dict:
+    """FINN (finn-plus) build of a half_up model at `size`, its execution compared with the reference
+    after every step (`FinnCheckError` on a mismatch): the build's check summary."""
     from fluorogate.hls.finn.flow import FinnConfig, build_finn
 
-    cfg = FinnConfig(size=(FRAME, FRAME), check_size=(FRAME, FRAME), check_frames=2)
+    cfg = FinnConfig(size=(size, size), check_size=(size, size), check_frames=2)
     return build_finn(run.qonnx_path, run.graph, cfg, work / "finn", progress=False).summary["check"]
