@@ -304,3 +304,29 @@ def test_rounding_is_recorded_overridden_and_checked_against_brevitas(tmp_path):
 def test_import_qonnx_refuses_a_missing_file(tmp_path):
     with pytest.raises(UserError, match="no such QONNX file"):
         import_qonnx(tmp_path / "none.onnx", tmp_path / "run")
+
+
+def test_half_up_rounding_of_negative_values_is_refused(tmp_path):
+    """QONNX cannot state floor(x + 1/2) on negative ties (its HALF_UP rounds them away from zero)."""
+    spec = ZooSpec(
+        1,
+        5,
+        False,
+        True,
+        "half_up",
+        (
+            Op("conv", (0,), channels=3, kernel=1, bias=False, bits=4),
+            Op("requant", (1,), bits=4, signed=True),
+        ),
+    )
+    with pytest.raises(
+        UserError, match=r"node Quant_\d+ \(Quant\): a signed half_up quantizer of values down to -"
+    ):
+        import_brevitas(build_module(spec), tmp_path / "run", size=FRAME, rounding="half_up", camera=CAMERA)
+    unsigned = ZooSpec(
+        1, 5, False, True, "half_up", (*spec.ops[:1], Op("requant", (1,), bits=4, signed=False))
+    )
+    run = import_brevitas(
+        build_module(unsigned), tmp_path / "ok", size=FRAME, rounding="half_up", camera=CAMERA
+    )
+    assert run.source.check["brevitas_forward"]["mismatches"] == 0

@@ -255,3 +255,14 @@ def test_zoo_findings_in_finn(spec, tmp_path_factory):
 @given(spec=zoo_specs(max_ops=6))
 def test_many_foreign_models_on_every_back_end(spec, tmp_path_factory):
     _check_hardware(spec, tmp_path_factory)
+
+
+def test_hls4ml_refuses_a_resize_without_a_conv_naming_the_node(tmp_path_factory):
+    """hls4ml 1.3 reads a Resize as channels-last only beside a channels-last conv or pool: refused."""
+    from fluorogate.hls.hls4ml.prepare import prepare_qonnx
+
+    _, run = _imported(ZooSpec(1, 6, False, False, "half_even", (Op("upsample", (0,)),)), tmp_path_factory)
+    with pytest.raises(
+        UserError, match=r"node Resize_0 \(Resize\): hls4ml 1.3 takes a Resize as channels-last only"
+    ):
+        prepare_qonnx(run.qonnx_path, 8, 8)
