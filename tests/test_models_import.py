@@ -330,3 +330,24 @@ def test_half_up_rounding_of_negative_values_is_refused(tmp_path):
         build_module(unsigned), tmp_path / "ok", size=FRAME, rounding="half_up", camera=CAMERA
     )
     assert run.source.check["brevitas_forward"]["mismatches"] == 0
+
+
+@pytest.mark.integration
+def test_bench_fpga_section_streams_codes_for_a_model_without_a_camera(tmp_path):
+    """An imported model without a camera front end: the RTL bench streams random input codes (signed here)."""
+    from fluorogate.bench.run import BenchConfig, run_bench
+
+    spec = ZooSpec(
+        1,
+        6,
+        True,
+        False,
+        "half_even",
+        (Op("conv", (0,), channels=2, kernel=3, bias=True, bits=4), Op("relu", (1,), bits=6)),
+    )
+    run = import_brevitas(build_module(spec), tmp_path / "run", size=FRAME)
+    cfg = BenchConfig(sizes=[16], sim_size=8, build=False)
+    fpga = run_bench(run.path, None, tmp_path / "bench", sections=["fpga"], cfg=cfg)["sections"]["fpga"]
+    sim = fpga["simulation"]
+    assert fpga["task"] == "imported" and sim["bit_exact"] and sim["pixels_compared"] == 2 * 2 * 8 * 8
+    assert fpga["cycle_model_confirmed"]
