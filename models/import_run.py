@@ -48,7 +48,6 @@ from fluorogate.quantize.camera import CameraSettings, choose_conversion
 from fluorogate.quantize.ir import CameraConversion, IntegerGraph, Rounding
 
 RUN_FILES = (CONFIG, CHECKPOINT, SOURCE, IR, QONNX)  # a folder holding one of these is a run folder
-CHECK_FRAMES = 3  # random, all-maximum, min/max checkerboard
 ORIGINAL_NAME = "fluorogate: the node's name in the imported file: "
 
 

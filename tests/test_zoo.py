@@ -10,7 +10,7 @@ through hls4ml's C-sim, the RTL under cocotb and (half_up) FINN. `slow`: many mo
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from zoo import (
     Ledger,
     Op,
@@ -251,7 +251,7 @@ def test_zoo_findings_in_finn(spec, tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.integration
-@settings(MANY, max_examples=25)
+@settings(MANY, max_examples=25, phases=[Phase.explicit, Phase.generate])  # no shrinking: minutes per model
 @given(spec=zoo_specs(max_ops=6))
 def test_many_foreign_models_on_every_back_end(spec, tmp_path_factory):
     _check_hardware(spec, tmp_path_factory)
