@@ -167,7 +167,10 @@ def zoo_specs(draw, max_ops: int = 8, camera: bool | None = None, rounding: str 
             ops.append(Op(kind, (src, other)))
         else:
             ops.append(Op(kind, (src,)))
-    # the output: the last op's tensor, back at a level the frame allows (H, W >= 4 at every level)
+    # the output: the last op's tensor; half the models end in an output quantizer, as most networks do
+    # (FINN's accelerator needs one: it emits integer codes), the others in whatever came last
+    if draw(st.booleans()):
+        ops.append(Op(draw(st.sampled_from(["relu", "requant"])), (len(ops),), bits=draw(st.integers(2, 8))))
     return ZooSpec(in_channels, in_bits, in_signed, cam, rnd, tuple(ops), seed=draw(st.integers(0, 2**16)))
 
 
