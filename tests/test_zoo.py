@@ -266,3 +266,13 @@ def test_hls4ml_refuses_a_resize_without_a_conv_naming_the_node(tmp_path_factory
         UserError, match=r"node Resize_0 \(Resize\): hls4ml 1.3 takes a Resize as channels-last only"
     ):
         prepare_qonnx(run.qonnx_path, 8, 8)
+
+
+def test_hls4ml_refuses_a_multichannel_graph_without_a_conv_naming_the_node(tmp_path_factory):
+    """With no conv or pool, nothing absorbs the input's channels-last Transpose: refused, naming it."""
+    from fluorogate.hls.hls4ml.prepare import prepare_qonnx
+
+    spec = ZooSpec(2, 4, False, False, "half_even", (Op("relu", (0,), bits=5), Op("add", (0, 1))))
+    _, run = _imported(spec, tmp_path_factory)
+    with pytest.raises(UserError, match=r"node Transpose_0 \(Transpose\) survives .* no conv or max pool"):
+        prepare_qonnx(run.qonnx_path, 8, 8)

@@ -214,15 +214,29 @@ def set_frame_size(height: int, width: int):
     return SetFrameSize()
 
 
-def _refuse_layout_guess(model) -> None:
-    """hls4ml 1.3 reads a Resize as channels-last only when some node of the graph is a qonnx channels-last
-    op (a conv or pool after the conversion); a graph without one gets a channels-first Resize, whose
-    stream type has the wrong width (g++ fails). Refused here, naming the node, instead."""
+def _refuse_layouts(model) -> None:
+    """What the channels-last conversion could not make channels-last is refused, naming the node.
+
+    - hls4ml 1.3 reads a Resize as channels-last only when some node of the graph is a qonnx channels-last
+      op (a conv or pool after the conversion); a graph without one gets a channels-first Resize, whose
+      stream type has the wrong width (g++ fails);
+    - a Transpose left over would be a whole-frame reorder in io_stream: left at the input of a
+      multi-channel graph without a conv or pool (nothing channels-last to absorb it), or beside an op
+      hls4ml cannot wrap.
+    """
+    channels_last = any(n.domain == "qonnx.custom_op.channels_last" for n in model.graph.node)
     resize = model.get_nodes_by_op_type("Resize")
-    if resize and not any(n.domain == "qonnx.custom_op.channels_last" for n in model.graph.node):
+    if resize and not channels_last:
         raise UserError(f"node {resize[0].name} (Resize): hls4ml 1.3 takes a Resize as channels-last only in a graph "
                         "with a conv or a max pool, and this one has neither; the hls4ml back end needs one (the "
                         "RTL back end takes this graph as it is)")
+    left = model.get_nodes_by_op_type("Transpose")
+    if left:
+        why = ("the graph has no conv or max pool to take its channels last; the hls4ml back end needs one (the RTL "
+               "back end takes this graph as it is)" if not channels_last
+               else "is there a layout-dependent op hls4ml cannot wrap?")
+        raise UserError(f"node {left[0].name} (Transpose) survives the channels-last conversion ({len(left)} in all); "
+                        f"each would be a whole-frame reorder in io_stream: {why}")
 
 
 def prepare_qonnx(source, height: int | None = None, width: int | None = None):
@@ -255,9 +269,5 @@ def prepare_qonnx(source, height: int | None = None, width: int | None = None):
     model = cleanup_model(model)
     if height is not None and width is not None:
         model = model.transform(set_frame_size(height, width))
-    _refuse_layout_guess(model)
-    left = [n.name for n in model.graph.node if n.op_type == "Transpose"]
-    if left:
-        raise UserError(f"Transpose nodes {left} survive the channels-last conversion; each would be a "
-                        "whole-frame reorder in io_stream (is there a layout-dependent op hls4ml cannot wrap?)")
+    _refuse_layouts(model)
     return model
