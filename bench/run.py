@@ -25,7 +25,7 @@ from fluorogate.errors import UserError
 from fluorogate.models.run_folder import RunFolder
 from fluorogate.quantize.ir import IntegerGraph
 
-NO_CONFIG = "an imported model has no training config"
+NO_CONFIG = "no training config (an imported model has none)"
 
 
 class BenchConfig(BaseModel):
@@ -86,7 +86,7 @@ def section_fpga(ctx: BenchContext) -> dict:
 
     c = ctx.cfg
     run_cfg = ctx.run_config()
-    task = run_cfg.model.task if run_cfg else "imported"
+    task = run_cfg.model.task if run_cfg else ctx.folder.kind  # 'imported' (or 'exported': the exports alone)
     spec = run_cfg.model.spec if run_cfg else None
     out = fpga_rtl(ctx.graph, c.sizes, ctx.work / "fpga", sim_size=c.sim_size, sim_frames=c.sim_frames,
                    lanes=c.lanes, simulator=c.simulator, build_dir=c.build_dir, build=c.build, board=c.board,
@@ -144,8 +144,9 @@ def section_quality(ctx: BenchContext) -> dict:
     from fluorogate.bench.quality import quality
 
     if ctx.run_config() is None:
-        return {"skipped": f"{NO_CONFIG}, no float twin and no task: nothing to measure quality against "
-                           "(the integer reference equals the model bit for bit: checked at import)"}
+        checked = " (the integer reference equals the model bit for bit: checked at import)" if ctx.folder.is_imported \
+            else ""
+        return {"skipped": f"{NO_CONFIG}, no float twin and no task: nothing to measure quality against{checked}"}
     return quality(ctx.run, ctx.graph, frames=ctx.cfg.quality_frames, size=ctx.cfg.quality_size)
 
 
@@ -160,7 +161,7 @@ def section_framestore(ctx: BenchContext) -> dict:
         channels = ctx.graph.input.channels
         if channels == 1:
             return {"skipped": "one camera frame per output image, nothing to buffer"}
-        name, cameras = "imported", FULL_FRAME_MODES
+        name, cameras = ctx.folder.kind, FULL_FRAME_MODES
     else:
         task = run_cfg.model.spec
         if task.in_channels == 1:
