@@ -162,6 +162,14 @@ def _geometry(graph: IntegerGraph, cfg: RtlConfig) -> dict[str, tuple[int, int]]
     return geo
 
 
+def _fit(v: Sig, bits: int) -> str:
+    """Signed `v` as exactly `bits` bits: its low bits (range analysis proves the value fits), or sign-extended
+    when narrower (a concat's unsigned channel beside wider signed ones: selecting past a wire's width is X)."""
+    if v.width >= bits:
+        return f"{v.name}[{bits - 1}:0]"
+    return f"{{{{{bits - v.width}{{{v.name}[{v.width - 1}]}}}}, {v.name}}}"
+
+
 def _fmt(graph: IntegerGraph, channels: dict[str, int], name: str) -> _Fmt:
     r = tensor_range(graph, name)
     return _Fmt(channels[name], r.bits, r.signed, r.lo, r.hi, r.exp)
@@ -334,7 +342,7 @@ class _StageBuilder:
             f"    reg [{n * fo.width - 1}:0] pr;",
             "    always @(posedge clk) begin",
             f"        vp <= rst ? {d}'d0 : {{vp, fv}};" if d > 1 else "        vp <= rst ? 1'b0 : fv;",
-            *[f"        pr[{(m * fo.channels + c) * fo.bits} +: {fo.bits}] <= {v.name}[{fo.bits - 1}:0];"
+            *[f"        pr[{(m * fo.channels + c) * fo.bits} +: {fo.bits}] <= {_fit(v, fo.bits)};"
               for m, vals in enumerate(lanes) for c, v in enumerate(vals)],
             "        occ <= rst ? 0 : occ_next;",
             # occ_next < DEPTH, from comparisons of the register (the handshake only selects; occ <= DEPTH)

@@ -132,6 +132,23 @@ SIGNED_ON_CAMERA = ZooSpec(
     seed=0,
 )
 
+# Found by the zoo: the output is a concat of a signed conv accumulator and a narrower unsigned one (the
+# RTL packed the narrow channel by selecting past its wire's width: X on m_axis).
+CONCAT_OUTPUT = ZooSpec(
+    1,
+    6,
+    False,
+    True,
+    "half_up",
+    (
+        Op("conv", (0,), channels=2, kernel=1, bias=True, bits=4),
+        Op("relu", (1,), bits=3),
+        Op("conv", (2,), channels=1, kernel=3, bias=True, bits=5),
+        Op("concat", (3, 1)),
+    ),
+    seed=1782,
+)
+
 
 def _imported(spec: ZooSpec, tmp_path_factory):
     """(module, run) of an imported spec, or None after recording a refusal (which names the node)."""
@@ -238,6 +255,16 @@ def test_zoo_findings_in_hls4ml_csim(spec, tmp_path_factory):
     """The zoo's hls4ml findings, each on its smallest model: C-sim bit-exact with the reference."""
     _, run = _imported(spec, tmp_path_factory)
     assert check_hls4ml(run, run.path.parent, frames_for(run.graph, 2, spec.seed)) == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("spec", [CONCAT_OUTPUT], ids=["concat-output-narrow-channel"])
+def test_zoo_findings_in_the_rtl(spec, tmp_path_factory):
+    """The zoo's RTL findings, each on its smallest model: cocotb bit-exact, gaps and backpressure."""
+    _, run = _imported(spec, tmp_path_factory)
+    frames = frames_for(run.graph, 2, spec.seed, hardware_frame(spec))
+    res = check_rtl(run, run.path.parent / "rtl", frames, spec.seed)
+    assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == len(frames)
 
 
 @pytest.mark.integration
