@@ -284,22 +284,16 @@ def test_many_foreign_models_on_every_back_end(spec, tmp_path_factory):
     _check_hardware(spec, tmp_path_factory)
 
 
-def test_hls4ml_refuses_a_resize_without_a_conv_naming_the_node(tmp_path_factory):
-    """hls4ml 1.3 reads a Resize as channels-last only beside a channels-last conv or pool: refused."""
+def test_hls4ml_refuses_a_graph_without_conv_or_pool_naming_the_node(tmp_path_factory):
+    """Without a conv or pool the graph stays channels-first, which hls4ml 1.3 builds for the wrong layout
+    (a Resize's stream width, the frame's shape, a multi-channel input's Transpose): refused, naming a node."""
     from fluorogate.hls.hls4ml.prepare import prepare_qonnx
 
-    _, run = _imported(ZooSpec(1, 6, False, False, "half_even", (Op("upsample", (0,)),)), tmp_path_factory)
-    with pytest.raises(
-        UserError, match=r"node Resize_0 \(Resize\): hls4ml 1.3 takes a Resize as channels-last only"
+    for ops, channels, node in (
+        ((Op("upsample", (0,)),), 1, r"Resize_0 \(Resize\)"),
+        ((Op("requant", (0,), bits=6),), 1, r"Quant_1 \(Quant\)"),
+        ((Op("relu", (0,), bits=5), Op("add", (0, 1))), 2, r"Relu_0 \(Relu\)"),
     ):
-        prepare_qonnx(run.qonnx_path, 8, 8)
-
-
-def test_hls4ml_refuses_a_multichannel_graph_without_a_conv_naming_the_node(tmp_path_factory):
-    """With no conv or pool, nothing absorbs the input's channels-last Transpose: refused, naming it."""
-    from fluorogate.hls.hls4ml.prepare import prepare_qonnx
-
-    spec = ZooSpec(2, 4, False, False, "half_even", (Op("relu", (0,), bits=5), Op("add", (0, 1))))
-    _, run = _imported(spec, tmp_path_factory)
-    with pytest.raises(UserError, match=r"node Transpose_0 \(Transpose\) survives .* no conv or max pool"):
-        prepare_qonnx(run.qonnx_path, 8, 8)
+        _, run = _imported(ZooSpec(channels, 4, False, False, "half_even", ops), tmp_path_factory)
+        with pytest.raises(UserError, match=rf"node {node}: the graph has no conv and no max pool"):
+            prepare_qonnx(run.qonnx_path, 8, 8)
