@@ -149,6 +149,25 @@ CONCAT_OUTPUT = ZooSpec(
     seed=1782,
 )
 
+# Found by the zoo: a requant that changes nothing (a 6-bit requant of a max pool of a 6-bit requant, the
+# same scale): hls4ml leaves it out, the IR keeps it.
+IDENTITY_REQUANT = ZooSpec(
+    2,
+    5,
+    False,
+    False,
+    "half_up",
+    (
+        Op("requant", (0,), bits=2),
+        Op("requant", (1,), bits=6),
+        Op("maxpool", (2,)),
+        Op("requant", (3,), bits=6),
+        Op("conv", (4,), channels=2, kernel=1, bias=True, bits=4),
+        Op("relu", (5,), bits=4),
+    ),
+    seed=19045,
+)
+
 
 def _imported(spec: ZooSpec, tmp_path_factory):
     """(module, run) of an imported spec, or None after recording a refusal (which names the node)."""
@@ -248,8 +267,8 @@ def test_foreign_model_on_every_back_end(spec, tmp_path_factory):
 @pytest.mark.integration
 @pytest.mark.parametrize(
     "spec",
-    [CONV_UPSAMPLE, CONV_OUTPUT, CONV_CONV],
-    ids=["conv-upsample", "conv-output", "conv-after-bias-free-conv"],
+    [CONV_UPSAMPLE, CONV_OUTPUT, CONV_CONV, IDENTITY_REQUANT],
+    ids=["conv-upsample", "conv-output", "conv-after-bias-free-conv", "identity-requant"],
 )
 def test_zoo_findings_in_hls4ml_csim(spec, tmp_path_factory):
     """The zoo's hls4ml findings, each on its smallest model: C-sim bit-exact with the reference."""
