@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(simulated small frame, cycle model for large ones, nextpnr Fmax), FINN's estimates, the CPU "
                     "back ends and hls4ml C-sim; PSNR/SSIM with the reference == QAT check. Writes bench.json, "
                     "bench.md and latency.png.")
-    p.add_argument("run", help="run folder (exported), or 'default' for the shipped default denoiser")
+    p.add_argument("run", help="run folder (exported or imported), 'default' (the shipped default denoiser) or "
+                               "a shipped model's name")
     p.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 2048], help="frame sizes (default 256 512 2048)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default RUN/bench)")
     p.add_argument("--sections", default="fpga,finn,software,quality,framestore",
@@ -98,7 +99,7 @@ def _bench(args: argparse.Namespace) -> int:
             sweep = json.loads(args.sweep.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise UserError(f"--sweep {args.sweep}: not a readable sweep.json ({type(exc).__name__})") from None
-    out = args.out or (Path("runs/bench-default") if args.run == "default" else Path(args.run) / "bench")
+    out = args.out or (Path(args.run) / "bench" if Path(args.run).is_dir() else Path(f"runs/bench-{args.run}"))
     report = run_bench(args.run, None, out, sections=_sizes(args.sections), cfg=cfg, force=args.force, sweep=sweep)
     print(f"wrote {out / 'bench.md'}, bench.json, latency.png")
     fpga = report["sections"].get("fpga", {})

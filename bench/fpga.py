@@ -26,21 +26,22 @@ from fluorogate.quantize.peaks import PeakConfig
 
 def simulate_small_frame(graph: IntegerGraph, size: int, frames: int, lanes: int, work: Path,
                          simulator: str = "icarus", seed: int = 0) -> dict:
-    """Stream `frames` random camera frames of `size`x`size` back to back (no gaps, no backpressure)
-    through the generated design (`bench.cosim.run_cosim`, the co-simulation's one entry) and return
-    what it measured beside what the generator predicted."""
+    """Stream `frames` random frames of `size`x`size` back to back (no gaps, no backpressure) through the
+    generated design (`bench.cosim.run_cosim`, the co-simulation's one entry) and return what it measured
+    beside what the generator predicted. Camera ADU when the graph has a camera front end, else random
+    input codes (an imported model without one)."""
     from fluorogate.bench.cosim.config import CosimConfig
     from fluorogate.bench.cosim.run import run_cosim
 
-    if graph.input.camera is None:
-        raise UserError(f"IR {graph.name}: the RTL bench streams camera ADU; this graph has no camera conversion")
     rng = np.random.default_rng(seed)
-    cam = graph.input.camera
-    hi = min(2**cam.adu_bits, cam.offset + (256 << max(cam.shift, 0)))  # spans the input codes' range
-    # one camera frame per input channel (sim3: 3 consecutive frames per output)
-    adu = rng.integers(0, hi, size=(frames * graph.input.channels, size, size))
+    cam, q, n = graph.input.camera, graph.input.quant, frames * graph.input.channels  # sim3: 3 frames per output
+    if cam is not None:
+        hi = min(2**cam.adu_bits, cam.offset + (256 << max(cam.shift, 0)))  # spans the input codes' range
+        pixels = rng.integers(0, hi, size=(n, size, size))
+    else:
+        pixels = rng.integers(q.min_int, q.max_int + 1, size=(n, size, size))
     t0 = time.perf_counter()
-    rep = run_cosim(graph, adu, CosimConfig(simulator=simulator, lanes=lanes, localize=False), work)
+    rep = run_cosim(graph, pixels, CosimConfig(simulator=simulator, lanes=lanes, localize=False), work)
     return {
         "frame": [size, size], "frames": frames, "lanes": lanes, "simulator": rep.simulator,
         "bit_exact": rep.ok,

@@ -56,10 +56,12 @@ def _software(sec: dict) -> list[str]:
     rows = []
     for size, r in sec["sizes"].items():
         ms = r["ms_per_frame"]
-        rows.append({"size": size, **{f"{k} ms": v for k, v in ms.items()},
-                     "reference / torch": round(ms["reference"] / ms["torch_float"], 2),
-                     "onnxruntime / torch": round(ms["onnxruntime_float"] / ms["torch_float"], 2)})
-    lines += [markdown_table(rows), ""]
+        ratios = ({"reference / torch": round(ms["reference"] / ms["torch_float"], 2),
+                   "onnxruntime / torch": round(ms["onnxruntime_float"] / ms["torch_float"], 2)}
+                  if "torch_float" in ms else {})
+        rows.append({"size": size, **{f"{k} ms": v for k, v in ms.items()}, **ratios})
+    notes = {r["note"] for r in sec["sizes"].values() if "note" in r}
+    lines += [markdown_table(rows), "", *(f"{n}." for n in sorted(notes)), *([""] if notes else [])]
     hls = sec.get("hls4ml_csim")
     if hls:
         rows = [{"size": s, "csim ms/frame": v["csim_s_per_frame"] * 1e3, "reference ms/frame": v["reference_s_per_frame"] * 1e3,

@@ -3,7 +3,10 @@
 Each section is a function `(BenchContext) -> dict`; `SECTIONS` maps names to them, and `run_bench`
 runs the ones asked for, in order. A section that cannot run (no tool, no half_up twin for FINN, a
 failed build) records `{"skipped"|"error": why}` instead of ending the benchmark, so one report
-always comes out. The report (bench.json, bench.md, latency.png, and psnr_bits.png when a sweep's
+always comes out. An imported run (`fluorogate import`: no training config, no float twin) is benchmarked
+on everything its IR and QONNX allow: the RTL against the full-frame cameras, FINN when it rounds
+half_up, the reference's speed alone (nothing to race it against), no quality section (no task, data or
+float model to compare with). The report (bench.json, bench.md, latency.png, and psnr_bits.png when a sweep's
 results are passed) carries the machine's state at the start and at the end: timings on a shared
 machine are noisy, and the load says how noisy.
 """
@@ -18,8 +21,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fluorogate.errors import UserError
+from fluorogate.models.run_folder import RunFolder
 from fluorogate.quantize.ir import IntegerGraph
 from fluorogate.steps import StepRecord, run_steps
+
+NO_CONFIG = "no training config (an imported model has none)"
 
 
 class BenchConfig(BaseModel):
@@ -61,6 +67,14 @@ class BenchContext:
     cfg: BenchConfig
     work: Path
 
+    @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.run)
+
+    def run_config(self):
+        """The run's training config, or None for a run without one (imported with `fluorogate import`)."""
+        return self.folder.config if self.folder.has_config else None
+
 
 Section = Callable[[BenchContext], dict]
 
@@ -68,17 +82,16 @@ Section = Callable[[BenchContext], dict]
 def section_fpga(ctx: BenchContext) -> dict:
     """The RTL back end, judged against the camera modes of the run's task (`TaskSpec.cameras`)."""
     from fluorogate.bench.fpga import fpga_rtl
-    from fluorogate.bench.keep_up import task_cameras
-    from fluorogate.models.run_folder import load_config
+    from fluorogate.bench.keep_up import FULL_FRAME_MODES, task_cameras
 
     c = ctx.cfg
-    run_cfg = load_config(ctx.run)
-    task = run_cfg.model.task
-    spec = run_cfg.model.spec
+    run_cfg = ctx.run_config()
+    task = run_cfg.model.task if run_cfg else ctx.folder.kind  # 'imported' (or 'exported': the exports alone)
+    spec = run_cfg.model.spec if run_cfg else None
     out = fpga_rtl(ctx.graph, c.sizes, ctx.work / "fpga", sim_size=c.sim_size, sim_frames=c.sim_frames,
                    lanes=c.lanes, simulator=c.simulator, build_dir=c.build_dir, build=c.build, board=c.board,
-                   freq_mhz=c.freq_mhz, cameras=task_cameras(task),
-                   peaks=spec.hook("peaks")(run_cfg) if spec.peaks else None)
+                   freq_mhz=c.freq_mhz, cameras=task_cameras(task) if run_cfg else FULL_FRAME_MODES,
+                   peaks=spec.hook("peaks")(run_cfg) if spec and spec.peaks else None)
     return {"task": task, **out}
 
 
@@ -101,10 +114,9 @@ def section_finn(ctx: BenchContext) -> dict:
 
 def _shipped_twin(ctx: BenchContext) -> Path | None:
     from fluorogate.models.export_run import export_run
-    from fluorogate.models.run_folder import load_config
     from fluorogate.models.shipped import default_config, shipped_run
 
-    if load_config(ctx.run) != default_config("half_even"):
+    if ctx.run_config() != default_config("half_even"):
         return None
     twin = shipped_run(ctx.work / "half_up_twin", "half_up", force=True)
     export_run(twin, force=True)
@@ -115,13 +127,13 @@ def section_software(ctx: BenchContext) -> dict:
     """Reference, float torch, onnxruntime per size (interleaved), and hls4ml C-sim on small frames."""
     from fluorogate.bench.hls import bench_hls
     from fluorogate.bench.software import software_throughput
-    from fluorogate.models.run_folder import load_config
 
-    cfg = load_config(ctx.run).model
+    run_cfg = ctx.run_config()
     out: dict = {"threads": ctx.cfg.threads, "sizes": {}}
-    for size in ctx.cfg.software_sizes or ctx.cfg.sizes:
-        out["sizes"][size] = software_throughput(cfg, size=size, repeats=ctx.cfg.software_repeats,
-                                                 threads=ctx.cfg.threads)
+    for size in ctx.cfg.software_sizes or ctx.cfg.sizes:  # without a config: the reference alone, on the run's IR
+        out["sizes"][size] = software_throughput(run_cfg.model if run_cfg else None, size=size,
+                                                 repeats=ctx.cfg.software_repeats, threads=ctx.cfg.threads,
+                                                 graph=None if run_cfg else ctx.graph)
     if ctx.cfg.hls_sizes:
         out["hls4ml_csim"] = bench_hls(ctx.run / "model.qonnx.onnx", ctx.graph, tuple(ctx.cfg.hls_sizes), frames=1,
                                        workdir=ctx.work / "hls")
@@ -131,6 +143,10 @@ def section_software(ctx: BenchContext) -> dict:
 def section_quality(ctx: BenchContext) -> dict:
     from fluorogate.bench.quality import quality
 
+    if ctx.run_config() is None:
+        checked = " (the integer reference equals the model bit for bit: checked at import)" if ctx.folder.is_imported \
+            else ""
+        return {"skipped": f"{NO_CONFIG}, no float twin and no task: nothing to measure quality against{checked}"}
     return quality(ctx.run, ctx.graph, frames=ctx.cfg.quality_frames, size=ctx.cfg.quality_size)
 
 
@@ -138,12 +154,19 @@ def section_framestore(ctx: BenchContext) -> dict:
     """Where a multi-frame task (sim3) holds its earlier camera frames, per camera mode of the task, and whether
     that memory's bandwidth carries the camera; stored as the network's input codes (the conversion in front)."""
     from fluorogate.bench.framestore import frame_store_rows
-    from fluorogate.bench.keep_up import task_cameras
-    from fluorogate.models.run_folder import load_config
+    from fluorogate.bench.keep_up import FULL_FRAME_MODES, task_cameras
 
-    task = load_config(ctx.run).model.spec
-    if task.in_channels == 1:
-        return {"skipped": f"task {task.name}: one camera frame per output image, nothing to buffer"}
+    run_cfg = ctx.run_config()
+    if run_cfg is None:
+        channels = ctx.graph.input.channels
+        if channels == 1:
+            return {"skipped": "one camera frame per output image, nothing to buffer"}
+        name, cameras = ctx.folder.kind, FULL_FRAME_MODES
+    else:
+        task = run_cfg.model.spec
+        if task.in_channels == 1:
+            return {"skipped": f"task {task.name}: one camera frame per output image, nothing to buffer"}
+        name, channels, cameras = task.name, task.in_channels, task_cameras(task.name)
     bits = ctx.graph.input.quant.bits
     build = None  # with --build-dir: the blocks the routed network left free decide "on chip", as in fpga
     if ctx.cfg.build_dir is not None:
@@ -153,32 +176,17 @@ def section_framestore(ctx: BenchContext) -> dict:
             build = read_build(ctx.cfg.build_dir, ctx.graph, ctx.cfg.sizes)
         except UserError:
             build = None  # the fpga section reports why the build is refused
-    return {"task": task.name, "frames": task.in_channels, "bits_stored": bits,
-            "rows": frame_store_rows(task_cameras(task.name), task.in_channels, bits, build=build)}
+    return {"task": name, "frames": channels, "bits_stored": bits,
+            "rows": frame_store_rows(cameras, channels, bits, build=build)}
 
 
 SECTIONS: dict[str, Section] = {"fpga": section_fpga, "finn": section_finn, "software": section_software,
                                 "quality": section_quality, "framestore": section_framestore}
 
 
-def resolve_run(run: str | Path, out_dir: Path, force: bool) -> Path:
-    """A run folder with its exports; 'default' = the shipped default denoiser, written under `out_dir`."""
-    from fluorogate.models.export_run import export_run
-    from fluorogate.models.shipped import shipped_run
-
-    if str(run) == "default":
-        run = shipped_run(out_dir / "default_run", force=True)
-        export_run(run, force=True)
-        return run
-    run = Path(run)
-    if not (run / "ir.json").is_file() or not (run / "model.qonnx.onnx").is_file():
-        raise UserError(f"{run}: no ir.json / model.qonnx.onnx; export it first (`fluorogate export {run}`)")
-    return run
-
-
 def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sections: list[str | Section] | None = None,
               cfg: BenchConfig | None = None, force: bool = False, sweep: dict | None = None) -> dict:
-    """Benchmark run folder `run` (or 'default'), write bench.json/.md/latency.png into `out_dir`, return the report.
+    """Benchmark run `run` (a folder, trained or imported, or a shipped model's name: `open_run`), write bench.json/.md/latency.png into `out_dir`, return the report.
 
     `sizes` (frame sizes) overrides `cfg.sizes` unless None. `sections`: names from SECTIONS or
     callables (default: all, in SECTIONS' order). `sweep`: a `fluorogate sweep` result, for the
@@ -189,6 +197,7 @@ def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sec
     from fluorogate.bench.plots import latency_plot, psnr_bits_plot
     from fluorogate.bench.render import bench_markdown
     from fluorogate.bench.report import write_report
+    from fluorogate.models.runs import open_run
     from fluorogate.outputs import check_writable, write_atomic
 
     cfg = cfg or BenchConfig()
@@ -199,9 +208,10 @@ def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sec
         check_writable(out_dir / name, force)
     chosen = [(s, SECTIONS[s]) if isinstance(s, str) else (s.__name__.removeprefix("section_"), s)
               for s in _check_sections(sections)]
-    run = resolve_run(run, out_dir, force)
-    graph = IntegerGraph.load(run / "ir.json")
-    report: dict = {"run": str(run), "ir": graph.name, "rounding": graph.rounding, "config": cfg.model_dump(mode="json"),
+    folder = open_run(run)
+    run, graph = folder.path, folder.graph
+    report: dict = {"run": str(run), "kind": folder.kind, "ir": graph.name, "rounding": graph.rounding,
+                    "config": cfg.model_dump(mode="json"),
                     "machine_start": machine_state(), "sections": {}, "section_seconds": {}}
 
     def keep(rec: StepRecord) -> None:

@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "rtl", help="generate streaming Verilog (AXI4-Stream video in/out) from a run's ir.json",
         description="Generate synthesizable Verilog for the whole network from RUN/ir.json: one pixel per "
                     "clock, bit-exact with the integer reference. Writes the sources, files.f and design.json.")
-    p.add_argument("run", type=Path, help="run folder holding ir.json (or the ir.json file itself)")
+    p.add_argument("run", help="run folder holding ir.json (trained or imported; or the ir.json file itself), or a "
+                               "shipped model's name ('default')")
     p.add_argument("--out", type=Path, required=True, help="output folder for the Verilog sources")
     p.add_argument("--width", type=int, default=DEFAULT_SIZE, help="frame width in pixels (default %(default)s)")
     p.add_argument("--height", type=int, default=DEFAULT_SIZE, help="frame height in lines (default %(default)s)")
@@ -41,18 +42,26 @@ def rtl_command(args: argparse.Namespace) -> int:
 
     from fluorogate.errors import UserError
     from fluorogate.firmware.generate import RtlConfig, write_design
+    from fluorogate.models.run_folder import CONFIG, RunFolder
+    from fluorogate.models.runs import open_run
     from fluorogate.quantize.ir import IntegerGraph
 
-    ir_path = args.run / "ir.json" if args.run.is_dir() else args.run
+    if Path(args.run).is_file():  # an IR file itself, whatever its name; its folder is the run
+        ir_path = Path(args.run)
+        run = RunFolder(ir_path.parent)
+    else:
+        run = open_run(args.run, exported=False)
+        if not run.ir_path.is_file():
+            run.require_exported()  # says how to get the IR: export, or import
+        ir_path = run.ir_path
     graph = IntegerGraph.load(ir_path)
     peaks = None
     if args.peaks is not None:
-        from fluorogate.models.run_folder import CONFIG, load_config
         from fluorogate.models.smlm import peak_config
 
-        if not (ir_path.parent / CONFIG).exists():
-            raise UserError(f"--peaks: {ir_path.parent} has no {CONFIG} (the run's camera and preset)")
-        peaks = peak_config(load_config(ir_path.parent), args.peaks)
+        if not run.has_config and not run.is_imported:
+            raise UserError(f"--peaks: {run.path} has no {CONFIG} (the run's camera and preset)")
+        peaks = peak_config(run.require_config("--peaks (the smlm task's camera and photon scale)"), args.peaks)
     try:
         cfg = RtlConfig(width=args.width, height=args.height, lanes=args.lanes, kernel=args.kernel,
                         top=args.top, peaks=peaks)

@@ -1,6 +1,7 @@
 """`fluorogate hls RUN --backend vitis --part xc7z020clg400-1 --clock 5 --out prj/ [--force] [--synth]`.
 
-Reads the run folder's `model.qonnx.onnx` and `ir.json`, writes the hls4ml project with the video
+RUN is a run folder (trained, or imported with `fluorogate import`), 'default' or a shipped model's
+name (`models.runs.open_run`). Reads its `model.qonnx.onnx` and `ir.json`, writes the hls4ml project with the video
 wrapper, runs the g++ C-sim check on two frames unless `--no-csim`, and with `--synth` runs the
 vendor HLS tool on `export_ip.tcl` (MissingToolError, one line, when it is not on PATH). Nothing heavy
 is imported until the handler runs.
@@ -11,13 +12,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fluorogate.errors import UserError
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("hls", help="hls4ml HLS project (Vitis/Vivado) with a camera AXI4-Stream top level",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", type=Path, help="run folder with model.qonnx.onnx and ir.json")
+    p.add_argument("run", help="run folder with model.qonnx.onnx and ir.json (trained or imported), or a shipped "
+                               "model's name ('default')")
     p.add_argument("--backend", choices=("vitis", "vivado"), default="vitis")
     p.add_argument("--board", help="pynq-z2 (default), zcu104 or u250; --part overrides it")
     p.add_argument("--part", help="FPGA part, e.g. xc7z020clg400-1")
@@ -37,16 +37,12 @@ def register(subparsers) -> None:
 def run_hls(args) -> int:
     from fluorogate.hls.hls4ml.build import build_project
     from fluorogate.hls.hls4ml.config import make_config
-    from fluorogate.quantize.ir import IntegerGraph
+    from fluorogate.models.runs import open_run
 
-    qonnx, ir = args.run / "model.qonnx.onnx", args.run / "ir.json"
-    for f in (qonnx, ir):
-        if not f.is_file():
-            raise UserError(f"{f}: missing; export the run first (fluorogate export {args.run})")
+    run = open_run(args.run)
     cfg = make_config(backend=args.backend, board=args.board, part=args.part, clock_ns=args.clock,
                       width=args.width, height=args.height)
-    graph = IntegerGraph.load(ir)
-    ctx = build_project(str(qonnx), graph, cfg, args.out, force=args.force, progress=True)
+    ctx = build_project(str(run.qonnx_path), run.graph, cfg, args.out, force=args.force, progress=True)
     print(f"wrote {ctx.out_dir} ({cfg.hls4ml_backend}, part {cfg.fpga_part}, {cfg.clock_ns} ns)")
     if not args.no_csim:
         from fluorogate.hls.hls4ml.csim import check_project

@@ -1,4 +1,4 @@
-"""`fluorogate train`, `fluorogate export`, `fluorogate eval`: the models stage's commands.
+"""`fluorogate train`, `fluorogate export`, `fluorogate import`, `fluorogate eval`: the models stage's commands.
 
 Nothing heavy is imported here (torch, brevitas load inside the handlers).
 """
@@ -75,6 +75,36 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, default=16, help="frame size baked into the exported shapes (default 16)")
     p.add_argument("--force", action="store_true", help="overwrite existing exports")
     p.set_defaults(handler=_export)
+
+    p = subparsers.add_parser(
+        "import", help="a QONNX file from Brevitas, qonnx or another tool as a run folder for every hardware stage",
+        description="Turn MODEL.onnx (QONNX, as Brevitas's export_qonnx or qonnx writes it) into a run folder that "
+                    "`reference`, `hls`, `finn`, `rtl`, `build` and `bench` take like a trained run: model.qonnx.onnx, "
+                    "ir.json and source.json (the file and its SHA-256, the tool, rounding, camera conversion, the "
+                    "check made). What the hardware cannot do is refused here, naming the node. The import checks "
+                    "that qonnx's execution equals the integer reference on every output pixel of 3 frames. "
+                    "The camera front end (raw ADU -> the input quantizer's codes: sat(round_shift(ADU - offset, "
+                    "shift))) is chosen from the camera's numbers as `fluorogate train` chooses it: offset = camera "
+                    "offset - 5 read-noise sigmas, shift fitting --peak-photons; --input-shift sets the shift "
+                    "(choose it as the model was trained: real input = codes * the input quantizer's scale).")
+    p.add_argument("model", help="QONNX file (.onnx)")
+    p.add_argument("--out", required=True, help="run folder to create")
+    p.add_argument("--camera", metavar="FILE", help="camera JSON (`fluorogate calibrate`): offset_adu, gain_adu_per_e, "
+                   "read_noise_e, adu_bits, optional qe, em_gain")
+    p.add_argument("--camera-offset", type=float, help="camera dark offset, ADU (instead of --camera)")
+    p.add_argument("--camera-gain", type=float, help="conversion gain, ADU per electron (instead of --camera)")
+    p.add_argument("--read-noise", type=float, help="read noise, electrons rms (instead of --camera)")
+    p.add_argument("--adu-bits", type=int, default=16, help="with --camera-offset: ADC bits (default 16)")
+    p.add_argument("--qe", type=float, default=1.0, help="with --camera-offset: quantum efficiency (default 1)")
+    p.add_argument("--em-gain", type=float, default=1.0, help="with --camera-offset: EM gain (default 1)")
+    p.add_argument("--peak-photons", type=float, default=100.0,
+                   help="brightest expected pixel, photons: sets the input shift (default 100)")
+    p.add_argument("--input-shift", type=int, help="right shift of ADU - offset to input codes (negative: left shift)")
+    p.add_argument("--rounding", choices=("half_even", "half_up"),
+                   help="override the rounding the file records (Brevitas labels a custom floor(x + 0.5) quantizer "
+                        "ROUND: pass half_up for such a model)")
+    p.add_argument("--force", action="store_true", help="replace an existing run folder")
+    p.set_defaults(handler=_import)
 
     p = subparsers.add_parser("eval", help="PSNR/SSIM of a run against classical baselines; or, with --data, judge "
                               "runs on your own movie without ground truth (Noise2Noise in time); PNG + tables")
@@ -210,6 +240,55 @@ def _export(args) -> int:
     from fluorogate.models.export_run import export_run
 
     _print_exports(export_run(args.run, size=args.size, force=args.force))
+    return 0
+
+
+def _camera_settings(args):
+    """--camera FILE, or --camera-offset/--camera-gain/--read-noise (all three), or None."""
+    from pydantic import ValidationError
+
+    from fluorogate.quantize.camera import CameraSettings, read_camera_settings
+
+    given = {"--camera-offset": args.camera_offset, "--camera-gain": args.camera_gain,
+             "--read-noise": args.read_noise}
+    named = [k for k, v in given.items() if v is not None]
+    if args.camera and named:
+        raise UserError(f"--camera FILE or {', '.join(named)}: give the camera's numbers one way")
+    if args.camera:
+        return read_camera_settings(args.camera)
+    if not named:
+        return None
+    if len(named) < len(given):
+        missing = [k for k in given if k not in named]
+        raise UserError(f"the camera front end needs {', '.join(missing)} too (or --camera FILE)")
+    try:
+        return CameraSettings(offset_adu=args.camera_offset, gain_adu_per_e=args.camera_gain,
+                              read_noise_e=args.read_noise, adu_bits=args.adu_bits, qe=args.qe, em_gain=args.em_gain)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"camera {err['loc'][0]}: {err['msg']}") from None
+
+
+def _import(args) -> int:
+    from fluorogate.models.import_run import import_qonnx
+
+    run = import_qonnx(args.model, args.out, camera=_camera_settings(args), rounding=args.rounding,
+                       peak_photons=args.peak_photons, input_shift=args.input_shift, force=args.force,
+                       command=shlex.join(["fluorogate", *sys.argv[1:]]))
+    src, graph = run.source, run.graph
+    q = graph.input.quant
+    print(f"imported {args.model} (sha256 {src.sha256[:12]}, {src.tool}) -> {run.path}: "
+          f"{len(graph.nodes)} IR nodes, {graph.rounding} (from {src.rounding_from}), "
+          f"input {q.bits}-bit {'signed' if q.signed else 'unsigned'} x 2**{q.exp}")
+    cam = graph.input.camera
+    print("camera front end: " + (f"codes = sat(round_shift(ADU - {cam.offset}, {cam.shift})), {cam.adu_bits}-bit ADU"
+                                  if cam else "none (the stream carries input codes)"))
+    check = src.check["qonnx_execution"]
+    if "skipped" in check:
+        print(f"qonnx execution check skipped: {check['skipped']}")
+    else:
+        print(f"qonnx execution == integer reference on all {check['pixels']} output values of {src.check['frames']} "
+              f"frames of {src.check['frame'][0]}x{src.check['frame'][1]}")
     return 0
 
 

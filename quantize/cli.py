@@ -1,13 +1,14 @@
 """`fluorogate reference RUN --input frame.tif --out out.tif`: the integer reference on a TIFF.
 
-RUN is a run folder (its `ir.json`, else its `model.qonnx.onnx`), one of those files itself, or a
-shipped model's name ('default'). The input is a 2D image or a (frames, H, W) stack, read one frame at
-a time and checked first (`fluorogate.imageio.open_movie`: colour, channels, axes, pixel type, size):
-integer pixels are raw camera ADU when the graph has a camera conversion (else input codes; `--codes`
-forces codes), float pixels are real values quantized exactly as the input quantizer does. The output
-holds the network's integer output codes (real value `code * 2**exp`, the exp is in the TIFF's
-description) in the narrowest integer dtype the range analysis allows, written frame by frame: memory
-does not grow with the movie's length.
+RUN is a run folder, trained or imported with `fluorogate import` (its `ir.json`, else its
+`model.qonnx.onnx`), one of those files itself, or a shipped model's name ('default'). The input is a
+2D image or a (frames, H, W) stack, read one frame at a time and checked first
+(`fluorogate.imageio.open_movie`: colour, channels, axes, pixel type, size): integer pixels are raw
+camera ADU when the graph has a camera conversion (else input codes; `--codes` forces codes), float
+pixels are real values quantized exactly as the input quantizer does. The output holds the network's
+integer output codes (real value `code * 2**exp`, the exp is in the TIFF's description) in the narrowest
+integer dtype the range analysis allows, written frame by frame: memory does not grow with the movie's
+length.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from fluorogate.errors import UserError
 def register(subparsers) -> None:
     p = subparsers.add_parser("reference", help="run the bit-exact integer reference on a TIFF (frame or stack)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", help="run folder (ir.json or model.qonnx.onnx inside), or such a file")
+    p.add_argument("run", help="run folder (ir.json or model.qonnx.onnx inside), such a file, or a shipped model's name")
     p.add_argument("--input", required=True, help="TIFF: camera ADU, input codes or float image; 2D or a stack")
     p.add_argument("--out", required=True, help="output TIFF of integer output codes")
     p.add_argument("--codes", action="store_true", help="integer input pixels are input codes, not camera ADU")
@@ -35,27 +36,25 @@ def register(subparsers) -> None:
 
 
 def load_graph(run: str | Path):
-    """The IntegerGraph of a run folder or file: ir.json if there, else built from the QONNX file."""
-    from fluorogate.models.run_folder import IR, QONNX
+    """The IntegerGraph of a run (`open_run`) or file: ir.json if there, else built from the QONNX file."""
+    from fluorogate.models.runs import open_run
     from fluorogate.quantize.from_qonnx import build_integer_graph
     from fluorogate.quantize.ir import IntegerGraph
 
-    run = Path(run)
-    if not run.exists():  # 'default' or a shipped model's name
-        from fluorogate.models.runs import open_run
-
-        return open_run(run).graph
-    if run.is_dir():
-        if (run / IR).is_file():
-            return IntegerGraph.load(run / IR)
-        if (run / QONNX).is_file():
-            return build_integer_graph(run / QONNX, name=run.name)
-        raise UserError(f"{run}: neither {IR} nor {QONNX}; export the run first (`fluorogate export {run}`)")
-    if run.suffix == ".json":
-        return IntegerGraph.load(run)
-    if run.suffix == ".onnx":
-        return build_integer_graph(run)
-    raise UserError(f"{run}: not a run folder, an ir.json or a .onnx file")
+    path = Path(run)
+    if path.is_file():
+        if path.suffix == ".json":
+            return IntegerGraph.load(path)
+        if path.suffix == ".onnx":
+            return build_integer_graph(path)
+        raise UserError(f"{path}: not a run folder, an ir.json or a .onnx file")
+    folder = open_run(run, exported=False)
+    if folder.ir_path.is_file():
+        return IntegerGraph.load(folder.ir_path)
+    if folder.qonnx_path.is_file():
+        return build_integer_graph(folder.qonnx_path, name=folder.name)
+    folder.require_exported()  # one line: export it, or import a QONNX file
+    raise AssertionError("unreachable: require_exported raises without ir.json")
 
 
 def _output_dtype(graph):

@@ -246,3 +246,21 @@ def test_denoiser_64x64_both_kernels(tmp_path):
     for kernel in ("mac", "da4ml"):
         res = simulate_graph(g, frames, tmp_path / kernel, kernel=kernel, ready_prob=0.95)
         assert res.ok and not res.mismatches and res.frames_out == 2
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kernel", ["mac", "da4ml"])
+def test_bias_wider_than_every_product_sum(kernel, tmp_path):
+    """A 1x1 conv of +-1 weights on 8-bit codes (sums within +-255) with biases up to +-420, requantized
+    straight to 2 unsigned bits: the bias sum needs 11 bits, not the kernel's 9 + 1 (the foreign-model zoo
+    found the narrower register wrapping to codes 2 and 3 where the reference saturates at 0)."""
+    from rtl_graphs import camera_input, graph, quant, requant
+
+    nodes = [camera_input(),
+             {"op": "conv", "name": "c", "inputs": ["x"], "kernel": 1, "weight": [[[[-1]]], [[[1]]], [[[1]]]],
+              "weight_quant": quant(2, True, 0, True), "bias": [-420, 366, -7]},
+             requant("q", "c", bits=2, signed=False, exp=4)]
+    g = graph(nodes, "q")
+    assert g.ranges["c"].bits == 11
+    res = simulate_graph(g, _adu_frames(2, 8), tmp_path, kernel=kernel, ready_prob=0.8)
+    assert res.ok and not res.mismatches and res.frames_out == 2

@@ -225,7 +225,7 @@ def test_cli_refuses_to_overwrite(project, tmp_path, capsys):
     from fluorogate.cli import main
 
     assert main(["hls", str(project.out_dir.parent), "--out", str(project.out_dir)]) == 2
-    assert "missing" in capsys.readouterr().err
+    assert "no ir.json and model.qonnx.onnx; export it first" in capsys.readouterr().err
 
 
 _REPORT = """<?xml version="1.0" encoding="UTF-8"?>

@@ -190,7 +190,7 @@ def test_half_even_model_is_refused(tmp_path, capsys):
 
 def test_missing_run_files(tmp_path, capsys):
     assert main(["finn", str(tmp_path)]) == 2
-    assert "model.qonnx.onnx: missing" in capsys.readouterr().err
+    assert "no ir.json and model.qonnx.onnx; export it first" in capsys.readouterr().err
 
 
 def test_unknown_board(run_dir, tmp_path, capsys):

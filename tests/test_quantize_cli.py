@@ -42,7 +42,8 @@ def test_reference_on_frame_and_stack(tmp_path, capsys):
 
 def test_reference_errors(tmp_path, capsys):
     assert main(["reference", str(tmp_path), "--input", "x.tif", "--out", str(tmp_path / "o.tif")]) == 2
-    assert "export the run first" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "export it first" in err and "fluorogate import" in err
     rtl_graphs.residual_denoiser().save(tmp_path / "ir.json")
     assert main(["reference", str(tmp_path), "--input", str(tmp_path / "none.tif"), "--out", str(tmp_path / "o.tif")]) == 2
     assert "no such file" in capsys.readouterr().err

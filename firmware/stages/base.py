@@ -20,7 +20,7 @@ from typing import ClassVar
 from fluorogate.errors import UserError
 from fluorogate.firmware.kernels import Kernel
 from fluorogate.firmware.schedule import BeatStep
-from fluorogate.firmware.verilog import Emitter, Sig, sx
+from fluorogate.firmware.verilog import Emitter, Sig, fit, sx
 from fluorogate.quantize.ir import IntegerGraph, OpNode, TensorRange
 from fluorogate.quantize.ops.registry import Registry
 
@@ -258,7 +258,7 @@ class StageBuilder:
             "    always @(posedge clk) begin",
             f"        vp <= rst ? {d}'d0 : {{vp, fv}};" if d > 1 else "        vp <= rst ? 1'b0 : fv;",
             *[
-                f"        pr[{(m * fo.channels + c) * fo.bits} +: {fo.bits}] <= {v.name}[{fo.bits - 1}:0];"
+                f"        pr[{(m * fo.channels + c) * fo.bits} +: {fo.bits}] <= {fit(v, fo.bits)};"
                 for m, vals in enumerate(lanes)
                 for c, v in enumerate(vals)
             ],

@@ -16,7 +16,7 @@ from fluorogate.firmware.kernels import da4ml_kernel, mac_kernel
 from fluorogate.firmware.library import RTL_DIR
 from fluorogate.firmware.schedule import BeatStep
 from fluorogate.firmware.stages.base import STAGES, StageBuilder, tensor_range
-from fluorogate.firmware.verilog import Emitter, Sig, sconst
+from fluorogate.firmware.verilog import Emitter, Sig, sconst, signed_bits
 from fluorogate.quantize.ops.conv import WindowConv
 
 WINDOW_K = "fg_windowk.v"  # the k x k window generator for k other than 3 (fg_window3 is in LIBRARY)
@@ -81,10 +81,13 @@ class ConvStage(StageBuilder):
         sources.update(self.kernel.sources)
         acc = self.kernel.acc_bits
         bias = head.bias or [0] * head.out_channels
-        # Registered bias sum: the relu/requant/saturate chain after it gets a clock period of its own.
+        # Registered bias sum: the relu/requant/saturate chain after it gets a clock period of its own. Its
+        # width holds the kernel's sum plus the largest bias (a bias may exceed every product sum: a 1x1
+        # conv of +-1 weights with a bias of 420 on 8-bit inputs needs 11 bits, not the kernel's 9 + 1).
+        width = max(acc + 1, signed_bits(bound + max(map(abs, bias), default=0)))
         lanes = [
             [
-                e.reg(acc + 1, f"$signed(ky{n}[{o * acc} +: {acc}]) + {sconst(b, acc + 1)}", "acc")
+                e.reg(width, f"$signed(ky{n}[{o * acc} +: {acc}]) + {sconst(b, width)}", "acc")
                 for o, b in enumerate(bias)
             ]
             for n in range(self.n)

@@ -1,6 +1,7 @@
 """`fluorogate finn RUN --board zcu104 --camera scmos [--size H W] [--out DIR] [--force] [--synth]`.
 
-Reads the run folder's `model.qonnx.onnx` and `ir.json` (a half_up model), runs the FINN build
+Reads the run's `model.qonnx.onnx` and `ir.json` (a half_up model; RUN is a run folder, trained or
+imported with `fluorogate import`, or a shipped model's name: `models.runs.open_run`), runs the FINN build
 (finn-plus) folded to the camera's pixel rate, checks FINN's execution against the integer
 reference after every step, and writes the FINN build folder with a `dataflow_build_config.json`
 that continues to a bitstream. `--synth` continues there with Vivado (MissingToolError, one line,
@@ -19,7 +20,8 @@ from fluorogate.errors import UserError
 def register_finn(subparsers) -> None:
     p = subparsers.add_parser("finn", help="FINN dataflow build (finn-plus) folded to a camera's pixel rate",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", type=Path, help="run folder with model.qonnx.onnx and ir.json")
+    p.add_argument("run", help="run folder with model.qonnx.onnx and ir.json (trained or imported), or a shipped "
+                               "model's name")
     p.add_argument("--board", default="zcu104", help="FINN board name (default zcu104)")
     p.add_argument("--camera", default="scmos", help="camera preset whose pixel rate sets the folding")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
@@ -38,23 +40,20 @@ def register_finn(subparsers) -> None:
 def run_finn(args) -> int:
     from fluorogate.hls.finn.env import require_vivado
     from fluorogate.hls.finn.flow import FinnConfig, build_finn, clear_output, synthesize
-    from fluorogate.quantize.ir import IntegerGraph
+    from fluorogate.models.runs import open_run
 
-    qonnx, ir = args.run / "model.qonnx.onnx", args.run / "ir.json"
-    for f in (qonnx, ir):
-        if not f.is_file():
-            raise UserError(f"{f}: missing; export the run first (fluorogate export {args.run})")
+    run = open_run(args.run)
     for name, value in (("--size", args.size), ("--check-size", args.check_size)):
         if value is not None and min(value) < 1:
             raise UserError(f"{name} {value[0]} {value[1]}: frame sides must be positive")
     if not args.clock > 0:
         raise UserError(f"--clock {args.clock}: the clock period must be positive (ns)")
-    out = args.out or args.run / "finn"
+    out = args.out or run.path / "finn"
     clear_output(out, args.force)
     cfg = FinnConfig(board=args.board, camera=args.camera, clock_ns=args.clock,
                      size=tuple(args.size) if args.size else None, check_size=tuple(args.check_size),
                      standalone_thresholds=args.standalone_thresholds)
-    result = build_finn(qonnx, IntegerGraph.load(ir), cfg, out)
+    result = build_finn(run.qonnx_path, run.graph, cfg, out)
     s = result.summary
     est, fold = s["estimates"], s["folding"]
     print(f"wrote {out}: {s['frame'][0]}x{s['frame'][1]} on {s['board']} at {1e3 / cfg.clock_ns:.0f} MHz; "

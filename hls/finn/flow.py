@@ -171,6 +171,21 @@ def step_resize_to_hw(model, ctx: FinnContext):
     return model.transform(InferUpsample()) if model.get_nodes_by_op_type("Resize") else model
 
 
+def step_convert_to_hw(model, ctx: FinnContext):
+    """FINN's `step_convert_to_hw`, then its `RoundAndClipThresholds` once more.
+
+    Streamlining rounds and clips thresholds only where a MultiThreshold's input is already typed as
+    integers; a signed quantizer straight on the unsigned input codes keeps negative thresholds, which
+    FINN's Thresholding layer then refuses (`assert (orig_thres_matrix >= 0).all()` in
+    step_minimize_bit_width). With the hardware layers' integer input types known, the thresholds are
+    clipped to the input's range: exact for integer inputs (`x >= t` iff `x >= ceil(t)`, and a
+    threshold below an unsigned input's 0 counts every value, as 0 does).
+    """
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+
+    return ctx.finn.step_convert_to_hw(model, ctx.dataflow).transform(RoundAndClipThresholds())
+
+
 def step_fold_to_camera(model, ctx: FinnContext):
     """PE/SIMD from the camera's cycles-per-frame budget (FINN's SetFolding, wider caps as needed).
 
@@ -209,7 +224,7 @@ DEFAULT_STEPS: list[tuple[str, Step]] = [
     ("streamline_joins", step_streamline_joins),
     ("split_concat_convs", step_split_concat_convs),
     ("resize_to_hw", step_resize_to_hw),
-    ("convert_to_hw", _finn_step("step_convert_to_hw")),
+    ("convert_to_hw", step_convert_to_hw),
     ("minimize_bit_width_initial", _finn_step("step_minimize_bit_width_initial")),
     ("create_dataflow_partition", step_create_dataflow_partition),
     ("specialize_layers", _finn_step("step_specialize_layers")),

@@ -104,7 +104,9 @@ class OutputToCodes(Transformation):
         out = model.graph.output[0].name
         node = model.find_producer(out)
         if node is None or node.op_type != "Quant":
-            raise UserError(f"graph output {out} is not produced by a quantizer (Quant node)")
+            what = f"node {node.name} ({node.op_type})" if node is not None else "no node"
+            raise UserError(f"graph output {out} is made by {what}, not by a quantizer: FINN's accelerator emits "
+                            "integer codes, so the network must end in one (a QuantReLU or QuantIdentity)")
         scale = np.asarray(model.get_initializer(node.input[1]), dtype=np.float32)
         inner = model.make_new_valueinfo_name()
         node.output[0] = inner

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
-from fluorogate.errors import UserError
+from fluorogate.errors import VerificationError
 from fluorogate.quantize.ir import IntegerGraph
 
 
-class FinnCheckError(UserError):
+class FinnCheckError(VerificationError):
     """A FINN step changed what the network computes."""
 
 

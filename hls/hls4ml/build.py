@@ -134,6 +134,14 @@ def stream_depths(model, m: Matching, edges: dict[tuple[str, str], int], slack: 
     """
     ex = m.expansion
     by_op = {op.name: ir for ir, op in m.pairs.items()}
+    edges = dict(edges)
+    for q in m.transparent:  # an IR identity requant hls4ml left out: its edges start at what it passes on
+        src = q
+        while src in m.transparent:
+            src = m.transparent[src]
+        for (a, b), depth in list(edges.items()):
+            if a == q:
+                edges[(src, b)] = max(edges.get((src, b), 0), depth)
     layers = list(model.get_layers())
 
     def readers(tensor: str) -> list[str | None]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fluorogate.errors import MissingToolError, UserError
+from fluorogate.errors import MissingToolError, UserError, VerificationError
 from fluorogate.hls.hls4ml.threaded import DEADLOCK_EXIT, HEADER_DIR, write_dataflow_csim
 from fluorogate.hls.hls4ml.wrapper import wrapper_params
 from fluorogate.quantize.ir import IntegerGraph
@@ -74,7 +74,7 @@ def _gxx(args: list[str], cwd: Path) -> None:
         raise UserError(f"g++ {' '.join(args[-3:])} failed in {cwd}: {done.stderr.strip()[-2000:]}")
 
 
-class FifoDeadlock(UserError):
+class FifoDeadlock(VerificationError):
     """The dataflow C-sim stopped: every layer thread blocked on a full or empty stream."""
 
 
@@ -131,10 +131,21 @@ def run_hls4ml_testbench(project: str | Path, name: str, graph: IntegerGraph, co
     else:
         pred = (np.asarray(expected) * 2.0**exp).transpose(0, 2, 3, 1).reshape(n, -1)
     np.savetxt(tb / "tb_output_predictions.dat", pred, fmt="%.17g")
+    _full_precision_results(project / f"{name}_test.cpp")
     _link_run(project, name, [f"{name}_test.cpp"], f"{name}_tb", [], depths, watchdog_s)
     got = np.loadtxt(tb / "csim_results.log", ndmin=2)
-    # hls4ml's testbench prints 6 significant digits: far finer than an 8-16 bit grid's half step.
     return _to_codes(got.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2), exp, f"{name}_test.cpp", tol=0.01)
+
+
+def _full_precision_results(test_cpp: Path) -> None:
+    """hls4ml's testbench writes its results with the stream's default 6 significant digits, which is
+    coarser than the grid of a wide output (a conv's accumulator: 12.34567 on a 2**-12 grid): ap_fixed's
+    `operator<<` honours the stream's precision: 64 significant digits are far finer than any output grid
+    (the codes are read back within 1/100 LSB)."""
+    text = test_cpp.read_text()
+    opened = "std::ofstream fout(RESULTS_LOG);"
+    if opened in text and f"{opened} fout.precision(64);" not in text:
+        test_cpp.write_text(text.replace(opened, f"{opened} fout.precision(64);"))
 
 
 def run_axis_testbench(project: str | Path, name: str, graph: IntegerGraph, frames: list[np.ndarray],

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fluorogate.errors import UserError
+from fluorogate.errors import VerificationError
 from fluorogate.quantize.ir import TensorQuant, TensorRange
 
 ROUNDING_MODE = {"half_even": "RND_CONV", "half_up": "RND"}
 
 
-class TypeMismatch(UserError):
+class TypeMismatch(VerificationError):
     """hls4ml's view of the network disagrees with the IR's."""
 
 

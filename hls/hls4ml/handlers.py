@@ -190,7 +190,12 @@ class Conv(Hls4mlOp):
         if not np.array_equal(_weights(layer, "bias").ravel(), bias):
             raise TypeMismatch(f"hls4ml {layer.name}: biases differ from IR {node.op} {name}")
         inferred = Grid.of_precision(layer.types["accum_t"].precision)
-        if inferred.exp != acc.exp or inferred.bits < acc.bits or (acc.signed and not inferred.signed):
+        # A conv without a bias gets a zero bias of hls4ml's default type, whose finer grid refines the
+        # inferred accumulator's, and so the accumulators of every conv downstream of it (until a requant):
+        # a finer grid still holds every value exactly (`apply_types` then sets the IR's). Weights and biases
+        # are compared value for value above, so a finer grid cannot hide a wrong scale.
+        if (inferred.exp > acc.exp or inferred.bits + inferred.exp < acc.bits + acc.exp
+                or (acc.signed and not inferred.signed)):
             raise TypeMismatch(
                 f"hls4ml {layer.name}: accumulator {inferred.ap_string()} disagrees with the IR's "
                 f"range [{acc.lo}, {acc.hi}] * 2**{acc.exp}"

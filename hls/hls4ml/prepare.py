@@ -214,6 +214,30 @@ def set_frame_size(height: int, width: int):
     return SetFrameSize()
 
 
+def _refuse_layouts(model) -> None:
+    """What the channels-last conversion could not make channels-last is refused, naming the node.
+
+    - a graph without a conv or a max pool has no qonnx channels-last op: the conversion leaves it
+      channels-first (a multi-channel one keeps its input's Transpose), and hls4ml 1.3, which reads a
+      Resize as channels-last only beside such an op, builds it for the wrong layout (a Resize's stream
+      width, the frame's shape);
+    - a Transpose left over beside an op hls4ml cannot wrap would be a whole-frame reorder in io_stream.
+    """
+    nodes = list(model.graph.node)
+    if not any(n.domain == "qonnx.custom_op.channels_last" for n in nodes):
+        kept = [n for n in nodes if n.op_type != "Transpose"]
+        compute = [n for n in kept if n.op_type != "Quant"]
+        first = (compute or kept[1:] or nodes)[0]  # the first compute node, else the first requant
+        raise UserError(f"node {first.name} ({first.op_type}): the graph has no conv and no max pool, so it stays "
+                        "channels-first, which hls4ml 1.3 builds for the wrong layout; the hls4ml back end needs a "
+                        "conv or a pool (the RTL back end takes this graph as it is)")
+    left = model.get_nodes_by_op_type("Transpose")
+    if left:
+        raise UserError(f"node {left[0].name} (Transpose) survives the channels-last conversion ({len(left)} in all); "
+                        "each would be a whole-frame reorder in io_stream: is there a layout-dependent op hls4ml "
+                        "cannot wrap?")
+
+
 def prepare_qonnx(source, height: int | None = None, width: int | None = None):
     """Load (path or ModelWrapper) and return the channels-last, Transpose-free graph hls4ml converts,
     at frame size `height` x `width` when given.
@@ -242,10 +266,7 @@ def prepare_qonnx(source, height: int | None = None, width: int | None = None):
     for i, init in enumerate(list(model.graph.initializer)):
         model.rename_tensor(init.name, f"fg_init_{i}")
     model = cleanup_model(model)
+    _refuse_layouts(model)
     if height is not None and width is not None:
         model = model.transform(set_frame_size(height, width))
-    left = [n.name for n in model.graph.node if n.op_type == "Transpose"]
-    if left:
-        raise UserError(f"Transpose nodes {left} survive the channels-last conversion; each would be a "
-                        "whole-frame reorder in io_stream (is there a layout-dependent op hls4ml cannot wrap?)")
     return model

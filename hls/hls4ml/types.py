@@ -41,6 +41,7 @@ class Matching:
 
     pairs: dict[str, PseudoOp] = field(default_factory=dict)
     expansion: Expansion | None = None
+    transparent: dict[str, str] = field(default_factory=dict)  # IR identity requant -> the IR node it passes on
 
     def ir_name(self, op_name: str) -> str | None:
         return next((ir for ir, op in self.pairs.items() if op.name == op_name), None)
@@ -94,6 +95,10 @@ def match(graph: IntegerGraph, model) -> Matching:
             if m.pairs[ir_name].name != op_name:
                 raise TypeMismatch(f"IR node {ir_name} maps onto both {m.pairs[ir_name].name} and {op_name}")
             return
+        if node.op == "requant" and op.op != "requant" and _identity_requant(graph, node):
+            m.transparent[ir_name] = node.inputs[0]  # hls4ml leaves out a quantizer that changes nothing
+            walk(node.inputs[0], op_name)
+            return
         if node.op != op.op or len(node.inputs) != len(op.inputs):
             raise TypeMismatch(f"IR node {ir_name} ({node.op}) faces hls4ml {op.layer.name} ({op.op}): "
                                "the hls4ml graph does not compute the IR")
@@ -104,10 +109,16 @@ def match(graph: IntegerGraph, model) -> Matching:
             walk(a, b)
 
     walk(graph.output, out)
-    missing = [n.name for n in graph.nodes if n.name not in m.pairs]
+    missing = [n.name for n in graph.nodes if n.name not in m.pairs and n.name not in m.transparent]
     if missing:
         raise TypeMismatch(f"IR nodes {missing} have no hls4ml counterpart")
     return m
+
+
+def _identity_requant(graph: IntegerGraph, node) -> bool:
+    """A requant onto its input's own exponent whose input range already fits: it changes no value."""
+    r, q = graph.ranges[node.inputs[0]], node.quant
+    return r.exp == q.exp and q.min_int <= r.lo and r.hi <= q.max_int
 
 
 def check_types(graph: IntegerGraph, m: Matching) -> None:
@@ -123,5 +134,7 @@ def apply_types(graph: IntegerGraph, m: Matching) -> None:
     whose type follows its input's (an upsample) sees the input's final type."""
     requant_layers = {id(op.layer) for n, op in m.pairs.items() if graph.node(n).op == "requant"}
     for node in graph.nodes:
+        if node.name in m.transparent:  # an identity requant hls4ml left out: nothing to set
+            continue
         op = m.pairs[node.name]
         handler(node).apply(graph, node.name, op, id(op.layer) in requant_layers)
