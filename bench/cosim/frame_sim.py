@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fluorogate.bench.cosim.build_cache import build_key, cached_build
+from fluorogate.build_cache import build_key, cached_build
 from fluorogate.bench.cosim.player import (
     PLAYER_TOP,
     OutBeats,
