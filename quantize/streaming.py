@@ -34,7 +34,14 @@ import numpy as np
 
 from fluorogate.errors import UserError
 from fluorogate.quantize.ir import InputNode, IntegerGraph
-from fluorogate.quantize.reference import Plan, apply_node, check_codes, codes_from_adu, fast_program_for, plan_for
+from fluorogate.quantize.reference import (
+    Plan,
+    apply_node,
+    check_codes,
+    codes_from_adu,
+    fast_program_for,
+    plan_for,
+)
 
 
 class _RowOp:

@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from fluorogate.quantize.fast.steps import (INT16_MAX, INT32_MAX, ConcatStep, ConvStep, Epilogue, EltwiseStep,
-                                            InputStep, ResampleStep, Step)
+from fluorogate.quantize.fast.steps import (
+    INT16_MAX,
+    INT32_MAX,
+    ConcatStep,
+    ConvStep,
+    EltwiseStep,
+    Epilogue,
+    InputStep,
+    ResampleStep,
+    Step,
+)
 from fluorogate.quantize.ops.registry import Registry
 
 
@@ -53,16 +62,26 @@ class ConvOp(FastOp):
         lanes = 16 if widest <= INT16_MAX else 32
         dtype = np.int16 if lanes == 16 else np.int32
         bias = np.asarray(node.bias if node.bias is not None else [0] * node.out_channels)
-        return ConvStep(node.name, [node.inputs[0]], Epilogue(), bound, kernel=node.kernel,
-                        depthwise=node.depthwise, lanes=lanes,
-                        weight=np.ascontiguousarray(node.weight_array, dtype=dtype), bias=bias.astype(dtype))
+        return ConvStep(
+            node.name,
+            [node.inputs[0]],
+            Epilogue(),
+            bound,
+            kernel=node.kernel,
+            depthwise=node.depthwise,
+            lanes=lanes,
+            weight=np.ascontiguousarray(node.weight_array, dtype=dtype),
+            bias=bias.astype(dtype),
+        )
 
 
 class _Pointwise(FastOp):
     """relu and requant: fused into their producer's epilogue, else one element-wise pass of their own."""
 
     def step(self, node, low) -> Step:
-        step = EltwiseStep(node.name, [node.inputs[0]], Epilogue(), low.range(node.inputs[0]).magnitude, shifts=[0])
+        step = EltwiseStep(
+            node.name, [node.inputs[0]], Epilogue(), low.range(node.inputs[0]).magnitude, shifts=[0]
+        )
         step.epilogue = step.accepts(self.epilogue(node, low))
         if step.epilogue is None:
             low.refuse(node, f"its values may exceed 2**31 - 1 in the rounding (input bound {step.bound})")

@@ -80,16 +80,27 @@ class Frame:
         self.arrays, self._views = {}, {}
         for root, wide in program.roots.items():
             h, w = sizes[root]
-            stride = self.align + -(-w // block) * block + self.align  # the margin covers every block's overrun
-            self.arrays[root] = np.zeros((program.channels[root], h + 2 * pad, stride), np.int32 if wide else np.int16)
+            stride = (
+                self.align + -(-w // block) * block + self.align
+            )  # the margin covers every block's overrun
+            self.arrays[root] = np.zeros(
+                (program.channels[root], h + 2 * pad, stride), np.int32 if wide else np.int16
+            )
         for name, (root, first) in program.placed.items():
             a = self.arrays[root]
             h, w = sizes[name]
             plane, stride = a.shape[1] * a.shape[2], a.shape[2]
             at = (first * a.shape[1] + pad) * stride + self.align
-            self._views[name] = View(a.ctypes.data + at * a.itemsize, plane, stride, a.dtype == np.int32,
-                                     program.channels[name], h, w, a[first:first + program.channels[name],
-                                                                     pad:pad + h, self.align:self.align + w])
+            self._views[name] = View(
+                a.ctypes.data + at * a.itemsize,
+                plane,
+                stride,
+                a.dtype == np.int32,
+                program.channels[name],
+                h,
+                w,
+                a[first : first + program.channels[name], pad : pad + h, self.align : self.align + w],
+            )
 
     def view(self, name: str, first: int = 0, channels: int | None = None) -> View:
         """Tensor `name`, or channels first .. first + channels - 1 of it."""
@@ -97,23 +108,39 @@ class Frame:
         if first == 0 and channels is None:
             return v
         channels = v.channels - first if channels is None else channels
-        return v._replace(ptr=v.ptr + first * v.plane * v.interior.itemsize, channels=channels,
-                          interior=v.interior[first:first + channels])
+        return v._replace(
+            ptr=v.ptr + first * v.plane * v.interior.itemsize,
+            channels=channels,
+            interior=v.interior[first : first + channels],
+        )
 
 
 class Program:
     """The lowered graph: its steps and where each stored tensor lives (`placed`: name -> (root, first
     channel)); `roots` says which buffers exist and whether each is int32 (`wide`)."""
 
-    def __init__(self, graph: IntegerGraph, steps: list[Step], placed: dict[str, tuple[str, int]],
-                 roots: dict[str, bool], channels: dict[str, int], lib):
+    def __init__(
+        self,
+        graph: IntegerGraph,
+        steps: list[Step],
+        placed: dict[str, tuple[str, int]],
+        roots: dict[str, bool],
+        channels: dict[str, int],
+        lib,
+    ):
         self.graph, self.steps, self.placed, self.roots, self.channels, self.lib = (
-            graph, steps, placed, roots, channels, lib)
+            graph,
+            steps,
+            placed,
+            roots,
+            channels,
+            lib,
+        )
         self._local = threading.local()
 
     def run(self, codes: np.ndarray) -> np.ndarray:
         """(C, H, W) input codes (checked by the caller) -> the graph's output (C_out, H', W') int64."""
-        c, h, w = codes.shape
+        h, w = codes.shape[1:]
         frame = getattr(self._local, "frame", None)
         if frame is None or frame.size != (h, w):  # one frame size kept per thread: the next frame reuses it
             frame = self._local.frame = Frame(self, h, w)
@@ -135,8 +162,14 @@ def lower(graph: IntegerGraph, lib) -> Program:
             raise Refused(str(exc)) from exc
         src = producer.get(n.inputs[0]) if len(n.inputs) == 1 else None
         epi = handler.epilogue(n, low)
-        if (epi is not None and src is not None and src.output == n.inputs[0] and n.inputs[0] != graph.output
-                and len(graph.consumers(n.inputs[0])) == 1 and (fused := src.accepts(epi)) is not None):
+        if (
+            epi is not None
+            and src is not None
+            and src.output == n.inputs[0]
+            and n.inputs[0] != graph.output
+            and len(graph.consumers(n.inputs[0])) == 1
+            and (fused := src.accepts(epi)) is not None
+        ):
             src.epilogue, src.output = fused, n.name
         else:
             src = handler.step(n, low)

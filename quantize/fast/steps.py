@@ -65,8 +65,12 @@ class Epilogue:
                 return None
             # self is the identity or a relu (lo = 0): requant(max(x, 0)) = clamp(requant(x), max(lo, 0), hi)
             return Epilogue(nxt.shift, nxt.lo if self.lo is None else max(nxt.lo, self.lo), nxt.hi, True)
-        return Epilogue(self.shift, 0 if self.lo is None else max(self.lo, 0),
-                        None if self.hi is None else max(self.hi, 0), self.requant)
+        return Epilogue(
+            self.shift,
+            0 if self.lo is None else max(self.lo, 0),
+            None if self.hi is None else max(self.hi, 0),
+            self.requant,
+        )
 
     def operand(self, bound: int) -> int:
         """The largest magnitude the epilogue computes on values within +-`bound`: the shifted value plus
@@ -131,10 +135,20 @@ class ConvStep(Step):
     def run(self, frame) -> None:
         x, y = frame.view(self.inputs[0]), frame.view(self.output)
         family = "dwconv" if self.depthwise else "conv"
-        fn = kernel(frame.lib, family, f"fg_{family}_l{self.lanes}_{width(x.wide)}_{width(y.wide)}_k{self.kernel}")
+        fn = kernel(
+            frame.lib, family, f"fg_{family}_l{self.lanes}_{width(x.wide)}_{width(y.wide)}_k{self.kernel}"
+        )
         head = [x.ptr, x.channels, x.plane, x.stride, y.ptr] + ([] if self.depthwise else [y.channels])
-        fn(*head, y.plane, y.stride, y.height, y.width, self.weight.ctypes.data, self.bias.ctypes.data,
-           *self.epilogue.args(frame.rounding, y.wide))
+        fn(
+            *head,
+            y.plane,
+            y.stride,
+            y.height,
+            y.width,
+            self.weight.ctypes.data,
+            self.bias.ctypes.data,
+            *self.epilogue.args(frame.rounding, y.wide),
+        )
 
 
 @dataclass
@@ -144,7 +158,9 @@ class EltwiseStep(Step):
     shifts: list[int] = field(default_factory=list)
 
     def run(self, frame) -> None:
-        eltwise(frame, [frame.view(i) for i in self.inputs], self.shifts, frame.view(self.output), self.epilogue)
+        eltwise(
+            frame, [frame.view(i) for i in self.inputs], self.shifts, frame.view(self.output), self.epilogue
+        )
 
 
 def eltwise(frame, ins: list, shifts: list[int], out, epi: Epilogue) -> None:
@@ -154,8 +170,21 @@ def eltwise(frame, ins: list, shifts: list[int], out, epi: Epilogue) -> None:
     wide = np.array([v.wide for v in ins], np.intc)
     planes, strides = (np.array([getattr(v, k) for v in ins], np.int_) for k in ("plane", "stride"))
     shifts = np.array(shifts, np.intc)
-    fn(n, ctypes.addressof(ptrs), wide.ctypes.data, planes.ctypes.data, strides.ctypes.data, shifts.ctypes.data,
-       out.channels, out.height, out.width, out.ptr, out.plane, out.stride, *epi.args(frame.rounding, out.wide))
+    fn(
+        n,
+        ctypes.addressof(ptrs),
+        wide.ctypes.data,
+        planes.ctypes.data,
+        strides.ctypes.data,
+        shifts.ctypes.data,
+        out.channels,
+        out.height,
+        out.width,
+        out.ptr,
+        out.plane,
+        out.stride,
+        *epi.args(frame.rounding, out.wide),
+    )
 
 
 @dataclass
