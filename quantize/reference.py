@@ -140,7 +140,7 @@ def _run(graph: IntegerGraph, codes: np.ndarray, keep_all: bool) -> dict:
             vals[n.name] = torch.from_numpy(check_codes(graph, codes)).to(plan.carrier)
         else:
             vals[n.name] = apply_node(plan, n, [vals[i] for i in n.inputs], fuse=not keep_all, inplace=not keep_all)
-        for i in n.inputs:
+        for i in set(n.inputs):  # a node may read a tensor twice (add(x, x))
             if not keep_all and plan.last_use[i] == k and i != graph.output:
                 del vals[i]  # free a tensor once its last reader has run
     return vals
