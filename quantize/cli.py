@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--codes", action="store_true", help="integer input pixels are input codes, not camera ADU")
     p.add_argument("--camera", help="camera file (`fluorogate calibrate`): for a graph without a camera conversion, "
                    "raw ADU are converted with its offset and the shift that clips none of the input")
+    p.add_argument("--engine", choices=("auto", "spec", "fast"), default=None,
+                   help="auto: the fast kernels where proven exact, else the torch spec path (default, or "
+                        "FLUOROGATE_REFERENCE); spec: always the torch path; fast: fail if it cannot run")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(handler=_reference)
 
@@ -94,7 +97,7 @@ def _reference(args) -> int:
     else:
         raise UserError(f"{args.input}: pixels of dtype {frames.dtype} are neither integers nor floats")
     dtype = _output_dtype(graph)
-    outs = [run_graph(graph, to_codes(graph, f))[0].astype(dtype)
+    outs = [run_graph(graph, to_codes(graph, f), args.engine)[0].astype(dtype)
             for f in tqdm(frames, desc="reference", unit="frame", disable=len(frames) < 2)]
     result = outs[0] if data.ndim == 2 else np.stack(outs)
     _report_clipping(graph, frames, result, args.codes or np.issubdtype(frames.dtype, np.floating))
