@@ -14,8 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def software_throughput(run: str | Path, size: int = 512, repeats: int = 5, seed: int = 0,
-                        threads: int | None = None, graph=None) -> dict:
+def software_throughput(
+    run: str | Path, size: int = 512, repeats: int = 5, seed: int = 0, threads: int | None = None, graph=None
+) -> dict:
     """Milliseconds per `size` x `size` frame of run `run`'s model for each contender, and the ratios.
 
     torch (hence the spec path) and onnxruntime use the same thread count: `threads`, else torch's
@@ -53,8 +54,10 @@ def _float_runners(folder, x) -> tuple[dict, dict]:
         feed = {session.get_inputs()[0].name: x}
         runners["onnxruntime_float"] = lambda: session.run(None, feed)
     else:
-        skipped["onnxruntime_float"] = (f"the run has no float ONNX ({folder.float_onnx_path.name}; an imported "
-                                        "QONNX holds only the quantized network)")
+        skipped["onnxruntime_float"] = (
+            f"the run has no float ONNX ({folder.float_onnx_path.name}; an imported "
+            "QONNX holds only the quantized network)"
+        )
     try:
         flt = load_models(folder.path, load_config(folder.path))[0]
     except UserError as exc:
@@ -86,8 +89,11 @@ def _measure(folder, graph, size: int, repeats: int, seed: int) -> dict:
     x = (codes * 2.0**q.exp).astype(np.float32)[None]
     floats, skipped = _float_runners(folder, x)
     fast = fast_program_for(graph) is not None
-    runners = {"reference": lambda: run_graph(graph, codes),
-               "reference_spec": lambda: run_graph(graph, codes, engine="spec"), **floats}
+    runners = {
+        "reference": lambda: run_graph(graph, codes),
+        "reference_spec": lambda: run_graph(graph, codes, engine="spec"),
+        **floats,
+    }
     if not fast:
         del runners["reference_spec"]  # the reference *is* the spec path for this graph
     start = machine_state()

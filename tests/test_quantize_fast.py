@@ -26,8 +26,10 @@ pytestmark = pytest.mark.integration  # g++ builds the kernels (once per machine
 
 ROUNDINGS = ["half_even", "half_up"]
 ZOO = {
-    **{kind: (lambda r, k=kind: rtl_graphs.layer_graph(k, r))
-       for kind in ("conv3", "conv1", "conv5", "separable", "requant", "concat")},
+    **{
+        kind: (lambda r, k=kind: rtl_graphs.layer_graph(k, r))
+        for kind in ("conv3", "conv1", "conv5", "separable", "requant", "concat")
+    },
     "residual": rtl_graphs.residual_denoiser,
     "unet": rtl_graphs.unet_like,
     "sr": rtl_graphs.sr_like,
@@ -37,8 +39,11 @@ ZOO = {
 def _same(graph: IntegerGraph, codes: np.ndarray, program=None) -> np.ndarray:
     """The fast path (`program`, else the graph's own) and the spec path agree, bit for bit."""
     spec = run_graph(graph, codes, engine="spec")
-    fast = program.run(np.asarray(codes).reshape(_spec_shape(graph, codes))) if program else run_graph(
-        graph, codes, engine="fast")
+    fast = (
+        program.run(np.asarray(codes).reshape(_spec_shape(graph, codes)))
+        if program
+        else run_graph(graph, codes, engine="fast")
+    )
     assert fast.dtype == spec.dtype == np.int64 and fast.shape == spec.shape
     assert np.array_equal(fast, spec), f"{np.sum(fast != spec)} of {fast.size} values differ"
     return fast
@@ -54,10 +59,13 @@ def _frames(graph: IntegerGraph, h: int, w: int, seed: int) -> dict[str, np.ndar
     shape = (graph.input.channels, h, w)
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:h, :w]
-    return {"random": rng.integers(q.min_int, q.max_int + 1, shape), "min": np.full(shape, q.min_int),
-            "max": np.full(shape, q.max_int),
-            "checker": np.broadcast_to(np.where((yy + xx) % 2, q.max_int, q.min_int), shape).copy(),
-            "extremes": rng.choice([q.min_int, q.max_int, q.min_int + 1, q.max_int - 1, 0], shape)}
+    return {
+        "random": rng.integers(q.min_int, q.max_int + 1, shape),
+        "min": np.full(shape, q.min_int),
+        "max": np.full(shape, q.max_int),
+        "checker": np.broadcast_to(np.where((yy + xx) % 2, q.max_int, q.min_int), shape).copy(),
+        "extremes": rng.choice([q.min_int, q.max_int, q.min_int + 1, q.max_int - 1, 0], shape),
+    }
 
 
 @pytest.mark.parametrize("rounding", ROUNDINGS)
@@ -130,8 +138,14 @@ def random_graphs(draw) -> tuple[IntegerGraph, np.ndarray]:
     """A random IR graph over every op (convs 1/3/5, depthwise, relu, requant to finer and coarser grids,
     add and concat of skips, maxpool, upsample), extreme weights, and a frame of codes for it."""
     in_bits, in_signed = draw(st.integers(2, 16)), draw(st.booleans())
-    nodes = [{"op": "input", "name": "x", "channels": draw(st.integers(1, 3)),
-              "quant": _quant(in_bits, in_signed, draw(st.integers(-8, 0)))}]
+    nodes = [
+        {
+            "op": "input",
+            "name": "x",
+            "channels": draw(st.integers(1, 3)),
+            "quant": _quant(in_bits, in_signed, draw(st.integers(-8, 0))),
+        }
+    ]
     # name -> (channels, exp, level: pools minus upsamples, narrow: bounded by 16 bits, fit for a conv)
     tensors = {"x": (nodes[0]["channels"], nodes[0]["quant"]["exp"], 0, True)}
     deepest = 0
@@ -139,8 +153,22 @@ def random_graphs(draw) -> tuple[IntegerGraph, np.ndarray]:
         name = f"n{i}"
         src = draw(st.sampled_from(sorted(tensors)))
         ch, exp, level, narrow = tensors[src]
-        kind = draw(st.sampled_from(["conv", "conv", "dwconv", "relu", "requant", "requant", "add", "concat",
-                                     "maxpool2", "upsample2"]))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "conv",
+                    "conv",
+                    "dwconv",
+                    "relu",
+                    "requant",
+                    "requant",
+                    "add",
+                    "concat",
+                    "maxpool2",
+                    "upsample2",
+                ]
+            )
+        )
         if kind in ("conv", "dwconv") and (narrow or draw(st.booleans())):  # wide: now and then past 2**31
             k = draw(st.sampled_from([1, 3, 5] if kind == "conv" else [3, 5]))
             bits = draw(st.integers(2, 8))
@@ -148,19 +176,31 @@ def random_graphs(draw) -> tuple[IntegerGraph, np.ndarray]:
             out = ch if kind == "dwconv" else draw(st.integers(1, 4))
             shape = (out, 1 if kind == "dwconv" else ch, k, k)
             rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-            weight = np.where(rng.random(shape) < draw(st.sampled_from([0.0, 0.5, 1.0])),
-                              rng.choice([-lim, lim], shape), rng.integers(-lim, lim + 1, shape))
+            weight = np.where(
+                rng.random(shape) < draw(st.sampled_from([0.0, 0.5, 1.0])),
+                rng.choice([-lim, lim], shape),
+                rng.integers(-lim, lim + 1, shape),
+            )
             wexp = draw(st.integers(-6, 0))
-            nodes.append({"op": kind, "name": name, "inputs": [src], "kernel": k, "weight": weight.tolist(),
-                          "weight_quant": _quant(bits, True, wexp, True),
-                          "bias": rng.integers(-2**12, 2**12, out).tolist()})
+            nodes.append(
+                {
+                    "op": kind,
+                    "name": name,
+                    "inputs": [src],
+                    "kernel": k,
+                    "weight": weight.tolist(),
+                    "weight_quant": _quant(bits, True, wexp, True),
+                    "bias": rng.integers(-(2**12), 2**12, out).tolist(),
+                }
+            )
             tensors[name] = (out, exp + wexp, level, False)
         elif kind == "relu":
             nodes.append({"op": "relu", "name": name, "inputs": [src]})
             tensors[name] = (ch, exp, level, narrow)
         elif kind in ("add", "concat"):
-            peers = sorted(t for t, (c, _, lv, _) in tensors.items()
-                           if lv == level and (c == ch or kind == "concat"))
+            peers = sorted(
+                t for t, (c, _, lv, _) in tensors.items() if lv == level and (c == ch or kind == "concat")
+            )
             other = draw(st.sampled_from(peers))
             nodes.append({"op": kind, "name": name, "inputs": [src, other]})
             c2, e2 = tensors[other][:2]
@@ -174,11 +214,23 @@ def random_graphs(draw) -> tuple[IntegerGraph, np.ndarray]:
             tensors[name] = (ch, exp, level - 1, narrow)
         else:  # requant, and the fallback of a kind that did not fit here: finer or coarser grid
             bits, signed = draw(st.integers(2, 16)), draw(st.booleans())
-            nodes.append({"op": "requant", "name": name, "inputs": [src],
-                          "quant": _quant(bits, signed, exp + draw(st.integers(-3, 12)))})
+            nodes.append(
+                {
+                    "op": "requant",
+                    "name": name,
+                    "inputs": [src],
+                    "quant": _quant(bits, signed, exp + draw(st.integers(-3, 12))),
+                }
+            )
             tensors[name] = (ch, nodes[-1]["quant"]["exp"], level, True)
-    graph = IntegerGraph.model_validate({"name": "random", "rounding": draw(st.sampled_from(ROUNDINGS)),
-                                         "nodes": nodes, "output": nodes[-1]["name"]})
+    graph = IntegerGraph.model_validate(
+        {
+            "name": "random",
+            "rounding": draw(st.sampled_from(ROUNDINGS)),
+            "nodes": nodes,
+            "output": nodes[-1]["name"],
+        }
+    )
     graph.ranges = analyze(graph)
     h, w = (draw(st.integers(1, 9)) * 2**deepest, draw(st.integers(1, 40)) * 2**deepest)
     q = graph.input.quant
@@ -221,13 +273,23 @@ def _edge_conv(in_bits: int, weights: list[int], w_bits: int, bias: int, requant
     """One 3x3 conv (a single input and output channel, taps `weights` then zeros), optionally requantized."""
     w = np.zeros((1, 1, 3, 3), np.int64)
     w.reshape(-1)[: len(weights)] = weights
-    nodes = [{"op": "input", "name": "x", "channels": 1, "quant": _quant(in_bits, True, 0)},
-             {"op": "conv", "name": "c", "inputs": ["x"], "kernel": 3, "weight": w.tolist(), "bias": [bias],
-              "weight_quant": _quant(w_bits, True, 0)}]
+    nodes = [
+        {"op": "input", "name": "x", "channels": 1, "quant": _quant(in_bits, True, 0)},
+        {
+            "op": "conv",
+            "name": "c",
+            "inputs": ["x"],
+            "kernel": 3,
+            "weight": w.tolist(),
+            "bias": [bias],
+            "weight_quant": _quant(w_bits, True, 0),
+        },
+    ]
     if requant_shift is not None:
         nodes.append({"op": "requant", "name": "q", "inputs": ["c"], "quant": _quant(8, True, requant_shift)})
-    graph = IntegerGraph.model_validate({"name": "edge", "rounding": "half_even", "nodes": nodes,
-                                         "output": nodes[-1]["name"]})
+    graph = IntegerGraph.model_validate(
+        {"name": "edge", "rounding": "half_even", "nodes": nodes, "output": nodes[-1]["name"]}
+    )
     graph.ranges = analyze(graph)
     return graph
 
@@ -237,21 +299,29 @@ def _oracle_conv(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
     w = conv.weight_array.astype(object)[0, 0]
     xp = np.pad(codes[0].astype(object), 1)
     h, wd = codes.shape[1:]
-    return (sum(w[dy, dx] * xp[dy:dy + h, dx:dx + wd] for dy in range(3) for dx in range(3)) + conv.bias[0])[None]
+    return (
+        sum(w[dy, dx] * xp[dy : dy + h, dx : dx + wd] for dy in range(3) for dx in range(3)) + conv.bias[0]
+    )[None]
 
 
-@pytest.mark.parametrize(("in_bits", "weights", "w_bits", "bias", "lanes"), [
-    (8, [127, 127, 1], 8, -127, 16),         # sum|w| * 128 + 127 = 32767: int16 lanes, reached
-    (8, [127, 127, 1], 8, -128, 32),         # 32768: one past int16, so int32 lanes
-    (16, [32767, 32767, 1], 16, -32767, 32),  # 65535 * 32768 + 32767 = 2**31 - 1: int32 lanes, reached
-    (16, [32767, 32767, 1], 16, -32768, None),  # 2**31: no exact lanes, the spec path (float64)
-])
+@pytest.mark.parametrize(
+    ("in_bits", "weights", "w_bits", "bias", "lanes"),
+    [
+        (8, [127, 127, 1], 8, -127, 16),  # sum|w| * 128 + 127 = 32767: int16 lanes, reached
+        (8, [127, 127, 1], 8, -128, 32),  # 32768: one past int16, so int32 lanes
+        (16, [32767, 32767, 1], 16, -32767, 32),  # 65535 * 32768 + 32767 = 2**31 - 1: int32 lanes, reached
+        (16, [32767, 32767, 1], 16, -32768, None),  # 2**31: no exact lanes, the spec path (float64)
+    ],
+)
 def test_accumulator_at_the_bound(in_bits, weights, w_bits, bias, lanes):
     graph = _edge_conv(in_bits, weights, w_bits, bias)
     bound = graph.node("c").accumulator_bound([graph.ranges["x"]])
     lo = -(2 ** (in_bits - 1))
-    frames = [np.full((1, 5, 7), lo), np.full((1, 5, 7), -lo - 1),
-              np.random.default_rng(0).choice([lo, -lo - 1, 0, 1], (1, 5, 7))]
+    frames = [
+        np.full((1, 5, 7), lo),
+        np.full((1, 5, 7), -lo - 1),
+        np.random.default_rng(0).choice([lo, -lo - 1, 0, 1], (1, 5, 7)),
+    ]
     peak = max(int(np.abs(_oracle_conv(graph, f)).max()) for f in frames)
     assert peak == bound  # the frames really drive the accumulator to its proven bound
     for codes in frames:
@@ -277,8 +347,17 @@ def test_requant_operand_at_the_bound(shift):
     codes = np.full((1, 4, 4), -(2**15))
     acc = _oracle_conv(graph, codes)
     q = graph.node("q").quant
-    want = np.clip([[(v + (1 << (shift - 1)) - 1 + ((v >> shift) & 1)) >> shift if shift > 0 else v << -shift
-                     for v in row] for row in acc], q.min_int, q.max_int)
+    want = np.clip(
+        [
+            [
+                (v + (1 << (shift - 1)) - 1 + ((v >> shift) & 1)) >> shift if shift > 0 else v << -shift
+                for v in row
+            ]
+            for row in acc
+        ],
+        q.min_int,
+        q.max_int,
+    )
     assert np.array_equal(run_graph(graph, codes), want.astype(np.int64))
 
 

@@ -29,10 +29,20 @@ def _compiler_identity(cxx: str, march: str) -> dict:
     """What decides the machine code besides the source: the compiler's version and the macros
     `-march` defines (on `native`, this CPU's: __AVX512F__, __AVX2__, ...)."""
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=True).stdout
-    macros = subprocess.run([cxx, f"-march={march}", "-dM", "-E", "-x", "c++", "-"], input="",
-                            capture_output=True, text=True, check=True).stdout
-    return {"tool": "fast-reference-kernels", "cxx": version.splitlines()[0], "flags": FLAGS, "march": march,
-            "isa": sorted(line for line in macros.splitlines() if "__" in line)}
+    macros = subprocess.run(
+        [cxx, f"-march={march}", "-dM", "-E", "-x", "c++", "-"],
+        input="",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {
+        "tool": "fast-reference-kernels",
+        "cxx": version.splitlines()[0],
+        "flags": FLAGS,
+        "march": march,
+        "isa": sorted(line for line in macros.splitlines() if "__" in line),
+    }
 
 
 @functools.cache
@@ -49,18 +59,29 @@ def kernel_library(march: str = "native") -> ctypes.CDLL | None:
         key = build_key(_compiler_identity(cxx, march), [SOURCE])
 
         def build(folder: Path) -> None:
-            log.info("fast reference: compiling its kernels with g++ -march=%s (once per machine, ~10 s)", march)
-            subprocess.run([cxx, *FLAGS, f"-march={march}", "-o", str(folder / LIBRARY), str(SOURCE)],
-                           capture_output=True, text=True, check=True)
+            log.info(
+                "fast reference: compiling its kernels with g++ -march=%s (once per machine, ~10 s)", march
+            )
+            subprocess.run(
+                [cxx, *FLAGS, f"-march={march}", "-o", str(folder / LIBRARY), str(SOURCE)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
 
         scratch = Path(tempfile.mkdtemp(prefix="fg-fastref-"))
         try:
             folder, _ = cached_build(key, [LIBRARY], build, scratch)
-            return ctypes.CDLL(str(folder / LIBRARY))  # mapped: the file may go (cache off: it was in scratch)
+            return ctypes.CDLL(
+                str(folder / LIBRARY)
+            )  # mapped: the file may go (cache off: it was in scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     except (OSError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", None) or str(exc)
-        log.warning("fast reference: building its kernels failed, so the integer reference runs its spec "
-                    "path (torch): %s", detail.strip()[-500:])
+        log.warning(
+            "fast reference: building its kernels failed, so the integer reference runs its spec "
+            "path (torch): %s",
+            detail.strip()[-500:],
+        )
         return None
