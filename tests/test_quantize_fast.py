@@ -243,7 +243,7 @@ def random_graphs(draw) -> tuple[IntegerGraph, np.ndarray]:
 
 def _check_random(graph: IntegerGraph, codes: np.ndarray) -> None:
     if fast_program(graph) is None:
-        with pytest.raises(UserError, match=r"2\*\*31 - 1") as exc:  # only ever for a proven-too-wide value
+        with pytest.raises(UserError, match=r"2\*\*31 - 1"):  # only ever for a proven-too-wide value
             run_graph(graph, codes, engine="fast")
         event("spec path: a value past 2**31 - 1")
         return
