@@ -361,6 +361,35 @@ def test_requant_operand_at_the_bound(shift):
     assert np.array_equal(run_graph(graph, codes), want.astype(np.int64))
 
 
+def test_32_bit_quantizers():
+    """A 32-bit requant whose proven values are small runs fast (its clamp cut to int32 storage); 32-bit
+    unsigned codes may pass 2**31 - 1: refused even where nothing computes on them (a maxpool), as no
+    buffer holds them."""
+    rng = np.random.default_rng(5)
+    small = rtl_graphs.graph(
+        [
+            rtl_graphs.camera_input(),
+            rtl_graphs.conv("c", "x", 1, 2, 3, rng),
+            rtl_graphs.requant("y", "c", bits=32, signed=True, exp=-6),
+        ],
+        "y",
+    )
+    assert fast_program(small) is not None
+    for codes in _frames(small, 5, 9, seed=1).values():
+        _same(small, codes)
+    wide = rtl_graphs.graph(
+        [
+            {"op": "input", "name": "x", "channels": 1, "quant": _quant(32, False, 0)},
+            {"op": "maxpool2", "name": "y", "inputs": ["x"]},
+        ],
+        "y",
+    )
+    codes = np.full((1, 4, 4), 2**32 - 1)
+    with pytest.raises(UserError, match=r"its values may reach 4294967295 > 2\*\*31 - 1"):
+        run_graph(wide, codes, engine="fast")
+    assert np.array_equal(run_graph(wide, codes), np.full((1, 2, 2), 2**32 - 1))
+
+
 # --- where it steps aside ----------------------------------------------------------------------------
 
 

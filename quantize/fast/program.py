@@ -7,7 +7,7 @@ Lowering (`lower`), once per graph, with no branch on an op's name (each op's ha
 2. Placement: a concat asks for its inputs on its grid to live inside its own output; their producers
    then write their channel slices in place and the concat copies nothing for them.
 3. Storage: every stored tensor is int16 where the proven ranges of everything in its buffer fit
-   +-32767, else int32.
+   +-32767, else int32 (a tensor that may pass 2**31 - 1 refuses the graph).
 The steps decide their arithmetic's width from the IR's range analysis (`handlers.py`); a node they
 cannot prove exact, or an op without a handler, refuses the whole graph (`Refused`), which the
 reference then runs on its spec path.
@@ -27,7 +27,7 @@ import numpy as np
 from fluorogate.errors import UserError
 from fluorogate.quantize.fast.handlers import FAST
 from fluorogate.quantize.fast.library import kernel_library
-from fluorogate.quantize.fast.steps import INT16_MAX, Step
+from fluorogate.quantize.fast.steps import INT16_MAX, INT32_MAX, Step
 from fluorogate.quantize.ir import IntegerGraph
 from fluorogate.quantize.ops.registry import UnsupportedOp
 from fluorogate.quantize.ranges import analyze
@@ -190,6 +190,8 @@ def lower(graph: IntegerGraph, lib) -> Program:
         placed[name] = (root, first)
     roots: dict[str, bool] = {}
     for name, (root, _) in placed.items():
+        if low.range(name).magnitude > INT32_MAX:
+            low.refuse(graph.node(name), f"its values may reach {low.range(name).magnitude} > 2**31 - 1")
         roots[root] = roots.get(root, False) or low.range(name).magnitude > INT16_MAX
     return Program(graph, steps, placed, roots, low.channels, lib)
 

@@ -80,10 +80,11 @@ class Epilogue:
         return bound + (1 << (self.shift - 1))
 
     def args(self, rounding: str, wide: bool) -> tuple[int, ...]:
-        """The kernels' (ls, rs, add, even, lo, hi); unset bounds are the storage type's (no-ops on values
-        the range analysis proved to fit it)."""
-        lo, hi = LIMITS[wide]
-        lo, hi = lo if self.lo is None else self.lo, hi if self.hi is None else self.hi
+        """The kernels' (ls, rs, add, even, lo, hi). The clamp is cut to the storage type (int16 or int32):
+        the range analysis proved every output value fits it, so the cut changes no value (a 32-bit
+        quantizer's bounds would not even fit a C int)."""
+        tlo, thi = LIMITS[wide]
+        lo, hi = tlo if self.lo is None else max(self.lo, tlo), thi if self.hi is None else min(self.hi, thi)
         if self.shift <= 0:
             return -self.shift, 0, 0, 0, lo, hi
         even = {"half_even": 1, "half_up": 0}[rounding]
