@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -115,28 +116,18 @@ class Frame:
         )
 
 
+@dataclass
 class Program:
     """The lowered graph: its steps and where each stored tensor lives (`placed`: name -> (root, first
     channel)); `roots` says which buffers exist and whether each is int32 (`wide`)."""
 
-    def __init__(
-        self,
-        graph: IntegerGraph,
-        steps: list[Step],
-        placed: dict[str, tuple[str, int]],
-        roots: dict[str, bool],
-        channels: dict[str, int],
-        lib,
-    ):
-        self.graph, self.steps, self.placed, self.roots, self.channels, self.lib = (
-            graph,
-            steps,
-            placed,
-            roots,
-            channels,
-            lib,
-        )
-        self._local = threading.local()
+    graph: IntegerGraph
+    steps: list[Step]
+    placed: dict[str, tuple[str, int]]
+    roots: dict[str, bool]
+    channels: dict[str, int]
+    lib: Any
+    _local: threading.local = field(default_factory=threading.local, repr=False)
 
     def run(self, codes: np.ndarray) -> np.ndarray:
         """(C, H, W) input codes (checked by the caller) -> the graph's output (C_out, H', W') int64."""
@@ -153,13 +144,30 @@ class Program:
 def lower(graph: IntegerGraph, lib) -> Program:
     """`graph` as kernel steps (module docstring); `Refused` when a node cannot run fast and exact."""
     low = Lowering(graph)
+    steps = _steps(graph, low)
+    placed = _placement(graph, low, {s.output for s in steps})
+    roots: dict[str, bool] = {}
+    for name, (root, _) in placed.items():
+        magnitude = low.range(name).magnitude
+        if magnitude > INT32_MAX:
+            low.refuse(graph.node(name), f"its values may reach {magnitude} > 2**31 - 1")
+        roots[root] = roots.get(root, False) or magnitude > INT16_MAX
+    return Program(graph, steps, placed, roots, low.channels, lib)
+
+
+def _handler(node):
+    try:
+        return FAST.lookup(node)()
+    except UnsupportedOp as exc:
+        raise Refused(str(exc)) from exc
+
+
+def _steps(graph: IntegerGraph, low: Lowering) -> list[Step]:
+    """One step per node, except element-wise nodes fused into the step producing their only input."""
     steps: list[Step] = []
     producer: dict[str, Step] = {}
     for n in graph.nodes:
-        try:
-            handler = FAST.lookup(n)()
-        except UnsupportedOp as exc:
-            raise Refused(str(exc)) from exc
+        handler = _handler(n)
         src = producer.get(n.inputs[0]) if len(n.inputs) == 1 else None
         epi = handler.epilogue(n, low)
         if (
@@ -175,11 +183,16 @@ def lower(graph: IntegerGraph, lib) -> Program:
             src = handler.step(n, low)
             steps.append(src)
         producer[n.name] = src
-    stored = {s.output for s in steps}
+    return steps
+
+
+def _placement(graph: IntegerGraph, low: Lowering, stored: set[str]) -> dict[str, tuple[str, int]]:
+    """Each stored tensor -> (the tensor whose buffer holds it, its first channel there): a tensor's own,
+    or a concat's that asked for it (`FastOp.places`), followed through nested concats."""
     parent: dict[str, tuple[str, int]] = {}
     for n in graph.nodes:
         if n.name in stored:
-            for name, first in FAST.lookup(n)().places(n, low).items():
+            for name, first in _handler(n).places(n, low).items():
                 if name in stored and name not in parent:
                     parent[name] = (n.name, first)
     placed = {}
@@ -188,12 +201,7 @@ def lower(graph: IntegerGraph, lib) -> Program:
         while root in parent:
             root, first = parent[root][0], first + parent[root][1]
         placed[name] = (root, first)
-    roots: dict[str, bool] = {}
-    for name, (root, _) in placed.items():
-        if low.range(name).magnitude > INT32_MAX:
-            low.refuse(graph.node(name), f"its values may reach {low.range(name).magnitude} > 2**31 - 1")
-        roots[root] = roots.get(root, False) or low.range(name).magnitude > INT16_MAX
-    return Program(graph, steps, placed, roots, low.channels, lib)
+    return placed
 
 
 _PROGRAMS: dict[int, tuple[IntegerGraph, Program | None, str]] = {}
