@@ -165,6 +165,7 @@ class EltwiseStep(Step):
 
 
 def eltwise(frame, ins: list, shifts: list[int], out, epi: Epilogue) -> None:
+    """`out = epi(sum_i ins[i] << shifts[i])` over views of equal shape (the kernel `fg_eltwise_*`)."""
     n = len(ins)
     fn = kernel(frame.lib, "eltwise", f"fg_eltwise_{width(out.wide)}")
     ptrs = (ctypes.c_void_p * n)(*[v.ptr for v in ins])
