@@ -13,7 +13,6 @@ import numpy as np
 
 from fluorogate.quantize.fast.steps import (
     INT16_MAX,
-    INT32_MAX,
     ConcatStep,
     ConvStep,
     EltwiseStep,
@@ -56,9 +55,9 @@ class ConvOp(FastOp):
 
     def step(self, node, low) -> Step:
         bound = node.accumulator_bound([low.range(node.inputs[0])])
-        widest = max(bound, int(np.abs(node.weight_array).max(initial=0)))
-        if widest > INT32_MAX:
-            low.refuse(node, f"its accumulator may reach {widest} > 2**31 - 1")
+        widest = low.within_int32(
+            node, max(bound, int(np.abs(node.weight_array).max(initial=0))), "its accumulator"
+        )
         lanes = 16 if widest <= INT16_MAX else 32
         dtype = np.int16 if lanes == 16 else np.int32
         bias = np.asarray(node.bias if node.bias is not None else [0] * node.out_channels)
@@ -106,24 +105,23 @@ def _shifts(node, low) -> list[int]:
     return [low.exps[i] - low.exps[node.name] for i in node.inputs]
 
 
+def _aligned_magnitudes(node, low) -> list[int]:
+    """Each input's proven magnitude once shifted onto the node's grid."""
+    return [low.range(i).magnitude << s for i, s in zip(node.inputs, _shifts(node, low), strict=True)]
+
+
 @FAST.register("add")
 class AddOp(FastOp):
     def step(self, node, low) -> Step:
-        shifts = _shifts(node, low)
-        bound = sum(low.range(i).magnitude << s for i, s in zip(node.inputs, shifts, strict=True))
-        if bound > INT32_MAX:
-            low.refuse(node, f"its sum may reach {bound} > 2**31 - 1")
-        return EltwiseStep(node.name, list(node.inputs), Epilogue(), bound, shifts=shifts)
+        bound = low.within_int32(node, sum(_aligned_magnitudes(node, low)), "its sum")
+        return EltwiseStep(node.name, list(node.inputs), Epilogue(), bound, shifts=_shifts(node, low))
 
 
 @FAST.register("concat")
 class ConcatOp(FastOp):
     def step(self, node, low) -> Step:
-        shifts = _shifts(node, low)
-        bound = max(low.range(i).magnitude << s for i, s in zip(node.inputs, shifts, strict=True))
-        if bound > INT32_MAX:
-            low.refuse(node, f"an aligned input may reach {bound} > 2**31 - 1")
-        return ConcatStep(node.name, list(node.inputs), None, bound, shifts=shifts)
+        bound = low.within_int32(node, max(_aligned_magnitudes(node, low)), "an aligned input")
+        return ConcatStep(node.name, list(node.inputs), None, bound, shifts=_shifts(node, low))
 
     def places(self, node, low) -> dict[str, int]:
         """Inputs already on the output's grid are written in place by their producers (no copy)."""

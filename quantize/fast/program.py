@@ -55,6 +55,12 @@ class Lowering:
     def refuse(self, node, why: str):
         raise Refused(f"{node.op} node {node.name!r}: {why}")
 
+    def within_int32(self, node, value: int, what: str) -> int:
+        """`value` (a proven bound), or a refusal when it may pass 2**31 - 1: int32 is the widest lane."""
+        if value > INT32_MAX:
+            self.refuse(node, f"{what} may reach {value} > 2**31 - 1")
+        return value
+
 
 class View(NamedTuple):
     """A tensor in a frame's buffers: pointer to pixel (0, 0) of its first channel, strides in elements."""
@@ -148,9 +154,7 @@ def lower(graph: IntegerGraph, lib) -> Program:
     placed = _placement(graph, low, {s.output for s in steps})
     roots: dict[str, bool] = {}
     for name, (root, _) in placed.items():
-        magnitude = low.range(name).magnitude
-        if magnitude > INT32_MAX:
-            low.refuse(graph.node(name), f"its values may reach {magnitude} > 2**31 - 1")
+        magnitude = low.within_int32(graph.node(name), low.range(name).magnitude, "its values")
         roots[root] = roots.get(root, False) or magnitude > INT16_MAX
     return Program(graph, steps, placed, roots, low.channels, lib)
 
