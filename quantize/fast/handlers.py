@@ -39,7 +39,7 @@ class FastOp:
         return {}
 
 
-FAST: Registry[FastOp] = Registry("fast reference")
+FAST: Registry[type[FastOp]] = Registry("fast reference")
 
 
 @FAST.register("input")
