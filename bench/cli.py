@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sim-size", type=int, default=16, help="simulated RTL frame size (default 16)")
     p.add_argument("--hls-sizes", nargs="*", type=int, default=[16], help="hls4ml C-sim frame sizes (default 16)")
     p.add_argument("--software-sizes", nargs="*", type=int, default=None, help="CPU frame sizes (default --sizes)")
+    p.add_argument("--software-repeats", type=int, default=3,
+                   help="interleaved rounds of the CPU contenders, best of each kept (default 3)")
     p.add_argument("--sweep", type=Path, default=None, help="a sweep.json from `fluorogate sweep`: PSNR vs bit width plot")
     p.add_argument("--force", action="store_true", help="overwrite existing report files")
     p.set_defaults(handler=_bench)
@@ -87,7 +89,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     try:
         cfg = BenchConfig(sizes=args.sizes, sim_size=args.sim_size, hls_sizes=args.hls_sizes, lanes=args.lanes,
-                          software_sizes=args.software_sizes, build_dir=args.build_dir, build=not args.no_build)
+                          software_sizes=args.software_sizes, software_repeats=args.software_repeats,
+                          build_dir=args.build_dir, build=not args.no_build)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None

@@ -52,16 +52,18 @@ def _finn(sec: dict) -> list[str]:
 
 def _software(sec: dict) -> list[str]:
     lines = ["## Software (CPU), side by side", "",
-             f"Best of interleaved runs, {sec['threads']} thread(s); the same network on the same random frame.", ""]
-    rows = []
+             f"The run's own model (its `ir.json`, float `model.onnx` and float checkpoint) on one random frame, "
+             f"best of interleaved rounds, {sec['threads']} thread(s) for torch and onnxruntime (the fast "
+             "reference runs on one). Speedup = the contender's time / the reference's.", ""]
+    rows, skipped = [], {}
     for size, r in sec["sizes"].items():
-        ms = r["ms_per_frame"]
-        ratios = ({"reference / torch": round(ms["reference"] / ms["torch_float"], 2),
-                   "onnxruntime / torch": round(ms["onnxruntime_float"] / ms["torch_float"], 2)}
-                  if "torch_float" in ms else {})
-        rows.append({"size": size, **{f"{k} ms": v for k, v in ms.items()}, **ratios})
-    notes = {r["note"] for r in sec["sizes"].values() if "note" in r}
-    lines += [markdown_table(rows), "", *(f"{n}." for n in sorted(notes)), *([""] if notes else [])]
+        load = r["machine"]["load_avg_1_5_15"][0], r["machine_end"]["load_avg_1_5_15"][0]
+        rows.append({"size": size, **{f"{k} ms": v for k, v in r["ms_per_frame"].items()},
+                     **{f"speedup vs {k}": v for k, v in r["reference_speedup"].items()},
+                     "reference path": r["reference_path"], "load (start, end)": f"{load[0]}, {load[1]}"})
+        skipped.update(r["skipped"])
+    lines += [markdown_table(rows), ""]
+    lines += [f"Not run: {k}: {why}." for k, why in skipped.items()] + ([""] if skipped else [])
     hls = sec.get("hls4ml_csim")
     if hls:
         rows = [{"size": s, "csim ms/frame": v["csim_s_per_frame"] * 1e3, "reference ms/frame": v["reference_s_per_frame"] * 1e3,

@@ -124,16 +124,15 @@ def _shipped_twin(ctx: BenchContext) -> Path | None:
 
 
 def section_software(ctx: BenchContext) -> dict:
-    """Reference, float torch, onnxruntime per size (interleaved), and hls4ml C-sim on small frames."""
+    """The run's own model: reference (fast and spec paths), float torch, onnxruntime per size (interleaved),
+    and hls4ml C-sim on small frames."""
     from fluorogate.bench.hls import bench_hls
     from fluorogate.bench.software import software_throughput
 
-    run_cfg = ctx.run_config()
     out: dict = {"threads": ctx.cfg.threads, "sizes": {}}
-    for size in ctx.cfg.software_sizes or ctx.cfg.sizes:  # without a config: the reference alone, on the run's IR
-        out["sizes"][size] = software_throughput(run_cfg.model if run_cfg else None, size=size,
-                                                 repeats=ctx.cfg.software_repeats, threads=ctx.cfg.threads,
-                                                 graph=None if run_cfg else ctx.graph)
+    for size in ctx.cfg.software_sizes or ctx.cfg.sizes:
+        out["sizes"][size] = software_throughput(ctx.run, size=size, repeats=ctx.cfg.software_repeats,
+                                                 threads=ctx.cfg.threads, graph=ctx.graph)
     if ctx.cfg.hls_sizes:
         out["hls4ml_csim"] = bench_hls(ctx.run / "model.qonnx.onnx", ctx.graph, tuple(ctx.cfg.hls_sizes), frames=1,
                                        workdir=ctx.work / "hls")

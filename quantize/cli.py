@@ -31,6 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("--camera", help="camera file (`fluorogate calibrate`): for a graph without a camera conversion, "
                    "raw ADU are converted with its offset and the shift that clips none of the input")
     p.add_argument("--channel", type=int, default=None, help="the channel to use where the TIFF has several")
+    p.add_argument("--engine", choices=("auto", "spec", "fast"), default=None,
+                   help="auto: the fast kernels where proven exact, else the torch spec path (default, or "
+                        "FLUOROGATE_REFERENCE); spec: always the torch path; fast: fail if it cannot run")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(handler=_reference)
 
@@ -105,7 +108,7 @@ def _reference(args) -> int:
 
         def outputs():
             for frame in movie:
-                out = run_graph(graph, to_codes(graph, frame))[0].astype(dtype)
+                out = run_graph(graph, to_codes(graph, frame), args.engine)[0].astype(dtype)
                 tally.add(frame, out)
                 yield out
                 bar.update()

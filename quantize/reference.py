@@ -19,9 +19,17 @@ which is exact here, not approximately right. The proof, per conv node:
 
 Everything else (requant, relu, add, concat, pooling, upsampling) runs on the same carrier with the
 integer operators of `rounding.py`; `widest_integer` proves every value they meet is exact in it.
+
+That torch path is the *spec path*. `run_graph` runs a graph on the *fast path* instead
+(`quantize/fast`: fused, vectorised integer kernels compiled with g++) wherever that one proves every
+node exact from the same range analysis, and the kernels are built; tests compare the two bit for bit.
+`engine` (or the environment variable `FLUOROGATE_REFERENCE`): "auto" (the default), "spec" (force the
+torch path, for debugging) or "fast" (require the fast path: a UserError saying why it cannot run).
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -32,9 +40,11 @@ from fluorogate.quantize.ops import Exec
 from fluorogate.quantize.ranges import analyze, conv_bounds
 from fluorogate.quantize.rounding import round_float, saturate
 
-__all__ = ["FLOAT32_EXACT", "FLOAT64_EXACT", "Plan", "apply_node", "check_codes", "codes_from_adu", "conv_frame",
-           "exact_dtype", "plan_for", "quantize_float_input", "run_graph", "run_graph_tensors", "to_real",
-           "widest_integer"]
+__all__ = ["ENGINES", "FLOAT32_EXACT", "FLOAT64_EXACT", "Plan", "apply_node", "check_codes", "codes_from_adu",
+           "conv_frame", "engine", "exact_dtype", "fast_program_for", "plan_for", "quantize_float_input", "run_graph",
+           "run_graph_tensors", "to_real", "widest_integer"]
+
+ENGINES = ("auto", "spec", "fast")
 
 
 def widest_integer(graph: IntegerGraph, ranges) -> int:
@@ -130,14 +140,35 @@ def _run(graph: IntegerGraph, codes: np.ndarray, keep_all: bool) -> dict:
             vals[n.name] = torch.from_numpy(check_codes(graph, codes)).to(plan.carrier)
         else:
             vals[n.name] = apply_node(plan, n, [vals[i] for i in n.inputs], fuse=not keep_all, inplace=not keep_all)
-        for i in n.inputs:
+        for i in set(n.inputs):  # a node may read a tensor twice (add(x, x))
             if not keep_all and plan.last_use[i] == k and i != graph.output:
                 del vals[i]  # free a tensor once its last reader has run
     return vals
 
 
-def run_graph(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
-    """Evaluate `graph` on one frame of input codes ((H, W) or (C, H, W) ints) -> (C_out, H', W') int64."""
+def engine(choice: str | None = None) -> str:
+    """The reference's engine: `choice`, else `FLUOROGATE_REFERENCE`, else "auto" (module docstring)."""
+    choice = choice or os.environ.get("FLUOROGATE_REFERENCE") or "auto"
+    if choice not in ENGINES:
+        raise UserError(f"reference engine {choice!r}: want one of {', '.join(ENGINES)} (FLUOROGATE_REFERENCE)")
+    return choice
+
+
+def fast_program_for(graph: IntegerGraph, choice: str | None = None):
+    """The graph's fast program (`quantize.fast`) under engine `choice`, or None for the spec path."""
+    from fluorogate.quantize.fast import fast_program
+
+    choice = engine(choice)
+    return None if choice == "spec" else fast_program(graph, required=choice == "fast")
+
+
+def run_graph(graph: IntegerGraph, codes: np.ndarray, engine: str | None = None) -> np.ndarray:
+    """Evaluate `graph` on one frame of input codes ((H, W) or (C, H, W) ints) -> (C_out, H', W') int64.
+
+    On the fast path where it is proven exact, else the spec path; `engine` chooses (module docstring)."""
+    program = fast_program_for(graph, engine)
+    if program is not None:
+        return program.run(check_codes(graph, codes))
     return _run(graph, codes, keep_all=False)[graph.output].numpy().astype(np.int64)
 
 

@@ -12,7 +12,11 @@ its op's `row_window()` (`ops.RowWindow`: rows per step, stride, zero padding):
 - upsample2: every input row releases two output rows.
 - add/concat: a FIFO per input (the skip buffer): a row leaves when every input has delivered it.
 All arithmetic is the op's `execute`, the same code as the whole-frame `run_graph`, on row windows,
-so the two forms cannot drift apart; tests check they agree bit for bit, borders included.
+so the two forms cannot drift apart; tests check they agree bit for bit, borders included. That row
+pipeline is the streaming reference's spec path: where the fast reference (`quantize/fast`) proves a
+graph exact, the output rows are the fast whole-frame result's rows instead (the same integers, tested),
+and the beats, their order and their timing come from the model below either way. `engine` as in
+`reference.run_graph` ("spec" runs the row pipeline).
 
 Timing model (dataflow, pixel granular): an output pixel is known at the cycle the last input pixel
 it depends on arrives (`arrival_times`: the graph's receptive field from each op's `arrival`, borders
@@ -30,7 +34,14 @@ import numpy as np
 
 from fluorogate.errors import UserError
 from fluorogate.quantize.ir import InputNode, IntegerGraph
-from fluorogate.quantize.reference import Plan, apply_node, check_codes, codes_from_adu, plan_for
+from fluorogate.quantize.reference import (
+    Plan,
+    apply_node,
+    check_codes,
+    codes_from_adu,
+    fast_program_for,
+    plan_for,
+)
 
 
 class _RowOp:
@@ -118,7 +129,7 @@ def arrival_times(graph: IntegerGraph, t_in: np.ndarray) -> np.ndarray:
 
 
 def run_stream(graph: IntegerGraph, stream, width: int, height: int, adu: bool = False,
-               out_lanes: int | None = None, ready: np.ndarray | None = None):
+               out_lanes: int | None = None, ready: np.ndarray | None = None, engine: str | None = None):
     """Feed a camera BeatStream (fluorogate.sim.stream) through the line-buffer pipeline -> output BeatStream.
 
     `adu=True`: the stream carries raw camera ADU, converted by the graph's CameraConversion (as the
@@ -126,6 +137,7 @@ def run_stream(graph: IntegerGraph, stream, width: int, height: int, adu: bool =
     pixel with each pixel's C channels adjacent: lines of W*C values (`stream_to_tensors` undoes it).
     `out_lanes` defaults to the input's lanes; `ready` (bool per cycle, e.g.
     `sim.stream.ready_pattern`) stalls the output where False. Timing: see the module docstring.
+    `engine`: where the values come from (module docstring).
     """
     from fluorogate.sim.stream import BeatStream, beats_to_frames
 
@@ -135,11 +147,16 @@ def run_stream(graph: IntegerGraph, stream, width: int, height: int, adu: bool =
     lanes = stream.lanes
     frames = beats_to_frames(stream, width, height, lanes)
     beat_cycles = np.flatnonzero(stream.valid).reshape(len(frames), height, width // lanes)
-    plan = plan_for(graph)
+    program = fast_program_for(graph, engine)
+    plan = None if program is not None else plan_for(graph)
     rows_out: list[tuple[np.ndarray, np.ndarray, bool]] = []  # (values, their arrival cycles, frame start)
     for frame, cycles in zip(frames, beat_cycles, strict=True):
         codes = codes_from_adu(graph, frame) if adu else check_codes(graph, frame)[0]
-        rows = _frame(plan, graph, codes)
+        if program is not None:  # (C, H, W) -> rows of W*C values, each pixel's channels adjacent
+            out = program.run(np.asarray(codes)[None])
+            rows = list(out.transpose(1, 2, 0).reshape(out.shape[1], -1))
+        else:
+            rows = _frame(plan, graph, codes)
         t_out = arrival_times(graph, np.repeat(cycles, lanes, axis=1))
         channels = rows[0].size // t_out.shape[1]
         rows_out.extend((row, np.repeat(t_row, channels), i == 0)

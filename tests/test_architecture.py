@@ -2,7 +2,7 @@
 circle, whether at module level or inside a function (a lazy import is still a dependency).
 
 Layers, lowest first (docs: ../shared/ARCHITECTURE.md):
-  base      fluorogate/{errors,outputs,imageio,steps,fingerprint}.py: what every stage may use
+  base      fluorogate/{errors,outputs,imageio,steps,fingerprint,build_cache}.py: what every stage may use
   sim       the simulated microscope and camera, the stream model
   quantize  QAT quantizers, QONNX import/export, the IR, the reference
   models    networks, training, evaluation, run folders
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIRS = {"fluorogate": "fluorogate", "sim": "sim", "quantize": "quantize", "models": "models",
                 "hls": "hls", "firmware": "firmware", "bench": "bench"}
 BASE = {"fluorogate", "fluorogate.errors", "fluorogate.outputs", "fluorogate.imageio", "fluorogate.steps",
-        "fluorogate.fingerprint"}
+        "fluorogate.fingerprint",
+        "fluorogate.build_cache"}
 RANK = {"base": 0, "sim": 1, "quantize": 2, "models": 3, "hls": 4, "firmware": 4, "cosim": 5, "bench": 6, "cli": 7}
 
 

@@ -1,7 +1,7 @@
 """Every back end has one handler per IR op, registered beside its own code, and names what it lacks.
 
-The RTL (`firmware/stages/`), hls4ml (`hls/hls4ml/handlers.py`) and FINN (`hls/finn/ops.py`) tables
-cover every op of the IR (`quantize/ops/`); hls4ml's layer classes map to IR ops by class, so a 1x1
+The RTL (`firmware/stages/`), hls4ml (`hls/hls4ml/handlers.py`), FINN (`hls/finn/ops.py`) and fast
+reference (`quantize/fast/handlers.py`) tables cover every op of the IR (`quantize/ops/`); hls4ml's layer classes map to IR ops by class, so a 1x1
 conv (`PointwiseConv2D`) and a depthwise one (`DepthwiseConv2D`) are what they are, and a class
 nobody registered is a `TypeMismatch` naming the layer. The hls4ml FIFO model pads a 5x5 window by 2.
 """
@@ -19,6 +19,7 @@ from fluorogate.hls.finn.ops import FINN
 from fluorogate.hls.hls4ml.fifo import schedule
 from fluorogate.hls.hls4ml.handlers import HLS4ML, LAYERS, pad_times
 from fluorogate.hls.hls4ml.types import TypeMismatch, expand
+from fluorogate.quantize.fast.handlers import FAST
 from fluorogate.quantize.ops import OPS
 
 
@@ -26,6 +27,7 @@ def test_every_back_end_covers_every_op():
     assert STAGES.missing() == ["input"]  # the camera input is the top level's front end, not a stage
     assert HLS4ML.missing() == []
     assert FINN.missing() == []
+    assert FAST.missing() == []  # an op without one would send every graph holding it to the spec path
     assert set(OPS) >= {"conv", "dwconv"}
 
 

@@ -152,8 +152,10 @@ def test_tiny_bench_on_the_default(tmp_path, default_build):
     assert chk["bit_exact"] and chk["pixels_checked"] > 0
     for cond in report["sections"]["quality"]["conditions"].values():
         assert cond["reference"]["psnr"] == cond["qat"]["psnr"]
-    sw = report["sections"]["software"]["sizes"][32]["ms_per_frame"]
-    assert set(sw) == {"reference", "torch_float", "onnxruntime_float"} and all(v > 0 for v in sw.values())
+    sw = report["sections"]["software"]["sizes"][32]
+    assert set(sw["ms_per_frame"]) == {"reference", "reference_spec", "torch_float", "onnxruntime_float"}
+    assert all(v > 0 for v in sw["ms_per_frame"].values()) and sw["reference_path"] == "fast" and not sw["skipped"]
+    assert set(sw["reference_speedup"]) == {"reference_spec", "torch_float", "onnxruntime_float"}
     md = (tmp_path / "bench.md").read_text()
     assert "Integer reference == QAT, bit for bit: **True**" in md and "Cycle model confirmed: **True**" in md
     assert json.loads((tmp_path / "bench.json").read_text())["sections"]["fpga"]["cycle_model_confirmed"] is True

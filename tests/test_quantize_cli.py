@@ -38,6 +38,10 @@ def test_reference_on_frame_and_stack(tmp_path, capsys):
     assert out.shape == (3, 12, 16)
     for k in range(3):
         assert np.array_equal(out[k], run_graph(graph, quantize_float_input(graph, stack[k]))[0])
+    for engine in ("spec", "fast"):  # the torch spec path on demand, the fast kernels required: the same codes
+        assert main(["reference", str(run / "ir.json"), "--input", str(tmp_path / "stack.tif"), "--out",
+                     str(tmp_path / f"{engine}.tif"), "--engine", engine]) == 0
+        assert np.array_equal(tifffile.imread(tmp_path / f"{engine}.tif"), out)
 
 
 def test_reference_errors(tmp_path, capsys):

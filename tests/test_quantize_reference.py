@@ -69,12 +69,13 @@ def test_equals_qonnx_execution(net):
         assert np.array_equal(got, want), f"{what}: {np.sum(got != want)} pixels differ"
 
 
-def test_equals_brevitas_on_extremes_and_odd_sizes(net):
+@pytest.mark.parametrize("engine", ["spec", "fast"])  # the torch spec path and the fast kernels (g++)
+def test_equals_brevitas_on_extremes_and_odd_sizes(net, engine):
     model, _, graph = net
     for what, codes in _frames(24).items():
-        assert np.array_equal(to_real(graph, run_graph(graph, codes)), _brevitas(model, codes)), what
+        assert np.array_equal(to_real(graph, run_graph(graph, codes, engine)), _brevitas(model, codes)), what
     codes = np.random.default_rng(3).integers(0, 256, (20, 36))  # not square, not the export size
-    assert np.array_equal(to_real(graph, run_graph(graph, codes)), _brevitas(model, codes))
+    assert np.array_equal(to_real(graph, run_graph(graph, codes, engine)), _brevitas(model, codes))
 
 
 def test_equals_brevitas_on_simulated_and_real_frames(net):
@@ -131,7 +132,8 @@ def _check_random_model(folder, task, channels, extra_layers, weight_bits, act_b
     codes = np.random.default_rng(seed).integers(0, 2**act_bits, (16, 20))
     with torch.no_grad():
         want = model(torch.from_numpy(codes.astype(np.float32) * 2.0**-act_bits)[None, None]).numpy()[0]
-    assert np.array_equal(to_real(graph, run_graph(graph, codes)), want)
+    for engine in ("spec", "fast"):
+        assert np.array_equal(to_real(graph, run_graph(graph, codes, engine)), want)
     out = graph.node(graph.output)
     assert (out.quant.bits, out.quant.exp) == (act_bits + out_extra_bits, -act_bits - out_extra_bits)
 
@@ -204,9 +206,10 @@ def test_exact_at_the_bound(in_bits, w_bits, channels, dtype):
     rng = np.random.default_rng(0)
     cases = [np.full((channels, 8, 8), xmin), np.full((channels, 8, 8), xmax),
              rng.choice([xmin, xmax, xmax - 1, 1], size=(channels, 8, 8))]
-    for codes in cases:
-        got = run_graph(graph, codes.astype(np.int64))
-        assert np.array_equal(got.astype(object), _oracle(graph, codes))
+    for codes in cases:  # the spec path's carrier, and the fast path where it proves int32 enough (< 2**31)
+        for engine in ("spec", "auto"):
+            got = run_graph(graph, codes.astype(np.int64), engine)
+            assert np.array_equal(got.astype(object), _oracle(graph, codes))
     peak = int(np.abs(_oracle(graph, cases[0])).max())
     assert peak >= bound // 2  # the test really drives the accumulator near the proven bound
     r = graph.ranges["c"]

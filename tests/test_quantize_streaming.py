@@ -31,18 +31,22 @@ def _adu_frames(n: int, seed: int) -> list[np.ndarray]:
     return frames
 
 
+@pytest.mark.integration  # g++: the fast reference's kernels
+@pytest.mark.parametrize("engine", ["spec", "fast"])
 @pytest.mark.parametrize("rounding", ["half_even", "half_up"])
 @pytest.mark.parametrize("name", list(GRAPHS))
-def test_stream_equals_whole_frame(name, rounding):
+def test_stream_equals_whole_frame(name, rounding, engine):
+    """The row pipeline ("spec": line buffers, row windows) and the fast whole frame's rows ("fast"), streamed,
+    against the fast whole-frame reference."""
     graph = GRAPHS[name](rounding)
     factor = 2 if name == "sr" else 1
     frames = _adu_frames(2, seed=len(name))
-    want = [run_graph(graph, codes_from_adu(graph, f)) for f in frames]
+    want = [run_graph(graph, codes_from_adu(graph, f), engine="fast") for f in frames]
     for lanes, gaps in ((1, (0, 0, 1.0)), (2, (3, 7, 0.6)), (4, (1, 0, 0.8))):
         cfg = StreamConfig(lanes=lanes, line_gap=gaps[0], frame_gap=gaps[1], valid_prob=gaps[2], seed=lanes)
         stream = frames_to_beats(frames, cfg)
         ready = ready_pattern(8 * len(stream) * factor**2 * want[0].shape[0], 0.7, seed=lanes)
-        out = run_stream(graph, stream, W, H, adu=True, ready=ready)
+        out = run_stream(graph, stream, W, H, adu=True, ready=ready, engine=engine)
         got = stream_to_tensors(out, W * factor, H * factor, want[0].shape[0], lanes)
         assert len(got) == len(want)
         for g, w in zip(got, want, strict=True):

