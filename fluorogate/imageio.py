@@ -25,7 +25,7 @@ import math
 import os
 import struct
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -617,3 +617,37 @@ def write_tiff(
         raise UserError(f"{path}: can write a 2D image or a (frames, H, W) stack, got shape {data.shape}")
     frames = [data] if data.ndim == 2 else iter(data)
     return write_frames(path, frames, data.shape, data.dtype, pixel_size_um, force, metadata)
+
+
+@dataclass(frozen=True)
+class FrameSpan(Sequence):
+    """Frames `start` .. `stop - 1` of an open `Movie`: a lazy (n, H, W) stack, read a frame at a time.
+
+    `span[i]` reads frame i from disk, `span[a:b]` is a narrower span (nothing read), `len`, `shape` and
+    `dtype` come from the file's structure. Training draws patches from these (`models.frames`) and
+    co-simulation streams them (`bench.cosim`), so neither holds a movie in memory."""
+
+    movie: Movie
+    start: int = 0
+    stop: int | None = None
+
+    def __len__(self) -> int:
+        return (self.movie.frames if self.stop is None else self.stop) - self.start
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return len(self), self.movie.height, self.movie.width
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.movie.dtype
+
+    def __getitem__(self, key: int | slice):
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step != 1:
+                raise ValueError("FrameSpan slices are contiguous")
+            return FrameSpan(self.movie, self.start + start, self.start + max(start, stop))
+        if not -len(self) <= key < len(self):
+            raise IndexError(f"frame {key} of {len(self)}")
+        return self.movie.frame(self.start + key % len(self))

@@ -22,14 +22,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from fluorogate.errors import UserError
-from fluorogate.imageio import Movie, open_movie
+from fluorogate.imageio import FrameSpan, open_movie
 from fluorogate.models.config import FrameFile, RunConfig
 from fluorogate.models.data import PatchStream
 from fluorogate.quantize.camera import adu_to_codes, codes_to_real
@@ -59,43 +58,11 @@ def list_files(paths: list[str]) -> list[Path]:
     return files
 
 
-@dataclass(frozen=True)
-class Frames:
-    """Frames `start` .. `stop - 1` of a movie on disk: a lazy (n, H, W) stack. `frames[i]` reads frame i,
-    `frames[a:b]` is a narrower `Frames`; `split_frames`, `draw_patches` and `frames_conversion` take these
-    or in-memory arrays alike."""
-
-    movie: Movie
-    start: int = 0
-    stop: int | None = None
-
-    def __len__(self) -> int:
-        return (self.movie.frames if self.stop is None else self.stop) - self.start
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return len(self), self.movie.height, self.movie.width
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.movie.dtype
-
-    def __getitem__(self, key: int | slice):
-        if isinstance(key, slice):
-            start, stop, step = key.indices(len(self))
-            if step != 1:
-                raise ValueError("Frames slices are contiguous")
-            return Frames(self.movie, self.start + start, self.start + max(start, stop))
-        if not -len(self) <= key < len(self):
-            raise IndexError(f"frame {key} of {len(self)}")
-        return self.movie.frame(self.start + key % len(self))
-
-
-def open_frames(path: str | Path) -> Frames:
+def open_frames(path: str | Path) -> FrameSpan:
     """A file's frames, checked (unsigned integer camera ADU, grey, one sequence axis) and not yet read."""
     movie = open_movie(path, "u")
     movie.close()  # reopened by each read: a folder of many files holds no file handles open
-    return Frames(movie)
+    return FrameSpan(movie)
 
 
 def adu_bits(dtype: np.dtype) -> int:
@@ -137,7 +104,7 @@ def prepare(paths: list[str], bits: int, options: dict[str, float | None], shift
 
 
 def _each_frame(stacks):
-    """Every frame of `stacks` (lazy `Frames` or in-memory arrays), one (H, W) array at a time."""
+    """Every frame of `stacks` (lazy `FrameSpan` or in-memory arrays), one (H, W) array at a time."""
     for stack in stacks:
         for i in range(len(stack)):
             yield stack[i]
@@ -182,7 +149,7 @@ def frames_conversion(frames: list[np.ndarray], settings: dict[str, float], bits
     return CameraConversion(adu_bits=adu_bits(frames[0].dtype), offset=offset, shift=shift)
 
 
-def load_data(cfg: RunConfig) -> tuple[list[Frames], list[Frames]]:
+def load_data(cfg: RunConfig) -> tuple[list[FrameSpan], list[FrameSpan]]:
     """(training frames, held-out frames) of a run, each a list of lazy (n, H, W) stacks; refuses files
     whose content changed since the run recorded them (the sha256 in config.json)."""
     stacks = []

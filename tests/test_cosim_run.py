@@ -56,12 +56,14 @@ def test_read_frames(tmp_path):
     movie = _frames(4, 8, 6)
     path = write_tiff(tmp_path / "m.ome.tif", movie)
     frames, numbers = read_frames(path, "1:3")
-    assert np.array_equal(frames, movie[1:3]) and numbers == [1, 2]
+    assert frames.movie.page_reads == 0  # checked and opened, nothing read yet: a long movie stays on disk
+    assert np.array_equal(np.stack(list(frames)), movie[1:3]) and numbers == [1, 2]
+    assert frames.movie.page_reads == 2
     one, numbers = read_frames(write_tiff(tmp_path / "one.tif", movie[0]))
     assert one.shape == (1, 8, 6) and numbers == [0]
     rgb = tmp_path / "rgb.tif"
     tifffile.imwrite(rgb, np.zeros((2, 8, 6, 3), np.uint8), photometric="rgb")
-    with pytest.raises(UserError, match="camera stack"):
+    with pytest.raises(UserError, match="RGB colour image"):
         read_frames(rgb)
 
 

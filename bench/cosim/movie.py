@@ -1,17 +1,15 @@
 """The user's movie as frames: the one place `fluorogate cosim` reads a TIFF.
 
-Today through `fluorogate.imageio.read_tiff` (the whole stack in memory); when a lazy, validated
-`open_movie` lands there, only `read_frames` changes. It takes camera frames as stored: (H, W) or
-(T, H, W) integers (singleton axes squeezed away); `--frames A:B` picks movie frames A..B-1.
+Camera frames as stored, (H, W) or (T, H, W) integers, checked and read lazily by
+`fluorogate.imageio.open_movie`; `--frames A:B` picks movie frames A..B-1.
 """
 
 from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from fluorogate.errors import UserError
+from fluorogate.imageio import FrameSpan, open_movie
 
 
 def parse_span(text: str | None, n_frames: int) -> range:
@@ -34,20 +32,10 @@ def parse_span(text: str | None, n_frames: int) -> range:
     return span
 
 
-def read_frames(path: str | os.PathLike, span: str | None = None) -> tuple[np.ndarray, list[int]]:
-    """(frames (N, H, W) as stored, their movie frame numbers) of the TIFF/OME-TIFF at `path`."""
-    from fluorogate.imageio import read_tiff
-
-    image = read_tiff(path)
-    data = np.squeeze(image.data)
-    if data.ndim == 2:
-        data = data[None]
-    if data.ndim != 3:
-        raise UserError(
-            f"{path}: expected a (frames, H, W) camera stack, got shape {image.data.shape} "
-            "(colour or multi-channel images are not camera frames)"
-        )
-    if not np.issubdtype(data.dtype, np.integer):
-        raise UserError(f"{path}: expected integer camera ADU, got dtype {data.dtype}")
-    frames = parse_span(span, len(data))
-    return data[frames.start : frames.stop], list(frames)
+def read_frames(path: str | os.PathLike, span: str | None = None) -> tuple[FrameSpan, list[int]]:
+    """(frames (N, H, W) as stored, read from disk as they are used; their movie frame numbers) of the
+    TIFF/OME-TIFF at `path`, checked where it enters (`fluorogate.imageio.open_movie`: grey integer camera
+    frames, one sequence axis; one line for anything else)."""
+    movie = open_movie(path, "ui")
+    frames = parse_span(span, movie.frames)
+    return FrameSpan(movie, frames.start, frames.stop), list(frames)

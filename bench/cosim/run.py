@@ -18,25 +18,43 @@ from fluorogate.models.run_folder import RunFolder
 from fluorogate.quantize.ir import IntegerGraph
 
 
-def group_inputs(frames: Sequence[np.ndarray], channels: int) -> list[np.ndarray]:
-    """Movie frames -> network inputs: each frame, or for a C-frame input (sim3) C consecutive frames
-    stacked (C, H, W). UserError for frames that are not 2D integer images of one size."""
+class _Inputs(Sequence):
+    """The network's inputs over movie frames, read as they are asked for: frame k, or for a C-frame
+    input (sim3) frames kC .. kC + C - 1 stacked (C, H, W). A lazy `FrameSpan` stays lazy: co-simulating
+    a long movie holds a few frames in memory, not the movie."""
+
+    def __init__(self, frames: Sequence[np.ndarray], channels: int):
+        self.frames, self.channels = frames, channels
+
+    def __len__(self) -> int:
+        return len(self.frames) // self.channels
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        c = self.channels
+        return self.frames[k] if c == 1 else np.stack([self.frames[k * c + j] for j in range(c)])
+
+
+def group_inputs(frames: Sequence[np.ndarray], channels: int) -> Sequence[np.ndarray]:
+    """Movie frames -> network inputs (`_Inputs`). UserError for frames that are not 2D integer images of
+    one size; a stack with `shape` and `dtype` (an array, a `FrameSpan`) is checked without reading it."""
     if len(frames) == 0:
         raise UserError("no frames to simulate")
-    shapes = {np.shape(f) for f in frames}
+    if hasattr(frames, "shape") and hasattr(frames, "dtype"):
+        shapes, kinds = {tuple(frames.shape[1:])}, {np.dtype(frames.dtype)}
+    else:
+        shapes, kinds = {np.shape(f) for f in frames}, {np.asarray(f).dtype for f in frames}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
         raise UserError(f"frames must be 2D and all the same size, got shapes {sorted(shapes)[:3]}")
-    kinds = {np.asarray(f).dtype for f in frames}
     if not all(np.issubdtype(k, np.integer) for k in kinds):
         raise UserError(f"frames must be integer camera ADU (or input codes), got dtype {kinds.pop()}")
-    if channels == 1:
-        return list(frames)
     if len(frames) % channels:
         raise UserError(
             f"the model takes {channels} consecutive camera frames per output; {len(frames)} frames "
             f"is not a multiple of {channels} (choose --frames accordingly)"
         )
-    return [np.stack(frames[i : i + channels]) for i in range(0, len(frames), channels)]
+    return _Inputs(frames, channels)
 
 
 def run_cosim(
