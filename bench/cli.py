@@ -105,12 +105,11 @@ def _bench(args: argparse.Namespace) -> int:
     out = args.out or (Path(args.run) / "bench" if Path(args.run).is_dir() else Path(f"runs/bench-{args.run}"))
     report = run_bench(args.run, None, out, sections=_sizes(args.sections), cfg=cfg, force=args.force, sweep=sweep)
     print(f"wrote {out / 'bench.md'}, bench.json, latency.png")
-    fpga = report["sections"].get("fpga", {})
-    for row in fpga.get("sizes", []):
-        if "us_per_frame" in row:
-            print(f"  {row['size']}x{row['size']}: {row['us_per_frame']} us/frame, {row['max_fps']} fps max, "
-                  f"latency {row['latency_us']} us")
-    for row in report["sections"].get("framestore", {}).get("rows", []):
+    for row in report.fpga.sizes if report.fpga else []:
+        if row.us_per_frame is not None:
+            print(f"  {row.size}x{row.size}: {row.us_per_frame} us/frame, {row.max_fps} fps max, "
+                  f"latency {row.latency_us} us")
+    for row in report.sections.get("framestore", {}).get("rows", []):
         print(f"  frame store, {row['camera']}: {row['memory']}: {row['verdict']}"
               + (f" ({row['read_peak_mb_s']} MB/s needed, {row['sustained_mb_s']} sustained)" if "sustained_mb_s" in row else ""))
     return 0

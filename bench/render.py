@@ -29,8 +29,7 @@ def _fpga(sec: dict) -> list[str]:
         lines += [f"Build of {sec.get('design', 'the network')} ({b['board']}, {b['part']}): Fmax **{b['fmax_mhz']} MHz** (requested {b['requested_mhz']:g}, "
                   f"timing met: {b['timing_met']}); core cells after synthesis: {cells}.", ""]
     lines += [markdown_table(sec["sizes"]), ""]
-    if "cameras" in sec:
-        b = sec["build"]
+    if sec.get("cameras"):  # judged only against a routed build
         lines += [f"Camera modes of the task {sec.get('task', '')} (one lane = Fmax pixels/s). keeps_up: the routed "
                   f"build itself ({b['size']}x{b['size']}, {b['lanes']} lane(s) at {b['fmax_mhz']} MHz) carries the "
                   "camera; within_max_lanes is arithmetic (4 lanes at this Fmax, not built):", "",

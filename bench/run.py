@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from fluorogate.bench.report import BenchReport
 from fluorogate.errors import UserError
 from fluorogate.models.run_folder import RunFolder
 from fluorogate.quantize.ir import IntegerGraph
@@ -83,6 +84,7 @@ def section_fpga(ctx: BenchContext) -> dict:
     """The RTL back end, judged against the camera modes of the run's task (`TaskSpec.cameras`)."""
     from fluorogate.bench.fpga import fpga_rtl
     from fluorogate.bench.keep_up import FULL_FRAME_MODES, task_cameras
+    from fluorogate.bench.report import FpgaSection
 
     c = ctx.cfg
     run_cfg = ctx.run_config()
@@ -92,7 +94,8 @@ def section_fpga(ctx: BenchContext) -> dict:
                    lanes=c.lanes, simulator=c.simulator, build_dir=c.build_dir, build=c.build, board=c.board,
                    freq_mhz=c.freq_mhz, cameras=task_cameras(task) if run_cfg else FULL_FRAME_MODES,
                    peaks=spec.hook("peaks")(run_cfg) if spec and spec.peaks else None)
-    return {"task": task, **out}
+    # typed here, where it is made: a field the demo or the CLI reads cannot go missing unnoticed
+    return FpgaSection.model_validate({"task": task, **out}).model_dump(mode="json", exclude_none=True)
 
 
 def section_finn(ctx: BenchContext) -> dict:
@@ -184,7 +187,7 @@ SECTIONS: dict[str, Section] = {"fpga": section_fpga, "finn": section_finn, "sof
 
 
 def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sections: list[str | Section] | None = None,
-              cfg: BenchConfig | None = None, force: bool = False, sweep: dict | None = None) -> dict:
+              cfg: BenchConfig | None = None, force: bool = False, sweep: dict | None = None) -> BenchReport:
     """Benchmark run `run` (a folder, trained or imported, or a shipped model's name: `open_run`), write bench.json/.md/latency.png into `out_dir`, return the report.
 
     `sizes` (frame sizes) overrides `cfg.sizes` unless None. `sections`: names from SECTIONS or
@@ -209,22 +212,20 @@ def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sec
               for s in _check_sections(sections)]
     folder = open_run(run)
     run, graph = folder.path, folder.graph
-    report: dict = {"run": str(run), "kind": folder.kind, "ir": graph.name, "rounding": graph.rounding,
-                    "config": cfg.model_dump(mode="json"),
-                    "machine_start": machine_state(), "sections": {}, "section_seconds": {}}
+    report = BenchReport(run=str(run), kind=folder.kind, ir=graph.name, rounding=graph.rounding,
+                         config=cfg.model_dump(mode="json"), machine_start=machine_state())
 
     def keep(rec: StepRecord) -> None:
-        report["sections"][rec.name] = rec.result
-        report["section_seconds"][rec.name] = round(rec.seconds, 1)
+        report.sections[rec.name] = rec.result
+        report.section_seconds[rec.name] = round(rec.seconds, 1)
 
     with tempfile.TemporaryDirectory(prefix="fluorogate-bench-") as tmp:
         ctx = BenchContext(run, graph, cfg, Path(tmp))
         run_steps([(name, _error_as_result(fn)) for name, fn in chosen], ctx, desc="bench", progress=True, after=keep)
-    report["machine_end"] = machine_state()
-    if sweep is not None:
-        report["sweep"] = sweep
-    write_report(report, bench_markdown(report), out_dir, stem="bench", force=force)
-    write_atomic(out_dir / "latency.png", lambda p: latency_plot(report, p), force)
+    report.machine_end, report.sweep = machine_state(), sweep
+    data = report.model_dump(mode="json")  # what bench.json holds; the Markdown and plot are drawn from it
+    write_report(data, bench_markdown(data), out_dir, stem="bench", force=force)
+    write_atomic(out_dir / "latency.png", lambda p: latency_plot(data, p), force)
     if sweep is not None:
         write_atomic(out_dir / "psnr_bits.png", lambda p: psnr_bits_plot(sweep, p), force)
     return report

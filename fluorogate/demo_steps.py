@@ -173,24 +173,25 @@ def step_bench(ctx) -> str:
                       software_sizes=[512], software_repeats=1, hls_sizes=[16])
     report = run_bench(ctx.results["run"], None, ctx.out / "bench", sections=["fpga", "software", "quality"],
                        cfg=cfg, force=True)
-    fpga = report["sections"]["fpga"]
+    fpga = report.fpga
     ctx.results["bench_report"] = ctx.out / "bench" / "bench.md"
-    rows = {row["size"]: row for row in fpga.get("sizes", [])}
-    if "us_per_frame" not in rows.get(2048, {}):
-        return f"{ctx.out / 'bench' / 'bench.md'} (no Fmax: {fpga.get('build', fpga.get('error'))})"
-    row, build_info, sim = rows[2048], fpga["build"], fpga["simulation"]
-    kept = [c["camera"] for c in fpga["cameras"] if c.get("keeps_up")]
-    arithmetic = [c["camera"] for c in fpga["cameras"] if c["within_max_lanes"] and not c.get("keeps_up")]
+    row = fpga.size(2048) if fpga else None
+    if row is None or row.us_per_frame is None:
+        why = report.sections["fpga"].get("error") if fpga is None else fpga.error or fpga.build
+        return f"{ctx.out / 'bench' / 'bench.md'} (no Fmax: {why})"
+    build_info, sim = fpga.build, fpga.simulation
+    kept = [c.camera for c in fpga.cameras if c.keeps_up]
+    arithmetic = [c.camera for c in fpga.cameras if c.within_max_lanes and not c.keeps_up]
     lanes = build_info.get("lanes", 1)
-    ctx.results.update(fmax_mhz=build_info["fmax_mhz"], us_per_frame_2048=row["us_per_frame"],
-                       max_fps_2048=row["max_fps"], latency_us_2048=row["latency_us"])
-    return (f"RTL sim {sim['frame'][0]}x{sim['frame'][1]}: {sim['frame_cycles_model'] / sim['frame_cycles_measured']:.3f} "
-            f"px/clock, latency {sim['latency_cycles_measured']} cycles (cycle model confirmed: "
-            f"{fpga['cycle_model_confirmed']}); 2048x2048: {row['us_per_frame']} us per frame ({row['max_fps']} fps) and {row['latency_us']} us "
-            f"added latency at {build_info['fmax_mhz']} MHz (timing {'met' if build_info['timing_met'] else 'NOT met'} "
-            f"at {build_info['requested_mhz']:g}); the routed build ({lanes} lane(s)) keeps up with: "
-            f"{', '.join(kept) or 'none'}; arithmetic, not built: up to 4 lanes at this Fmax would carry "
-            f"{', '.join(arithmetic) or 'none'}. Report: {ctx.out / 'bench' / 'bench.md'}")
+    ctx.results.update(fmax_mhz=fpga.fmax_mhz, us_per_frame_2048=row.us_per_frame, max_fps_2048=row.max_fps,
+                       latency_us_2048=row.latency_us)
+    return (f"RTL sim {sim.frame[0]}x{sim.frame[1]}: {sim.frame_cycles_model / sim.frame_cycles_measured:.3f} "
+            f"px/clock, latency {sim.latency_cycles_measured} cycles (cycle model confirmed: "
+            f"{fpga.cycle_model_confirmed}); 2048x2048: {row.us_per_frame} us per frame ({row.max_fps} fps) and "
+            f"{row.latency_us} us added latency at {fpga.fmax_mhz} MHz (timing "
+            f"{'met' if build_info['timing_met'] else 'NOT met'} at {build_info['requested_mhz']:g}); the routed "
+            f"build ({lanes} lane(s)) keeps up with: {', '.join(kept) or 'none'}; arithmetic, not built: up to 4 "
+            f"lanes at this Fmax would carry {', '.join(arithmetic) or 'none'}. Report: {ctx.out / 'bench' / 'bench.md'}")
 
 
 def _graph(ctx):

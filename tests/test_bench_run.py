@@ -136,7 +136,7 @@ def test_tiny_bench_on_the_default(tmp_path, default_build):
     cfg = BenchConfig(sizes=[16, 64], build_dir=default_build, software_sizes=[32], software_repeats=1, hls_sizes=[],
                       quality_frames=1, quality_size=32)
     report = run_bench("default", None, tmp_path, sections=["fpga", "software", "quality"], cfg=cfg)
-    fpga = report["sections"]["fpga"]
+    fpga = report.sections["fpga"]
     sim = fpga["simulation"]
     assert sim["bit_exact"] and sim["pixels_compared"] == 2 * 16 * 16
     assert sim["latency_cycles_measured"] == sim["latency_cycles_model"]
@@ -148,11 +148,14 @@ def test_tiny_bench_on_the_default(tmp_path, default_build):
     assert fpga["task"] == "denoise" and (fpga["build"]["size"], fpga["build"]["lanes"]) == (64, 1)
     assert not any(c["keeps_up"] for c in fpga["cameras"]) and fpga["cameras"][0]["within_max_lanes"]
     assert fpga["cameras"][0]["verdict"].startswith("not built for 2048x2048")
-    chk = report["sections"]["quality"]["reference_equals_qat"]
+    typed = report.fpga  # what the demo and the CLI read: typed, not keys
+    assert typed.fmax_mhz == fpga["build"]["fmax_mhz"] and typed.size(64).frame_cycles == 64 * 64
+    assert typed.cameras[0].keeps_up is False and typed.simulation.bit_exact
+    chk = report.sections["quality"]["reference_equals_qat"]
     assert chk["bit_exact"] and chk["pixels_checked"] > 0
-    for cond in report["sections"]["quality"]["conditions"].values():
+    for cond in report.sections["quality"]["conditions"].values():
         assert cond["reference"]["psnr"] == cond["qat"]["psnr"]
-    sw = report["sections"]["software"]["sizes"][32]
+    sw = report.sections["software"]["sizes"][32]
     assert set(sw["ms_per_frame"]) == {"reference", "reference_spec", "torch_float", "onnxruntime_float"}
     assert all(v > 0 for v in sw["ms_per_frame"].values()) and sw["reference_path"] == "fast" and not sw["skipped"]
     assert set(sw["reference_speedup"]) == {"reference_spec", "torch_float", "onnxruntime_float"}
@@ -160,7 +163,7 @@ def test_tiny_bench_on_the_default(tmp_path, default_build):
     assert "Integer reference == QAT, bit for bit: **True**" in md and "Cycle model confirmed: **True**" in md
     assert json.loads((tmp_path / "bench.json").read_text())["sections"]["fpga"]["cycle_model_confirmed"] is True
     assert (tmp_path / "latency.png").stat().st_size > 1000
-    assert report["machine_start"]["load_avg_1_5_15"] and report["machine_end"]["load_avg_1_5_15"]
+    assert report.machine_start["load_avg_1_5_15"] and report.machine_end["load_avg_1_5_15"]
     with pytest.raises(UserError, match="exists"):  # no overwrite without force
         run_bench("default", None, tmp_path, sections=["quality"], cfg=cfg)
 
