@@ -22,8 +22,12 @@ from dataclasses import dataclass
 
 from fluorogate.bench.keep_up import CameraMode
 
-DP16KD_WORDS_X9 = 2048  # ECP5 block RAM in its 2048 x 9 mode: one 8-bit pixel per word (yosys maps fg_framebuf3 so)
-ON_CHIP_BUDGET_BLOCKS = 100  # of the LFE5U-85F's 208 DP16KD: about half, the network's line buffers need the rest
+DP16KD_WORDS_X9 = (
+    2048  # ECP5 block RAM in its 2048 x 9 mode: one 8-bit pixel per word (yosys maps fg_framebuf3 so)
+)
+ON_CHIP_BUDGET_BLOCKS = (
+    100  # of the LFE5U-85F's 208 DP16KD: about half, the network's line buffers need the rest
+)
 
 
 @dataclass(frozen=True)
@@ -60,14 +64,30 @@ class MemorySpec:
 
 # ULX3S: one 32 MB 16-bit SDR SDRAM (16M x 16, 4 banks, 512-word rows; AS4C16M16SB / IS42S16160 class) at
 # 133 MHz, CL 3: tRP + tRCD = 2 x 20 ns, CL 3 cycles, 1 turnaround cycle; tRFC 63 ns, 8192 refreshes per 64 ms.
-SDRAM_ULX3S = MemorySpec("ULX3S SDR SDRAM (16-bit, 133 MHz, 32 MB)", bus_bits=16, clock_mhz=133.0,
-                         transfers_per_clock=1, capacity_bytes=32 << 20, row_switch_ns=40.0 + 4 / 133e6 * 1e9,
-                         refresh_ns=63.0, refresh_interval_ns=64e6 / 8192, chunk_bytes=512)
+SDRAM_ULX3S = MemorySpec(
+    "ULX3S SDR SDRAM (16-bit, 133 MHz, 32 MB)",
+    bus_bits=16,
+    clock_mhz=133.0,
+    transfers_per_clock=1,
+    capacity_bytes=32 << 20,
+    row_switch_ns=40.0 + 4 / 133e6 * 1e9,
+    refresh_ns=63.0,
+    refresh_interval_ns=64e6 / 8192,
+    chunk_bytes=512,
+)
 # DDR3-800 x16 (400 MHz clock, the ECP5's DDR3 limit; 2 Gbit part, e.g. the ECP5 Versa / OrangeCrab class):
 # tRP = tRCD = 13.75 ns, CL 6 = 15 ns, write-to-read turnaround ~7.5 ns; tRFC 160 ns every 7.8 us.
-DDR3_X16 = MemorySpec("DDR3-800 x16 (400 MHz, 256 MB)", bus_bits=16, clock_mhz=400.0, transfers_per_clock=2,
-                      capacity_bytes=256 << 20, row_switch_ns=13.75 + 13.75 + 15.0 + 7.5, refresh_ns=160.0,
-                      refresh_interval_ns=7800.0, chunk_bytes=512)
+DDR3_X16 = MemorySpec(
+    "DDR3-800 x16 (400 MHz, 256 MB)",
+    bus_bits=16,
+    clock_mhz=400.0,
+    transfers_per_clock=2,
+    capacity_bytes=256 << 20,
+    row_switch_ns=13.75 + 13.75 + 15.0 + 7.5,
+    refresh_ns=160.0,
+    refresh_interval_ns=7800.0,
+    chunk_bytes=512,
+)
 MEMORIES = (SDRAM_ULX3S, DDR3_X16)
 
 
@@ -87,17 +107,33 @@ def frame_store(cam: CameraMode, memory: MemorySpec, frames: int = 3, bits: int 
     sustained = memory.sustained_bytes_s
     fits = stored * frame_bytes <= memory.capacity_bytes
     ok = fits and need <= sustained
-    short = "" if ok else (f"needs {need / sustained:.2f}x its sustained bandwidth" if fits
-                           else f"needs {stored * frame_bytes >> 20} MiB, has {memory.capacity_bytes >> 20}")
-    return {"camera": cam.name, "memory": memory.name, "bits_stored": bits,
-            "written_per_output_mb": round(stored * frame_bytes / 1e6, 3),
-            "read_per_output_mb": round(stored * frame_bytes / 1e6, 3),
-            "write_mb_s": round(frame_bytes * cam.fps / 1e6, 1), "read_peak_mb_s": round(need / 1e6, 1),
-            "average_mb_s": round(2 * stored * frame_bytes * cam.fps / frames / 1e6, 1),
-            "peak_mb_s": round(memory.peak_bytes_s / 1e6, 1), "burst_efficiency": round(memory.burst_efficiency, 3),
-            "refresh_share": round(memory.refresh_share, 4), "sustained_mb_s": round(sustained / 1e6, 1),
-            "utilisation": round(need / sustained, 3), "max_camera_fps": round(sustained / (stored * frame_bytes), 1),
-            "suffices": ok, "verdict": "yes" if ok else f"no: {short}"}
+    short = (
+        ""
+        if ok
+        else (
+            f"needs {need / sustained:.2f}x its sustained bandwidth"
+            if fits
+            else f"needs {stored * frame_bytes >> 20} MiB, has {memory.capacity_bytes >> 20}"
+        )
+    )
+    return {
+        "camera": cam.name,
+        "memory": memory.name,
+        "bits_stored": bits,
+        "written_per_output_mb": round(stored * frame_bytes / 1e6, 3),
+        "read_per_output_mb": round(stored * frame_bytes / 1e6, 3),
+        "write_mb_s": round(frame_bytes * cam.fps / 1e6, 1),
+        "read_peak_mb_s": round(need / 1e6, 1),
+        "average_mb_s": round(2 * stored * frame_bytes * cam.fps / frames / 1e6, 1),
+        "peak_mb_s": round(memory.peak_bytes_s / 1e6, 1),
+        "burst_efficiency": round(memory.burst_efficiency, 3),
+        "refresh_share": round(memory.refresh_share, 4),
+        "sustained_mb_s": round(sustained / 1e6, 1),
+        "utilisation": round(need / sustained, 3),
+        "max_camera_fps": round(sustained / (stored * frame_bytes), 1),
+        "suffices": ok,
+        "verdict": "yes" if ok else f"no: {short}",
+    }
 
 
 def free_blocks(build: dict | None = None) -> tuple[int, str]:
@@ -105,11 +141,15 @@ def free_blocks(build: dict | None = None) -> tuple[int, str]:
     left free when there is a build (`bench.fpga.read_build`'s dict), else `ON_CHIP_BUDGET_BLOCKS`."""
     bram = (build or {}).get("placed", {}).get("DP16KD")
     if bram:
-        return bram["available"] - bram["used"], f"free beside the network's {bram['used']} of {bram['available']}"
+        return bram["available"] - bram[
+            "used"
+        ], f"free beside the network's {bram['used']} of {bram['available']}"
     return ON_CHIP_BUDGET_BLOCKS, "budgeted, no routed build"
 
 
-def frame_buffer_place(cam: CameraMode, frames: int, bits: int = 8, build: dict | None = None) -> tuple[bool, str]:
+def frame_buffer_place(
+    cam: CameraMode, frames: int, bits: int = 8, build: dict | None = None
+) -> tuple[bool, str]:
     """(on chip?, why) for holding `frames - 1` camera frames of `cam` as `bits`-bit codes: fg_framebuf3 on
     chip when its blocks fit `free_blocks(build)`, else external memory. The fpga and framestore sections
     both answer with this, so they cannot disagree for one build."""
@@ -120,15 +160,27 @@ def frame_buffer_place(cam: CameraMode, frames: int, bits: int = 8, build: dict 
     return False, f"external memory: {blocks} DP16KD worth ({free} {source}); see the framestore section"
 
 
-def frame_store_rows(cameras: tuple[CameraMode, ...], frames: int, bits: int = 8,
-                     memories: tuple[MemorySpec, ...] = MEMORIES, build: dict | None = None) -> list[dict]:
+def frame_store_rows(
+    cameras: tuple[CameraMode, ...],
+    frames: int,
+    bits: int = 8,
+    memories: tuple[MemorySpec, ...] = MEMORIES,
+    build: dict | None = None,
+) -> list[dict]:
     """Per camera mode: on chip when its stored frames fit (`frame_buffer_place`), else each external memory."""
     rows = []
     for cam in cameras:
         on_chip, why = frame_buffer_place(cam, frames, bits, build)
         if on_chip:
-            rows.append({"camera": cam.name, "memory": f"on chip (fg_framebuf3): {on_chip_blocks(cam.width, cam.height, frames, bits)} DP16KD",
-                         "bits_stored": bits, "suffices": True, "verdict": f"yes: {why}"})
+            rows.append(
+                {
+                    "camera": cam.name,
+                    "memory": f"on chip (fg_framebuf3): {on_chip_blocks(cam.width, cam.height, frames, bits)} DP16KD",
+                    "bits_stored": bits,
+                    "suffices": True,
+                    "verdict": f"yes: {why}",
+                }
+            )
             continue
         rows += [frame_store(cam, mem, frames, bits) for mem in memories]
     return rows

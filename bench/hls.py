@@ -19,8 +19,14 @@ import numpy as np
 from fluorogate.quantize.ir import IntegerGraph
 
 
-def bench_hls(qonnx: str | Path, graph: IntegerGraph, sizes: tuple[int, ...] = (16, 32, 64), frames: int = 2,
-              backend: str = "vitis", workdir: str | Path | None = None) -> dict:
+def bench_hls(
+    qonnx: str | Path,
+    graph: IntegerGraph,
+    sizes: tuple[int, ...] = (16, 32, 64),
+    frames: int = 2,
+    backend: str = "vitis",
+    workdir: str | Path | None = None,
+) -> dict:
     from fluorogate.hls.hls4ml import csim
     from fluorogate.hls.hls4ml.build import build_project
     from fluorogate.hls.hls4ml.config import make_config
@@ -37,18 +43,22 @@ def bench_hls(qonnx: str | Path, graph: IntegerGraph, sizes: tuple[int, ...] = (
         t1 = time.perf_counter()
         ctx.model.compile()
         t2 = time.perf_counter()
-        codes = np.random.default_rng(size).integers(q.min_int, q.max_int + 1,
-                                                     size=(frames, graph.input.channels, size, size))
+        codes = np.random.default_rng(size).integers(
+            q.min_int, q.max_int + 1, size=(frames, graph.input.channels, size, size)
+        )
         got = csim.predict_codes(ctx.model, graph, codes)
         t3 = time.perf_counter()
         ref = np.stack([run_graph(graph, c) for c in codes])
         t4 = time.perf_counter()
         report = next(iter(ctx.out_dir.glob("*_prj/solution1/syn/report/*_axis_csynth.xml")), None)
         result["sizes"][size] = {
-            "convert_s": t1 - t0, "compile_s": t2 - t1,
-            "csim_s_per_frame": (t3 - t2) / frames, "reference_s_per_frame": (t4 - t3) / frames,
+            "convert_s": t1 - t0,
+            "compile_s": t2 - t1,
+            "csim_s_per_frame": (t3 - t2) / frames,
+            "reference_s_per_frame": (t4 - t3) / frames,
             "bit_exact": bool(np.array_equal(got, ref)),
-            "max_fifo_depth": max(ctx.depths.values()), "whole_frame_depth": size * size,
+            "max_fifo_depth": max(ctx.depths.values()),
+            "whole_frame_depth": size * size,
             "vendor": parse_csynth_xml(report.read_text()) if report else None,
         }
     return result

@@ -24,8 +24,14 @@ def task_cameras(task: str) -> tuple[CameraMode, ...]:
     return tuple(CAMERA_MODES[n] for n in names) or FULL_FRAME_MODES
 
 
-def keep_up(fmax_hz: float, pixels_per_clock: float, max_lanes: int = 4, out_per_in: int = 1,
-            cameras: tuple[CameraMode, ...] = FULL_FRAME_MODES, built: tuple[int, int, int] | None = None) -> list[dict]:
+def keep_up(
+    fmax_hz: float,
+    pixels_per_clock: float,
+    max_lanes: int = 4,
+    out_per_in: int = 1,
+    cameras: tuple[CameraMode, ...] = FULL_FRAME_MODES,
+    built: tuple[int, int, int] | None = None,
+) -> list[dict]:
     """For each camera: lanes needed (1, 2, 4, ...) at `fmax_hz`, and whether the built design carries it.
 
     `pixels_per_clock` is the measured sustained rate of one lane (1.0 ideal; below 1 with line bubbles).
@@ -41,11 +47,18 @@ def keep_up(fmax_hz: float, pixels_per_clock: float, max_lanes: int = 4, out_per
     for cam in cameras:
         needed = cam.pixel_rate / per_lane if per_lane > 0 else math.inf
         lanes = 1 << max(0, math.ceil(math.log2(needed))) if needed != math.inf else math.inf
-        row = {"camera": cam.name, "frame": cam.frame, "pixel_rate_mpx_s": round(cam.pixel_rate / 1e6, 1),
-               "lanes_needed": lanes, "within_max_lanes": lanes <= max_lanes}
+        row = {
+            "camera": cam.name,
+            "frame": cam.frame,
+            "pixel_rate_mpx_s": round(cam.pixel_rate / 1e6, 1),
+            "lanes_needed": lanes,
+            "within_max_lanes": lanes <= max_lanes,
+        }
         if out_per_in != 1:
-            row |= {"out_pixel_rate_mpx_s": round(out_per_in * cam.pixel_rate / 1e6, 1),
-                    "out_lanes": lanes * out_per_in}
+            row |= {
+                "out_pixel_rate_mpx_s": round(out_per_in * cam.pixel_rate / 1e6, 1),
+                "out_lanes": lanes * out_per_in,
+            }
         if built is not None:
             row |= _verdict(cam, lanes, *built)
         rows.append(row)
@@ -54,7 +67,10 @@ def keep_up(fmax_hz: float, pixels_per_clock: float, max_lanes: int = 4, out_per
 
 def _verdict(cam: CameraMode, lanes_needed: float, width: int, height: int, lanes: int) -> dict:
     if (cam.width, cam.height) != (width, height):
-        return {"keeps_up": False, "verdict": f"not built for {cam.frame} (built {width}x{height}); lanes: arithmetic"}
+        return {
+            "keeps_up": False,
+            "verdict": f"not built for {cam.frame} (built {width}x{height}); lanes: arithmetic",
+        }
     if lanes_needed <= lanes:
         return {"keeps_up": True, "verdict": f"yes: the built {lanes} lane(s) carry it"}
     return {"keeps_up": False, "verdict": f"no: needs {lanes_needed} lanes, built {lanes}"}

@@ -79,13 +79,24 @@ def pareto_plot(sweep: dict, path: Path) -> None:
     pts = [p for p in sweep["points"] if p.get("lut") and p.get("psnr_qat") is not None]
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     if pts:
-        sc = ax.scatter([p["lut"] for p in pts], [p["psnr_qat"] for p in pts],
-                        c=[p["latency_cycles"] for p in pts], cmap="viridis", s=50, zorder=3)
+        sc = ax.scatter(
+            [p["lut"] for p in pts],
+            [p["psnr_qat"] for p in pts],
+            c=[p["latency_cycles"] for p in pts],
+            cmap="viridis",
+            s=50,
+            zorder=3,
+        )
         fig.colorbar(sc, ax=ax, label=f"latency (cycles, {sweep['config']['latency_size']}-wide frame)")
         for p in pts:
             fmax = f", {p['fmax_mhz']:.0f} MHz" if p.get("fmax_mhz") else ""
-            ax.annotate(f"{p['bits']} c{p['channels']}{fmax}", (p["lut"], p["psnr_qat"]), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points")
+            ax.annotate(
+                f"{p['bits']} c{p['channels']}{fmax}",
+                (p["lut"], p["psnr_qat"]),
+                fontsize=7,
+                xytext=(4, 3),
+                textcoords="offset points",
+            )
         front = sorted((p for p in pts if p["pareto"]), key=lambda p: p["lut"])
         ax.plot([p["lut"] for p in front], [p["psnr_qat"] for p in front], "r--", lw=1, label="Pareto front")
         ax.legend(fontsize=8)

@@ -43,13 +43,21 @@ def quality(run: Path, graph, frames: int = 4, size: int = 128) -> dict:
         restored["reference"] = (list(want - offset), "")
         rng = float(np.max(truths) - np.min(truths))
         table[cond] = {
-            name: {"psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
-                   "ssim": float(np.mean([ssim(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
-                   "param": param}
+            name: {
+                "psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
+                "ssim": float(np.mean([ssim(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
+                "param": param,
+            }
             for name, (outs, param) in restored.items()
         }
     return {
-        "frames": frames, "size": size, "model": cfg.model.model_dump(), "conditions": table,
-        "reference_equals_qat": {"pixels_checked": checked, "pixels_differing": differing,
-                                 "bit_exact": differing == 0 and checked > 0},
+        "frames": frames,
+        "size": size,
+        "model": cfg.model.model_dump(),
+        "conditions": table,
+        "reference_equals_qat": {
+            "pixels_checked": checked,
+            "pixels_differing": differing,
+            "bit_exact": differing == 0 and checked > 0,
+        },
     }

@@ -126,8 +126,9 @@ def _cell(value) -> str:
     return str(value)
 
 
-def write_report(report: dict | BaseModel, markdown: str, out_dir: Path, stem: str = "bench",
-                 force: bool = True) -> tuple[Path, Path]:
+def write_report(
+    report: dict | BaseModel, markdown: str, out_dir: Path, stem: str = "bench", force: bool = True
+) -> tuple[Path, Path]:
     """Write `<stem>.json` and `<stem>.md` into `out_dir` atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
     data = report.model_dump(mode="json") if isinstance(report, BaseModel) else report

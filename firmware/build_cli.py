@@ -20,29 +20,56 @@ def register_build(subparsers: argparse._SubParsersAction) -> None:
     from fluorogate.firmware.boards import BOARDS
 
     p = subparsers.add_parser(
-        "build", help="bitstream for an FPGA board with open tools (yosys, nextpnr, ecppack/icepack from PyPI)",
+        "build",
+        help="bitstream for an FPGA board with open tools (yosys, nextpnr, ecppack/icepack from PyPI)",
         description="Synthesize, place and route the core of RUN inside a self-test board top (pattern source, "
-                    "checksum sink, PLL) and pack a bitstream; writes resource and Fmax reports (JSON + "
-                    "Markdown). RUN is a run folder with rtl/ (from `fluorogate rtl`), an RTL folder (files.f, "
-                    "design.json), or one Verilog file. Exit status 3: built, but timing not met.")
+        "checksum sink, PLL) and pack a bitstream; writes resource and Fmax reports (JSON + "
+        "Markdown). RUN is a run folder with rtl/ (from `fluorogate rtl`), an RTL folder (files.f, "
+        "design.json), or one Verilog file. Exit status 3: built, but timing not met.",
+    )
     p.add_argument("run", type=Path, help="run folder, RTL folder, or a Verilog file")
-    p.add_argument("--board", choices=sorted(BOARDS), default="ulx3s-85f", help="board preset (default %(default)s)")
-    p.add_argument("--out", type=Path, help="build folder (default: RUN/build-BOARD; needed for a single file)")
+    p.add_argument(
+        "--board", choices=sorted(BOARDS), default="ulx3s-85f", help="board preset (default %(default)s)"
+    )
+    p.add_argument(
+        "--out", type=Path, help="build folder (default: RUN/build-BOARD; needed for a single file)"
+    )
     p.add_argument("--top", help="the core's module name (default: design.json's top, or the file's stem)")
-    p.add_argument("--freq", type=float, default=100.0, help="core clock in MHz, made by the PLL (default %(default)s)")
+    p.add_argument(
+        "--freq", type=float, default=100.0, help="core clock in MHz, made by the PLL (default %(default)s)"
+    )
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default %(default)s)")
-    p.add_argument("--router", choices=("router1", "router2"), default="router1",
-                   help="nextpnr router: router1 reaches higher Fmax on small designs, router2 finishes large "
-                        "congested ones (the 2048-wide denoiser) where router1 crawls (default %(default)s)")
-    p.add_argument("--placer", choices=("heap", "static", "sa"), default="heap",
-                   help="nextpnr placer: heap (nextpnr's default, analytic), static (electrostatic: spreads "
-                        "cells by density, for designs router2 cannot untangle) or sa (annealing, slow) "
-                        "(default %(default)s)")
-    p.add_argument("--frame", type=int, nargs=2, metavar=("BEATS", "LINES"), default=None,
-                   help="self-test frame, beats per line and lines (default: design.json's frame, else 64 32)")
-    p.add_argument("--timeout", type=float, default=60.0, metavar="MINUTES",
-                   help="limit for each tool run (synthesis, place and route); large designs on a busy machine "
-                        "need more (default %(default)s)")
+    p.add_argument(
+        "--router",
+        choices=("router1", "router2"),
+        default="router1",
+        help="nextpnr router: router1 reaches higher Fmax on small designs, router2 finishes large "
+        "congested ones (the 2048-wide denoiser) where router1 crawls (default %(default)s)",
+    )
+    p.add_argument(
+        "--placer",
+        choices=("heap", "static", "sa"),
+        default="heap",
+        help="nextpnr placer: heap (nextpnr's default, analytic), static (electrostatic: spreads "
+        "cells by density, for designs router2 cannot untangle) or sa (annealing, slow) "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--frame",
+        type=int,
+        nargs=2,
+        metavar=("BEATS", "LINES"),
+        default=None,
+        help="self-test frame, beats per line and lines (default: design.json's frame, else 64 32)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="MINUTES",
+        help="limit for each tool run (synthesis, place and route); large designs on a busy machine "
+        "need more (default %(default)s)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing build folder")
     p.set_defaults(handler=build_command)
 
@@ -59,15 +86,26 @@ def build_command(args: argparse.Namespace) -> int:
     if args.out is None and parent is None:
         raise UserError(f"{args.run}: pass --out for the build folder of a single Verilog file")
     out = args.out or parent / f"build-{args.board}"
-    cfg = core_build_config(core, args.top, tuple(args.frame) if args.frame else None, board=args.board,
-                            freq_mhz=args.freq, seed=args.seed, timeout_s=args.timeout * 60,
-                            pnr_args=["--router", args.router, "--placer", args.placer])
+    cfg = core_build_config(
+        core,
+        args.top,
+        tuple(args.frame) if args.frame else None,
+        board=args.board,
+        freq_mhz=args.freq,
+        seed=args.seed,
+        timeout_s=args.timeout * 60,
+        pnr_args=["--router", args.router, "--placer", args.placer],
+    )
     report = run_build(cfg, out, force=args.force)
     print(report.summary())
     print(f"wrote {out}/{report.bitstream} and {out}/build_report.md")
     if not report.timing_met:
-        slow = [f"{c.name} {c.achieved_mhz:.1f} < {c.constraint_mhz:g} MHz" for c in report.clocks if not c.met]
-        print(f"fluorogate: timing NOT met ({'; '.join(slow)}); the critical path is in {out}/build_report.md",
-              file=sys.stderr)
+        slow = [
+            f"{c.name} {c.achieved_mhz:.1f} < {c.constraint_mhz:g} MHz" for c in report.clocks if not c.met
+        ]
+        print(
+            f"fluorogate: timing NOT met ({'; '.join(slow)}); the critical path is in {out}/build_report.md",
+            file=sys.stderr,
+        )
         return TIMING_FAILED
     return 0

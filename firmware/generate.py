@@ -121,7 +121,9 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
     stages = plan_stages(graph)
     geo = _geometry(graph, cfg)
     lanes = _lanes(graph, cfg, geo)
-    builders = {s.output: STAGES.lookup(s.head)(graph, cfg, channels, s, geo[s.inputs[0]], lanes) for s in stages}
+    builders = {
+        s.output: STAGES.lookup(s.head)(graph, cfg, channels, s, geo[s.inputs[0]], lanes) for s in stages
+    }
     sources: dict[str, str] = {}
     static = [RTL_DIR / name for name in LIBRARY]
     from tqdm import tqdm
@@ -149,24 +151,40 @@ def generate(graph: IntegerGraph, cfg: RtlConfig) -> RtlDesign:
     sources[f"{cfg.top}.v"] = top
     in_fmt = _fmt(graph, channels, inp.name)
     report = {
-        "top": cfg.top, "ir": graph.name, "ir_sha256": graph.digest(), "rtl_config": cfg.model_dump(mode="json"),
-        "width": cfg.width, "height": cfg.height, "lanes": cfg.lanes,
-        "out_width": geo[graph.output][0], "out_height": geo[graph.output][1],
+        "top": cfg.top,
+        "ir": graph.name,
+        "ir_sha256": graph.digest(),
+        "rtl_config": cfg.model_dump(mode="json"),
+        "width": cfg.width,
+        "height": cfg.height,
+        "lanes": cfg.lanes,
+        "out_width": geo[graph.output][0],
+        "out_height": geo[graph.output][1],
         "rounding": graph.rounding,
         "in_pixel_bits": _in_pixel_bits(inp, in_fmt),
         "s_axis_tdata_bits": cfg.lanes * _in_pixel_bits(inp, in_fmt),
         "out_lanes": lanes[graph.output],
         "m_axis_tdata_bits": 64 if cfg.peaks else lanes[graph.output] * out_fmt.width,
         "peaks": _peaks_report(cfg.peaks, geo[graph.output], lanes[graph.output]),
-        "out_channels": out_fmt.channels, "out_bits": out_fmt.bits,
+        "out_channels": out_fmt.channels,
+        "out_bits": out_fmt.bits,
         "out_signed": out_fmt.signed,
-        "stages": [{"name": s.name, "kind": s.kind, "nodes": [s.head.name] + [n.name for n in s.post],
-                    "kernel": builders[s.output].kernel_kind, "lanes": lanes[s.output],
-                    "pipeline_cycles": builders[s.output].latency + 1,
-                    "out_bits": builders[s.output].out_fmt.bits} for s in stages],
+        "stages": [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "nodes": [s.head.name] + [n.name for n in s.post],
+                "kernel": builders[s.output].kernel_kind,
+                "lanes": lanes[s.output],
+                "pipeline_cycles": builders[s.output].latency + 1,
+                "out_bits": builders[s.output].out_fmt.bits,
+            }
+            for s in stages
+        ],
         "skip_fifos": {f"{name}.in{k}": depth for (name, k), depth in skip.items()},
-        "latency_cycles_estimate": latency_estimate(cfg, stages, builders,
-                                                    INPUT_SLICE + (CAMERA_SLICE if inp.camera else 0)),
+        "latency_cycles_estimate": latency_estimate(
+            cfg, stages, builders, INPUT_SLICE + (CAMERA_SLICE if inp.camera else 0)
+        ),
     }
     return RtlDesign(cfg.top, sources, static, report)
 
@@ -186,8 +204,9 @@ def write_design(graph: IntegerGraph, cfg: RtlConfig, out_dir: Path, force: bool
     return design
 
 
-def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _StageBuilder],
-                     input_cycles: int = INPUT_SLICE) -> int | None:
+def latency_estimate(
+    cfg: RtlConfig, stages: list[Stage], builders: dict[str, _StageBuilder], input_cycles: int = INPUT_SLICE
+) -> int | None:
     """First pixel in to first pixel out, no stalls: the input slices, then per k x k stage its look-ahead
     (k//2 lines and k//2 pixels: W+1 for 3x3), plus each stage's register, kernel and FIFO cycles along the
     longest path; after a lanes upsample, the beat-time model of `schedule.py` (the first output line
@@ -207,8 +226,10 @@ def latency_estimate(cfg: RtlConfig, stages: list[Stage], builders: dict[str, _S
 
 def _check_peaks(fmt: _Fmt) -> None:
     if fmt.channels != 1 or fmt.signed or fmt.bits > 12:
-        raise UserError(f"peaks: the peak finder takes one unsigned channel of at most 12 bits; the graph's "
-                        f"output has {fmt.channels} channel(s) of {'signed ' if fmt.signed else ''}{fmt.bits} bits")
+        raise UserError(
+            f"peaks: the peak finder takes one unsigned channel of at most 12 bits; the graph's "
+            f"output has {fmt.channels} channel(s) of {'signed ' if fmt.signed else ''}{fmt.bits} bits"
+        )
 
 
 def _peaks_report(peaks: PeakConfig | None, geo: tuple[int, int], lanes: int) -> dict | None:
@@ -247,12 +268,16 @@ class _ResetTree:
     def lines(self) -> list[str]:
         regs = ["rst_root"] + [r for b in self.blocks for r in (_first_level(b), b)]
         assert len(set(regs)) == len(regs), f"reset register names collide: {regs}"
-        out = ["    // Reset tree (see generate._ResetTree): a registered copy per block, all 3 cycles late.",
-               f"    reg {', '.join(f'{r} = 1{chr(39)}b1' for r in regs)};",
-               "    (* keep *) always @(posedge clk) rst_root <= rst;"]
+        out = [
+            "    // Reset tree (see generate._ResetTree): a registered copy per block, all 3 cycles late.",
+            f"    reg {', '.join(f'{r} = 1{chr(39)}b1' for r in regs)};",
+            "    (* keep *) always @(posedge clk) rst_root <= rst;",
+        ]
         for b in self.blocks:
-            out += [f"    (* keep *) always @(posedge clk) {_first_level(b)} <= rst_root;",
-                    f"    (* keep *) always @(posedge clk) {b} <= {_first_level(b)};"]
+            out += [
+                f"    (* keep *) always @(posedge clk) {_first_level(b)} <= rst_root;",
+                f"    (* keep *) always @(posedge clk) {b} <= {_first_level(b)};",
+            ]
         return out
 
 
@@ -261,17 +286,32 @@ def _first_level(block_reset: str) -> str:
     return block_reset + "_a"
 
 
-def _top(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: list[Stage],
-         builders: dict[str, _StageBuilder], skip: dict[tuple[str, int], int], out_geo: tuple[int, int],
-         lanes: dict[str, int]) -> str:
+def _top(
+    graph: IntegerGraph,
+    cfg: RtlConfig,
+    channels: dict[str, int],
+    stages: list[Stage],
+    builders: dict[str, _StageBuilder],
+    skip: dict[tuple[str, int], int],
+    out_geo: tuple[int, int],
+    lanes: dict[str, int],
+) -> str:
     lines = _top_body(graph, cfg, channels, stages, builders, skip, out_geo, lanes, resets := _ResetTree())
     head = lines.index(");") + 1
     return "\n".join(lines[:head] + resets.lines() + lines[head:])
 
 
-def _top_body(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], stages: list[Stage],
-              builders: dict[str, _StageBuilder], skip: dict[tuple[str, int], int], out_geo: tuple[int, int],
-              lanes: dict[str, int], resets: _ResetTree) -> list[str]:
+def _top_body(
+    graph: IntegerGraph,
+    cfg: RtlConfig,
+    channels: dict[str, int],
+    stages: list[Stage],
+    builders: dict[str, _StageBuilder],
+    skip: dict[tuple[str, int], int],
+    out_geo: tuple[int, int],
+    lanes: dict[str, int],
+    resets: _ResetTree,
+) -> list[str]:
     inp = graph.input
     fin = _fmt(graph, channels, inp.name)
     fout = _fmt(graph, channels, graph.output)
@@ -315,24 +355,31 @@ def _top_body(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], sta
     # another after the requantization (CAMERA_SLICE + INPUT_SLICE cycles): the front end's state logic, the
     # subtraction, the rounding and the first stages' handshake each get a clock period of their own.
     t_in = vname(inp.name)
-    lines += [f"    wire [{n * fin.width - 1}:0] {t_in}_data, cam_data;", f"    wire {t_in}_valid, {t_in}_ready;",
-              "    wire cam_valid, cam_ready;",
-              f"    fg_fifo #(.DW({n * fin.width}), .DEPTH(2)) in_slice (.clk(clk), .rst({resets('in')}), .in_data(cam_data), "
-              f".in_valid(cam_valid), .in_ready(cam_ready), .out_data({t_in}_data), .out_valid({t_in}_valid), "
-              f".out_ready({t_in}_ready));"]
+    lines += [
+        f"    wire [{n * fin.width - 1}:0] {t_in}_data, cam_data;",
+        f"    wire {t_in}_valid, {t_in}_ready;",
+        "    wire cam_valid, cam_ready;",
+        f"    fg_fifo #(.DW({n * fin.width}), .DEPTH(2)) in_slice (.clk(clk), .rst({resets('in')}), .in_data(cam_data), "
+        f".in_valid(cam_valid), .in_ready(cam_ready), .out_data({t_in}_data), .out_valid({t_in}_valid), "
+        f".out_ready({t_in}_ready));",
+    ]
     if inp.camera:
         cam, e, fields = inp.camera, Emitter("cam_"), n * fin.channels  # every channel of every lane
         dw = cam.adu_bits + 2
-        lines += [f"    wire [{fields * dw - 1}:0] cam_diff, cam_diff_r;",
-                  f"    fg_fifo #(.DW({fields * dw}), .DEPTH(2)) cam_slice (.clk(clk), .rst({resets('in')}), .in_data(cam_diff), "
-                  ".in_valid(px_valid), .in_ready(px_ready), .out_data(cam_diff_r), .out_valid(cam_valid), "
-                  ".out_ready(cam_ready));"]
+        lines += [
+            f"    wire [{fields * dw - 1}:0] cam_diff, cam_diff_r;",
+            f"    fg_fifo #(.DW({fields * dw}), .DEPTH(2)) cam_slice (.clk(clk), .rst({resets('in')}), .in_data(cam_diff), "
+            ".in_valid(px_valid), .in_ready(px_ready), .out_data(cam_diff_r), .out_valid(cam_valid), "
+            ".out_ready(cam_ready));",
+        ]
         for f in range(fields):
             adu = sx(f"px_data[{f * cam.adu_bits} +: {cam.adu_bits}]", False)
             e.lines.append(f"    assign cam_diff[{f * dw} +: {dw}] = {adu} - {sconst(cam.offset, dw)};")
             diff = e.wire(dw, f"cam_diff_r[{f * dw} +: {dw}]", "d")
             code = e.requant(diff, cam.shift, graph.rounding, inp.quant.min_int, inp.quant.max_int)
-            e.lines.append(f"    assign cam_data[{f * fin.bits} +: {fin.bits}] = {code.name}[{fin.bits - 1}:0];")
+            e.lines.append(
+                f"    assign cam_data[{f * fin.bits} +: {fin.bits}] = {code.name}[{fin.bits - 1}:0];"
+            )
         lines += e.lines
     else:
         lines.append("    assign cam_data = px_data, cam_valid = px_valid, px_ready = cam_ready;")
@@ -342,8 +389,10 @@ def _top_body(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], sta
     for s in stages:
         b = builders[s.output]
         t_out = vname(s.output)
-        lines += [f"    wire [{lanes[s.output] * b.out_fmt.width - 1}:0] {t_out}_data;",
-                  f"    wire {t_out}_valid, {t_out}_ready;"]
+        lines += [
+            f"    wire [{lanes[s.output] * b.out_fmt.width - 1}:0] {t_out}_data;",
+            f"    wire {t_out}_valid, {t_out}_ready;",
+        ]
     for s in stages:
         b = builders[s.output]
         conns = [".clk(clk)", f".rst({resets(s.name)})"]
@@ -352,32 +401,47 @@ def _top_body(graph: IntegerGraph, cfg: RtlConfig, channels: dict[str, int], sta
             bw = lanes[t] * b.in_fmts[k].width
             lines += [f"    wire [{bw - 1}:0] {port}_data;", f"    wire {port}_valid, {port}_ready;"]
             if (s.name, k) in skip:
-                lines += [f"    wire [{bw - 1}:0] {port}_q_data;", f"    wire {port}_q_valid, {port}_q_ready;",
-                          f"    {'fg_fifo_bram' if skip[(s.name, k)] >= BRAM_FIFO_MIN else 'fg_fifo'} "
-                          f"#(.DW({bw}), .DEPTH({skip[(s.name, k)]})) {port}_skip (.clk(clk), "
-                          f".rst({resets(port)}), .in_data({port}_q_data), .in_valid({port}_q_valid), .in_ready({port}_q_ready), "
-                          f".out_data({port}_data), .out_valid({port}_valid), .out_ready({port}_ready));"]
+                lines += [
+                    f"    wire [{bw - 1}:0] {port}_q_data;",
+                    f"    wire {port}_q_valid, {port}_q_ready;",
+                    f"    {'fg_fifo_bram' if skip[(s.name, k)] >= BRAM_FIFO_MIN else 'fg_fifo'} "
+                    f"#(.DW({bw}), .DEPTH({skip[(s.name, k)]})) {port}_skip (.clk(clk), "
+                    f".rst({resets(port)}), .in_data({port}_q_data), .in_valid({port}_q_valid), .in_ready({port}_q_ready), "
+                    f".out_data({port}_data), .out_valid({port}_valid), .out_ready({port}_ready));",
+                ]
                 readers.setdefault(t, []).append(f"{port}_q")
             else:
                 readers.setdefault(t, []).append(port)
-            conns += [f".in{k}_data({port}_data)", f".in{k}_valid({port}_valid)", f".in{k}_ready({port}_ready)"]
+            conns += [
+                f".in{k}_data({port}_data)",
+                f".in{k}_valid({port}_valid)",
+                f".in{k}_ready({port}_ready)",
+            ]
         t_out = vname(s.output)
         conns += [f".out_data({t_out}_data)", f".out_valid({t_out}_valid)", f".out_ready({t_out}_ready)"]
         lines.append(f"    {s.name} u_{s.name} ({', '.join(conns)});")
     sink = "loc_in" if cfg.peaks else "m_axis"
     readers.setdefault(graph.output, []).append(sink)
-    lines += [f"    wire [{lanes[graph.output] * fout.width - 1}:0] {sink}_data;", f"    wire {sink}_valid, {sink}_ready;"]
+    lines += [
+        f"    wire [{lanes[graph.output] * fout.width - 1}:0] {sink}_data;",
+        f"    wire {sink}_valid, {sink}_ready;",
+    ]
     if not cfg.peaks:
-        lines += ["    assign m_axis_ready = m_axis_tready;", "    assign m_axis_tdata = m_axis_data;",
-                  "    assign m_axis_tvalid = m_axis_valid;"]
+        lines += [
+            "    assign m_axis_ready = m_axis_tready;",
+            "    assign m_axis_tdata = m_axis_data;",
+            "    assign m_axis_tvalid = m_axis_valid;",
+        ]
     # Forks: a beat leaves a tensor when every reader takes it (readers' ready never depends on valid).
     for t, rs in readers.items():
         src = vname(t)
         lines.append(f"    assign {src}_ready = {' && '.join(f'{r}_ready' for r in rs)};")
         for r in rs:
             others = [f"{o}_ready" for o in rs if o != r]
-            lines += [f"    assign {r}_data = {src}_data;",
-                      f"    assign {r}_valid = {' && '.join([f'{src}_valid', *others])};"]
+            lines += [
+                f"    assign {r}_data = {src}_data;",
+                f"    assign {r}_valid = {' && '.join([f'{src}_valid', *others])};",
+            ]
     if cfg.peaks:
         return lines + _peaks_tail(cfg.peaks, out_geo, lanes[graph.output], fout.bits, resets("out"))
     # Output framing and counters.
@@ -414,7 +478,9 @@ def _peaks_tail(peaks: PeakConfig, out_geo: tuple[int, int], lanes: int, bits: i
     from fluorogate.firmware.peaks import peaks_instance
 
     return [
-        peaks_instance(out_geo[0], out_geo[1], bits, lanes, peaks, "loc_in_", "m_axis_t", "clear_errors", rst),
+        peaks_instance(
+            out_geo[0], out_geo[1], bits, lanes, peaks, "loc_in_", "m_axis_t", "clear_errors", rst
+        ),
         "    reg sof, frame_out_done;",
         "    assign m_axis_tuser = sof;",
         "    always @(posedge clk) begin",

@@ -36,7 +36,9 @@ class Kernel:
     static_sources: list[Path] = field(default_factory=list)  # library files to copy beside them
 
 
-def mac_kernel(name: str, matrix: np.ndarray, bits: int, signed: bool, lo: int, hi: int, bound: int) -> Kernel:
+def mac_kernel(
+    name: str, matrix: np.ndarray, bits: int, signed: bool, lo: int, hi: int, bound: int
+) -> Kernel:
     """Sum of constant products in registered partial sums of MAC_GROUP terms, then their sum (2 cycles)."""
     k_in, n_out = matrix.shape
     acc = signed_bits(bound)
@@ -66,7 +68,9 @@ def mac_kernel(name: str, matrix: np.ndarray, bits: int, signed: bool, lo: int, 
     return Kernel(name, {f"{name}.v": "\n".join(lines)}, latency=2, acc_bits=acc)
 
 
-def da4ml_kernel(name: str, matrix: np.ndarray, bits: int, signed: bool, lo: int, hi: int, bound: int) -> Kernel:
+def da4ml_kernel(
+    name: str, matrix: np.ndarray, bits: int, signed: bool, lo: int, hi: int, bound: int
+) -> Kernel:
     """da4ml's shared shift-add graph, pipelined, wrapped to the common kernel interface."""
     from da4ml.codegen.rtl.verilog import pipeline_logic_gen
     from da4ml.trace import FixedVariableArray, comb_trace, to_pipeline
@@ -74,8 +78,9 @@ def da4ml_kernel(name: str, matrix: np.ndarray, bits: int, signed: bool, lo: int
 
     k_in, n_out = matrix.shape
     acc = signed_bits(bound)
-    x = FixedVariableArray.from_lhs(np.full(k_in, float(min(lo, 0))), np.full(k_in, float(max(hi, 0))),
-                                    np.ones(k_in))
+    x = FixedVariableArray.from_lhs(
+        np.full(k_in, float(min(lo, 0))), np.full(k_in, float(max(hi, 0))), np.ones(k_in)
+    )
     comb = comb_trace(x, x @ matrix.astype(np.float64), keep_dead_inputs=True)
     pipe = to_pipeline(comb, DA4ML_LATENCY_CUTOFF, verbose=False)
     core = f"{name}_da"
@@ -102,14 +107,16 @@ def da4ml_kernel(name: str, matrix: np.ndarray, bits: int, signed: bool, lo: int
             shift = f" <<< {-kif.fractional}" if kif.fractional < 0 else ""
             outs.append(f"    assign y[{o * acc} +: {acc}] = {val}{shift};")
         offset += width
-    wrapper = "\n".join([
-        f"module {name} (input wire clk, input wire [{k_in * bits - 1}:0] x, output wire [{n_out * acc - 1}:0] y);",
-        f"    wire [{max(offset, 1) - 1}:0] m;",
-        f"    {core} u (.clk(clk), .model_inp({{{', '.join(reversed(packed))}}}), .model_out(m));",
-        *outs,
-        "endmodule",
-        "",
-    ])
+    wrapper = "\n".join(
+        [
+            f"module {name} (input wire clk, input wire [{k_in * bits - 1}:0] x, output wire [{n_out * acc - 1}:0] y);",
+            f"    wire [{max(offset, 1) - 1}:0] m;",
+            f"    {core} u (.clk(clk), .model_inp({{{', '.join(reversed(packed))}}}), .model_out(m));",
+            *outs,
+            "endmodule",
+            "",
+        ]
+    )
     sources[f"{name}.v"] = wrapper
     import da4ml.codegen.rtl as rtl_pkg
 

@@ -94,18 +94,31 @@ def parse_nextpnr_report(path: Path) -> NextpnrReport:
     """Parse nextpnr's `--report` JSON; `UserError` naming the file if it is not one."""
     try:
         raw = json.loads(Path(path).read_text())
-        resources = {k: ResourceUse(used=v["used"], available=v["available"]) for k, v in raw["utilization"].items()}
-        clocks = [ClockTiming(net=k, achieved_mhz=v["achieved"], constraint_mhz=v["constraint"])
-                  for k, v in raw.get("fmax", {}).items()]
+        resources = {
+            k: ResourceUse(used=v["used"], available=v["available"]) for k, v in raw["utilization"].items()
+        }
+        clocks = [
+            ClockTiming(net=k, achieved_mhz=v["achieved"], constraint_mhz=v["constraint"])
+            for k, v in raw.get("fmax", {}).items()
+        ]
         paths: dict[str, CriticalPath] = {}
         for p in raw.get("critical_paths", []):
             start, end = p["from"].removeprefix("posedge "), p["to"].removeprefix("posedge ")
             if start != end or start == "<async>":
                 continue  # cross-domain and IO paths have no Fmax of their own
-            steps = [PathStep(kind=s["type"], delay_ns=s["delay"], cell=s["to"]["cell"], net=s.get("net"),
-                              sources=s.get("sources", [])) for s in p["path"]]
-            paths[start] = CriticalPath(start=p["path"][0]["from"]["cell"], end=p["path"][-1]["to"]["cell"],
-                                        steps=steps)
+            steps = [
+                PathStep(
+                    kind=s["type"],
+                    delay_ns=s["delay"],
+                    cell=s["to"]["cell"],
+                    net=s.get("net"),
+                    sources=s.get("sources", []),
+                )
+                for s in p["path"]
+            ]
+            paths[start] = CriticalPath(
+                start=p["path"][0]["from"]["cell"], end=p["path"][-1]["to"]["cell"], steps=steps
+            )
     except FileNotFoundError:
         raise UserError(f"{path}: no nextpnr report (did place-and-route run?)") from None
     except (json.JSONDecodeError, KeyError, TypeError, IndexError) as exc:
@@ -121,7 +134,10 @@ def parse_yosys_stat(path: Path) -> dict[str, dict[str, int]]:
         raw = json.loads(Path(path).read_text())
         out = {name.removeprefix("\\"): m["num_cells_by_type"] for name, m in raw["modules"].items()}
         out["design"] = raw["design"]["num_cells_by_type"]
-        return {name: {k: int(v) for k, v in cells.items() if not k.startswith("$")} for name, cells in out.items()}
+        return {
+            name: {k: int(v) for k, v in cells.items() if not k.startswith("$")}
+            for name, cells in out.items()
+        }
     except FileNotFoundError:
         raise UserError(f"{path}: no yosys statistics (did synthesis run?)") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -165,7 +181,9 @@ class BuildReport(BaseModel):
     step_seconds: dict[str, float]
     bitstream: str | None = None  # file name in the build folder
     sources_sha256: str | None = None  # the core's sources (`sources_digest`): which design this build is of
-    design: dict = Field(default_factory=dict)  # a generated core's identity: IR digest, RtlConfig, frame, lanes
+    design: dict = Field(
+        default_factory=dict
+    )  # a generated core's identity: IR digest, RtlConfig, frame, lanes
 
     @property
     def timing_met(self) -> bool:
@@ -175,14 +193,17 @@ class BuildReport(BaseModel):
         """One line for the terminal."""
         cells = self.core_cells or {k: v.used for k, v in self.resources.items()}
         res = ", ".join(f"{LABELS.get(k, k)} {cells.get(k, 0)}" for k in self.headline)
-        clk = ", ".join(f"{c.name} {c.achieved_mhz:.1f} MHz ({'met' if c.met else 'FAILED'} at {c.constraint_mhz:g})"
-                        for c in self.clocks)
+        clk = ", ".join(
+            f"{c.name} {c.achieved_mhz:.1f} MHz ({'met' if c.met else 'FAILED'} at {c.constraint_mhz:g})"
+            for c in self.clocks
+        )
         scope = "core" if self.core_cells else "whole design"
         return f"{self.core} on {self.board}: {scope} {res}; Fmax {clk}"
 
 
-def combine_resources(pnr: NextpnrReport, cells: dict[str, int], headline: tuple[str, ...],
-                      from_yosys: tuple[str, ...]) -> dict[str, ResourceUse]:
+def combine_resources(
+    pnr: NextpnrReport, cells: dict[str, int], headline: tuple[str, ...], from_yosys: tuple[str, ...]
+) -> dict[str, ResourceUse]:
     """Headline resources first (`from_yosys` ones from yosys' counts, the rest placed), then the other bels
     nextpnr used. ECP5: headline LUT4 TRELLIS_FF CCU2C DP16KD MULT18X18D, LUT4 and CCU2C from yosys."""
     out: dict[str, ResourceUse] = {}
@@ -199,32 +220,59 @@ def combine_resources(pnr: NextpnrReport, cells: dict[str, int], headline: tuple
 
 def report_markdown(rep: BuildReport) -> str:
     """The human-readable build report."""
-    lines = [f"# Bitstream build: {rep.core} on {rep.board}", "",
-             f"Part {rep.part}; board top `{rep.top}`; requested {rep.requested_mhz:g} MHz, PLL gives "
-             f"{rep.pll_mhz:g} MHz. Timing: **{'met' if rep.timing_met else 'NOT MET'}**.",
-             "", "## Resources", "", "| resource | core alone | whole design | available | % |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"# Bitstream build: {rep.core} on {rep.board}",
+        "",
+        f"Part {rep.part}; board top `{rep.top}`; requested {rep.requested_mhz:g} MHz, PLL gives "
+        f"{rep.pll_mhz:g} MHz. Timing: **{'met' if rep.timing_met else 'NOT MET'}**.",
+        "",
+        "## Resources",
+        "",
+        "| resource | core alone | whole design | available | % |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, use in rep.resources.items():
         core = rep.core_cells.get(name, "")
         avail = "" if use.available is None else str(use.available)
         pct = "" if use.percent is None else f"{use.percent:.1f}"
         lines.append(f"| {LABELS.get(name, name)} | {core} | {use.used} | {avail} | {pct} |")
-    lines += ["", "Whole design: rows without an 'available' count are yosys' post-synthesis cells, the others "
-              "nextpnr's placed bels. Core alone: yosys' cells of the core's module (its own hierarchy level).",
-              "", "## Clocks", "", "| clock | achieved MHz | constraint MHz | met |", "|---|---:|---:|---|"]
-    lines += [f"| {c.name} | {c.achieved_mhz:.2f} | {c.constraint_mhz:g} | {'yes' if c.met else 'NO'} |"
-              for c in rep.clocks]
+    lines += [
+        "",
+        "Whole design: rows without an 'available' count are yosys' post-synthesis cells, the others "
+        "nextpnr's placed bels. Core alone: yosys' cells of the core's module (its own hierarchy level).",
+        "",
+        "## Clocks",
+        "",
+        "| clock | achieved MHz | constraint MHz | met |",
+        "|---|---:|---:|---|",
+    ]
+    lines += [
+        f"| {c.name} | {c.achieved_mhz:.2f} | {c.constraint_mhz:g} | {'yes' if c.met else 'NO'} |"
+        for c in rep.clocks
+    ]
     for net, path in rep.critical_paths.items():
         name = ClockTiming(net=net, achieved_mhz=0, constraint_mhz=0).name
-        lines += ["", f"### Critical path, clock {name}", "",
-                  f"{path.start} -> {path.end}: {path.total_ns:.2f} ns ({path.logic_ns:.2f} ns cells, "
-                  f"{path.total_ns - path.logic_ns:.2f} ns routing, {path.logic_levels} logic levels).", ""]
+        lines += [
+            "",
+            f"### Critical path, clock {name}",
+            "",
+            f"{path.start} -> {path.end}: {path.total_ns:.2f} ns ({path.logic_ns:.2f} ns cells, "
+            f"{path.total_ns - path.logic_ns:.2f} ns routing, {path.logic_levels} logic levels).",
+            "",
+        ]
         src = path.user_sources()
         if src:
             lines.append("Design source lines on it: " + ", ".join(f"`{s}`" for s in src[:12]))
     lines += ["", "## Step wall times (s)", "", "| step | s |", "|---|---:|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in rep.step_seconds.items()]
     if rep.bitstream:
-        lines += ["", f"Bitstream: `{rep.bitstream}`" + ("" if rep.timing_met else
-                  " (built, but timing is not met: do not expect it to work at the requested clock)")]
+        lines += [
+            "",
+            f"Bitstream: `{rep.bitstream}`"
+            + (
+                ""
+                if rep.timing_met
+                else " (built, but timing is not met: do not expect it to work at the requested clock)"
+            ),
+        ]
     return "\n".join(lines) + "\n"

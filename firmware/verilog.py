@@ -61,8 +61,10 @@ class Emitter:
     def reg(self, width: int, expr: str, hint: str = "r") -> Sig:
         """A pipeline register (needs `clk`): cuts a long arithmetic path at the cost of one cycle."""
         sig = self._new(width, hint)
-        self.lines += [f"    reg signed [{sig.width - 1}:0] {sig.name};",
-                       f"    always @(posedge clk) {sig.name} <= {expr};"]
+        self.lines += [
+            f"    reg signed [{sig.width - 1}:0] {sig.name};",
+            f"    always @(posedge clk) {sig.name} <= {expr};",
+        ]
         return sig
 
     def relu(self, x: Sig) -> Sig:
@@ -85,8 +87,12 @@ class Emitter:
 
     def saturate(self, x: Sig, lo: int, hi: int) -> Sig:
         width = max(x.width, range_bits(lo, hi))
-        return self.wire(width, f"({x.name} < {sconst(lo, width)}) ? {sconst(lo, width)} : "
-                                f"({x.name} > {sconst(hi, width)}) ? {sconst(hi, width)} : {x.name}", "sat")
+        return self.wire(
+            width,
+            f"({x.name} < {sconst(lo, width)}) ? {sconst(lo, width)} : "
+            f"({x.name} > {sconst(hi, width)}) ? {sconst(hi, width)} : {x.name}",
+            "sat",
+        )
 
     def requant(self, x: Sig, right: int, rounding: Rounding, lo: int, hi: int) -> Sig:
         return self.saturate(self.shift(x, right, rounding), lo, hi)

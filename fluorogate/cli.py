@@ -34,8 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deep-learning image restoration for fluorescence microscopy in an FPGA camera data path.",
     )
     parser.add_argument("--version", action="version", version=f"fluorogate {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="say what the library does (-v: each step, -vv: debugging detail)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="say what the library does (-v: each step, -vv: debugging detail)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in STAGE_CLI_MODULES:
         try:
@@ -52,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # Library code logs (`logging.getLogger(__name__)`); commands show progress bars and results.
-    logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
-                        format="fluorogate: %(name)s: %(message)s")
+    logging.basicConfig(
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
+        format="fluorogate: %(name)s: %(message)s",
+    )
     try:
         result = args.handler(args)
     except UserError as exc:

@@ -84,7 +84,9 @@ def _encode(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _decode(results: dict[str, Any]) -> dict[str, Any]:
-    return {k: Path(v["path"]) if isinstance(v, dict) and set(v) == {"path"} else v for k, v in results.items()}
+    return {
+        k: Path(v["path"]) if isinstance(v, dict) and set(v) == {"path"} else v for k, v in results.items()
+    }
 
 
 def _cached(entry: dict | None, fingerprint: str) -> dict | None:
@@ -97,8 +99,9 @@ def _cached(entry: dict | None, fingerprint: str) -> dict | None:
     return None
 
 
-def run_steps(ctx: DemoContext, selected: Sequence[str] | None = None,
-              steps: Sequence[tuple[str, Step]] = DEMO_STEPS) -> list[tuple[str, str, float]]:
+def run_steps(
+    ctx: DemoContext, selected: Sequence[str] | None = None, steps: Sequence[tuple[str, Step]] = DEMO_STEPS
+) -> list[tuple[str, str, float]]:
     """Run the `selected` steps (default: all) in order, one progress line each; (name, summary, seconds).
 
     Fingerprints chain over the whole list, so a step left out still hands its cached results (from an
@@ -132,8 +135,12 @@ def run_steps(ctx: DemoContext, selected: Sequence[str] | None = None,
             return
         print(f"[{rec.index}/{rec.total}] {rec.name} done in {rec.seconds:.1f} s: {rec.result}", flush=True)
         added = {k: v for k, v in ctx.results.items() if k not in snapshot or snapshot[k] != v}
-        state[rec.name] = {"fingerprint": fingerprints[rec.name], "summary": rec.result,
-                           "seconds": round(rec.seconds, 1), "results": _encode(added)}
+        state[rec.name] = {
+            "fingerprint": fingerprints[rec.name],
+            "summary": rec.result,
+            "seconds": round(rec.seconds, 1),
+            "results": _encode(added),
+        }
         write_text_atomic(state_path, json.dumps(state, indent=1), force=True)
 
     records = run_steps_with(chosen, ctx, desc="demo", cached=cached, before=before, after=after)
@@ -154,7 +161,9 @@ def joints(results: dict[str, Any]) -> list[str]:
         if key.startswith("mismatches_"):
             joint = key.removeprefix("mismatches_")
             total = results.get(f"pixels_{joint}", "?")
-            lines.append(f"{joint.replace('_vs_', ' vs ').replace('_', ' ')}: {value} of {total} pixels differ")
+            lines.append(
+                f"{joint.replace('_vs_', ' vs ').replace('_', ' ')}: {value} of {total} pixels differ"
+            )
     return lines
 
 
@@ -163,12 +172,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="run the whole chain on the built-in default",
         description="Run the pipeline's steps on the built-in default and write everything into one folder: "
-        + ", ".join(n for n, _ in DEMO_STEPS) + ". A second run into the same folder reuses finished steps.",
+        + ", ".join(n for n, _ in DEMO_STEPS)
+        + ". A second run into the same folder reuses finished steps.",
     )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--force", action="store_true", help="re-run every step and overwrite what is in the folder")
+    p.add_argument(
+        "--force", action="store_true", help="re-run every step and overwrite what is in the folder"
+    )
     p.add_argument("--steps", default=None, help="comma-separated subset of the steps (default: all)")
-    p.add_argument("--train", action="store_true", help="retrain the default model (recorded recipe, ~10 min)")
+    p.add_argument(
+        "--train", action="store_true", help="retrain the default model (recorded recipe, ~10 min)"
+    )
     p.set_defaults(handler=run_demo)
 
 

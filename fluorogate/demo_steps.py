@@ -76,7 +76,9 @@ def step_reference(ctx) -> str:
     _, qat = load_models(ctx.results["run"], cfg)
     image = read_tiff(ctx.results["movie"])
     movie = image.data
-    truth = np.broadcast_to(read_tiff(ctx.results["movie_truth"]).data.astype(np.float64), movie.shape)  # one specimen
+    truth = np.broadcast_to(
+        read_tiff(ctx.results["movie_truth"]).data.astype(np.float64), movie.shape
+    )  # one specimen
     codes = codes_from_adu(graph, movie)
     ref = np.stack([run_graph(graph, c)[0] for c in codes])
     with torch.no_grad():
@@ -85,18 +87,35 @@ def step_reference(ctx) -> str:
     qat_codes = np.rint(y.astype(np.float64) * 2.0**-out_exp).astype(np.int64)
     mism = int(np.count_nonzero(qat_codes != ref))
     restored = real_to_adu(ref * 2.0**out_exp, cfg.camera, cfg.model.act_bits)
-    path = write_tiff(ctx.out / "restored.ome.tif", np.clip(np.rint(restored), 0, 65535).astype(np.uint16),
-                      image.pixel_size_um, force=True)
+    path = write_tiff(
+        ctx.out / "restored.ome.tif",
+        np.clip(np.rint(restored), 0, 65535).astype(np.uint16),
+        image.pixel_size_um,
+        force=True,
+    )
     pixel_nm = image.pixel_size_um * 1000 if image.pixel_size_um else None
-    save_preview(ctx.out / "restored.png", [("camera frame", movie[0]), ("restored (= FPGA output)", restored[0]),
-                                            ("noise-free truth", truth[0])], pixel_nm,
-                 "integer reference on the first frame", force=True)
-    ctx.results.update(restored=path, mismatches_brevitas_vs_reference=mism,
-                       pixels_brevitas_vs_reference=int(ref.size),
-                       psnr_noisy_db=round(psnr(movie.astype(np.float64), truth), 2),
-                       psnr_restored_db=round(psnr(restored, truth), 2))
-    return (f"{ref.size} pixels, {mism} differ from Brevitas; PSNR {ctx.results['psnr_noisy_db']} dB noisy -> "
-            f"{ctx.results['psnr_restored_db']} dB restored: {path}")
+    save_preview(
+        ctx.out / "restored.png",
+        [
+            ("camera frame", movie[0]),
+            ("restored (= FPGA output)", restored[0]),
+            ("noise-free truth", truth[0]),
+        ],
+        pixel_nm,
+        "integer reference on the first frame",
+        force=True,
+    )
+    ctx.results.update(
+        restored=path,
+        mismatches_brevitas_vs_reference=mism,
+        pixels_brevitas_vs_reference=int(ref.size),
+        psnr_noisy_db=round(psnr(movie.astype(np.float64), truth), 2),
+        psnr_restored_db=round(psnr(restored, truth), 2),
+    )
+    return (
+        f"{ref.size} pixels, {mism} differ from Brevitas; PSNR {ctx.results['psnr_noisy_db']} dB noisy -> "
+        f"{ctx.results['psnr_restored_db']} dB restored: {path}"
+    )
 
 
 def step_hls4ml(ctx) -> str:
@@ -104,12 +123,17 @@ def step_hls4ml(ctx) -> str:
     C-simulation (the AXI4-Stream video wrapper's testbench), every pixel against the reference."""
     graph, c = _graph(ctx), ctx.config
     rep = _cosim(ctx, "hls4ml", _movie(ctx)[: c.hls4ml_frames * graph.input.channels])
-    ctx.results.update(hls_project=ctx.out / "hls4ml" / "sim" / "hls4ml", hls_report=ctx.out / "hls4ml" / "cosim.md",
-                       mismatches_reference_vs_hls4ml_csim=rep.mismatches,
-                       pixels_reference_vs_hls4ml_csim=rep.pixels_compared)
+    ctx.results.update(
+        hls_project=ctx.out / "hls4ml" / "sim" / "hls4ml",
+        hls_report=ctx.out / "hls4ml" / "cosim.md",
+        mismatches_reference_vs_hls4ml_csim=rep.mismatches,
+        pixels_reference_vs_hls4ml_csim=rep.pixels_compared,
+    )
     h, w = rep.frame_shape[1:]
-    return (f"{rep.outputs} whole {w}x{h} frame(s) through the C-sim: {rep.mismatches} of {rep.pixels_compared} "
-            f"pixels differ ({rep.sim_s:.0f} s C-sim after a {rep.build_s:.0f} s build); {ctx.out / 'hls4ml' / 'cosim.md'}")
+    return (
+        f"{rep.outputs} whole {w}x{h} frame(s) through the C-sim: {rep.mismatches} of {rep.pixels_compared} "
+        f"pixels differ ({rep.sim_s:.0f} s C-sim after a {rep.build_s:.0f} s build); {ctx.out / 'hls4ml' / 'cosim.md'}"
+    )
 
 
 def step_rtl(ctx) -> str:
@@ -120,14 +144,20 @@ def step_rtl(ctx) -> str:
     """
     c = ctx.config
     rep = _cosim(ctx, "rtl", _movie(ctx), gaps=c.rtl_gaps, backpressure=c.rtl_backpressure)
-    ctx.results.update(cosim_report=ctx.out / "cosim" / "cosim.md", mismatches_reference_vs_rtl=rep.mismatches,
-                       pixels_reference_vs_rtl=rep.pixels_compared, rtl_sim_cycles_per_s=rep.sim_cycles_per_s,
-                       rtl_sim_px_per_s=rep.sim_pixels_per_s)
+    ctx.results.update(
+        cosim_report=ctx.out / "cosim" / "cosim.md",
+        mismatches_reference_vs_rtl=rep.mismatches,
+        pixels_reference_vs_rtl=rep.pixels_compared,
+        rtl_sim_cycles_per_s=rep.sim_cycles_per_s,
+        rtl_sim_px_per_s=rep.sim_pixels_per_s,
+    )
     h, w = rep.frame_shape[1:]
-    return (f"{rep.outputs} whole {w}x{h} frames under {rep.simulator} with valid gaps {c.rtl_gaps:g} and "
-            f"backpressure {c.rtl_backpressure:g}: {rep.mismatches} of {rep.pixels_compared} pixels differ; "
-            f"{rep.cycles:,} cycles in {rep.sim_s:.1f} s ({rep.sim_cycles_per_s:,} cycles/s; build "
-            f"{'cached' if rep.build_reused else f'{rep.build_s:.0f} s'}); {ctx.out / 'cosim' / 'cosim.md'}")
+    return (
+        f"{rep.outputs} whole {w}x{h} frames under {rep.simulator} with valid gaps {c.rtl_gaps:g} and "
+        f"backpressure {c.rtl_backpressure:g}: {rep.mismatches} of {rep.pixels_compared} pixels differ; "
+        f"{rep.cycles:,} cycles in {rep.sim_s:.1f} s ({rep.sim_cycles_per_s:,} cycles/s; build "
+        f"{'cached' if rep.build_reused else f'{rep.build_s:.0f} s'}); {ctx.out / 'cosim' / 'cosim.md'}"
+    )
 
 
 def _cosim(ctx, backend: str, frames: np.ndarray, **stream):
@@ -139,8 +169,13 @@ def _cosim(ctx, backend: str, frames: np.ndarray, **stream):
     from fluorogate.models.run_folder import RunFolder
 
     out = ctx.out / ("cosim" if backend == "rtl" else "hls4ml")
-    rep = run_cosim(RunFolder(ctx.results["run"]), frames, CosimConfig(backend=backend, seed=ctx.config.seed, **stream),
-                    out / "sim", source=str(ctx.results["movie"]))
+    rep = run_cosim(
+        RunFolder(ctx.results["run"]),
+        frames,
+        CosimConfig(backend=backend, seed=ctx.config.seed, **stream),
+        out / "sim",
+        source=str(ctx.results["movie"]),
+    )
     write_cosim_report(rep, out, force=True)
     if [e for e in rep.errors if "pixels differ" not in e]:
         raise UserError(f"{backend} co-simulation: {summary(rep)}; see {out / 'cosim.md'}")
@@ -153,11 +188,17 @@ def step_bitstream(ctx) -> str:
     from fluorogate.firmware.generate import RtlConfig, write_design
 
     graph, c = _graph(ctx), ctx.config
-    write_design(graph, RtlConfig(width=c.bitstream_width, height=c.bitstream_height), ctx.out / "rtl", force=True)
+    write_design(
+        graph, RtlConfig(width=c.bitstream_width, height=c.bitstream_height), ctx.out / "rtl", force=True
+    )
     cfg = core_build_config(ctx.out / "rtl", board="ulx3s-85f", freq_mhz=c.freq_mhz)
     report = run_build(cfg, ctx.out / "bitstream", force=True)
-    ctx.results.update(bitstream=ctx.out / "bitstream" / report.bitstream, timing_met=report.timing_met,
-                       fmax_mhz=min(clk.achieved_mhz for clk in report.clocks), core_cells=report.core_cells)
+    ctx.results.update(
+        bitstream=ctx.out / "bitstream" / report.bitstream,
+        timing_met=report.timing_met,
+        fmax_mhz=min(clk.achieved_mhz for clk in report.clocks),
+        core_cells=report.core_cells,
+    )
     return report.summary()
 
 
@@ -169,10 +210,21 @@ def step_bench(ctx) -> str:
     from fluorogate.bench.run import BenchConfig, run_bench
 
     build = ctx.out / "bitstream"
-    cfg = BenchConfig(build=False, build_dir=build if (build / "build_report.json").is_file() else None,
-                      software_sizes=[512], software_repeats=1, hls_sizes=[16])
-    report = run_bench(ctx.results["run"], None, ctx.out / "bench", sections=["fpga", "software", "quality"],
-                       cfg=cfg, force=True)
+    cfg = BenchConfig(
+        build=False,
+        build_dir=build if (build / "build_report.json").is_file() else None,
+        software_sizes=[512],
+        software_repeats=1,
+        hls_sizes=[16],
+    )
+    report = run_bench(
+        ctx.results["run"],
+        None,
+        ctx.out / "bench",
+        sections=["fpga", "software", "quality"],
+        cfg=cfg,
+        force=True,
+    )
     fpga = report.fpga
     ctx.results["bench_report"] = ctx.out / "bench" / "bench.md"
     row = fpga.size(2048) if fpga else None
@@ -183,15 +235,21 @@ def step_bench(ctx) -> str:
     kept = [c.camera for c in fpga.cameras if c.keeps_up]
     arithmetic = [c.camera for c in fpga.cameras if c.within_max_lanes and not c.keeps_up]
     lanes = build_info.get("lanes", 1)
-    ctx.results.update(fmax_mhz=fpga.fmax_mhz, us_per_frame_2048=row.us_per_frame, max_fps_2048=row.max_fps,
-                       latency_us_2048=row.latency_us)
-    return (f"RTL sim {sim.frame[0]}x{sim.frame[1]}: {sim.frame_cycles_model / sim.frame_cycles_measured:.3f} "
-            f"px/clock, latency {sim.latency_cycles_measured} cycles (cycle model confirmed: "
-            f"{fpga.cycle_model_confirmed}); 2048x2048: {row.us_per_frame} us per frame ({row.max_fps} fps) and "
-            f"{row.latency_us} us added latency at {fpga.fmax_mhz} MHz (timing "
-            f"{'met' if build_info['timing_met'] else 'NOT met'} at {build_info['requested_mhz']:g}); the routed "
-            f"build ({lanes} lane(s)) keeps up with: {', '.join(kept) or 'none'}; arithmetic, not built: up to 4 "
-            f"lanes at this Fmax would carry {', '.join(arithmetic) or 'none'}. Report: {ctx.out / 'bench' / 'bench.md'}")
+    ctx.results.update(
+        fmax_mhz=fpga.fmax_mhz,
+        us_per_frame_2048=row.us_per_frame,
+        max_fps_2048=row.max_fps,
+        latency_us_2048=row.latency_us,
+    )
+    return (
+        f"RTL sim {sim.frame[0]}x{sim.frame[1]}: {sim.frame_cycles_model / sim.frame_cycles_measured:.3f} "
+        f"px/clock, latency {sim.latency_cycles_measured} cycles (cycle model confirmed: "
+        f"{fpga.cycle_model_confirmed}); 2048x2048: {row.us_per_frame} us per frame ({row.max_fps} fps) and "
+        f"{row.latency_us} us added latency at {fpga.fmax_mhz} MHz (timing "
+        f"{'met' if build_info['timing_met'] else 'NOT met'} at {build_info['requested_mhz']:g}); the routed "
+        f"build ({lanes} lane(s)) keeps up with: {', '.join(kept) or 'none'}; arithmetic, not built: up to 4 "
+        f"lanes at this Fmax would carry {', '.join(arithmetic) or 'none'}. Report: {ctx.out / 'bench' / 'bench.md'}"
+    )
 
 
 def _graph(ctx):

@@ -17,8 +17,10 @@ class MissingToolError(UserError):
     """An optional external program (Vivado, Vitis HLS, ...) is not on PATH."""
 
     def __init__(self, program: str, purpose: str):
-        super().__init__(f"'{program}' is not on PATH; it is needed to {purpose}. "
-                         "Everything before this step ran; run it again where the tool is installed.")
+        super().__init__(
+            f"'{program}' is not on PATH; it is needed to {purpose}. "
+            "Everything before this step ran; run it again where the tool is installed."
+        )
         self.program = program
 
 

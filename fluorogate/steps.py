@@ -37,7 +37,9 @@ class StepRecord(Generic[R]):
     total: int = 0
 
 
-def select(steps: Steps, names: Sequence[str] | None, what: str = "steps") -> list[tuple[str, Callable[[C], R]]]:
+def select(
+    steps: Steps, names: Sequence[str] | None, what: str = "steps"
+) -> list[tuple[str, Callable[[C], R]]]:
     """The steps called `names` (None: all), in the list's order; one line naming the choices if unknown."""
     if names is None:
         return list(steps)
@@ -55,9 +57,16 @@ def replace(steps: Steps, name: str, step: Callable[[C], R]) -> list[tuple[str, 
     return [(n, step if n == name else s) for n, s in steps]
 
 
-def run_steps(steps: Steps, ctx: C, *, desc: str, progress: bool = False,
-              cached: Callable[[str], Any] | None = None, before: Callable[[str], None] | None = None,
-              after: Callable[[StepRecord], None] | None = None) -> list[StepRecord]:
+def run_steps(
+    steps: Steps,
+    ctx: C,
+    *,
+    desc: str,
+    progress: bool = False,
+    cached: Callable[[str], Any] | None = None,
+    before: Callable[[str], None] | None = None,
+    after: Callable[[StepRecord], None] | None = None,
+) -> list[StepRecord]:
     """Run `steps` on `ctx` in order and return their records.
 
     `cached(name)`: an earlier result for that step, or None to run it. `before(name)`: called just before

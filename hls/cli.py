@@ -14,10 +14,17 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("hls", help="hls4ml HLS project (Vitis/Vivado) with a camera AXI4-Stream top level",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", help="run folder with model.qonnx.onnx and ir.json (trained or imported), or a shipped "
-                               "model's name ('default')")
+    p = subparsers.add_parser(
+        "hls",
+        help="hls4ml HLS project (Vitis/Vivado) with a camera AXI4-Stream top level",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "run",
+        help="run folder with model.qonnx.onnx and ir.json (trained or imported), or a shipped "
+        "model's name ('default')",
+    )
     p.add_argument("--backend", choices=("vitis", "vivado"), default="vitis")
     p.add_argument("--board", help="pynq-z2 (default), zcu104 or u250; --part overrides it")
     p.add_argument("--part", help="FPGA part, e.g. xc7z020clg400-1")
@@ -40,8 +47,14 @@ def run_hls(args) -> int:
     from fluorogate.models.runs import open_run
 
     run = open_run(args.run)
-    cfg = make_config(backend=args.backend, board=args.board, part=args.part, clock_ns=args.clock,
-                      width=args.width, height=args.height)
+    cfg = make_config(
+        backend=args.backend,
+        board=args.board,
+        part=args.part,
+        clock_ns=args.clock,
+        width=args.width,
+        height=args.height,
+    )
     ctx = build_project(str(run.qonnx_path), run.graph, cfg, args.out, force=args.force, progress=True)
     print(f"wrote {ctx.out_dir} ({cfg.hls4ml_backend}, part {cfg.fpga_part}, {cfg.clock_ns} ns)")
     if not args.no_csim:

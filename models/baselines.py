@@ -46,8 +46,12 @@ def best_gaussian_bicubic(frames, truths):
     """For 2x super-resolution: the best Gaussian denoising, then bicubic 2x upsampling."""
     from skimage.transform import rescale
 
-    return _best(frames, truths, GAUSS_SIGMAS,
-                 lambda f, s: rescale(ndimage.gaussian_filter(f, s, mode="reflect"), 2, order=3, mode="reflect"))
+    return _best(
+        frames,
+        truths,
+        GAUSS_SIGMAS,
+        lambda f, s: rescale(ndimage.gaussian_filter(f, s, mode="reflect"), 2, order=3, mode="reflect"),
+    )
 
 
 def best_median(frames, truths):
@@ -103,6 +107,8 @@ def upsampling_baselines(cfg, adu: np.ndarray, noisy: list[np.ndarray], truths: 
     from skimage.transform import rescale
 
     gb, s = best_gaussian_bicubic(noisy, truths)
-    return {"nearest": ([np.kron(f, np.ones((2, 2))) for f in noisy], ""),
-            "bicubic": ([rescale(f, 2, order=3, mode="reflect") for f in noisy], ""),
-            "gaussian+bicubic": (gb, f"sigma {s}")}
+    return {
+        "nearest": ([np.kron(f, np.ones((2, 2))) for f in noisy], ""),
+        "bicubic": ([rescale(f, 2, order=3, mode="reflect") for f in noisy], ""),
+        "gaussian+bicubic": (gb, f"sigma {s}"),
+    }

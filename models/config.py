@@ -95,8 +95,10 @@ class ModelConfig(BaseModel):
         if self.tail_init == wrong:
             if "tail_init" in self.model_fields_set:
                 right = "identity" if skip else "pedestal"
-                raise ValueError(f"{self.task} has {'a' if skip else 'no'} global skip: tail_init {wrong!r} "
-                                 f"does not apply (use {right!r} or 'default')")
+                raise ValueError(
+                    f"{self.task} has {'a' if skip else 'no'} global skip: tail_init {wrong!r} "
+                    f"does not apply (use {right!r} or 'default')"
+                )
             self.tail_init = "pedestal"  # only reached for a net without a global skip left unset
         return self
 

@@ -78,8 +78,9 @@ class PatchStream:
             lo, hi = np.log(tc.photons[0]), np.log(tc.photons[1])
             photons = float(np.exp(rng.uniform(lo, hi)))
             sim_seed = int(rng.integers(2**31))
-            adu, truth = simulate_pairs(self.cfg.model.task, tc.chunk, tc.patch, photons, chunk_options(tc, sim_seed),
-                                        sim_seed)
+            adu, truth = simulate_pairs(
+                self.cfg.model.task, tc.chunk, tc.patch, photons, chunk_options(tc, sim_seed), sim_seed
+            )
             self._pool = to_network(adu, truth, self.cfg.camera, self.cfg.model)
             self._chunk_id = chunk_id
         return self._pool

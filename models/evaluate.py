@@ -75,7 +75,10 @@ def restorations(cfg: RunConfig, flt, qat, adu: np.ndarray, truths: list[np.ndar
     out = cfg.model.spec.hook("baselines")(cfg, adu, noisy, truths)
     for name, model in (("float", flt), ("qat", qat)):
         if model is not None:
-            out[name] = (list(run_network(model, adu, cfg) - offset), cfg.model.bits_tag if name == "qat" else "")
+            out[name] = (
+                list(run_network(model, adu, cfg) - offset),
+                cfg.model.bits_tag if name == "qat" else "",
+            )
     return out
 
 
@@ -120,15 +123,23 @@ def evaluate_run(run: str | Path, frames: int = 4, size: int = 128, force: bool 
         restored = restorations(cfg, flt, qat, adu, truths)
         rng = float(np.max(truths) - np.min(truths))  # one range per condition: a frame may be near-empty
         table[cond] = {
-            name: {"psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
-                   "ssim": float(np.mean([ssim(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
-                   "param": param}
+            name: {
+                "psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
+                "ssim": float(np.mean([ssim(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
+                "param": param,
+            }
             for name, (outs, param) in restored.items()
         }
         if cond.endswith(f" {levels[len(levels) // 2]:g} ph"):  # the middle level (10 ph by default)
             panels.append((cond, {n: outs[0] for n, (outs, _) in restored.items()}, truths[0]))
-    report = {"run": str(run), "config": cfg.model_dump(mode="json"), "frames": frames, "size": size,
-              "levels": list(cfg.model.spec.levels), "results": table}
+    report = {
+        "run": str(run),
+        "config": cfg.model_dump(mode="json"),
+        "frames": frames,
+        "size": size,
+        "levels": list(cfg.model.spec.levels),
+        "results": table,
+    }
     markdown = _markdown(cfg, table, frames, size)
     if cfg.model.spec.extra_eval:
         report["task_metrics"], section = cfg.model.spec.hook("extra_eval")(cfg, flt, qat, frames, size)
@@ -145,24 +156,33 @@ def quality_rows(table: dict) -> list[str]:
     methods = list(next(iter(table.values())))
     lines = ["| condition | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for cond, res in table.items():
-        cells = [f"{res[m]['psnr']:.2f} / {res[m]['ssim']:.3f}" + (f" ({res[m]['param']})" if res[m]["param"] else "")
-                 for m in methods]
+        cells = [
+            f"{res[m]['psnr']:.2f} / {res[m]['ssim']:.3f}"
+            + (f" ({res[m]['param']})" if res[m]["param"] else "")
+            for m in methods
+        ]
         lines.append(f"| {cond} | " + " | ".join(cells) + " |")
     return lines
 
 
 def _markdown(cfg: RunConfig, table: dict, frames: int, size: int) -> str:
     methods = list(next(iter(table.values())))
-    lines = [f"# Evaluation: {cfg.model.task} {cfg.model.bits_tag} {cfg.model.rounding}", "",
-             f"PSNR (dB) / SSIM, mean over {frames} frames of {size}x{size} per condition (the real crop: "
-             "256x256); data range: the condition's ground truth max - min; baselines with their best parameter per condition (in brackets).", "",
-             *quality_rows(table)]
+    lines = [
+        f"# Evaluation: {cfg.model.task} {cfg.model.bits_tag} {cfg.model.rounding}",
+        "",
+        f"PSNR (dB) / SSIM, mean over {frames} frames of {size}x{size} per condition (the real crop: "
+        "256x256); data range: the condition's ground truth max - min; baselines with their best parameter per condition (in brackets).",
+        "",
+        *quality_rows(table),
+    ]
     if "qat" in methods and "float" in methods:
         gaps = [res["float"]["psnr"] - res["qat"]["psnr"] for res in table.values()]
         lines += ["", f"Float - QAT PSNR gap: {min(gaps):+.2f} .. {max(gaps):+.2f} dB."]
     if "gaussian" in methods and "qat" in methods:
         gains = {c: r["qat"]["psnr"] - r["gaussian"]["psnr"] for c, r in table.items()}
-        lines.append("QAT over best Gaussian: " + ", ".join(f"{c} {g:+.2f} dB" for c, g in gains.items()) + ".")
+        lines.append(
+            "QAT over best Gaussian: " + ", ".join(f"{c} {g:+.2f} dB" for c, g in gains.items()) + "."
+        )
     for base in ("bicubic", "gaussian+bicubic"):
         if base in methods and "qat" in methods:
             gains = {c: r["qat"]["psnr"] - r[base]["psnr"] for c, r in table.items()}

@@ -23,7 +23,9 @@ def export_run(run: str | Path, size: int = 16, force: bool = False) -> dict[str
     cfg = load_config(run)
     flt, qat = load_models(run, cfg)
     if qat is None:
-        raise UserError(f"{run}: trained without a QAT phase (qat_steps=0); there is no quantized model to export")
+        raise UserError(
+            f"{run}: trained without a QAT phase (qat_steps=0); there is no quantized model to export"
+        )
     if size < 4 or size % 4:
         raise UserError(f"--size {size}: export frame size must be a positive multiple of 4")
     meta = {"camera": cfg.camera.model_dump_json(), "task": cfg.model.task, "run": run.name}

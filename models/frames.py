@@ -79,8 +79,14 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def prepare(paths: list[str], bits: int, options: dict[str, float | None], shift: int | None = None,
-            val_frames: int | None = None, allow_clipping: bool = False) -> tuple[list[FrameFile], int, CameraConversion]:
+def prepare(
+    paths: list[str],
+    bits: int,
+    options: dict[str, float | None],
+    shift: int | None = None,
+    val_frames: int | None = None,
+    allow_clipping: bool = False,
+) -> tuple[list[FrameFile], int, CameraConversion]:
     """For a new run on the frames in `paths`: what it records of them (resolved path, sha256, frame
     count per file), the held-out frame count (default a tenth, at least 1) and the input conversion."""
     files = list_files(paths)
@@ -98,8 +104,10 @@ def prepare(paths: list[str], bits: int, options: dict[str, float | None], shift
             counts[key] += n
     log.info(describe(counts, "--data"))
     check_input_clipping(counts, "--data", allow_clipping)
-    records = [FrameFile(path=str(f.resolve()), sha256=file_sha256(f), frames=len(s))
-               for f, s in zip(files, stacks, strict=True)]
+    records = [
+        FrameFile(path=str(f.resolve()), sha256=file_sha256(f), frames=len(s))
+        for f, s in zip(files, stacks, strict=True)
+    ]
     return records, val, conversion
 
 
@@ -126,17 +134,28 @@ def camera_settings(metadata: list[dict], options: dict[str, float | None]) -> d
         else:
             missing.append(key)
     if missing:
-        raise UserError("--data: the input conversion needs the camera's " + ", ".join(missing) + "; the files' "
-                        "metadata does not say it: give " + " ".join(f"--{_option(k)} N" for k in missing))
+        raise UserError(
+            "--data: the input conversion needs the camera's " + ", ".join(missing) + "; the files' "
+            "metadata does not say it: give " + " ".join(f"--{_option(k)} N" for k in missing)
+        )
     return settings
 
 
 def _option(key: str) -> str:
-    return {"camera_offset_adu": "camera-offset", "gain_adu_per_e": "camera-gain", "read_noise_e": "read-noise"}[key]
+    return {
+        "camera_offset_adu": "camera-offset",
+        "gain_adu_per_e": "camera-gain",
+        "read_noise_e": "read-noise",
+    }[key]
 
 
-def frames_conversion(frames: list[np.ndarray], settings: dict[str, float], bits: int,
-                      shift: int | None = None, pedestal_sigmas: float = 5.0) -> CameraConversion:
+def frames_conversion(
+    frames: list[np.ndarray],
+    settings: dict[str, float],
+    bits: int,
+    shift: int | None = None,
+    pedestal_sigmas: float = 5.0,
+) -> CameraConversion:
     """The ADU -> code conversion for these frames (see the module docstring): offset = camera offset
     minus the pedestal; shift given, or the smallest that fits the brightest pixel of the frames into `bits`
     codes (`models.clipping.no_clip_shift`: a percentile clipped the spots of a sparse movie)."""
@@ -166,14 +185,16 @@ def split_frames(stacks: list, val_frames: int) -> tuple[list, list]:
     """Hold out the last `val_frames` frames (counted across files, from the last file back)."""
     total = sum(len(s) for s in stacks)
     if not 1 <= val_frames < total:
-        raise UserError(f"--val-frames {val_frames}: need 1 .. {total - 1} held-out frames of the {total} given "
-                        "(Noise2Void needs frames to train on and frames to validate on)")
+        raise UserError(
+            f"--val-frames {val_frames}: need 1 .. {total - 1} held-out frames of the {total} given "
+            "(Noise2Void needs frames to train on and frames to validate on)"
+        )
     train, val, left = [], [], val_frames
     for s in reversed(stacks):
         k = min(left, len(s))
         left -= k
         if k:
-            val.insert(0, s[len(s) - k:])
+            val.insert(0, s[len(s) - k :])
         if len(s) > k:
             train.insert(0, s[: len(s) - k])
     return train, val
@@ -185,7 +206,9 @@ def draw_patches(stacks: list, n: int, size: int, rng: np.random.Generator) -> n
     frames = [(s, i) for s in stacks for i in range(len(s))]
     if any(min(s.shape[-2:]) < size for s in stacks):
         small = min(min(s.shape[-2:]) for s in stacks)
-        raise UserError(f"--patch {size}: larger than the smallest frame ({small} px); pass --patch {small} or less")
+        raise UserError(
+            f"--patch {size}: larger than the smallest frame ({small} px); pass --patch {small} or less"
+        )
     area = np.array([s.shape[-1] * s.shape[-2] for s, _ in frames], dtype=np.float64)
     picks = rng.choice(len(frames), size=n, p=area / area.sum())
     corners = []
@@ -198,7 +221,7 @@ def draw_patches(stacks: list, n: int, size: int, rng: np.random.Generator) -> n
         frame = s[i]
         for k in np.flatnonzero(picks == j):
             y, x = corners[k]
-            out[k] = frame[y:y + size, x:x + size]
+            out[k] = frame[y : y + size, x : x + size]
     return out
 
 
@@ -212,13 +235,16 @@ class FramePatches(PatchStream):
 
     def _to_network(self, adu: np.ndarray) -> torch.Tensor:
         m = self.cfg.model
-        return torch.from_numpy(codes_to_real(adu_to_codes(adu, self.cfg.camera, m.rounding, m.act_bits)[:, None],
-                                              m.act_bits))
+        return torch.from_numpy(
+            codes_to_real(adu_to_codes(adu, self.cfg.camera, m.rounding, m.act_bits)[:, None], m.act_bits)
+        )
 
     def _chunk(self, chunk_id: int) -> tuple[torch.Tensor, torch.Tensor]:
         if chunk_id != self._chunk_id:
             tc = self.cfg.train
-            patches = draw_patches(self.train_frames, tc.chunk, tc.patch, np.random.default_rng([tc.seed, chunk_id, 1]))
+            patches = draw_patches(
+                self.train_frames, tc.chunk, tc.patch, np.random.default_rng([tc.seed, chunk_id, 1])
+            )
             for s in self.train_frames:
                 s.movie.close()  # until the next chunk
             x = self._to_network(patches)
@@ -229,7 +255,9 @@ class FramePatches(PatchStream):
         """Fixed patches from the held-out frames (same every call) for the validation loss."""
         tc = self.cfg.train
         size = min(tc.patch, *(min(s.shape[-2:]) for s in self.val_frames))
-        return self._to_network(draw_patches(self.val_frames, VAL_PATCHES, size, np.random.default_rng([tc.seed, 2])))
+        return self._to_network(
+            draw_patches(self.val_frames, VAL_PATCHES, size, np.random.default_rng([tc.seed, 2]))
+        )
 
 
 def validation_loss(cfg: RunConfig, model: torch.nn.Module, x: torch.Tensor) -> float:

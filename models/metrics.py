@@ -17,4 +17,6 @@ def ssim(pred: np.ndarray, truth: np.ndarray, data_range: float | None = None) -
     from skimage.metrics import structural_similarity
 
     rng = float(truth.max() - truth.min()) if data_range is None else data_range
-    return float(structural_similarity(np.asarray(pred, np.float64), np.asarray(truth, np.float64), data_range=rng))
+    return float(
+        structural_similarity(np.asarray(pred, np.float64), np.asarray(truth, np.float64), data_range=rng)
+    )

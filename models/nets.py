@@ -40,8 +40,9 @@ class Ops:
 
         return qnn.QuantIdentity(act_quant=self.q.input, return_quant_tensor=True)
 
-    def conv(self, cin: int, cout: int, weight_bits: int | None = None, kernel: int | None = None,
-             groups: int = 1) -> nn.Module:
+    def conv(
+        self, cin: int, cout: int, weight_bits: int | None = None, kernel: int | None = None, groups: int = 1
+    ) -> nn.Module:
         """A 'same' conv, `cfg.kernel` x `cfg.kernel` unless `kernel` says (`groups=cin`: depthwise)."""
         k = kernel or self.cfg.kernel
         if not self.quant:
@@ -49,9 +50,14 @@ class Ops:
         import brevitas.nn as qnn
 
         return qnn.QuantConv2d(
-            cin, cout, k, padding=k // 2, groups=groups,
+            cin,
+            cout,
+            k,
+            padding=k // 2,
+            groups=groups,
             weight_quant=self.q.weight(weight_bits or self.cfg.weight_bits),
-            bias_quant=self.q.bias, return_quant_tensor=False,
+            bias_quant=self.q.bias,
+            return_quant_tensor=False,
         )
 
     def features(self, cin: int, cout: int) -> nn.Module:
@@ -218,7 +224,13 @@ class SMLMNet(nn.Module):
         return self.out(self.tail(self.up_act(self.up_conv(self.up(h)))))
 
 
-NETS: dict[str, type[nn.Module]] = {"denoise": DenoiseNet, "unet": UNet, "sr2x": SR2xNet, "smlm": SMLMNet, "sim3": Sim3Net}
+NETS: dict[str, type[nn.Module]] = {
+    "denoise": DenoiseNet,
+    "unet": UNet,
+    "sr2x": SR2xNet,
+    "smlm": SMLMNet,
+    "sim3": Sim3Net,
+}
 
 
 def build_model(cfg: ModelConfig, quant: bool) -> nn.Module:

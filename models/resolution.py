@@ -66,7 +66,9 @@ def fit_fwhm(image: np.ndarray, peak: np.ndarray, radius: int) -> float:
 
 def bead_fwhm(images: list[np.ndarray], truths: list[np.ndarray], radius: int) -> tuple[float, int]:
     """Median FWHM (pixels) over the isolated beads of all frames, and how many beads were fitted."""
-    fwhm = [fit_fwhm(img, p, radius) for img, t in zip(images, truths, strict=True) for p in find_beads(t, radius)]
+    fwhm = [
+        fit_fwhm(img, p, radius) for img, t in zip(images, truths, strict=True) for p in find_beads(t, radius)
+    ]
     good = [f for f in fwhm if not math.isnan(f)]
     return (float(np.median(good)) if good else math.nan), len(good)
 

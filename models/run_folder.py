@@ -103,7 +103,9 @@ class RunFolder:
         try:
             return ImportSource.model_validate_json(self.source_path.read_text())
         except FileNotFoundError:
-            raise UserError(f"{self.source_path}: no such file; {self.path} was not made by `fluorogate import`") from None
+            raise UserError(
+                f"{self.source_path}: no such file; {self.path} was not made by `fluorogate import`"
+            ) from None
         except ValidationError as exc:
             raise UserError(f"{self.source_path}: not a valid import record: {exc}") from None
 
@@ -115,8 +117,10 @@ class RunFolder:
     def require_config(self, what: str) -> RunConfig:
         """The run's training config; for an imported run, one line saying that `what` needs one."""
         if not self.has_config and self.is_imported:
-            raise UserError(f"{self.path}: an imported model ({self.source.file}) has no float twin and no training "
-                            f"config (task, camera, data); {what} needs them")
+            raise UserError(
+                f"{self.path}: an imported model ({self.source.file}) has no float twin and no training "
+                f"config (task, camera, data); {what} needs them"
+            )
         return self.config
 
     @property
@@ -128,9 +132,13 @@ class RunFolder:
         if not self.path.is_dir():
             raise UserError(f"{self.path}: no such run folder")
         if not self.is_exported:
-            missing = " and ".join(n for n, p in ((IR, self.ir_path), (QONNX, self.qonnx_path)) if not p.is_file())
-            raise UserError(f"{self.path}: no {missing}; export it first (`fluorogate export {self.path}`) "
-                            "or import a QONNX file (`fluorogate import MODEL.onnx --out RUN`)")
+            missing = " and ".join(
+                n for n, p in ((IR, self.ir_path), (QONNX, self.qonnx_path)) if not p.is_file()
+            )
+            raise UserError(
+                f"{self.path}: no {missing}; export it first (`fluorogate export {self.path}`) "
+                "or import a QONNX file (`fluorogate import MODEL.onnx --out RUN`)"
+            )
         return self
 
     @cached_property
@@ -155,8 +163,10 @@ def load_config(run: str | Path) -> RunConfig:
         return RunConfig.model_validate(migrate(json.loads(path.read_text())))
     except FileNotFoundError:
         if (Path(run) / SOURCE).is_file():
-            raise UserError(f"{path}: no such file; {run} is an imported model (source.json): it has no float twin "
-                            "and no training config (task, camera, data) to train, export or evaluate") from None
+            raise UserError(
+                f"{path}: no such file; {run} is an imported model (source.json): it has no float twin "
+                "and no training config (task, camera, data) to train, export or evaluate"
+            ) from None
         raise UserError(f"{path}: no such file; is {run} a run folder made by `fluorogate train`?") from None
     except (json.JSONDecodeError, ValidationError) as exc:
         raise UserError(f"{path}: not a valid run config: {exc}") from None
@@ -184,9 +194,11 @@ def load_checkpoint(path: Path) -> dict:
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found:
-            raise UserError(f"{path}: refused: the checkpoint holds Python code or objects ({found.group(1)}), "
-                            "not only tensors, numbers and strings; loading it could run that code. Use a "
-                            "checkpoint written by `fluorogate train`") from None
+            raise UserError(
+                f"{path}: refused: the checkpoint holds Python code or objects ({found.group(1)}), "
+                "not only tensors, numbers and strings; loading it could run that code. Use a "
+                "checkpoint written by `fluorogate train`"
+            ) from None
         detail = str(exc).split("WeightsUnpickler error:")[-1]
         raise UserError(f"{path}: not a readable fluorogate checkpoint ({_first_line(detail)})") from None
     except (OSError, RuntimeError, EOFError, ValueError) as exc:

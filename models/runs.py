@@ -42,8 +42,9 @@ def open_run(run: str | Path, exported: bool = True) -> RunFolder:
     elif str(run) in shipped_names():
         folder = shipped_folder(str(run))
     else:
-        raise UserError(f"{run}: no such run folder, and not a shipped model "
-                        f"(shipped: {', '.join(shipped_names())})")
+        raise UserError(
+            f"{run}: no such run folder, and not a shipped model (shipped: {', '.join(shipped_names())})"
+        )
     return folder.require_exported() if exported else folder
 
 

@@ -22,9 +22,11 @@ from fluorogate.models.config import RunConfig, migrate
 from fluorogate.models.run_folder import CHECKPOINT, CONFIG, load_checkpoint, load_config, save_config
 
 SHIPPED = {"half_even": "denoise_w4a8", "half_up": "denoise_w4a8_half_up"}  # the denoiser, per rounding
-SHIPPED_TASKS = {("denoise", r): name for r, name in SHIPPED.items()} | {("sr2x", "half_even"): "sr2x_w4a8",
-                                                                         ("smlm", "half_even"): "smlm_w4a8",
-                                                                         ("sim3", "half_even"): "sim3_w4a8"}
+SHIPPED_TASKS = {("denoise", r): name for r, name in SHIPPED.items()} | {
+    ("sr2x", "half_even"): "sr2x_w4a8",
+    ("smlm", "half_even"): "smlm_w4a8",
+    ("sim3", "half_even"): "sim3_w4a8",
+}
 # Not the default: the wider W4A8 denoiser whose QAT twin is within 0.3 dB of its float twin at 10-20 ph
 # (12 channels, least-MSE power-of-two weight scales, 10-bit output; 2.2x the default's MACs; docs/models.md).
 SHIPPED_TASKS[("denoise_c12", "half_even")] = "denoise_w4a8_c12"
@@ -66,7 +68,9 @@ def load_default(rounding: str = "half_even", quant: bool = True, task: str = "d
     return model.eval()
 
 
-def shipped_run(out: str | Path, rounding: str = "half_even", force: bool = False, task: str = "denoise") -> Path:
+def shipped_run(
+    out: str | Path, rounding: str = "half_even", force: bool = False, task: str = "denoise"
+) -> Path:
     """Write the shipped model as a finished run folder (config.json + checkpoint.pt) at `out`."""
     out = Path(out)
     if (out / CONFIG).exists() and not force:
@@ -76,8 +80,17 @@ def shipped_run(out: str | Path, rounding: str = "half_even", force: bool = Fals
     states = torch.load(weights, map_location="cpu", weights_only=True)
     out.mkdir(parents=True, exist_ok=True)
     save_config(out, cfg)
-    torch.save({"step": cfg.train.total_steps, "phase": "qat", "model": states["qat"], "float_state": states["float"],
-                "stats": {}, "config": cfg.model_dump(mode="json")}, out / CHECKPOINT)
+    torch.save(
+        {
+            "step": cfg.train.total_steps,
+            "phase": "qat",
+            "model": states["qat"],
+            "float_state": states["float"],
+            "stats": {},
+            "config": cfg.model_dump(mode="json"),
+        },
+        out / CHECKPOINT,
+    )
     return out
 
 
@@ -102,4 +115,12 @@ def ship(run: str | Path, dest: str | Path, name: str, force: bool = False) -> l
     return [dest / f"{name}.pt", dest / f"{name}.json"]
 
 
-__all__ = ["SHIPPED", "SHIPPED_TASKS", "default_config", "load_default", "ship", "shipped_eval", "shipped_run"]
+__all__ = [
+    "SHIPPED",
+    "SHIPPED_TASKS",
+    "default_config",
+    "load_default",
+    "ship",
+    "shipped_eval",
+    "shipped_run",
+]

@@ -69,10 +69,13 @@ def extra_eval(cfg, flt, qat, frames: int, size: int) -> tuple[dict, str]:
         restored, truths, w2 = _restore_all(cfg, flt, qat, sim, offset)
         rng = float(np.max(truths) - np.min(truths))
         quality[f"sim {level:g} ph"] = {
-            name: {"psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
-                   "ssim": float(np.mean([ssim(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
-                   "param": f"w2 {w2}" if name.startswith("wiener") else ""}
-            for name, outs in restored.items()}
+            name: {
+                "psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
+                "ssim": float(np.mean([ssim(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
+                "param": f"w2 {w2}" if name.startswith("wiener") else "",
+            }
+            for name, outs in restored.items()
+        }
     out_nm = sim.pixel_nm / 2
     beads = sim3_frames(frames, size, BEAD_PHOTONS, specimen="beads", seed=EVAL_SEED + 400, **kw)
     restored, truths, w2 = _restore_all(cfg, flt, qat, beads, beads.preset.offset_adu)
@@ -81,15 +84,23 @@ def extra_eval(cfg, flt, qat, frames: int, size: int) -> tuple[dict, str]:
         fwhm, n = bead_fwhm(outs, truths, BEAD_RADIUS)
         resolution[name] = {"fwhm_nm": fwhm * out_nm, "beads": n}
     seed = EVAL_SEED + 500
-    pair = [sim3_frames(frames, size, BEAD_PHOTONS, specimen=FRC_SPECIMEN, seed=seed, noise=k, **kw) for k in (0, 1)]
+    pair = [
+        sim3_frames(frames, size, BEAD_PHOTONS, specimen=FRC_SPECIMEN, seed=seed, noise=k, **kw)
+        for k in (0, 1)
+    ]
     first, _, w2 = _restore_all(cfg, flt, qat, pair[0], pair[0].preset.offset_adu)
     second, _, _ = _restore_all(cfg, flt, qat, pair[1], pair[1].preset.offset_adu, w2)
     for name in first:
         res = [frc_resolution(a, b) for a, b in zip(first[name], second[name], strict=True)]
         resolution[name]["frc_nm"] = float(np.mean([r for r, _ in res])) * out_nm
         resolution[name]["frc_nyquist_limited"] = any(lim for _, lim in res)
-    metrics = {"quality_9frame": quality, "resolution": resolution, "bead_photons": BEAD_PHOTONS,
-               "frc_specimen": FRC_SPECIMEN, "output_pixel_nm": out_nm}
+    metrics = {
+        "quality_9frame": quality,
+        "resolution": resolution,
+        "bead_photons": BEAD_PHOTONS,
+        "frc_specimen": FRC_SPECIMEN,
+        "output_pixel_nm": out_nm,
+    }
     return metrics, _markdown(metrics, frames, size)
 
 
@@ -97,16 +108,29 @@ def _markdown(m: dict, frames: int, size: int) -> str:
     from fluorogate.models.evaluate import quality_rows
 
     quality, res = m["quality_9frame"], m["resolution"]
-    lines = ["## sim3: against the 9-frame reconstructions", "",
-             f"The same specimens imaged under all 9 patterns ({frames} frames of {size}x{size} per level); "
-             "widefield = mean of 9, bicubic; Wiener SIM with its best w2 per level; the networks see 3 of the 9 "
-             "frames (phase 0 of each angle). PSNR (dB) / SSIM against the truth at the SIM limit.", "",
-             *quality_rows(quality)]
-    lines += ["", f"Resolution ({m['output_pixel_nm']:.1f} nm output pixels): median bead FWHM "
-              f"({m['bead_photons']:g} photons per bead peak) and FRC resolution (1/7 threshold, two noise "
-              f"realisations of {m['frc_specimen']} at {m['bead_photons']:g} photons).", "",
-              "| method | bead FWHM (nm) | beads | FRC (nm) |", "|---|---|---|---|"]
+    lines = [
+        "## sim3: against the 9-frame reconstructions",
+        "",
+        f"The same specimens imaged under all 9 patterns ({frames} frames of {size}x{size} per level); "
+        "widefield = mean of 9, bicubic; Wiener SIM with its best w2 per level; the networks see 3 of the 9 "
+        "frames (phase 0 of each angle). PSNR (dB) / SSIM against the truth at the SIM limit.",
+        "",
+        *quality_rows(quality),
+    ]
+    lines += [
+        "",
+        f"Resolution ({m['output_pixel_nm']:.1f} nm output pixels): median bead FWHM "
+        f"({m['bead_photons']:g} photons per bead peak) and FRC resolution (1/7 threshold, two noise "
+        f"realisations of {m['frc_specimen']} at {m['bead_photons']:g} photons).",
+        "",
+        "| method | bead FWHM (nm) | beads | FRC (nm) |",
+        "|---|---|---|---|",
+    ]
     for name, r in res.items():
-        frc_cell = "" if "frc_nm" not in r else f"{r['frc_nm']:.0f}" + (" (Nyquist)" if r["frc_nyquist_limited"] else "")
+        frc_cell = (
+            ""
+            if "frc_nm" not in r
+            else f"{r['frc_nm']:.0f}" + (" (Nyquist)" if r["frc_nyquist_limited"] else "")
+        )
         lines.append(f"| {name} | {r['fwhm_nm']:.0f} | {r.get('beads', '')} | {frc_cell} |")
     return "\n".join(lines) + "\n"

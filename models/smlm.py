@@ -51,8 +51,12 @@ def _camera(preset_name: str):
 
     preset = get_preset(preset_name)
     optics = Optics()
-    return (preset, preset.qe * preset.em_gain * preset.gain_adu_per_e, preset.em_gain * preset.gain_adu_per_e,
-            optics.sigma_nm / optics.pixel_nm(preset.pixel_size_um))
+    return (
+        preset,
+        preset.qe * preset.em_gain * preset.gain_adu_per_e,
+        preset.em_gain * preset.gain_adu_per_e,
+        optics.sigma_nm / optics.pixel_nm(preset.pixel_size_um),
+    )
 
 
 def fit_localizations(noisy: np.ndarray, preset_name: str, threshold: float) -> np.ndarray:
@@ -68,8 +72,10 @@ def fit_localizations(noisy: np.ndarray, preset_name: str, threshold: float) -> 
 def _render(loc: np.ndarray, shape: tuple[int, int, int], adu_per_photon: float) -> np.ndarray:
     from fluorogate.sim.smlm import render_density
 
-    return render_density(loc["frame"], loc["y_px"], loc["x_px"], loc["photons"], shape, SCALE, SIGMA_OUT) * \
-        adu_per_photon
+    return (
+        render_density(loc["frame"], loc["y_px"], loc["x_px"], loc["photons"], shape, SCALE, SIGMA_OUT)
+        * adu_per_photon
+    )
 
 
 def baselines(cfg, adu: np.ndarray, noisy: list[np.ndarray], truths: list[np.ndarray]) -> dict:
@@ -107,8 +113,12 @@ def peak_localizations(qat_adu: np.ndarray, cfg, threshold_photons: float) -> np
     cam = cfg.camera
     codes = np.rint((qat_adu - cam.offset) / 2.0**cam.shift).astype(np.int64)
     pcfg = peak_config(cfg, threshold_photons)
-    return np.concatenate([to_localizations(peak_records(c, pcfg), i, pcfg, SCALE, cam.shift, gain)
-                           for i, c in enumerate(codes)])
+    return np.concatenate(
+        [
+            to_localizations(peak_records(c, pcfg), i, pcfg, SCALE, cam.shift, gain)
+            for i, c in enumerate(codes)
+        ]
+    )
 
 
 def peak_config(cfg, threshold_photons: float):
@@ -120,8 +130,9 @@ def peak_config(cfg, threshold_photons: float):
     _, gain, _, _ = _camera(cfg.train.preset)
     step = 2.0**cfg.camera.shift
     base = round((get_preset(cfg.train.preset).offset_adu - cfg.camera.offset) / step)
-    return PeakConfig(threshold=base + max(1, round(threshold_photons * gain / step)), baseline=base,
-                      sigma_out=SIGMA_OUT)
+    return PeakConfig(
+        threshold=base + max(1, round(threshold_photons * gain / step)), baseline=base, sigma_out=SIGMA_OUT
+    )
 
 
 def hardware_peaks(cfg):
@@ -144,15 +155,22 @@ def extra_eval(cfg, flt, qat, frames: int, size: int) -> tuple[dict, str]:
         shape = f.adu.shape[1:]
         truth = inside(f.localizations, shape, 1.0)
         e_n = truth["photons"] * preset.qe
-        b_e = background * preset.qe + preset.dark_current_e_per_s * preset.exposure_s + preset.read_noise_e**2
+        b_e = (
+            background * preset.qe + preset.dark_current_e_per_s * preset.exposure_s + preset.read_noise_e**2
+        )
         excess = 2.0 if preset.em_gain > 1 else 1.0
         crlb = np.sqrt(2 * crlb_mortensen(e_n, b_e, sigma, excess=excess)) * f.pixel_nm
         row = {"emitters": len(truth), "crlb_nm": float(np.median(crlb)) if len(crlb) else float("nan")}
         noisy = f.adu.astype(np.float64) - preset.offset_adu
-        methods = {"gaussian fit": (lambda t, x=noisy: fit_localizations(x, cfg.train.preset, t), FIT_THRESHOLDS)}
+        methods = {
+            "gaussian fit": (lambda t, x=noisy: fit_localizations(x, cfg.train.preset, t), FIT_THRESHOLDS)
+        }
         if flt is not None:
             dens = (run_network(flt, f.adu, cfg) - cfg.camera.offset - pedestal) / gain
-            methods["float"] = (lambda t, d=dens: localize_density(d, t, SCALE, SIGMA_OUT), DENSITY_THRESHOLDS)
+            methods["float"] = (
+                lambda t, d=dens: localize_density(d, t, SCALE, SIGMA_OUT),
+                DENSITY_THRESHOLDS,
+            )
         if qat is not None:
             out = run_network(qat, f.adu, cfg)
             methods["qat"] = (lambda t, o=out: peak_localizations(o, cfg, t), DENSITY_THRESHOLDS)
@@ -160,20 +178,34 @@ def extra_eval(cfg, flt, qat, frames: int, size: int) -> tuple[dict, str]:
             s, t, _ = _best_score(make, thresholds, f.localizations, f.pixel_nm, shape)
             row[name] = {**s, "threshold": t}
         results[f"{density:g}/um2"] = row
-    return {"smlm": {"photons": EVAL_PHOTONS, "background": background, "radius_px": MATCH_RADIUS_PX,
-                     "pixel_nm": f.pixel_nm, "densities": results}}, _markdown(results, frames, size, background)
+    return {
+        "smlm": {
+            "photons": EVAL_PHOTONS,
+            "background": background,
+            "radius_px": MATCH_RADIUS_PX,
+            "pixel_nm": f.pixel_nm,
+            "densities": results,
+        }
+    }, _markdown(results, frames, size, background)
 
 
 def _markdown(results: dict, frames: int, size: int, background: float) -> str:
     names = [m for m in ("gaussian fit", "float", "qat") if m in next(iter(results.values()))]
-    lines = ["## SMLM localization", "",
-             f"{frames} frames of {size}x{size} per density, emitters of {EVAL_PHOTONS:g} photons on average "
-             f"(lognormal), background {background:g} photons/px; matched within {MATCH_RADIUS_PX:g} camera px "
-             "(Hungarian), 1 px border excluded. Jaccard / lateral RMSE (nm) [threshold]; CRLB: median over "
-             "the emitters of sqrt(2) x the Mortensen bound per axis (an ideal fit of an isolated emitter). "
-             "QAT: the integer peak finder on the output codes (what the hardware streams).", "",
-             "| density | emitters | CRLB nm | " + " | ".join(names) + " |", "|---" * (len(names) + 3) + "|"]
+    lines = [
+        "## SMLM localization",
+        "",
+        f"{frames} frames of {size}x{size} per density, emitters of {EVAL_PHOTONS:g} photons on average "
+        f"(lognormal), background {background:g} photons/px; matched within {MATCH_RADIUS_PX:g} camera px "
+        "(Hungarian), 1 px border excluded. Jaccard / lateral RMSE (nm) [threshold]; CRLB: median over "
+        "the emitters of sqrt(2) x the Mortensen bound per axis (an ideal fit of an isolated emitter). "
+        "QAT: the integer peak finder on the output codes (what the hardware streams).",
+        "",
+        "| density | emitters | CRLB nm | " + " | ".join(names) + " |",
+        "|---" * (len(names) + 3) + "|",
+    ]
     for cond, row in results.items():
-        cells = [f"{row[n]['jaccard']:.3f} / {row[n]['rmse_nm']:.1f} [{row[n]['threshold']:g}]" for n in names]
+        cells = [
+            f"{row[n]['jaccard']:.3f} / {row[n]['rmse_nm']:.1f} [{row[n]['threshold']:g}]" for n in names
+        ]
         lines.append(f"| {cond} | {row['emitters']} | {row['crlb_nm']:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

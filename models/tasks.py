@@ -42,7 +42,9 @@ class TaskSpec:
     real_crop: bool = False  # also evaluated on the shipped real crop
     n2v: bool = False  # Noise2Void training allowed (input and output on one grid, one frame)
     extra_eval: str | None = None
-    train: dict = field(default_factory=dict)  # TrainConfig defaults of the task (`fluorogate train` starts from them)
+    train: dict = field(
+        default_factory=dict
+    )  # TrainConfig defaults of the task (`fluorogate train` starts from them)
     levels: tuple[float, ...] = (5.0, 10.0, 20.0)  # the `photons` that eval passes to `pairs` (its own unit)
     # the camera modes the task is used with: names of fluorogate.sim.camera.CAMERA_MODES entries, the first
     # the one its hardware is built for; () = the full-frame sCMOS targets (the denoiser's)
@@ -61,23 +63,64 @@ class TaskSpec:
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        TaskSpec("denoise", net="denoise", default_layers=4, pairs="fluorogate.models.data:denoise_pairs",
-                 baselines="fluorogate.models.baselines:denoise_baselines", real_crop=True, n2v=True),
-        TaskSpec("unet", net="unet", default_layers=5, min_layers=5, pairs="fluorogate.models.data:denoise_pairs",
-                 baselines="fluorogate.models.baselines:denoise_baselines", real_crop=True, n2v=True),
-        TaskSpec("sr2x", net="sr2x", default_layers=4, scale=2, pairs="fluorogate.models.data:sr2x_pairs",
-                 baselines="fluorogate.models.baselines:upsampling_baselines",
-                 cameras=("ORCA-Flash4.0 V3 sub-array (256x256 @ 801 fps)",
-                          "ORCA-Flash4.0 V3 sub-array (512x512 @ 400 fps)")),
-        TaskSpec("smlm", net="smlm", default_layers=3, scale=2, pairs="fluorogate.models.smlm:pairs",
-                 baselines="fluorogate.models.smlm:baselines", extra_eval="fluorogate.models.smlm:extra_eval",
-                 train={"photons": (500.0, 3000.0), "background": 20.0, "peak_photons": 1000.0},
-                 levels=(500.0, 1500.0, 3000.0), cameras=("iXon Ultra 897 EMCCD (512x512 @ 56 fps)",),
-                 peaks="fluorogate.models.smlm:hardware_peaks"),
-        TaskSpec("sim3", net="sim3", default_layers=5, in_channels=3, scale=2, pairs="fluorogate.models.sim3:pairs",
-                 baselines="fluorogate.models.sim3:baselines", extra_eval="fluorogate.models.sim3:extra_eval",
-                 cameras=("ORCA-Flash4.0 V3 sub-array (256x256 @ 801 fps)",
-                          "ORCA-Flash4.0 V3 (2048x2048 @ 100 fps)")),
+        TaskSpec(
+            "denoise",
+            net="denoise",
+            default_layers=4,
+            pairs="fluorogate.models.data:denoise_pairs",
+            baselines="fluorogate.models.baselines:denoise_baselines",
+            real_crop=True,
+            n2v=True,
+        ),
+        TaskSpec(
+            "unet",
+            net="unet",
+            default_layers=5,
+            min_layers=5,
+            pairs="fluorogate.models.data:denoise_pairs",
+            baselines="fluorogate.models.baselines:denoise_baselines",
+            real_crop=True,
+            n2v=True,
+        ),
+        TaskSpec(
+            "sr2x",
+            net="sr2x",
+            default_layers=4,
+            scale=2,
+            pairs="fluorogate.models.data:sr2x_pairs",
+            baselines="fluorogate.models.baselines:upsampling_baselines",
+            cameras=(
+                "ORCA-Flash4.0 V3 sub-array (256x256 @ 801 fps)",
+                "ORCA-Flash4.0 V3 sub-array (512x512 @ 400 fps)",
+            ),
+        ),
+        TaskSpec(
+            "smlm",
+            net="smlm",
+            default_layers=3,
+            scale=2,
+            pairs="fluorogate.models.smlm:pairs",
+            baselines="fluorogate.models.smlm:baselines",
+            extra_eval="fluorogate.models.smlm:extra_eval",
+            train={"photons": (500.0, 3000.0), "background": 20.0, "peak_photons": 1000.0},
+            levels=(500.0, 1500.0, 3000.0),
+            cameras=("iXon Ultra 897 EMCCD (512x512 @ 56 fps)",),
+            peaks="fluorogate.models.smlm:hardware_peaks",
+        ),
+        TaskSpec(
+            "sim3",
+            net="sim3",
+            default_layers=5,
+            in_channels=3,
+            scale=2,
+            pairs="fluorogate.models.sim3:pairs",
+            baselines="fluorogate.models.sim3:baselines",
+            extra_eval="fluorogate.models.sim3:extra_eval",
+            cameras=(
+                "ORCA-Flash4.0 V3 sub-array (256x256 @ 801 fps)",
+                "ORCA-Flash4.0 V3 (2048x2048 @ 100 fps)",
+            ),
+        ),
     )
 }
 

@@ -65,8 +65,11 @@ def _stats_state(model: nn.Module) -> dict:
     outside the state dict; a resume inside their collection window needs both."""
     from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
 
-    return {name: (mod.counter, getattr(mod, "buffer", None)) for name, mod in model.named_modules()
-            if isinstance(mod, ParameterFromRuntimeStatsScaling)}
+    return {
+        name: (mod.counter, getattr(mod, "buffer", None))
+        for name, mod in model.named_modules()
+        if isinstance(mod, ParameterFromRuntimeStatsScaling)
+    }
 
 
 def _restore_stats(model: nn.Module, stats: dict) -> None:
@@ -126,8 +129,10 @@ def init_float_state(cfg: RunConfig) -> dict:
     try:
         build_model(cfg.model, quant=False).load_state_dict(state)
     except RuntimeError:
-        raise UserError(f"--init {init}: its network differs from this run's ({cfg.model.task}, "
-                        f"{cfg.model.channels} channels, {cfg.model.layers} layers)") from None
+        raise UserError(
+            f"--init {init}: its network differs from this run's ({cfg.model.task}, "
+            f"{cfg.model.channels} channels, {cfg.model.layers} layers)"
+        ) from None
     return state
 
 
@@ -139,8 +144,10 @@ def train(run: str | Path, cfg: RunConfig, resume: bool = False, progress: bool 
     run = Path(run)
     tc = cfg.train
     if cfg.train.mode == "n2v" and not cfg.model.spec.n2v:
-        raise UserError(f"Noise2Void training needs one frame in and the output on its grid; it cannot train "
-                        f"{cfg.model.task}")
+        raise UserError(
+            f"Noise2Void training needs one frame in and the output on its grid; it cannot train "
+            f"{cfg.model.task}"
+        )
     make_deterministic(tc.seed, tc.threads)
     step, float_state, state = 0, None, None
     if resume:
@@ -172,13 +179,28 @@ def train(run: str | Path, cfg: RunConfig, resume: bool = False, progress: bool 
     val_history: list = state.get("val_history", []) if state else []
 
     def snapshot() -> dict:
-        return {"step": step, "phase": phase, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "float_state": float_state, "torch_rng": torch.get_rng_state(),
-                "stats": _stats_state(model),
-                "config": cfg.model_dump(mode="json"), "metrics": metrics, "val_history": val_history}
+        return {
+            "step": step,
+            "phase": phase,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "float_state": float_state,
+            "torch_rng": torch.get_rng_state(),
+            "stats": _stats_state(model),
+            "config": cfg.model_dump(mode="json"),
+            "metrics": metrics,
+            "val_history": val_history,
+        }
 
-    bar = tqdm(total=tc.total_steps, initial=step, disable=not progress, desc=f"train {cfg.model.task}",
-               unit="step", dynamic_ncols=True)
+    bar = tqdm(
+        total=tc.total_steps,
+        initial=step,
+        disable=not progress,
+        desc=f"train {cfg.model.task}",
+        unit="step",
+        dynamic_ncols=True,
+    )
     model.train()
     while step < tc.total_steps:
         if step == first + n_steps:  # float phase done: switch to the QAT twin
@@ -196,8 +218,11 @@ def train(run: str | Path, cfg: RunConfig, resume: bool = False, progress: bool 
         metrics = {"step": step, "phase": phase, "loss": float(loss.detach())}
         if not tc.data:  # the user's frames have no truth to take a PSNR against
             metrics["psnr"] = psnr(pred.detach(), t)
-        bar.set_postfix(phase=phase, loss=f"{metrics['loss']:.2e}",
-                        **({"psnr": f"{metrics['psnr']:.1f}"} if "psnr" in metrics else {}))
+        bar.set_postfix(
+            phase=phase,
+            loss=f"{metrics['loss']:.2e}",
+            **({"psnr": f"{metrics['psnr']:.1f}"} if "psnr" in metrics else {}),
+        )
         bar.update(1)
         if step % tc.checkpoint_every == 0 or step == tc.total_steps:
             if tc.data:
@@ -218,8 +243,10 @@ def load_models(run: str | Path, cfg: RunConfig) -> tuple[nn.Module | None, nn.M
     path = checkpoint_path(run)
     state = load_checkpoint(path)
     if state["step"] < cfg.train.total_steps:
-        raise UserError(f"{path}: training stopped at step {state['step']} of {cfg.train.total_steps}; "
-                        f"finish it with `fluorogate train --resume --out {run}`")
+        raise UserError(
+            f"{path}: training stopped at step {state['step']} of {cfg.train.total_steps}; "
+            f"finish it with `fluorogate train --resume --out {run}`"
+        )
     flt = qat = None
     if state.get("float_state") is not None:
         flt = build_model(cfg.model, quant=False)

@@ -27,7 +27,9 @@ from fluorogate.sim.sim3 import SCALE, Sim3Frames, sim_optics
 WIENER_W2 = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
-def transfer(optics: Optics, pixel_nm: float, ky: np.ndarray, kx: np.ndarray, pixel: float = 1.0) -> np.ndarray:
+def transfer(
+    optics: Optics, pixel_nm: float, ky: np.ndarray, kx: np.ndarray, pixel: float = 1.0
+) -> np.ndarray:
     """OTF x the integration over a pixel `pixel` camera pixels wide at (ky, kx) cycles per camera pixel."""
     k_nm = np.hypot(ky, kx) / pixel_nm
     h = np.vectorize(lambda k: otf(optics, k), otypes=[np.float64])(k_nm)

@@ -63,16 +63,19 @@ def read_camera_settings(path: str | Path) -> CameraSettings:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(map(str, err["loc"])) or "the file"
-        raise UserError(f"{path}: camera {where}: {err['msg']} (needs offset_adu, gain_adu_per_e, read_noise_e, "
-                        "adu_bits; optional qe, em_gain)") from None
+        raise UserError(
+            f"{path}: camera {where}: {err['msg']} (needs offset_adu, gain_adu_per_e, read_noise_e, "
+            "adu_bits; optional qe, em_gain)"
+        ) from None
 
 
 def adu_per_photon(preset) -> float:
     return preset.qe * preset.em_gain * preset.gain_adu_per_e
 
 
-def choose_conversion(preset, peak_photons: float = 100.0, bits: int = 8,
-                      pedestal_sigmas: float = 5.0) -> CameraConversion:
+def choose_conversion(
+    preset, peak_photons: float = 100.0, bits: int = 8, pedestal_sigmas: float = 5.0
+) -> CameraConversion:
     """The ADU -> code conversion for camera `preset` (a `fluorogate.sim.camera.CameraPreset` or
     `CameraSettings`)."""
     gain = adu_per_photon(preset)
@@ -95,7 +98,9 @@ def codes_to_real(codes: np.ndarray, bits: int) -> np.ndarray:
 
 def adu_to_real(adu: np.ndarray, conv: CameraConversion, bits: int) -> np.ndarray:
     """ADU (float, e.g. the noise-free truth) -> the network's real scale, without rounding or clipping."""
-    return ((np.asarray(adu, dtype=np.float64) - conv.offset) * 2.0 ** (-conv.shift - bits)).astype(np.float32)
+    return ((np.asarray(adu, dtype=np.float64) - conv.offset) * 2.0 ** (-conv.shift - bits)).astype(
+        np.float32
+    )
 
 
 def real_to_adu(real: np.ndarray, conv: CameraConversion, bits: int) -> np.ndarray:

@@ -22,18 +22,35 @@ from fluorogate.errors import UserError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("reference", help="run the bit-exact integer reference on a TIFF (frame or stack)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", help="run folder (ir.json or model.qonnx.onnx inside), such a file, or a shipped model's name")
-    p.add_argument("--input", required=True, help="TIFF: camera ADU, input codes or float image; 2D or a stack")
+    p = subparsers.add_parser(
+        "reference",
+        help="run the bit-exact integer reference on a TIFF (frame or stack)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "run", help="run folder (ir.json or model.qonnx.onnx inside), such a file, or a shipped model's name"
+    )
+    p.add_argument(
+        "--input", required=True, help="TIFF: camera ADU, input codes or float image; 2D or a stack"
+    )
     p.add_argument("--out", required=True, help="output TIFF of integer output codes")
-    p.add_argument("--codes", action="store_true", help="integer input pixels are input codes, not camera ADU")
-    p.add_argument("--camera", help="camera file (`fluorogate calibrate`): for a graph without a camera conversion, "
-                   "raw ADU are converted with its offset and the shift that clips none of the input")
+    p.add_argument(
+        "--codes", action="store_true", help="integer input pixels are input codes, not camera ADU"
+    )
+    p.add_argument(
+        "--camera",
+        help="camera file (`fluorogate calibrate`): for a graph without a camera conversion, "
+        "raw ADU are converted with its offset and the shift that clips none of the input",
+    )
     p.add_argument("--channel", type=int, default=None, help="the channel to use where the TIFF has several")
-    p.add_argument("--engine", choices=("auto", "spec", "fast"), default=None,
-                   help="auto: the fast kernels where proven exact, else the torch spec path (default, or "
-                        "FLUOROGATE_REFERENCE); spec: always the torch path; fast: fail if it cannot run")
+    p.add_argument(
+        "--engine",
+        choices=("auto", "spec", "fast"),
+        default=None,
+        help="auto: the fast kernels where proven exact, else the torch spec path (default, or "
+        "FLUOROGATE_REFERENCE); spec: always the torch path; fast: fail if it cannot run",
+    )
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(handler=_reference)
 
@@ -117,11 +134,21 @@ def _reference(args) -> int:
         first = next(stream)  # its size (an upsampling net doubles it) sizes the output file
         shape = (movie.frames, *first.shape) if movie.frame_axis else first.shape
         exp = graph.exps()[graph.output]
-        note = json.dumps({"fluorogate": "reference output codes", "graph": graph.name, "exp": exp,
-                           "real": f"code * 2**{exp}"})
-        write_frames(args.out, itertools.chain([first], stream), shape, dtype, force=args.force, description=note)
-    print(f"{args.out}: {movie.frames} frame(s) {shape[-2]}x{shape[-1]} {np.dtype(dtype)}, "
-          f"real value = code * 2**{exp}")
+        note = json.dumps(
+            {
+                "fluorogate": "reference output codes",
+                "graph": graph.name,
+                "exp": exp,
+                "real": f"code * 2**{exp}",
+            }
+        )
+        write_frames(
+            args.out, itertools.chain([first], stream), shape, dtype, force=args.force, description=note
+        )
+    print(
+        f"{args.out}: {movie.frames} frame(s) {shape[-2]}x{shape[-1]} {np.dtype(dtype)}, "
+        f"real value = code * 2**{exp}"
+    )
     print(tally.summary())
     return 0
 
@@ -147,8 +174,13 @@ class _ClippingTally:
         node = graph.node(graph.output)
         self.graph, self.adu_in = graph, adu_in and graph.input.camera is not None
         self.top = node.quant.max_int if hasattr(node, "quant") else None
-        self.counts = {"input_high": 0, "input_low": 0, "input_pixels": 0,
-                       "output_at_ceiling": None if self.top is None else 0, "output_pixels": 0}
+        self.counts = {
+            "input_high": 0,
+            "input_low": 0,
+            "input_pixels": 0,
+            "output_at_ceiling": None if self.top is None else 0,
+            "output_pixels": 0,
+        }
 
     def add(self, frame, out) -> None:
         from fluorogate.quantize.clipping import input_clipping, output_saturation

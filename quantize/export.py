@@ -54,7 +54,9 @@ def write_metadata(onnx_model, meta: dict[str, str]) -> None:
 
 def read_metadata(onnx_model) -> dict[str, str]:
     """The `fluorogate.*` metadata_props of an onnx ModelProto, prefix removed."""
-    return {p.key[len(META_PREFIX):]: p.value for p in onnx_model.metadata_props if p.key.startswith(META_PREFIX)}
+    return {
+        p.key[len(META_PREFIX) :]: p.value for p in onnx_model.metadata_props if p.key.startswith(META_PREFIX)
+    }
 
 
 def package_versions() -> dict[str, str]:
@@ -89,8 +91,10 @@ def _snap_weight(name: str, mod: nn.Module) -> None:
         return
     largest = original.abs() == original.abs().max()
     if bool((torch.frac((original[largest] / scale).abs()) == 0.5).any()):
-        raise UserError(f"export: {name}.weight's largest value sits exactly on a rounding tie; "
-                        "train a few more steps and export again")
+        raise UserError(
+            f"export: {name}.weight's largest value sits exactly on a rounding tie; "
+            "train a few more steps and export again"
+        )
     mod.weight.copy_(torch.where(largest, original, mod.weight))
     if not torch.equal(mod.quant_weight().scale, scale):
         raise UserError(f"export: snapping {name}.weight to its grid changed its scale")
@@ -116,8 +120,10 @@ def snap_to_grid(model: nn.Module) -> nn.Module:
     model = copy.deepcopy(model).eval()
     layers = {n: m for n, m in model.named_modules() if isinstance(m, QuantWeightBiasInputOutputLayer)}
     in_scale: dict[str, torch.Tensor] = {}
-    hooks = [m.register_forward_pre_hook(lambda mod, inp, n=n: in_scale.__setitem__(n, inp[0].scale))
-             for n, m in layers.items()]
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, inp, n=n: in_scale.__setitem__(n, inp[0].scale))
+        for n, m in layers.items()
+    ]
     with torch.no_grad():
         model(_example_input(model, 8))
     for h in hooks:
@@ -133,8 +139,13 @@ def snap_to_grid(model: nn.Module) -> nn.Module:
     return model
 
 
-def export_qonnx(model: nn.Module, path: str | os.PathLike, size: int = 16,
-                 metadata: dict[str, str] | None = None, channels_last: bool = False) -> Path:
+def export_qonnx(
+    model: nn.Module,
+    path: str | os.PathLike,
+    size: int = 16,
+    metadata: dict[str, str] | None = None,
+    channels_last: bool = False,
+) -> Path:
     """Export the Brevitas QAT twin `model` to a cleaned QONNX file (NCHW unless `channels_last`).
 
     `size` is the frame size baked into the graph's shapes; the network itself is size-independent.
@@ -165,8 +176,9 @@ def export_qonnx(model: nn.Module, path: str | os.PathLike, size: int = 16,
     return path
 
 
-def export_float_onnx(model: nn.Module, path: str | os.PathLike, size: int = 16,
-                      metadata: dict[str, str] | None = None) -> Path:
+def export_float_onnx(
+    model: nn.Module, path: str | os.PathLike, size: int = 16, metadata: dict[str, str] | None = None
+) -> Path:
     """Export the float network to plain ONNX with dynamic height and width (for onnxruntime)."""
     import onnx
 
@@ -175,8 +187,13 @@ def export_float_onnx(model: nn.Module, path: str | os.PathLike, size: int = 16,
     model = model.eval()
     with torch.no_grad():
         torch.onnx.export(
-            model, (_example_input(model, size),), str(path), input_names=["x"], output_names=["y"],
-            dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "h2", 3: "w2"}}, dynamo=False,
+            model,
+            (_example_input(model, size),),
+            str(path),
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "h2", 3: "w2"}},
+            dynamo=False,
         )
     proto = onnx.load(str(path))
     write_metadata(proto, _base_metadata(model, metadata))

@@ -62,16 +62,22 @@ def _pow2_exp(scale: np.ndarray, node, what: str) -> int:
     """The integer `e` with `scale == 2**e` everywhere, or a UserError saying why not."""
     s = np.unique(np.asarray(scale, dtype=np.float64).ravel())
     if s.size != 1:
-        raise UserError(f"node {node.name} (Quant): {what} has {s.size} different per-channel scales "
-                        f"({s.min():g}..{s.max():g}); the hardware needs one power-of-two scale per tensor")
+        raise UserError(
+            f"node {node.name} (Quant): {what} has {s.size} different per-channel scales "
+            f"({s.min():g}..{s.max():g}); the hardware needs one power-of-two scale per tensor"
+        )
     mant, e = np.frexp(s[0])
     if 0 < s[0] < 2.0**-32:
-        raise UserError(f"node {node.name} (Quant): {what} scale {s[0]:g} is a collapsed scale (Brevitas's "
-                        "scaling_min_val, 1e-10, or a product with it): a quantizer here or upstream saw only "
-                        "zeros in calibration/training, a dead layer; retrain or recalibrate")
+        raise UserError(
+            f"node {node.name} (Quant): {what} scale {s[0]:g} is a collapsed scale (Brevitas's "
+            "scaling_min_val, 1e-10, or a product with it): a quantizer here or upstream saw only "
+            "zeros in calibration/training, a dead layer; retrain or recalibrate"
+        )
     if not np.isfinite(s[0]) or s[0] <= 0 or mant != 0.5:
-        raise UserError(f"node {node.name} (Quant): {what} scale {s[0]:.9g} is not a power of two "
-                        "(use a *FixedPoint quantizer: Int8WeightPerTensorFixedPoint, Int8ActPerTensorFixedPoint, ...)")
+        raise UserError(
+            f"node {node.name} (Quant): {what} scale {s[0]:.9g} is not a power of two "
+            "(use a *FixedPoint quantizer: Int8WeightPerTensorFixedPoint, Int8ActPerTensorFixedPoint, ...)"
+        )
     return int(e) - 1
 
 
@@ -93,7 +99,9 @@ def _quant(b: Builder, node) -> None:
     mode = a.get("rounding_mode", b"ROUND")
     mode = (mode.decode() if isinstance(mode, bytes) else mode).upper()
     if np.any(np.asarray(zeropt) != 0):
-        raise UserError(f"node {node.name} (Quant): non-zero zero point; the hardware needs symmetric quantizers")
+        raise UserError(
+            f"node {node.name} (Quant): non-zero zero point; the hardware needs symmetric quantizers"
+        )
     bits = float(np.asarray(bits_arr).ravel()[0])
     if np.asarray(bits_arr).size != 1 or bits != int(bits) or not 2 <= bits <= 32:
         raise UserError(f"node {node.name} (Quant): bit width {bits_arr!r} is not one integer in 2..32")
@@ -107,8 +115,10 @@ def _quant(b: Builder, node) -> None:
         b.values[node.output[0]] = Const(np.rint(y / 2.0**exp).astype(np.int64), exp, quant)
         return
     if mode not in _ROUNDING:
-        raise UserError(f"node {node.name} (Quant): rounding_mode {mode} has no hardware form; "
-                        f"use one of {sorted(_ROUNDING)}")
+        raise UserError(
+            f"node {node.name} (Quant): rounding_mode {mode} has no hardware form; "
+            f"use one of {sorted(_ROUNDING)}"
+        )
     b.roundings[node.name] = _ROUNDING[mode]
     if isinstance(x, FloatInput):
         if any(isinstance(n, InputNode) for n in b.nodes):
@@ -126,9 +136,12 @@ def _identity(b: Builder, node) -> None:
     b.values[node.output[0]] = b.get(node, 0)
 
 
-_HINTS = {"BatchNormalization": "fold BatchNorm into the conv before export",
-          "Transpose": "only cancelling Transpose pairs are removed",
-          "ConvTranspose": "use nearest upsampling + conv", "DepthToSpace": "use nearest upsampling + conv"}
+_HINTS = {
+    "BatchNormalization": "fold BatchNorm into the conv before export",
+    "Transpose": "only cancelling Transpose pairs are removed",
+    "ConvTranspose": "use nearest upsampling + conv",
+    "DepthToSpace": "use nearest upsampling + conv",
+}
 
 
 def _cancel_transpose_pairs():
@@ -195,8 +208,9 @@ def _recorded_rounding(recorded_meta: dict[str, str], roundings: dict[str, str])
     return found.pop()
 
 
-def build_integer_graph(source, name: str | None = None, rounding: Rounding | None = None,
-                        camera: CameraConversion | None = None) -> IntegerGraph:
+def build_integer_graph(
+    source, name: str | None = None, rounding: Rounding | None = None, camera: CameraConversion | None = None
+) -> IntegerGraph:
     """Read a QONNX file (path or qonnx ModelWrapper) into an IntegerGraph with `ranges` filled.
 
     `rounding` defaults to what the activation quantizers record; pass it to override (e.g. when the
@@ -206,7 +220,9 @@ def build_integer_graph(source, name: str | None = None, rounding: Rounding | No
     model = _load(source)
     g = model.graph
     if len(g.input) != 1 or len(g.output) != 1:
-        raise UserError(f"QONNX graph has {len(g.input)} inputs and {len(g.output)} outputs; one of each is supported")
+        raise UserError(
+            f"QONNX graph has {len(g.input)} inputs and {len(g.output)} outputs; one of each is supported"
+        )
     recorded = read_metadata(model.model)
     if camera is None and "camera" in recorded:
         try:
@@ -225,10 +241,17 @@ def build_integer_graph(source, name: str | None = None, rounding: Rounding | No
     if not isinstance(out, Tensor):
         raise UserError(f"graph output {g.output[0].name!r} is not a quantized tensor of the network")
     rounding = rounding or _recorded_rounding(recorded, b.roundings)
-    meta = {"source": str(source) if isinstance(source, str | Path) else "ModelWrapper",
-            "qonnx_rounding_modes": ",".join(sorted(set(b.roundings.values())))}
-    graph = IntegerGraph(name=name or (Path(source).stem if isinstance(source, str | Path) else "model"),
-                         rounding=rounding, nodes=b.nodes, output=out.node, meta=meta)
+    meta = {
+        "source": str(source) if isinstance(source, str | Path) else "ModelWrapper",
+        "qonnx_rounding_modes": ",".join(sorted(set(b.roundings.values()))),
+    }
+    graph = IntegerGraph(
+        name=name or (Path(source).stem if isinstance(source, str | Path) else "model"),
+        rounding=rounding,
+        nodes=b.nodes,
+        output=out.node,
+        meta=meta,
+    )
     graph.ranges = analyze(graph)
     # Past 2**24, float32 frameworks (Brevitas's forward, qonnx/onnxruntime execution) stop being exact
     # themselves; the reference (float64/int64) stays exact and is the one to believe.

@@ -40,8 +40,23 @@ from fluorogate.quantize.ops.pointwise import ReluNode, RequantNode
 from fluorogate.quantize.ops.resample import MaxPoolNode, UpsampleNode
 from fluorogate.quantize.tensors import CameraConversion, Rounding, TensorQuant, TensorRange
 
-__all__ = ["AddNode", "CameraConversion", "ConcatNode", "ConvNode", "InputNode", "IntegerGraph", "MaxPoolNode",
-           "Node", "OpNode", "ReluNode", "RequantNode", "Rounding", "TensorQuant", "TensorRange", "UpsampleNode"]
+__all__ = [
+    "AddNode",
+    "CameraConversion",
+    "ConcatNode",
+    "ConvNode",
+    "InputNode",
+    "IntegerGraph",
+    "MaxPoolNode",
+    "Node",
+    "OpNode",
+    "ReluNode",
+    "RequantNode",
+    "Rounding",
+    "TensorQuant",
+    "TensorRange",
+    "UpsampleNode",
+]
 
 IR_VERSION = 1
 

@@ -27,7 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fluorogate.sim.localize import LOC_DTYPE, centroid_table, density_capture3, local_maxima, window3_sums
 
-RECORD_DTYPE = np.dtype([("row", np.int64), ("col", np.int64), ("oy", np.int64), ("ox", np.int64), ("s", np.int64)])
+RECORD_DTYPE = np.dtype(
+    [("row", np.int64), ("col", np.int64), ("oy", np.int64), ("ox", np.int64), ("s", np.int64)]
+)
 
 
 class PeakConfig(BaseModel):
@@ -72,8 +74,13 @@ def peak_records(codes: np.ndarray, cfg: PeakConfig) -> np.ndarray:
 def pack(rec: np.ndarray) -> np.ndarray:
     """Records -> 64-bit stream words (uint64)."""
     u = np.uint64
-    return (rec["col"].astype(u) | rec["row"].astype(u) << u(16) | (rec["ox"] & 255).astype(u) << u(32)
-            | (rec["oy"] & 255).astype(u) << u(40) | rec["s"].astype(u) << u(48))
+    return (
+        rec["col"].astype(u)
+        | rec["row"].astype(u) << u(16)
+        | (rec["ox"] & 255).astype(u) << u(32)
+        | (rec["oy"] & 255).astype(u) << u(40)
+        | rec["s"].astype(u) << u(48)
+    )
 
 
 def frame_words(codes: np.ndarray, cfg: PeakConfig, frame: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -84,8 +91,9 @@ def frame_words(codes: np.ndarray, cfg: PeakConfig, frame: int = 0) -> tuple[np.
     return words, last
 
 
-def to_localizations(rec: np.ndarray, frame: int, cfg: PeakConfig, scale: int, shift: int,
-                     adu_per_photon: float) -> np.ndarray:
+def to_localizations(
+    rec: np.ndarray, frame: int, cfg: PeakConfig, scale: int, shift: int, adu_per_photon: float
+) -> np.ndarray:
     """Records -> LOC_DTYPE in camera pixels (centres at integers) and photons (code = 2**shift ADU)."""
     loc = np.zeros(len(rec), LOC_DTYPE)
     f = 2.0**cfg.frac_bits
@@ -145,7 +153,7 @@ def compare_stream(words: list[int], last: list[bool], frames: np.ndarray, cfg: 
     missing, start = 0, 0
     for f, (codes, end) in enumerate(zip(frames, ends, strict=True)):
         want, _ = frame_words(codes, cfg, f)
-        got = words[start:end + 1]
+        got = words[start : end + 1]
         assert got[-1] == int(want[-1]), f"frame {f}: end word {got[-1]:#x}, want {int(want[-1]):#x}"
         it = iter(want[:-1].tolist())
         assert all(any(g == w for w in it) for g in got[:-1]), f"frame {f}: records not a subsequence"

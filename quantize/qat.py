@@ -40,7 +40,10 @@ from fluorogate.quantize.ir import Rounding
 QONNX_ROUNDING_MODE: dict[str, str] = {"half_even": "ROUND", "half_up": "HALF_UP"}
 
 # How a weight tensor's power-of-two scale is chosen (module docstring; `ModelConfig.weight_scale`).
-WEIGHT_QUANT: dict[str, type] = {"max": Int8WeightPerTensorFixedPoint, "mse": Int8WeightPerTensorFixedPointMSE}
+WEIGHT_QUANT: dict[str, type] = {
+    "max": Int8WeightPerTensorFixedPoint,
+    "mse": Int8WeightPerTensorFixedPointMSE,
+}
 
 
 class HalfUpSte(nn.Module):

@@ -40,9 +40,25 @@ from fluorogate.quantize.ops import Exec
 from fluorogate.quantize.ranges import analyze, conv_bounds
 from fluorogate.quantize.rounding import round_float, saturate
 
-__all__ = ["ENGINES", "FLOAT32_EXACT", "FLOAT64_EXACT", "Plan", "apply_node", "check_codes", "codes_from_adu",
-           "conv_frame", "engine", "exact_dtype", "fast_program_for", "plan_for", "quantize_float_input", "run_graph",
-           "run_graph_tensors", "to_real", "widest_integer"]
+__all__ = [
+    "ENGINES",
+    "FLOAT32_EXACT",
+    "FLOAT64_EXACT",
+    "Plan",
+    "apply_node",
+    "check_codes",
+    "codes_from_adu",
+    "conv_frame",
+    "engine",
+    "exact_dtype",
+    "fast_program_for",
+    "plan_for",
+    "quantize_float_input",
+    "run_graph",
+    "run_graph_tensors",
+    "to_real",
+    "widest_integer",
+]
 
 ENGINES = ("auto", "spec", "fast")
 
@@ -73,8 +89,13 @@ class Plan:
         self.widest = widest_integer(graph, ranges)
         self.carrier = exact_dtype(self.widest)
         # relu -> requant runs as one requant with a floor of 0 (rounding.requant, relu=True)
-        self.fused_relu = {n.name for n in graph.nodes if isinstance(n, ReluNode) and n.name != graph.output
-                           and all(isinstance(c, RequantNode) for c in graph.consumers(n.name))}
+        self.fused_relu = {
+            n.name
+            for n in graph.nodes
+            if isinstance(n, ReluNode)
+            and n.name != graph.output
+            and all(isinstance(c, RequantNode) for c in graph.consumers(n.name))
+        }
         # requants that may overwrite their input in a whole-frame run: it (through a fused relu) is a
         # fresh tensor no other node reads
         self.inplace = set()
@@ -84,7 +105,8 @@ class Plan:
                 if chain[0] in self.fused_relu:
                     chain.append(graph.node(chain[0]).inputs[0])
                 if all(len(graph.consumers(t)) == 1 and t != graph.output for t in chain) and not isinstance(
-                        graph.node(chain[-1]), InputNode):
+                    graph.node(chain[-1]), InputNode
+                ):
                     self.inplace.add(n.name)
         self.last_use = {i: k for k, n in enumerate(graph.nodes) for i in n.inputs}  # free tensors early
         self.consts = {n.name: c for n in graph.nodes if (c := n.constants(self.carrier)) is not None}
@@ -109,13 +131,19 @@ def check_codes(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
         codes = codes[None]
     inp = graph.input
     if codes.ndim != 3 or codes.shape[0] != inp.channels:
-        raise UserError(f"input shape {codes.shape}: want (H, W) or ({inp.channels}, H, W) codes for graph {graph.name}")
+        raise UserError(
+            f"input shape {codes.shape}: want (H, W) or ({inp.channels}, H, W) codes for graph {graph.name}"
+        )
     if not np.issubdtype(codes.dtype, np.integer):
-        raise UserError(f"input dtype {codes.dtype}: integer codes wanted (use quantize_float_input for float images)")
+        raise UserError(
+            f"input dtype {codes.dtype}: integer codes wanted (use quantize_float_input for float images)"
+        )
     lo, hi = int(codes.min(initial=0)), int(codes.max(initial=0))
     if lo < inp.quant.min_int or hi > inp.quant.max_int:
-        raise UserError(f"input codes span {lo}..{hi}, outside the input quantizer's "
-                        f"{inp.quant.min_int}..{inp.quant.max_int}")
+        raise UserError(
+            f"input codes span {lo}..{hi}, outside the input quantizer's "
+            f"{inp.quant.min_int}..{inp.quant.max_int}"
+        )
     return codes.astype(np.int64)
 
 
@@ -139,7 +167,9 @@ def _run(graph: IntegerGraph, codes: np.ndarray, keep_all: bool) -> dict:
         if isinstance(n, InputNode):
             vals[n.name] = torch.from_numpy(check_codes(graph, codes)).to(plan.carrier)
         else:
-            vals[n.name] = apply_node(plan, n, [vals[i] for i in n.inputs], fuse=not keep_all, inplace=not keep_all)
+            vals[n.name] = apply_node(
+                plan, n, [vals[i] for i in n.inputs], fuse=not keep_all, inplace=not keep_all
+            )
         for i in set(n.inputs):  # a node may read a tensor twice (add(x, x))
             if not keep_all and plan.last_use[i] == k and i != graph.output:
                 del vals[i]  # free a tensor once its last reader has run
@@ -150,7 +180,9 @@ def engine(choice: str | None = None) -> str:
     """The reference's engine: `choice`, else `FLUOROGATE_REFERENCE`, else "auto" (module docstring)."""
     choice = choice or os.environ.get("FLUOROGATE_REFERENCE") or "auto"
     if choice not in ENGINES:
-        raise UserError(f"reference engine {choice!r}: want one of {', '.join(ENGINES)} (FLUOROGATE_REFERENCE)")
+        raise UserError(
+            f"reference engine {choice!r}: want one of {', '.join(ENGINES)} (FLUOROGATE_REFERENCE)"
+        )
     return choice
 
 
@@ -198,9 +230,13 @@ def codes_from_adu(graph: IntegerGraph, adu: np.ndarray) -> np.ndarray:
 
     cam, q = graph.input.camera, graph.input.quant
     if cam is None:
-        raise UserError(f"graph {graph.name} has no camera conversion (input.camera); pass codes or a float image")
+        raise UserError(
+            f"graph {graph.name} has no camera conversion (input.camera); pass codes or a float image"
+        )
     if q.signed:
-        raise UserError(f"graph {graph.name}: the camera front end feeds an unsigned input quantizer, this one is signed")
+        raise UserError(
+            f"graph {graph.name}: the camera front end feeds an unsigned input quantizer, this one is signed"
+        )
     adu = np.asarray(adu)
     if not np.issubdtype(adu.dtype, np.integer):
         raise UserError(f"raw ADU must be integers, got dtype {adu.dtype}")

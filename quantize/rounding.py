@@ -50,8 +50,9 @@ def saturate(x: Any, lo: int, hi: int) -> Any:
     return np.clip(x, lo, hi)
 
 
-def requant_int(x: Any, shift: int, quant: TensorQuant, rounding: str, relu: bool = False,
-                inplace: bool = False) -> Any:
+def requant_int(
+    x: Any, shift: int, quant: TensorQuant, rounding: str, relu: bool = False, inplace: bool = False
+) -> Any:
     """The IR's `requant`: `sat(round(x / 2**shift))` onto `quant`'s integer range.
 
     `relu=True` computes `requant(relu(x))` in one pass: rounding is monotone and maps 0 to 0, so
@@ -64,7 +65,9 @@ def requant_int(x: Any, shift: int, quant: TensorQuant, rounding: str, relu: boo
     return np.clip(y, lo, hi, out=y) if isinstance(y, np.ndarray) else saturate(y, lo, hi)
 
 
-def requant(x: Any, shift: int, quant: TensorQuant, rounding: str, relu: bool = False, inplace: bool = False) -> Any:
+def requant(
+    x: Any, shift: int, quant: TensorQuant, rounding: str, relu: bool = False, inplace: bool = False
+) -> Any:
     """`requant_int` on the reference's carrier: integer arrays as above; float tensors holding integers
     (the fast reference) by the same shifts written as exact float operations, in place:
 

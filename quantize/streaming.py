@@ -74,8 +74,8 @@ class _RowOp:
             if len(self.window) < spec.rows:
                 return []
             y = apply_node(self.plan, self.node, [self.torch.cat(self.window, 1)], pad_rows=not spec.pad)
-            del self.window[:spec.stride]
-        return [y[:, r:r + 1] for r in range(y.shape[1])]
+            del self.window[: spec.stride]
+        return [y[:, r : r + 1] for r in range(y.shape[1])]
 
     def flush(self) -> list:
         """End of frame: release what the line buffer holds (the zero rows below the frame)."""
@@ -85,8 +85,10 @@ class _RowOp:
             for _ in range(self.spec.pad):
                 out.extend(self._step([zero]))
         if any(self.fifos) or (self.window and not self.spec.pad):
-            raise UserError(f"node {self.node.name}: rows left over at the end of the frame "
-                            "(odd frame height at a maxpool?)")
+            raise UserError(
+                f"node {self.node.name}: rows left over at the end of the frame "
+                "(odd frame height at a maxpool?)"
+            )
         self.window = []
         return out
 
@@ -112,7 +114,9 @@ def _frame(plan: Plan, graph: IntegerGraph, rows: np.ndarray) -> list[np.ndarray
             released.append(row[:, 0, :].T.reshape(-1).numpy().astype(np.int64))
 
     for r in range(rows.shape[0]):
-        propagate({graph.input.name: [torch.from_numpy(rows[r][None, None, :]).to(plan.carrier)]}, flush=False)
+        propagate(
+            {graph.input.name: [torch.from_numpy(rows[r][None, None, :]).to(plan.carrier)]}, flush=False
+        )
     propagate({}, flush=True)
     return released
 
@@ -128,8 +132,16 @@ def arrival_times(graph: IntegerGraph, t_in: np.ndarray) -> np.ndarray:
     return t[graph.output]
 
 
-def run_stream(graph: IntegerGraph, stream, width: int, height: int, adu: bool = False,
-               out_lanes: int | None = None, ready: np.ndarray | None = None, engine: str | None = None):
+def run_stream(
+    graph: IntegerGraph,
+    stream,
+    width: int,
+    height: int,
+    adu: bool = False,
+    out_lanes: int | None = None,
+    ready: np.ndarray | None = None,
+    engine: str | None = None,
+):
     """Feed a camera BeatStream (fluorogate.sim.stream) through the line-buffer pipeline -> output BeatStream.
 
     `adu=True`: the stream carries raw camera ADU, converted by the graph's CameraConversion (as the
@@ -142,8 +154,9 @@ def run_stream(graph: IntegerGraph, stream, width: int, height: int, adu: bool =
     from fluorogate.sim.stream import BeatStream, beats_to_frames
 
     if graph.input.channels != 1:
-        raise UserError(f"streaming needs a single-channel camera input, graph {graph.name} has "
-                        f"{graph.input.channels}")
+        raise UserError(
+            f"streaming needs a single-channel camera input, graph {graph.name} has {graph.input.channels}"
+        )
     lanes = stream.lanes
     frames = beats_to_frames(stream, width, height, lanes)
     beat_cycles = np.flatnonzero(stream.valid).reshape(len(frames), height, width // lanes)
@@ -159,8 +172,10 @@ def run_stream(graph: IntegerGraph, stream, width: int, height: int, adu: bool =
             rows = _frame(plan, graph, codes)
         t_out = arrival_times(graph, np.repeat(cycles, lanes, axis=1))
         channels = rows[0].size // t_out.shape[1]
-        rows_out.extend((row, np.repeat(t_row, channels), i == 0)
-                        for i, (row, t_row) in enumerate(zip(rows, t_out, strict=True)))
+        rows_out.extend(
+            (row, np.repeat(t_row, channels), i == 0)
+            for i, (row, t_row) in enumerate(zip(rows, t_out, strict=True))
+        )
     return _emit(rows_out, out_lanes or lanes, ready, BeatStream)
 
 
@@ -188,7 +203,7 @@ def _emit(rows: list, lanes: int, ready: np.ndarray | None, beat_stream_cls):
     valid[cycles] = True
     first_beats = np.array([i * per_row for i, (_, _, first) in enumerate(rows) if first])
     user[cycles[first_beats]] = True
-    last[cycles[per_row - 1::per_row]] = True
+    last[cycles[per_row - 1 :: per_row]] = True
     return beat_stream_cls(data, valid, user, last)
 
 

@@ -152,8 +152,12 @@ CAMERA_KEYS = ("camera_offset_adu", "gain_adu_per_e", "read_noise_e")
 
 def camera_metadata(preset: CameraPreset) -> dict:
     """{camera_offset_adu, gain_adu_per_e, read_noise_e, camera} of `preset`, for a TIFF's metadata."""
-    return {"camera_offset_adu": preset.offset_adu, "gain_adu_per_e": preset.gain_adu_per_e,
-            "read_noise_e": preset.read_noise_e, "camera": preset.name}
+    return {
+        "camera_offset_adu": preset.offset_adu,
+        "gain_adu_per_e": preset.gain_adu_per_e,
+        "read_noise_e": preset.read_noise_e,
+        "camera": preset.name,
+    }
 
 
 @dataclass(frozen=True)

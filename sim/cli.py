@@ -16,8 +16,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "noise (shot, dark, read, EM, ADC). Writes uint16 ADU as OME-TIFF with the pixel size, and a PNG "
         "preview beside it.",
     )
-    p.add_argument("--preset", default="scmos", help="camera preset: scmos, ccd12, emccd, or a camera file "
-                   "(*.json from `fluorogate calibrate`) (default scmos)")
+    p.add_argument(
+        "--preset",
+        default="scmos",
+        help="camera preset: scmos, ccd12, emccd, or a camera file "
+        "(*.json from `fluorogate calibrate`) (default scmos)",
+    )
     p.add_argument("--camera", help="camera file from `fluorogate calibrate` (same as --preset FILE.json)")
     p.add_argument(
         "--specimen",

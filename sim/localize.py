@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, optimize, special
 
-LOC_DTYPE = np.dtype([("frame", np.int32), ("y_px", np.float64), ("x_px", np.float64), ("photons", np.float64)])
+LOC_DTYPE = np.dtype(
+    [("frame", np.int32), ("y_px", np.float64), ("x_px", np.float64), ("photons", np.float64)]
+)
 FIT_ITERATIONS = 20
 
 
@@ -32,7 +34,9 @@ def _profile(pix: np.ndarray, centre: np.ndarray, sigma: float) -> tuple[np.ndar
     hi, lo = pix - centre + 0.5, pix - centre - 0.5
     s2 = sigma * math.sqrt(2)
     value = (special.erf(hi / s2) - special.erf(lo / s2)) / 2
-    deriv = (np.exp(-(lo**2) / (2 * sigma**2)) - np.exp(-(hi**2) / (2 * sigma**2))) / (math.sqrt(2 * math.pi) * sigma)
+    deriv = (np.exp(-(lo**2) / (2 * sigma**2)) - np.exp(-(hi**2) / (2 * sigma**2))) / (
+        math.sqrt(2 * math.pi) * sigma
+    )
     return value, deriv
 
 
@@ -84,8 +88,15 @@ def _fisher(theta: np.ndarray, pix: np.ndarray, sigma: float, data: np.ndarray, 
     ex, dx = _profile(pix[None, :], theta[:, 1:2], sigma)
     n = theta[:, 2, None, None]
     mu = n * ey[:, :, None] * ex[:, None, :] + theta[:, 3, None, None] + extra_var
-    jac = np.stack([n * dy[:, :, None] * ex[:, None, :], n * ey[:, :, None] * dx[:, None, :],
-                    ey[:, :, None] * ex[:, None, :], np.ones_like(mu)], axis=1).reshape(len(theta), 4, -1)
+    jac = np.stack(
+        [
+            n * dy[:, :, None] * ex[:, None, :],
+            n * ey[:, :, None] * dx[:, None, :],
+            ey[:, :, None] * ex[:, None, :],
+            np.ones_like(mu),
+        ],
+        axis=1,
+    ).reshape(len(theta), 4, -1)
     mu = mu.reshape(len(theta), -1)
     info = np.einsum("kip,kjp->kij", jac / mu[:, None], jac)
     grad = np.einsum("kip,kp->ki", jac, data.reshape(len(theta), -1) / mu - 1)
@@ -140,6 +151,7 @@ def window3_sums(v: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
 def density_capture3(dy: np.ndarray, dx: np.ndarray, sigma_out: float) -> np.ndarray:
     """Fraction of an emitter's target (integrated Gaussian) inside the 3x3 window of its peak pixel, for
     its offsets (dy, dx) from that pixel (output px): 0.75 centred, 0.67 at half a pixel in both axes."""
+
     def axis(d):
         return sum(_profile(np.float64(k), np.asarray(d, np.float64), sigma_out)[0] for k in (-1, 0, 1))
 
@@ -181,8 +193,9 @@ def localize_density(density: np.ndarray, threshold: float, scale: int, sigma_ou
     return np.concatenate(out) if out else np.zeros(0, LOC_DTYPE)
 
 
-def localize_fit(counts: np.ndarray, sigma: float, threshold: float, read_noise: float = 0.0,
-                 radius: int = 3) -> np.ndarray:
+def localize_fit(
+    counts: np.ndarray, sigma: float, threshold: float, read_noise: float = 0.0, radius: int = 3
+) -> np.ndarray:
     """The classical pipeline on frames of counts (n, H, W), e.g. (ADU - offset) / (ADU per electron).
 
     Candidates: 3x3 peaks of a difference of Gaussians (sigma, 3 sigma) above `threshold` x its robust
@@ -196,8 +209,11 @@ def localize_fit(counts: np.ndarray, sigma: float, threshold: float, read_noise:
         rows, cols = np.nonzero(local_maxima(dog, threshold * noise))
         p = np.pad(frame, radius, mode="edge")
         size = 2 * radius + 1
-        rois = np.stack([p[r : r + size, c : c + size] for r, c in zip(rows, cols, strict=True)]) if len(rows) else \
-            np.zeros((0, size, size))
+        rois = (
+            np.stack([p[r : r + size, c : c + size] for r, c in zip(rows, cols, strict=True)])
+            if len(rows)
+            else np.zeros((0, size, size))
+        )
         fit = fit_gaussian(rois, sigma, read_noise**2)
         keep = (np.abs(fit.y) <= 1) & (np.abs(fit.x) <= 1)
         loc = np.zeros(int(keep.sum()), LOC_DTYPE)
@@ -237,8 +253,14 @@ def inside(loc: np.ndarray, shape: tuple[int, int], border: float) -> np.ndarray
     return loc[(loc["y_px"] >= lo) & (loc["y_px"] < hy) & (loc["x_px"] >= lo) & (loc["x_px"] < hx)]
 
 
-def score(pred: np.ndarray, truth: np.ndarray, radius_px: float, pixel_nm: float, shape: tuple[int, int],
-          border: float = 1.0) -> dict[str, float]:
+def score(
+    pred: np.ndarray,
+    truth: np.ndarray,
+    radius_px: float,
+    pixel_nm: float,
+    shape: tuple[int, int],
+    border: float = 1.0,
+) -> dict[str, float]:
     """Jaccard, lateral RMSE (nm) and counts of localizations `pred` (LOC_DTYPE) against the truth rows
     (`frame`, `y_px`, `x_px`, `photons`), matched frame by frame within `radius_px`.
 
@@ -258,5 +280,11 @@ def score(pred: np.ndarray, truth: np.ndarray, radius_px: float, pixel_nm: float
     d = np.concatenate(err) if err else np.zeros((0, 2))
     r = np.concatenate(ratio) if ratio else np.zeros(0)
     rmse = float(np.sqrt(np.mean(np.sum(d**2, 1)))) * pixel_nm if len(d) else float("nan")
-    return {"jaccard": tp / max(tp + fp + fn, 1), "rmse_nm": rmse, "tp": tp, "fp": fp, "fn": fn,
-            "photon_ratio": float(np.median(r)) if len(r) else float("nan")}
+    return {
+        "jaccard": tp / max(tp + fp + fn, 1),
+        "rmse_nm": rmse,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "photon_ratio": float(np.median(r)) if len(r) else float("nan"),
+    }

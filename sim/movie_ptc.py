@@ -154,8 +154,12 @@ def binned_moments(
     # half the edges at quantiles (the many dim pixels), half evenly in level (the few bright ones, which
     # carry the slope), then bins of fewer than MIN_BIN samples merged into the next
     half = max(1, n_bins // 2)
-    cuts = np.concatenate([np.linspace(0, n, half + 1).astype(int),
-                           np.searchsorted(key, np.linspace(key[0], key[-1], half + 1)[1:-1])])
+    cuts = np.concatenate(
+        [
+            np.linspace(0, n, half + 1).astype(int),
+            np.searchsorted(key, np.linspace(key[0], key[-1], half + 1)[1:-1]),
+        ]
+    )
     edges = [0]
     for c in np.unique(cuts)[1:]:
         if c - edges[-1] >= MIN_BIN:
@@ -368,5 +372,8 @@ def movie_statistics(frames) -> dict:
     top, for the photon range), in ADU."""
     import numpy as np
 
-    return {"max_adu": int(frames.max()), "median_adu": float(np.median(frames)),
-            "p9999_adu": float(np.percentile(frames, 99.99))}
+    return {
+        "max_adu": int(frames.max()),
+        "median_adu": float(np.median(frames)),
+        "p9999_adu": float(np.percentile(frames, 99.99)),
+    }

@@ -89,8 +89,14 @@ def sim3_frames(
     preset, optics, grid = setup_grid(size, photons, background, preset, optics, SCALE)
     k_vec, all_phases = pattern_vectors(config, optics)  # k in cycles per nm
     chosen = [[q] for q in SIM3_PHASES] if phases == "input" else [list(range(config.phases))] * config.angles
-    patterns = [[illumination(config, grid, k, all_phases[p]) for p in ps] for k, ps in zip(k_vec, chosen, strict=True)]
-    kernel, sim_kernel = psf_kernel(optics, grid.fine_nm), psf_kernel(sim_optics(optics, config), grid.fine_nm)
+    patterns = [
+        [illumination(config, grid, k, all_phases[p]) for p in ps]
+        for k, ps in zip(k_vec, chosen, strict=True)
+    ]
+    kernel, sim_kernel = (
+        psf_kernel(optics, grid.fine_nm),
+        psf_kernel(sim_optics(optics, config), grid.fine_nm),
+    )
     rng, noise_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1 + noise])
     adu, truth = [], []
     bg = np.float32(background)
@@ -100,10 +106,17 @@ def sim3_frames(
         m = min(per, n - start)
         rendered = render(make_specimen(specimen, rng, m, grid), grid, optics, photons)
         hot = hot_pixel_map((m, grid.height, grid.width), preset, rng)
-        frames = [[expose(grid.bin(blur(rendered.object_fine * ill, kernel)) + bg, preset, noise_rng, hot)
-                   for ill in row] for row in patterns]
+        frames = [
+            [
+                expose(grid.bin(blur(rendered.object_fine * ill, kernel)) + bg, preset, noise_rng, hot)
+                for ill in row
+            ]
+            for row in patterns
+        ]
         adu.append(np.stack([np.stack(row, axis=1) for row in frames], axis=1))
-        hires = grid.bin(blur(rendered.object_fine, sim_kernel), grid.oversample // SCALE) * np.float32(SCALE**2)
+        hires = grid.bin(blur(rendered.object_fine, sim_kernel), grid.oversample // SCALE) * np.float32(
+            SCALE**2
+        )
         truth.append(expected_adu(hires + bg, preset))
     return Sim3Frames(
         np.concatenate(adu),

@@ -131,8 +131,13 @@ class SMLMFrames:
 
 
 def render_density(
-    frame: np.ndarray, y: np.ndarray, x: np.ndarray, photons: np.ndarray, shape: tuple[int, int, int],
-    scale: int, sigma_out: float,
+    frame: np.ndarray,
+    y: np.ndarray,
+    x: np.ndarray,
+    photons: np.ndarray,
+    shape: tuple[int, int, int],
+    scale: int,
+    sigma_out: float,
 ) -> np.ndarray:
     """Deep-STORM target: each emitter a unit Gaussian (`sigma_out` output px) integrated over the output
     pixels, times its photons, on a grid `scale`x finer than the camera (y, x in camera px, centres at
@@ -210,6 +215,10 @@ def smlm_frames(
     locs["frame"], locs["emitter"] = t_idx[inside], np.nonzero(inside)[0]
     locs["y_px"], locs["x_px"], locs["photons"] = em[inside, 0], em[inside, 1], photons[inside]
     return SMLMFrames(
-        expose(cam, preset, rng, hot), dens * gain + np.float32(preset.offset_adu), locs,
-        grid.pixel_nm, scale, sigma_out,
+        expose(cam, preset, rng, hot),
+        dens * gain + np.float32(preset.offset_adu),
+        locs,
+        grid.pixel_nm,
+        scale,
+        sigma_out,
     )

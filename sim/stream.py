@@ -226,5 +226,7 @@ def pack_channels(stack: np.ndarray, bits: int) -> np.ndarray:
     if stack.shape[0] * bits > 63:
         raise UserError(f"{stack.shape[0]} channels x {bits} bits do not fit one 64-bit pixel word")
     if stack.size and (stack.min() < 0 or stack.max() >= 1 << bits):
-        raise StreamError(f"pixel values {stack.min()}..{stack.max()} do not fit {bits}-bit unsigned channels")
+        raise StreamError(
+            f"pixel values {stack.min()}..{stack.max()} do not fit {bits}-bit unsigned channels"
+        )
     return sum(stack[c].astype(np.int64) << (c * bits) for c in range(stack.shape[0]))

@@ -27,12 +27,21 @@ async def peaks_match_the_reference(dut):
 
     dut.clear.value = 0
     await start(dut)
-    traffic = await exchange(dut, beats, ("tdata",), ("tdata", "tlast"), p_valid, p_ready, rng,
-                             int(20 * len(beats) / p_ready) + 400,
-                             lambda t, _: sum(la for _, la in t.received) == len(frames))
+    traffic = await exchange(
+        dut,
+        beats,
+        ("tdata",),
+        ("tdata", "tlast"),
+        p_valid,
+        p_ready,
+        rng,
+        int(20 * len(beats) / p_ready) + 400,
+        lambda t, _: sum(la for _, la in t.received) == len(frames),
+    )
     await RisingEdge(dut.clk)
-    missing = compare_stream([w for w, _ in traffic.received], [bool(la) for _, la in traffic.received],
-                             frames, cfg)
+    missing = compare_stream(
+        [w for w, _ in traffic.received], [bool(la) for _, la in traffic.received], frames, cfg
+    )
     dropped = int(dut.loc_dropped.value)
     assert missing == dropped, f"{missing} records missing, loc_dropped says {dropped}"
     assert bool(dut.loc_overflow.value) == (dropped > 0)

@@ -29,7 +29,9 @@ def calibrated_twin(cfg: ModelConfig, seed: int = 0, weight_gain: float = 1.0) -
     return model.eval()
 
 
-def exported(cfg: ModelConfig, folder: Path, seed: int = 0, weight_gain: float = 1.0) -> tuple[torch.nn.Module, Path]:
+def exported(
+    cfg: ModelConfig, folder: Path, seed: int = 0, weight_gain: float = 1.0
+) -> tuple[torch.nn.Module, Path]:
     model = calibrated_twin(cfg, seed, weight_gain)
     path = export_qonnx(model, folder / f"{cfg.task}_{cfg.rounding}_{seed}.qonnx.onnx", size=16)
     return model, path

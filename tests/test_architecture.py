@@ -20,12 +20,35 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE_DIRS = {"fluorogate": "fluorogate", "sim": "sim", "quantize": "quantize", "models": "models",
-                "hls": "hls", "firmware": "firmware", "bench": "bench"}
-BASE = {"fluorogate", "fluorogate.errors", "fluorogate.outputs", "fluorogate.imageio", "fluorogate.steps",
-        "fluorogate.fingerprint",
-        "fluorogate.build_cache"}
-RANK = {"base": 0, "sim": 1, "quantize": 2, "models": 3, "hls": 4, "firmware": 4, "cosim": 5, "bench": 6, "cli": 7}
+PACKAGE_DIRS = {
+    "fluorogate": "fluorogate",
+    "sim": "sim",
+    "quantize": "quantize",
+    "models": "models",
+    "hls": "hls",
+    "firmware": "firmware",
+    "bench": "bench",
+}
+BASE = {
+    "fluorogate",
+    "fluorogate.errors",
+    "fluorogate.outputs",
+    "fluorogate.imageio",
+    "fluorogate.steps",
+    "fluorogate.fingerprint",
+    "fluorogate.build_cache",
+}
+RANK = {
+    "base": 0,
+    "sim": 1,
+    "quantize": 2,
+    "models": 3,
+    "hls": 4,
+    "firmware": 4,
+    "cosim": 5,
+    "bench": 6,
+    "cli": 7,
+}
 
 
 def _modules() -> dict[str, Path]:
@@ -116,10 +139,13 @@ def test_every_module_has_a_layer():
 
 
 def test_no_upward_import_between_stage_folders():
-    upward = sorted(f"{src} ({layer(src)}) imports {dst} ({layer(dst)})"
-                    for src, deps in GRAPH.items() for dst in deps
-                    if RANK[layer(dst)] > RANK[layer(src)]
-                    or (layer(src) != layer(dst) and RANK[layer(dst)] == RANK[layer(src)]))
+    upward = sorted(
+        f"{src} ({layer(src)}) imports {dst} ({layer(dst)})"
+        for src, deps in GRAPH.items()
+        for dst in deps
+        if RANK[layer(dst)] > RANK[layer(src)]
+        or (layer(src) != layer(dst) and RANK[layer(dst)] == RANK[layer(src)])
+    )
     assert not upward, "\n".join(upward)
 
 

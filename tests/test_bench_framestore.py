@@ -26,7 +26,9 @@ def test_full_frame_traffic_and_verdicts():
     assert sdram["read_peak_mb_s"] == round(2 * frame * 100 / 1e6, 1)  # both stored frames during the third
     assert sdram["average_mb_s"] == round(4 * frame * 100 / 3 / 1e6, 1)
     assert not sdram["suffices"] and sdram["utilisation"] > 3
-    assert frame_store(CameraMode("slow", 2048, 2048, sdram["max_camera_fps"] * 0.99, "scmos"), SDRAM_ULX3S)["suffices"]
+    assert frame_store(CameraMode("slow", 2048, 2048, sdram["max_camera_fps"] * 0.99, "scmos"), SDRAM_ULX3S)[
+        "suffices"
+    ]
     assert frame_store(ORCA, DDR3_X16)["suffices"]
     adu = frame_store(ORCA, DDR3_X16, bits=16)  # raw 16-bit ADU stored: twice the bytes
     assert adu["read_peak_mb_s"] == round(4 * frame * 100 / 1e6, 1)
@@ -56,8 +58,12 @@ def test_bench_section_reports_the_store_of_a_multi_frame_task(tmp_path, task):
     from fluorogate.quantize.camera import choose_conversion
     from fluorogate.sim.camera import get_preset
 
-    save_config(tmp_path, RunConfig(model=ModelConfig(task=task), train=TrainConfig(),
-                                    camera=choose_conversion(get_preset("scmos"))))
+    save_config(
+        tmp_path,
+        RunConfig(
+            model=ModelConfig(task=task), train=TrainConfig(), camera=choose_conversion(get_preset("scmos"))
+        ),
+    )
     g = graph([{**camera_input(), "channels": 3}, requant("y", "x")], "y")
     sec = section_framestore(BenchContext(tmp_path, g, BenchConfig(), tmp_path))
     if task == "denoise":
@@ -65,7 +71,22 @@ def test_bench_section_reports_the_store_of_a_multi_frame_task(tmp_path, task):
         return
     assert (sec["frames"], sec["bits_stored"]) == (3, 8)
     assert sec["rows"] == frame_store_rows(task_cameras("sim3"), 3, 8)
-    machine = {"timestamp_utc": "t", "cpu_count": 2, "cpu_model": "cpu", "load_avg_1_5_15": [0, 0, 0], "torch_threads": 1}
-    md = bench_markdown({"ir": "t", "rounding": "half_even", "run": str(tmp_path), "sections": {"framestore": sec},
-                         "section_seconds": {"framestore": 0.0}, "machine_start": machine, "machine_end": machine})
+    machine = {
+        "timestamp_utc": "t",
+        "cpu_count": 2,
+        "cpu_model": "cpu",
+        "load_avg_1_5_15": [0, 0, 0],
+        "torch_threads": 1,
+    }
+    md = bench_markdown(
+        {
+            "ir": "t",
+            "rounding": "half_even",
+            "run": str(tmp_path),
+            "sections": {"framestore": sec},
+            "section_seconds": {"framestore": 0.0},
+            "machine_start": machine,
+            "machine_end": machine,
+        }
+    )
     assert "## Frame store" in md and DDR3_X16.name in md and "needs 3.29x" in md

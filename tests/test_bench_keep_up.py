@@ -14,7 +14,7 @@ from fluorogate.models import tasks
 
 def test_each_task_names_its_camera_mode():
     assert task_cameras("denoise") == FULL_FRAME_MODES  # full frame, full rate
-    smlm, = task_cameras("smlm")
+    (smlm,) = task_cameras("smlm")
     assert (smlm.width, smlm.height, smlm.fps) == (512, 512, 56.0) and round(smlm.pixel_rate / 1e6, 1) == 14.7
     sr2x = task_cameras("sr2x")
     assert [c.frame for c in sr2x] == ["256x256", "512x512"]
@@ -35,9 +35,15 @@ def test_keeps_up_only_when_the_build_itself_carries_the_camera():
     cams = task_cameras("sr2x")  # 52.5 Mpx/s at 256x256, 104.9 Mpx/s at 512x512
     fast, slow = (keep_up(f, 1.0, out_per_in=4, cameras=cams, built=(256, 256, 1)) for f in (60e6, 50e6))
     assert [r["lanes_needed"] for r in fast] == [1, 2] and fast[0]["keeps_up"]
-    assert not fast[1]["keeps_up"] and fast[1]["within_max_lanes"]  # 2 lanes would do it, but not built at 512
+    assert (
+        not fast[1]["keeps_up"] and fast[1]["within_max_lanes"]
+    )  # 2 lanes would do it, but not built at 512
     assert "not built for 512x512" in fast[1]["verdict"]
-    assert slow[0]["lanes_needed"] == 2 and not slow[0]["keeps_up"] and "needs 2 lanes, built 1" in slow[0]["verdict"]
+    assert (
+        slow[0]["lanes_needed"] == 2
+        and not slow[0]["keeps_up"]
+        and "needs 2 lanes, built 1" in slow[0]["verdict"]
+    )
     assert keep_up(50e6, 1.0, cameras=cams, built=(256, 256, 2))[0]["keeps_up"]
     assert fast[0]["out_lanes"] == 4 and fast[0]["out_pixel_rate_mpx_s"] == 210.0
     # line bubbles count: 0.8 pixel per clock at 60 MHz is 48 Mpx/s per lane, short of 52.5
@@ -69,8 +75,10 @@ def test_camera_modes_name_their_sensor_preset():
     assert all(mode.preset in PRESETS for mode in CAMERA_MODES.values())
     for name in ("scmos", "emccd"):
         p = PRESETS[name]
-        assert any((m.width, m.height, m.fps, m.preset) == (p.width, p.height, p.fps, name)
-                   for m in CAMERA_MODES.values())
+        assert any(
+            (m.width, m.height, m.fps, m.preset) == (p.width, p.height, p.fps, name)
+            for m in CAMERA_MODES.values()
+        )
 
 
 def test_a_four_lane_build_is_judged_at_four_lanes(tmp_path):
@@ -87,9 +95,21 @@ def test_a_four_lane_build_is_judged_at_four_lanes(tmp_path):
     design = design_identity(generate(graph, RtlConfig(width=32, height=32, lanes=4)).report)
     from fluorogate.firmware.reports import BuildReport
 
-    report = BuildReport(board="ulx3s-85f", part="LFE5U-85F", core=design["top"], top="board_selftest",
-                         requested_mhz=105, pll_mhz=105, resources={}, core_cells={}, headline=[], clocks=[],
-                         critical_paths={}, step_seconds={}, design=design)
+    report = BuildReport(
+        board="ulx3s-85f",
+        part="LFE5U-85F",
+        core=design["top"],
+        top="board_selftest",
+        requested_mhz=105,
+        pll_mhz=105,
+        resources={},
+        core_cells={},
+        headline=[],
+        clocks=[],
+        critical_paths={},
+        step_seconds={},
+        design=design,
+    )
     (tmp_path / "build_report.json").write_text(report.model_dump_json())
     assert built_design(tmp_path, graph, [16, 32]) == {"size": 32, "lanes": 4}
     with pytest.raises(UserError, match="not one of 16"):

@@ -25,11 +25,20 @@ def smoke_build(tmp_path_factory) -> Path:
     """A build folder holding the build report of the captured smoke build (122.8 MHz on ULX3S 85F)."""
     pnr = parse_nextpnr_report(DATA / "nextpnr_report_smoke_100mhz.json")
     cells = parse_yosys_stat(DATA / "yosys_stat_smoke.json")
-    rep = BuildReport(board="ulx3s-85f", part="LFE5U-85F-6BG381C", core="smoke_box3x3", top="fg_board_top",
-                      requested_mhz=100, pll_mhz=100,
-                      resources=combine_resources(pnr, cells["design"], ECP5.headline, ECP5.from_yosys),
-                      core_cells=cells["smoke_box3x3"], headline=list(ECP5.headline), clocks=pnr.clocks,
-                      critical_paths=pnr.critical_paths, step_seconds={"synth": 1.0})
+    rep = BuildReport(
+        board="ulx3s-85f",
+        part="LFE5U-85F-6BG381C",
+        core="smoke_box3x3",
+        top="fg_board_top",
+        requested_mhz=100,
+        pll_mhz=100,
+        resources=combine_resources(pnr, cells["design"], ECP5.headline, ECP5.from_yosys),
+        core_cells=cells["smoke_box3x3"],
+        headline=list(ECP5.headline),
+        clocks=pnr.clocks,
+        critical_paths=pnr.critical_paths,
+        step_seconds={"synth": 1.0},
+    )
     folder = tmp_path_factory.mktemp("build")
     write_report(folder, rep)
     return folder
@@ -47,7 +56,9 @@ def identity(graph, size, lanes=1, peaks=None) -> dict:
     from fluorogate.firmware.build import design_identity
     from fluorogate.firmware.generate import RtlConfig, generate
 
-    return design_identity(generate(graph, RtlConfig(width=size, height=size, lanes=lanes, peaks=peaks)).report)
+    return design_identity(
+        generate(graph, RtlConfig(width=size, height=size, lanes=lanes, peaks=peaks)).report
+    )
 
 
 @pytest.fixture(scope="module")
@@ -133,15 +144,24 @@ def test_read_build_refuses_a_folder_without_a_report(tmp_path):
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
 def test_tiny_bench_on_the_default(tmp_path, default_build):
     """16x16 cocotb frame, the smoke build's Fmax, a 32x32 software frame, a small quality set."""
-    cfg = BenchConfig(sizes=[16, 64], build_dir=default_build, software_sizes=[32], software_repeats=1, hls_sizes=[],
-                      quality_frames=1, quality_size=32)
+    cfg = BenchConfig(
+        sizes=[16, 64],
+        build_dir=default_build,
+        software_sizes=[32],
+        software_repeats=1,
+        hls_sizes=[],
+        quality_frames=1,
+        quality_size=32,
+    )
     report = run_bench("default", None, tmp_path, sections=["fpga", "software", "quality"], cfg=cfg)
     fpga = report.sections["fpga"]
     sim = fpga["simulation"]
     assert sim["bit_exact"] and sim["pixels_compared"] == 2 * 16 * 16
     assert sim["latency_cycles_measured"] == sim["latency_cycles_model"]
     assert sim["frame_cycles_measured"] == 256 and fpga["cycle_model_confirmed"]
-    assert [r["size"] for r in fpga["sizes"]] == [16, 64] and fpga["sizes"][0]["latency_cycles"] == sim["latency_cycles_model"]
+    assert [r["size"] for r in fpga["sizes"]] == [16, 64] and fpga["sizes"][0]["latency_cycles"] == sim[
+        "latency_cycles_model"
+    ]
     assert fpga["build"].get("fmax_mhz"), fpga["build"]
     assert [c["lanes_needed"] for c in fpga["cameras"]] == [4, 4, 8]  # 122.8 MHz per lane
     # the build is of the 64x64 design, one lane: no full-frame camera is carried by it, only by arithmetic
@@ -157,11 +177,17 @@ def test_tiny_bench_on_the_default(tmp_path, default_build):
         assert cond["reference"]["psnr"] == cond["qat"]["psnr"]
     sw = report.sections["software"]["sizes"][32]
     assert set(sw["ms_per_frame"]) == {"reference", "reference_spec", "torch_float", "onnxruntime_float"}
-    assert all(v > 0 for v in sw["ms_per_frame"].values()) and sw["reference_path"] == "fast" and not sw["skipped"]
+    assert (
+        all(v > 0 for v in sw["ms_per_frame"].values())
+        and sw["reference_path"] == "fast"
+        and not sw["skipped"]
+    )
     assert set(sw["reference_speedup"]) == {"reference_spec", "torch_float", "onnxruntime_float"}
     md = (tmp_path / "bench.md").read_text()
     assert "Integer reference == QAT, bit for bit: **True**" in md and "Cycle model confirmed: **True**" in md
-    assert json.loads((tmp_path / "bench.json").read_text())["sections"]["fpga"]["cycle_model_confirmed"] is True
+    assert (
+        json.loads((tmp_path / "bench.json").read_text())["sections"]["fpga"]["cycle_model_confirmed"] is True
+    )
     assert (tmp_path / "latency.png").stat().st_size > 1000
     assert report.machine_start["load_avg_1_5_15"] and report.machine_end["load_avg_1_5_15"]
     with pytest.raises(UserError, match="exists"):  # no overwrite without force

@@ -34,11 +34,13 @@ def test_point_config_is_the_default_recipe_with_the_point_changed():
 
 
 def test_pareto_marks_the_non_dominated_points():
-    pts = [{"lut": 100, "latency_cycles": 50, "psnr_qat": 20.0},   # cheapest
-           {"lut": 200, "latency_cycles": 50, "psnr_qat": 25.0},   # better PSNR for more LUTs
-           {"lut": 300, "latency_cycles": 50, "psnr_qat": 24.0},   # dominated by the second
-           {"lut": 300, "latency_cycles": 40, "psnr_qat": 24.0},   # faster: not dominated
-           {"bits": "w8a8", "channels": 8, "error": "failed"}]
+    pts = [
+        {"lut": 100, "latency_cycles": 50, "psnr_qat": 20.0},  # cheapest
+        {"lut": 200, "latency_cycles": 50, "psnr_qat": 25.0},  # better PSNR for more LUTs
+        {"lut": 300, "latency_cycles": 50, "psnr_qat": 24.0},  # dominated by the second
+        {"lut": 300, "latency_cycles": 40, "psnr_qat": 24.0},  # faster: not dominated
+        {"bits": "w8a8", "channels": 8, "error": "failed"},
+    ]
     mark_pareto(pts)
     assert [p.get("pareto") for p in pts] == [True, True, False, True, None]
 
@@ -57,7 +59,9 @@ def test_failed_point_is_recorded_and_the_same_sweep_resumes_from_the_cache(tmp_
     [p] = result["points"]
     assert p["failed_stage"] == "synth" and "ran past" in p["error"] and p["error"].startswith("synth: ")
     log = Path(p["log"])
-    assert "ran past" in log.read_text() and list((log.parent / "build.failed").glob("yosys*.log"))  # the tool's log
+    assert "ran past" in log.read_text() and list(
+        (log.parent / "build.failed").glob("yosys*.log")
+    )  # the tool's log
     assert p["cached"] == [] and list(p["fingerprints"]) == ["train", "export"] and 0 < p["psnr_qat"] < 100
     saved = json.loads((out / "sweep.json").read_text())
     assert saved["status"] == "finished" and saved["points"] == json.loads(json.dumps(result["points"]))
@@ -73,9 +77,13 @@ def test_failed_point_is_recorded_and_the_same_sweep_resumes_from_the_cache(tmp_
 
 @pytest.mark.parametrize(
     ("executor", "sig"),
-    [("local", signal.SIGINT), pytest.param("local", signal.SIGTERM, marks=pytest.mark.slow),
-     pytest.param("ray", signal.SIGINT, marks=[pytest.mark.slow, needs_ray])],
-    ids=["local-SIGINT", "local-SIGTERM", "ray-SIGINT"])
+    [
+        ("local", signal.SIGINT),
+        pytest.param("local", signal.SIGTERM, marks=pytest.mark.slow),
+        pytest.param("ray", signal.SIGINT, marks=[pytest.mark.slow, needs_ray]),
+    ],
+    ids=["local-SIGINT", "local-SIGTERM", "ray-SIGINT"],
+)
 def test_ctrl_c_leaves_a_resumable_sweep(tmp_path, executor, sig):
     """SIGINT (Ctrl-C; SIGTERM, a batch system's stop, the same) while yosys runs: exit 130, sweep.json says
     interrupted, no half-written stage, no process left (pool workers, or the Ray cluster, and yosys), no
@@ -90,7 +98,9 @@ def test_ctrl_c_leaves_a_resumable_sweep(tmp_path, executor, sig):
     assert not list((out / "cache").glob("*/.tmp-*")) and not (out / "sweep.lock").exists()
     time.sleep(2)
     assert procs and not [pid for pid in procs if running(pid)], "the workers and yosys have ended"
-    same = SweepConfig(bits=["w2a8"], channels=[4], steps=8, size=8, jobs=1, timeout_minutes=TIMES_OUT)  # as the CLI
+    same = SweepConfig(
+        bits=["w2a8"], channels=[4], steps=8, size=8, jobs=1, timeout_minutes=TIMES_OUT
+    )  # as the CLI
     assert run_sweep(same, out, executor=executor)["points"][0]["cached"] == ["train", "export"]
 
 
@@ -115,12 +125,33 @@ def test_cli_refusals_and_report_redraw(tmp_path, capsys):
 
 
 def test_report_redraws_from_a_partial_sweep_json(tmp_path, capsys):
-    points = [{"bits": "w2a8", "channels": 4, "weight_bits": 2, "psnr_qat": 20.0, "lut": 100, "latency_cycles": 9,
-               "cached": ["train"]},
-              {"bits": "w4a8", "channels": 4, "weight_bits": 4, "error": "synth: yosys failed", "log": "x/stage.log"}]
-    sweep = {"config": SweepConfig().model_dump(mode="json"), "grid_points": 6, "status": "running",
-             "executor": {"kind": "ray"}, "cache": "c", "points": points,
-             "machine_start": {"load_avg_1_5_15": [1, 1, 1]}}
+    points = [
+        {
+            "bits": "w2a8",
+            "channels": 4,
+            "weight_bits": 2,
+            "psnr_qat": 20.0,
+            "lut": 100,
+            "latency_cycles": 9,
+            "cached": ["train"],
+        },
+        {
+            "bits": "w4a8",
+            "channels": 4,
+            "weight_bits": 4,
+            "error": "synth: yosys failed",
+            "log": "x/stage.log",
+        },
+    ]
+    sweep = {
+        "config": SweepConfig().model_dump(mode="json"),
+        "grid_points": 6,
+        "status": "running",
+        "executor": {"kind": "ray"},
+        "cache": "c",
+        "points": points,
+        "machine_start": {"load_avg_1_5_15": [1, 1, 1]},
+    }
     (tmp_path / "sweep.json").write_text(json.dumps(sweep))
     assert main(["sweep", "--out", str(tmp_path), "--report"]) == 0
     assert "2 of 6 points" in capsys.readouterr().out
@@ -133,11 +164,21 @@ def test_report_redraws_from_a_partial_sweep_json(tmp_path, capsys):
 @pytest.mark.integration
 def test_two_point_sweep(tmp_path):
     """Real training (a handful of steps), export, PSNR, yosys synthesis, in a pool of two processes."""
-    cfg = SweepConfig(bits=["w2a8", "w8a8"], channels=[4], steps=8, size=8, latency_size=64, eval_frames=1,
-                      eval_size=64, jobs=2)
+    cfg = SweepConfig(
+        bits=["w2a8", "w8a8"],
+        channels=[4],
+        steps=8,
+        size=8,
+        latency_size=64,
+        eval_frames=1,
+        eval_size=64,
+        jobs=2,
+    )
     result = run_sweep(cfg, tmp_path)
     pts = result["points"]
-    assert json.loads((tmp_path / "sweep.json").read_text())["points"][0]["pareto"] is True  # w2a8: fewest LUTs
+    assert (
+        json.loads((tmp_path / "sweep.json").read_text())["points"][0]["pareto"] is True
+    )  # w2a8: fewest LUTs
     assert [(p["bits"], p["channels"]) for p in pts] == [("w2a8", 4), ("w8a8", 4)]
     for p in pts:
         assert "error" not in p and p["lut"] > 0 and p["latency_cycles"] > 0 and p["fmax_mhz"] is None

@@ -23,10 +23,19 @@ def test_box3x3_bit_exact_under_cocotb(name, tmp_path):
     start = time.perf_counter()
     with simulator_env(env):
         runner = get_runner(sim)
-        runner.build(sources=[RTL], hdl_toplevel="smoke_box3x3", build_dir=tmp_path / "build",
-                     parameters={"MAX_WIDTH": 64}, timescale=("1ns", "1ps"))
-        results = runner.test(test_module="cocotb_smoke_box3x3", hdl_toplevel="smoke_box3x3",
-                              test_dir=tmp_path, extra_env={"BOX_WIDTH": "11", "BOX_HEIGHT": "7"})
+        runner.build(
+            sources=[RTL],
+            hdl_toplevel="smoke_box3x3",
+            build_dir=tmp_path / "build",
+            parameters={"MAX_WIDTH": 64},
+            timescale=("1ns", "1ps"),
+        )
+        results = runner.test(
+            test_module="cocotb_smoke_box3x3",
+            hdl_toplevel="smoke_box3x3",
+            test_dir=tmp_path,
+            extra_env={"BOX_WIDTH": "11", "BOX_HEIGHT": "7"},
+        )
     xml = Path(results).read_text()
     assert "<testcase" in xml and "<failure" not in xml and "<error" not in xml, xml
     print(f"{name}: build + test {time.perf_counter() - start:.1f} s")

@@ -36,16 +36,32 @@ def _ports(module: str, spec: dict[str, tuple[str, int]]) -> CorePorts:
 
 def _stream(in_bits: int, out_bits: int) -> dict[str, tuple[str, int]]:
     spec = {"clk": ("input", 1), "rst": ("input", 1)}
-    for prefix, bits, d_in, d_out in (("s_axis", in_bits, "input", "output"), ("m_axis", out_bits, "output", "input")):
-        spec |= {f"{prefix}_tdata": (d_in, bits), f"{prefix}_tvalid": (d_in, 1), f"{prefix}_tready": (d_out, 1),
-                 f"{prefix}_tuser": (d_in, 1), f"{prefix}_tlast": (d_in, 1)}
+    for prefix, bits, d_in, d_out in (
+        ("s_axis", in_bits, "input", "output"),
+        ("m_axis", out_bits, "output", "input"),
+    ):
+        spec |= {
+            f"{prefix}_tdata": (d_in, bits),
+            f"{prefix}_tvalid": (d_in, 1),
+            f"{prefix}_tready": (d_out, 1),
+            f"{prefix}_tuser": (d_in, 1),
+            f"{prefix}_tlast": (d_in, 1),
+        }
     return spec
 
 
 SMOKE = _ports("smoke_box3x3", _stream(16, 20))
-GENERATED_LIKE = _ports("fluorogate_top", _stream(16, 8) | {
-    "clear_errors": ("input", 1), "err_line_length": ("output", 1), "err_missing_sof": ("output", 1),
-    "frames_in": ("output", 32), "frames_out": ("output", 32)})
+GENERATED_LIKE = _ports(
+    "fluorogate_top",
+    _stream(16, 8)
+    | {
+        "clear_errors": ("input", 1),
+        "err_line_length": ("output", 1),
+        "err_missing_sof": ("output", 1),
+        "frames_in": ("output", 32),
+        "frames_out": ("output", 32),
+    },
+)
 
 PLL_MODEL = """module fg_pll (input wire clkin, output wire clkout0, output wire locked);
     assign clkout0 = clkin;  // simulation stand-in for the EHXPLLL that ecppll writes
@@ -72,7 +88,7 @@ endmodule
 def box3x3_causal(frame: np.ndarray) -> np.ndarray:
     padded = np.pad(frame.astype(np.int64), ((2, 0), (2, 0)))
     h, w = frame.shape
-    return sum(padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+    return sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3))
 
 
 @pytest.mark.integration
@@ -82,9 +98,14 @@ def test_board_top_checksum_matches_the_python_model(tmp_path):
     (tmp_path / "top.v").write_text(board_top_verilog(SMOKE, BOARD, beats, lines))
     (tmp_path / "pll.v").write_text(PLL_MODEL)
     (tmp_path / "tb.v").write_text(TB)
-    files = [str(tmp_path / f) for f in ("tb.v", "top.v", "pll.v")] + [str(SELFTEST_RTL), str(RTL / "smoke_box3x3.v")]
+    files = [str(tmp_path / f) for f in ("tb.v", "top.v", "pll.v")] + [
+        str(SELFTEST_RTL),
+        str(RTL / "smoke_box3x3.v"),
+    ]
     subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "sim.vvp"), *files], check=True)
-    out = subprocess.run(["vvp", "-n", str(tmp_path / "sim.vvp")], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["vvp", "-n", str(tmp_path / "sim.vvp")], check=True, capture_output=True, text=True
+    ).stdout
     match = re.search(r"CHECKSUM (\d+)", out)
     assert match, out
     # Four frames started, so the sink has latched frame 3's checksum (with random gaps and backpressure on).
@@ -110,11 +131,14 @@ def test_active_low_reset_is_inverted():
     assert ".aresetn(!rst)" in text
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"drop": "m_axis_tlast"}, "no port m_axis_tlast"),
-    ({"add": ("gain", ("input", 4))}, "input gain is 4 bits wide"),
-    ({"drop": "clk"}, "no clock port"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"drop": "m_axis_tlast"}, "no port m_axis_tlast"),
+        ({"add": ("gain", ("input", 4))}, "input gain is 4 bits wide"),
+        ({"drop": "clk"}, "no clock port"),
+    ],
+)
 def test_unusable_cores_are_user_errors(change, message):
     spec = _stream(8, 8)
     if "drop" in change:
@@ -148,9 +172,17 @@ def test_ice40_board_uses_its_pins_pll_ports_and_three_switches():
 
 def _generated_core_ports(report: dict) -> CorePorts:
     """The generated top's ports, from its design.json (what yosys would read from the Verilog)."""
-    return _ports(report["top"], _stream(report["s_axis_tdata_bits"], report["m_axis_tdata_bits"]) | {
-        "clear_errors": ("input", 1), "err_line_length": ("output", 1), "err_missing_sof": ("output", 1),
-        "frames_in": ("output", 32), "frames_out": ("output", 32)})
+    return _ports(
+        report["top"],
+        _stream(report["s_axis_tdata_bits"], report["m_axis_tdata_bits"])
+        | {
+            "clear_errors": ("input", 1),
+            "err_line_length": ("output", 1),
+            "err_missing_sof": ("output", 1),
+            "frames_in": ("output", 32),
+            "frames_out": ("output", 32),
+        },
+    )
 
 
 def _lanes_model(graph, frames: np.ndarray, lanes: int, adu_bits: int, out_bits: int) -> list[int]:
@@ -160,11 +192,23 @@ def _lanes_model(graph, frames: np.ndarray, lanes: int, adu_bits: int, out_bits:
 
     sums = []
     for beats in frames:  # (lines, beats per line) of tdata ints
-        adu = np.array([[(int(b) >> (lane * adu_bits)) & (2**adu_bits - 1) for b in row for lane in range(lanes)]
-                        for row in beats])
+        adu = np.array(
+            [
+                [(int(b) >> (lane * adu_bits)) & (2**adu_bits - 1) for b in row for lane in range(lanes)]
+                for row in beats
+            ]
+        )
         out = run_graph(graph, codes_from_adu(graph, adu))[0] & (2**out_bits - 1)
-        packed = np.array([[sum(int(out[y, x * lanes + lane]) << (lane * out_bits) for lane in range(lanes))
-                            for x in range(beats.shape[1])] for y in range(beats.shape[0])], dtype=object)
+        packed = np.array(
+            [
+                [
+                    sum(int(out[y, x * lanes + lane]) << (lane * out_bits) for lane in range(lanes))
+                    for x in range(beats.shape[1])
+                ]
+                for y in range(beats.shape[0])
+            ],
+            dtype=object,
+        )
         sums.append(frame_checksum(packed))
     return sums
 
@@ -190,16 +234,33 @@ def test_board_top_drives_and_checks_four_lanes_of_a_generated_core(tmp_path):
     rep = design.report
     assert rep["out_lanes"] == lanes and rep["s_axis_tdata_bits"] == 64
     sources = design.write(tmp_path / "rtl")
-    (tmp_path / "top.v").write_text(board_top_verilog(_generated_core_ports(rep), BOARD, width // lanes, height))
+    (tmp_path / "top.v").write_text(
+        board_top_verilog(_generated_core_ports(rep), BOARD, width // lanes, height)
+    )
     (tmp_path / "pll.v").write_text(PLL_MODEL)
     sim, env = get_simulator("icarus")
     with simulator_env(env):
         runner = get_runner(sim)
-        runner.build(sources=[*sources, tmp_path / "top.v", tmp_path / "pll.v", SELFTEST_RTL],
-                     hdl_toplevel="fg_board_top", build_dir=tmp_path / "build", timescale=("1ns", "1ps"))
-        runner.test(test_module="cocotb_board_top", hdl_toplevel="fg_board_top", test_dir=tmp_path, extra_env={
-            "BT_FRAMES": str(n_frames), "BT_CYCLES": "20000", "BT_SW": "6", "BT_OUT": str(tmp_path / "out.json"),
-            "BT_CLOCK": BOARD.clock_port, "BT_RESET": BOARD.reset_port, "BT_RESET_IDLE": "0"})
+        runner.build(
+            sources=[*sources, tmp_path / "top.v", tmp_path / "pll.v", SELFTEST_RTL],
+            hdl_toplevel="fg_board_top",
+            build_dir=tmp_path / "build",
+            timescale=("1ns", "1ps"),
+        )
+        runner.test(
+            test_module="cocotb_board_top",
+            hdl_toplevel="fg_board_top",
+            test_dir=tmp_path,
+            extra_env={
+                "BT_FRAMES": str(n_frames),
+                "BT_CYCLES": "20000",
+                "BT_SW": "6",
+                "BT_OUT": str(tmp_path / "out.json"),
+                "BT_CLOCK": BOARD.clock_port,
+                "BT_RESET": BOARD.reset_port,
+                "BT_RESET_IDLE": "0",
+            },
+        )
     got = json.loads((tmp_path / "out.json").read_text())["checksums"]
     frames = pattern_frames(rep["s_axis_tdata_bits"], width // lanes, height, n_frames - 1)
     want = _lanes_model(graph, frames, lanes, graph.input.camera.adu_bits, rep["out_bits"])

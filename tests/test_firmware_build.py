@@ -36,8 +36,15 @@ def test_a_generated_core_builds_with_its_files_f_frame_and_identity(tmp_path):
     rtl = tmp_path / "rtl"
     rtl.mkdir()
     (rtl / "files.f").write_text("a.v\nb.v\n")
-    meta = {"top": "fluorogate_top", "width": 64, "height": 48, "lanes": 4, "ir_sha256": "ab" * 32,
-            "rtl_config": {"width": 64}, "stages": []}
+    meta = {
+        "top": "fluorogate_top",
+        "width": 64,
+        "height": 48,
+        "lanes": 4,
+        "ir_sha256": "ab" * 32,
+        "rtl_config": {"width": 64},
+        "stages": [],
+    }
     (rtl / "design.json").write_text(json.dumps(meta))
     cfg = core_build_config(rtl, freq_mhz=50)
     assert cfg.sources == [rtl / "a.v", rtl / "b.v"] and cfg.core == "fluorogate_top"
@@ -105,7 +112,11 @@ def test_failed_build_keeps_its_folder_for_the_logs(tmp_path):
         raise UserError("tool failed")
 
     with pytest.raises(UserError, match="tool failed"):
-        run_build(BuildConfig(sources=[SMOKE], core="smoke_box3x3"), tmp_path / "b", steps=["copy_sources", step_fail])
+        run_build(
+            BuildConfig(sources=[SMOKE], core="smoke_box3x3"),
+            tmp_path / "b",
+            steps=["copy_sources", step_fail],
+        )
     assert (tmp_path / "b.failed" / "tool.log").read_text() == "why it failed\n"
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.*"))
 
@@ -121,8 +132,10 @@ def test_a_tool_killed_by_sigbus_runs_once_more(tmp_path, monkeypatch):
     bin_dir.mkdir()
     tool = bin_dir / "fg-fake-tool"
     # dies of SIGBUS while a marker file holds a count > 0, counting down; then prints and succeeds
-    tool.write_text('#!/bin/sh\nn=$(cat "$1")\nif [ "$n" -gt 0 ]; then echo $((n - 1)) > "$1"; kill -BUS $$; fi\n'
-                    'echo mapped the finished cache\n')
+    tool.write_text(
+        '#!/bin/sh\nn=$(cat "$1")\nif [ "$n" -gt 0 ]; then echo $((n - 1)) > "$1"; kill -BUS $$; fi\n'
+        "echo mapped the finished cache\n"
+    )
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     state = BuildState(BuildConfig(sources=[SMOKE], core="smoke_box3x3"), get_board("ulx3s-85f"), tmp_path)
@@ -145,7 +158,10 @@ def test_router_and_placer_options_reach_nextpnr(tmp_path, monkeypatch):
         raise build.UserError("stopped before the tools")
 
     monkeypatch.setattr(build, "run_build", fake_run_build)
-    assert main(["build", str(SMOKE), "--out", str(tmp_path / "b"), "--router", "router2", "--placer", "static"]) == 2
+    assert (
+        main(["build", str(SMOKE), "--out", str(tmp_path / "b"), "--router", "router2", "--placer", "static"])
+        == 2
+    )
     assert seen["pnr_args"] == ["--router", "router2", "--placer", "static"]
     assert main(["build", str(SMOKE), "--out", str(tmp_path / "b")]) == 2
     assert seen["pnr_args"] == ["--router", "router1", "--placer", "heap"]  # nextpnr's own defaults, named
@@ -158,11 +174,15 @@ def test_board_without_pll_generator_runs_from_its_oscillator(tmp_path):
     from fluorogate.firmware.build import BuildConfig, BuildState, step_board_top, step_copy_sources
 
     board = get_board("primer25k")
-    state = BuildState(cfg=BuildConfig(sources=[SMOKE], core="smoke_box3x3", board=board.name), board=board,
-                       folder=tmp_path)
+    state = BuildState(
+        cfg=BuildConfig(sources=[SMOKE], core="smoke_box3x3", board=board.name), board=board, folder=tmp_path
+    )
     step_copy_sources(state)
     step_board_top(state)
     assert state.pll_mhz == 50.0 and not (tmp_path / "pll.log").exists()
     pll = (tmp_path / "fg_pll.v").read_text()
     assert "assign clock_out = clock_in;" in pll and "assign locked = 1'b1;" in pll
-    assert "fg_pll pll (.clock_in(clk_50mhz), .clock_out(clk), .locked(locked));" in (tmp_path / "fg_board_top.v").read_text()
+    assert (
+        "fg_pll pll (.clock_in(clk_50mhz), .clock_out(clk), .locked(locked));"
+        in (tmp_path / "fg_board_top.v").read_text()
+    )

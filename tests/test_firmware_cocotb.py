@@ -19,7 +19,9 @@ from fluorogate.quantize.reference import codes_from_adu, run_graph
 from fluorogate.quantize.streaming import run_stream
 from fluorogate.sim.stream import BeatStream, StreamConfig, beats_to_frames, frames_to_beats
 
-pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed"
+)
 
 
 def _expected(graph, frames):
@@ -34,9 +36,14 @@ def _adu_frames(n, size, seed=0, hi=3000):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(("kind", "rounding", "kernel"), [
-    ("conv3", "half_even", "da4ml"), ("conv1", "half_up", "mac"), ("concat", "half_up", "auto"),
-])
+@pytest.mark.parametrize(
+    ("kind", "rounding", "kernel"),
+    [
+        ("conv3", "half_even", "da4ml"),
+        ("conv1", "half_up", "mac"),
+        ("concat", "half_up", "auto"),
+    ],
+)
 def test_layer_alone(kind, rounding, kernel, tmp_path):
     g = layer_graph(kind, rounding)
     res = simulate_graph(g, _adu_frames(2, 8), tmp_path, kernel=kernel, ready_prob=0.8)
@@ -111,7 +118,9 @@ def _real_graph(tmp_dir, task="denoise", rounding="half_even"):
     torch.manual_seed(0)
     model = build_model(ModelConfig(task=task, rounding=rounding), quant=True).eval()
     camera = CameraConversion(adu_bits=16, offset=100, shift=3)
-    path = export_qonnx(model, tmp_dir / f"{task}.qonnx.onnx", size=16, metadata={"camera": camera.model_dump_json()})
+    path = export_qonnx(
+        model, tmp_dir / f"{task}.qonnx.onnx", size=16, metadata={"camera": camera.model_dump_json()}
+    )
     return build_integer_graph(path, name=task)
 
 
@@ -127,8 +136,13 @@ def default_denoiser(tmp_path_factory):
 def test_real_unet_and_sr2x(task, size, tmp_path):
     g = _real_graph(tmp_path, task, "half_up")
     frames = _adu_frames(2, size, seed=16, hi=2200)
-    res = simulate_graph(g, frames, tmp_path, stream=frames_to_beats(frames, StreamConfig(valid_prob=0.9, seed=17)),
-                   ready_prob=0.9)
+    res = simulate_graph(
+        g,
+        frames,
+        tmp_path,
+        stream=frames_to_beats(frames, StreamConfig(valid_prob=0.9, seed=17)),
+        ready_prob=0.9,
+    )
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 2
 
 
@@ -168,8 +182,12 @@ def _edit(frames, edits):
         user += u
         last += la
     n = len(data)
-    return BeatStream(np.asarray(data, np.int64).reshape(n, 1), np.ones(n, bool), np.asarray(user, bool),
-                      np.asarray(last, bool))
+    return BeatStream(
+        np.asarray(data, np.int64).reshape(n, 1),
+        np.ones(n, bool),
+        np.asarray(user, bool),
+        np.asarray(last, bool),
+    )
 
 
 @pytest.mark.integration
@@ -199,7 +217,7 @@ def test_malformed_frames_flagged_and_repaired(tmp_path):
         return d, u, la
 
     def cut_short(d, u, la, w, h):  # the last two lines never come
-        rep[6][h - 2:] = 0
+        rep[6][h - 2 :] = 0
         n = (h - 2) * w
         return d[:n], u[:n], la[:n]
 
@@ -256,10 +274,19 @@ def test_bias_wider_than_every_product_sum(kernel, tmp_path):
     found the narrower register wrapping to codes 2 and 3 where the reference saturates at 0)."""
     from rtl_graphs import camera_input, graph, quant, requant
 
-    nodes = [camera_input(),
-             {"op": "conv", "name": "c", "inputs": ["x"], "kernel": 1, "weight": [[[[-1]]], [[[1]]], [[[1]]]],
-              "weight_quant": quant(2, True, 0, True), "bias": [-420, 366, -7]},
-             requant("q", "c", bits=2, signed=False, exp=4)]
+    nodes = [
+        camera_input(),
+        {
+            "op": "conv",
+            "name": "c",
+            "inputs": ["x"],
+            "kernel": 1,
+            "weight": [[[[-1]]], [[[1]]], [[[1]]]],
+            "weight_quant": quant(2, True, 0, True),
+            "bias": [-420, 366, -7],
+        },
+        requant("q", "c", bits=2, signed=False, exp=4),
+    ]
     g = graph(nodes, "q")
     assert g.ranges["c"].bits == 11
     res = simulate_graph(g, _adu_frames(2, 8), tmp_path, kernel=kernel, ready_prob=0.8)

@@ -17,9 +17,18 @@ def test_framebuf3_triplets_bit_exact(width, height, dw, tmp_path):
     sim, env = get_simulator("icarus")
     with simulator_env(env):
         runner = get_runner(sim)
-        runner.build(sources=[RTL], hdl_toplevel="fg_framebuf3", build_dir=tmp_path / "build",
-                     parameters={"W": width, "H": height, "DW": dw}, timescale=("1ns", "1ps"))
-        results = runner.test(test_module="cocotb_framebuf3", hdl_toplevel="fg_framebuf3", test_dir=tmp_path,
-                              extra_env={"FB_W": str(width), "FB_H": str(height), "FB_DW": str(dw)})
+        runner.build(
+            sources=[RTL],
+            hdl_toplevel="fg_framebuf3",
+            build_dir=tmp_path / "build",
+            parameters={"W": width, "H": height, "DW": dw},
+            timescale=("1ns", "1ps"),
+        )
+        results = runner.test(
+            test_module="cocotb_framebuf3",
+            hdl_toplevel="fg_framebuf3",
+            test_dir=tmp_path,
+            extra_env={"FB_W": str(width), "FB_H": str(height), "FB_DW": str(dw)},
+        )
     xml = Path(results).read_text()
     assert "<testcase" in xml and "<failure" not in xml and "<error" not in xml, xml

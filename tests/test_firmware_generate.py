@@ -14,7 +14,11 @@ from fluorogate.firmware.plan import plan_stages
 def test_plan_fuses_elementwise_chains():
     stages = plan_stages(residual_denoiser())
     assert [(s.kind, s.head.name, [n.name for n in s.post]) for s in stages] == [
-        ("conv3", "c1", ["q1"]), ("conv3", "c2", ["r2", "q2"]), ("conv3", "c3", ["q3"]), ("join", "a", ["y"])]
+        ("conv3", "c1", ["q1"]),
+        ("conv3", "c2", ["r2", "q2"]),
+        ("conv3", "c3", ["q3"]),
+        ("join", "a", ["y"]),
+    ]
 
 
 def test_skip_fifo_covers_the_bypassed_buffering():
@@ -29,7 +33,10 @@ def test_skip_fifo_covers_the_bypassed_buffering():
 def test_kernel_choice_per_layer():
     g = layer_graph("concat")
     rep = generate(g, RtlConfig(width=8, height=8, kernel_overrides={"m": "mac"})).report
-    assert {s["nodes"][0]: s["kernel"] for s in rep["stages"] if s["kernel"] != "-"} == {"c": "da4ml", "m": "mac"}
+    assert {s["nodes"][0]: s["kernel"] for s in rep["stages"] if s["kernel"] != "-"} == {
+        "c": "da4ml",
+        "m": "mac",
+    }
 
 
 def test_refuses_graph_without_ranges():

@@ -27,7 +27,9 @@ from fluorogate.sim.smlm import smlm_frames
 SHIFT = 3  # 8 ADU per code, as the smlm camera conversion at 8 bits
 
 
-def _maps(n: int, size: int, seed: int, density: float = 0.8, photons: float = 2000) -> tuple[np.ndarray, object]:
+def _maps(
+    n: int, size: int, seed: int, density: float = 0.8, photons: float = 2000
+) -> tuple[np.ndarray, object]:
     """Density maps of simulated frames as 8-bit codes (offset removed, pedestal 2 codes) and the frames."""
     f = smlm_frames(n, size, photons, density, 20, seed=seed)
     codes = np.rint((f.density_adu - get_preset("scmos").offset_adu) / 2**SHIFT) + 2
@@ -38,8 +40,9 @@ def test_integer_peaks_agree_with_the_float_decoder():
     codes, f = _maps(4, 32, 1)
     cfg = PeakConfig(threshold=6, baseline=2)
     gain = get_preset("scmos").qe * get_preset("scmos").gain_adu_per_e
-    ints = np.concatenate([to_localizations(peak_records(c, cfg), i, cfg, 2, SHIFT, gain)
-                           for i, c in enumerate(codes)])
+    ints = np.concatenate(
+        [to_localizations(peak_records(c, cfg), i, cfg, 2, SHIFT, gain) for i, c in enumerate(codes)]
+    )
     flts = localize_density((codes - 2) * 2**SHIFT / gain, (6 - 2) * 2**SHIFT / gain, 2, 1.0)
     assert len(ints) == len(flts) > 20
     # the same peaks; positions differ by the fixed-point rounding only (1/32 output px = 1.7 nm)
@@ -56,7 +59,9 @@ def test_integer_photons_unbiased_on_the_target(photons):
     codes, f = _maps(3, 48, 5, density=0.5, photons=photons)
     cfg = PeakConfig(threshold=3, baseline=2)
     gain = get_preset("scmos").qe * get_preset("scmos").gain_adu_per_e
-    loc = np.concatenate([to_localizations(peak_records(c, cfg), i, cfg, 2, SHIFT, gain) for i, c in enumerate(codes)])
+    loc = np.concatenate(
+        [to_localizations(peak_records(c, cfg), i, cfg, 2, SHIFT, gain) for i, c in enumerate(codes)]
+    )
     s = score(loc, f.localizations, 1.0, f.pixel_nm, (48, 48))
     assert s["tp"] > 20 and abs(s["photon_ratio"] - 1) < 0.01, s
 
@@ -109,8 +114,9 @@ def test_compare_stream_finds_a_wrong_or_lost_word():
         compare_stream(words[:-1], last[:-1], frames, cfg)
 
 
-def run_peaks_bench(tmp_path: Path, frames: np.ndarray, cfg: PeakConfig, lanes: int, valid: float, ready: float,
-                    drops: bool) -> None:
+def run_peaks_bench(
+    tmp_path: Path, frames: np.ndarray, cfg: PeakConfig, lanes: int, valid: float, ready: float, drops: bool
+) -> None:
     """fg_peaks3 (its block top) under cocotb on `frames` (codes), checked by tests/cocotb_peaks3.py."""
     from cocotb_tools.runner import get_runner
 
@@ -122,24 +128,40 @@ def run_peaks_bench(tmp_path: Path, frames: np.ndarray, cfg: PeakConfig, lanes: 
     sim, env = get_simulator("icarus")
     with simulator_env(env):
         runner = get_runner(sim)
-        runner.build(sources=write_peaks(tmp_path / "src", w, h, 8, cfg, lanes), hdl_toplevel="fg_peaks3_top",
-                     build_dir=tmp_path / "build", timescale=("1ns", "1ps"))
-        results = runner.test(test_module="cocotb_peaks3", hdl_toplevel="fg_peaks3_top", test_dir=Path(__file__).parent,
-                              extra_env={"PEAKS_NPZ": str(npz), "PEAKS_VALID": str(valid), "PEAKS_READY": str(ready),
-                                         "PEAKS_LANES": str(lanes), "PEAKS_DROPS": str(int(drops))},
-                              results_xml=str(tmp_path / "results.xml"))
+        runner.build(
+            sources=write_peaks(tmp_path / "src", w, h, 8, cfg, lanes),
+            hdl_toplevel="fg_peaks3_top",
+            build_dir=tmp_path / "build",
+            timescale=("1ns", "1ps"),
+        )
+        results = runner.test(
+            test_module="cocotb_peaks3",
+            hdl_toplevel="fg_peaks3_top",
+            test_dir=Path(__file__).parent,
+            extra_env={
+                "PEAKS_NPZ": str(npz),
+                "PEAKS_VALID": str(valid),
+                "PEAKS_READY": str(ready),
+                "PEAKS_LANES": str(lanes),
+                "PEAKS_DROPS": str(int(drops)),
+            },
+            results_xml=str(tmp_path / "results.xml"),
+        )
     xml = Path(results).read_text()
     assert "<testcase" in xml and "<failure" not in xml and "<error" not in xml, xml
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(("size", "lanes", "valid", "ready", "drops"), [
-    (6, 4, 1.0, 1.0, False),  # full rate, the densest lines included: no drop, bit-exact
-    (6, 4, 0.9, 0.15, True),  # a slow sink: drops, counted, frame ends kept
-    pytest.param(6, 1, 0.7, 0.5, False, marks=pytest.mark.slow),
-    pytest.param(24, 4, 1.0, 1.0, False, marks=pytest.mark.slow),
-    pytest.param(12, 8, 1.0, 1.0, True, marks=pytest.mark.slow),  # 2 camera lanes: the densest lines drop
-])
+@pytest.mark.parametrize(
+    ("size", "lanes", "valid", "ready", "drops"),
+    [
+        (6, 4, 1.0, 1.0, False),  # full rate, the densest lines included: no drop, bit-exact
+        (6, 4, 0.9, 0.15, True),  # a slow sink: drops, counted, frame ends kept
+        pytest.param(6, 1, 0.7, 0.5, False, marks=pytest.mark.slow),
+        pytest.param(24, 4, 1.0, 1.0, False, marks=pytest.mark.slow),
+        pytest.param(12, 8, 1.0, 1.0, True, marks=pytest.mark.slow),  # 2 camera lanes: the densest lines drop
+    ],
+)
 def test_fg_peaks3_under_cocotb(tmp_path, size, lanes, valid, ready, drops):
     codes, _ = _maps(size // 6, size, 3, density=4.0)  # 2 size x 2 size maps, dense (Deep-STORM's regime)
     edges = _edge_frames(2 * size, 2 * size)

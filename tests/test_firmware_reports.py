@@ -26,10 +26,20 @@ DATA = Path(__file__).parent / "data"
 def _report(mhz: int) -> BuildReport:
     pnr = parse_nextpnr_report(DATA / f"nextpnr_report_smoke_{mhz}mhz.json")
     cells = parse_yosys_stat(DATA / "yosys_stat_smoke.json")
-    return BuildReport(board="ulx3s-85f", part="LFE5U-85F-6BG381C", core="smoke_box3x3", top="fg_board_top",
-                       requested_mhz=mhz, pll_mhz=mhz, resources=combine_resources(pnr, cells["design"], ECP5.headline, ECP5.from_yosys),
-                       core_cells=cells["smoke_box3x3"], headline=list(ECP5.headline), clocks=pnr.clocks, critical_paths=pnr.critical_paths,
-                       step_seconds={"synth": 1.0})
+    return BuildReport(
+        board="ulx3s-85f",
+        part="LFE5U-85F-6BG381C",
+        core="smoke_box3x3",
+        top="fg_board_top",
+        requested_mhz=mhz,
+        pll_mhz=mhz,
+        resources=combine_resources(pnr, cells["design"], ECP5.headline, ECP5.from_yosys),
+        core_cells=cells["smoke_box3x3"],
+        headline=list(ECP5.headline),
+        clocks=pnr.clocks,
+        critical_paths=pnr.critical_paths,
+        step_seconds={"synth": 1.0},
+    )
 
 
 def test_nextpnr_utilisation_and_fmax():

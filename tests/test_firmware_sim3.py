@@ -13,9 +13,16 @@ def sim3_like(rounding: str = "half_even", seed: int = 0):
     """3 frames in, conv, concat with the input (global skip), nearest 2x, conv at 2x: sim3's shape."""
     rng = np.random.default_rng(seed)
     x = {**camera_input(), "channels": 3}
-    nodes = [x, conv("c", "x", 3, 2, 3, rng), {"op": "relu", "name": "r", "inputs": ["c"]}, requant("q", "r"),
-             {"op": "concat", "name": "k", "inputs": ["x", "q"]}, {"op": "upsample2", "name": "u", "inputs": ["k"]},
-             conv("o", "u", 5, 1, 3, rng), requant("y", "o")]
+    nodes = [
+        x,
+        conv("c", "x", 3, 2, 3, rng),
+        {"op": "relu", "name": "r", "inputs": ["c"]},
+        requant("q", "r"),
+        {"op": "concat", "name": "k", "inputs": ["x", "q"]},
+        {"op": "upsample2", "name": "u", "inputs": ["k"]},
+        conv("o", "u", 5, 1, 3, rng),
+        requant("y", "o"),
+    ]
     return graph(nodes, "y", rounding)
 
 

@@ -62,12 +62,14 @@ def test_shipped_smlm_design_localizes_simulated_frames(tmp_path):
     frames = _frames(4, 16, 1500.0, cfg.train.background, 2.0, cfg.train.preset, 11)
     assert len(frames.localizations) >= 8
     peaks = peak_config(cfg, 16.0)
-    res = simulate_graph(graph, list(frames.adu), tmp_path / "sim", peaks=peaks, valid_prob=0.8, ready_prob=0.7)
+    res = simulate_graph(
+        graph, list(frames.adu), tmp_path / "sim", peaks=peaks, valid_prob=0.8, ready_prob=0.7
+    )
     assert res.ok and not res.mismatches, res.mismatches
     words = _words(graph, frames.adu, peaks)
     assert res.out_beats == sum(words)
     ends = np.asarray(res.out_cycles)[np.cumsum(words) - 1]  # each frame's end word (the list is exact)
-    latency = ends - np.asarray(res.in_cycles)[16 * 16 - 1::16 * 16]
+    latency = ends - np.asarray(res.in_cycles)[16 * 16 - 1 :: 16 * 16]
     print(f"end word after the frame's last input beat: {latency.tolist()} cycles")
     assert latency.max() < 4 * 16 + 200
 
@@ -85,7 +87,23 @@ def test_rtl_cli_peaks_option(tmp_path, capsys):
     run.mkdir()
     save_config(run, cfg)
     sr_like("half_even", seed=3).save(run / "ir.json")
-    assert main(["rtl", str(run), "--out", str(tmp_path / "rtl"), "--width", "8", "--height", "8", "--peaks", "16"]) == 0
+    assert (
+        main(
+            [
+                "rtl",
+                str(run),
+                "--out",
+                str(tmp_path / "rtl"),
+                "--width",
+                "8",
+                "--height",
+                "8",
+                "--peaks",
+                "16",
+            ]
+        )
+        == 0
+    )
     rep = json.loads((tmp_path / "rtl" / "design.json").read_text())
     assert rep["peaks"]["threshold"] == peak_config(cfg, 16.0).threshold and rep["m_axis_tdata_bits"] == 64
     assert "output wire [31:0] loc_dropped" in (tmp_path / "rtl" / "fluorogate_top.v").read_text()

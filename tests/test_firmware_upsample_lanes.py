@@ -18,16 +18,25 @@ from fluorogate.firmware.generate import RtlConfig, generate
 from fluorogate.quantize.reference import codes_from_adu, run_graph
 from fluorogate.sim.stream import StreamConfig, frames_to_beats, ready_pattern
 
-pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed"
+)
 
 
 def sr2x_like(rounding: str = "half_even", seed: int = 0):
     rng = np.random.default_rng(seed)
-    nodes = [camera_input(), conv("c", "x", 1, 2, 3, rng), requant("q", "c"),
-             {"op": "upsample2", "name": "uf", "inputs": ["q"]}, conv("o", "uf", 2, 2, 3, rng), requant("h", "o"),
-             {"op": "upsample2", "name": "ux", "inputs": ["x"]},
-             {"op": "concat", "name": "cat", "inputs": ["ux", "h"]}, conv("t", "cat", 3, 1, 3, rng),
-             requant("y", "t")]
+    nodes = [
+        camera_input(),
+        conv("c", "x", 1, 2, 3, rng),
+        requant("q", "c"),
+        {"op": "upsample2", "name": "uf", "inputs": ["q"]},
+        conv("o", "uf", 2, 2, 3, rng),
+        requant("h", "o"),
+        {"op": "upsample2", "name": "ux", "inputs": ["x"]},
+        {"op": "concat", "name": "cat", "inputs": ["ux", "h"]},
+        conv("t", "cat", 3, 1, 3, rng),
+        requant("y", "t"),
+    ]
     return graph(nodes, "y", rounding)
 
 
@@ -61,9 +70,18 @@ def test_gaps_and_backpressure(lanes, rounding, tmp_path):
     rep = design.report
     stream = frames_to_beats(frames, StreamConfig(lanes=lanes, valid_prob=0.7, line_gap=3, seed=5))
     expected = np.stack([run_graph(g, codes_from_adu(g, f)) for f in frames])
-    res = run_stream_test(design.write(tmp_path / "rtl"), design.top, tmp_path / "sim", stream, expected,
-                          rep["in_pixel_bits"], rep["out_bits"], rep["out_signed"], out_lanes=rep["out_lanes"],
-                          ready=ready_pattern(8192, 0.5, seed=lanes, mean_stall=12))
+    res = run_stream_test(
+        design.write(tmp_path / "rtl"),
+        design.top,
+        tmp_path / "sim",
+        stream,
+        expected,
+        rep["in_pixel_bits"],
+        rep["out_bits"],
+        rep["out_signed"],
+        out_lanes=rep["out_lanes"],
+        ready=ready_pattern(8192, 0.5, seed=lanes, mean_stall=12),
+    )
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 3
 
 
@@ -89,15 +107,36 @@ def test_unet_four_lanes_pool_and_upsample(tmp_path):
     frames = _frames(3, h, w, seed=6)
     design = generate(g, RtlConfig(width=w, height=h, lanes=4))
     rep = design.report
-    assert {s["name"]: s["lanes"] for s in rep["stages"]} == {"n_e": 4, "n_p": 1, "n_m": 1, "n_u": 4, "n_k": 4,
-                                                               "n_o": 4}
+    assert {s["name"]: s["lanes"] for s in rep["stages"]} == {
+        "n_e": 4,
+        "n_p": 1,
+        "n_m": 1,
+        "n_u": 4,
+        "n_k": 4,
+        "n_o": 4,
+    }
     files = design.write(tmp_path / "rtl")
     expected = np.stack([run_graph(g, codes_from_adu(g, f)) for f in frames])
     args = (rep["in_pixel_bits"], rep["out_bits"], rep["out_signed"])
-    res = run_stream_test(files, design.top, tmp_path / "full", frames_to_beats(frames, StreamConfig(lanes=4)),
-                          expected, *args, out_lanes=4)
+    res = run_stream_test(
+        files,
+        design.top,
+        tmp_path / "full",
+        frames_to_beats(frames, StreamConfig(lanes=4)),
+        expected,
+        *args,
+        out_lanes=4,
+    )
     assert res.ok and not res.mismatches and res.frame_period(w * h // 4) == w * h // 4
     stream = frames_to_beats(frames, StreamConfig(lanes=4, valid_prob=0.7, line_gap=2, seed=4))
-    res = run_stream_test(files, design.top, tmp_path / "stalls", stream, expected, *args, out_lanes=4,
-                          ready=ready_pattern(8192, 0.5, seed=5, mean_stall=10))
+    res = run_stream_test(
+        files,
+        design.top,
+        tmp_path / "stalls",
+        stream,
+        expected,
+        *args,
+        out_lanes=4,
+        ready=ready_pattern(8192, 0.5, seed=5, mean_stall=10),
+    )
     assert res.ok and not res.mismatches and res.flag_errors == 0 and res.frames_out == 3

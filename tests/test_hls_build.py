@@ -67,7 +67,7 @@ def _sim_adu(n: int) -> list[np.ndarray]:
     from fluorogate.sim.real import load_real_crop
 
     noisy, _ = denoise_batch(n - 1, SIZE, photons=20.0, seed=3)
-    real = load_real_crop().data[100:100 + SIZE, 100:100 + SIZE]
+    real = load_real_crop().data[100 : 100 + SIZE, 100 : 100 + SIZE]
     return [*noisy.astype(np.int64), real.astype(np.int64)]
 
 
@@ -92,10 +92,12 @@ def test_prepare_leaves_no_transpose_and_fills_resize_roi(tmp_path):
     for n in model.graph.node:
         if n.op_type == "Resize":
             assert n.input[1] and model.get_initializer(n.input[1]) is not None
-    cfg = hls4ml.utils.config.config_from_onnx_model(model, granularity="name", backend="Vitis",
-                                                     default_precision="fixed<32,16>")
-    hm = hls4ml.converters.convert_from_onnx_model(model, output_dir=str(tmp_path / "p"), io_type="io_stream",
-                                                   backend="Vitis", hls_config=cfg)
+    cfg = hls4ml.utils.config.config_from_onnx_model(
+        model, granularity="name", backend="Vitis", default_precision="fixed<32,16>"
+    )
+    hm = hls4ml.converters.convert_from_onnx_model(
+        model, output_dir=str(tmp_path / "p"), io_type="io_stream", backend="Vitis", hls_config=cfg
+    )
     kinds = [layer.class_name for layer in hm.get_layers()]
     assert "Transpose" not in kinds and kinds.count("Resize") == 2
 
@@ -156,8 +158,12 @@ def test_hls4ml_predict_is_bit_exact(project):
     from fluorogate.quantize.reference import codes_from_adu
 
     project.model.compile()
-    codes = np.concatenate([_codes(project.graph, 2), np.stack([codes_from_adu(project.graph, a) for a in _sim_adu(2)])])
-    assert np.array_equal(csim.predict_codes(project.model, project.graph, codes), _reference(project.graph, codes))
+    codes = np.concatenate(
+        [_codes(project.graph, 2), np.stack([codes_from_adu(project.graph, a) for a in _sim_adu(2)])]
+    )
+    assert np.array_equal(
+        csim.predict_codes(project.model, project.graph, codes), _reference(project.graph, codes)
+    )
 
 
 @pytest.mark.integration
@@ -175,8 +181,9 @@ def test_dataflow_csim_detects_a_too_shallow_skip_fifo(project):
     skip = max(project.depths, key=project.depths.get)
     codes = _codes(project.graph, 1, seed=2)
     with pytest.raises(csim.FifoDeadlock, match=f"{skip}: 2 / 2"):
-        csim.run_hls4ml_testbench(project.out_dir, project.cfg.project_name, project.graph, codes,
-                                  depths={skip: 2}, watchdog_s=2)
+        csim.run_hls4ml_testbench(
+            project.out_dir, project.cfg.project_name, project.graph, codes, depths={skip: 2}, watchdog_s=2
+        )
 
 
 @pytest.mark.integration
@@ -205,8 +212,24 @@ def test_cli_synth_without_vendor_tool_names_it(project, tmp_path, capsys):
     shutil.copy(project.source, run / "model.qonnx.onnx")
     project.graph.save(run / "ir.json")
     out = tmp_path / "prj"
-    argv = ["hls", str(run), "--backend", "vivado", "--board", "u250", "--clock", "4", "--width", "16",
-            "--height", "16", "--out", str(out), "--no-csim", "--synth"]
+    argv = [
+        "hls",
+        str(run),
+        "--backend",
+        "vivado",
+        "--board",
+        "u250",
+        "--clock",
+        "4",
+        "--width",
+        "16",
+        "--height",
+        "16",
+        "--out",
+        str(out),
+        "--no-csim",
+        "--synth",
+    ]
     assert main(argv) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("fluorogate: error: 'vivado_hls' is not on PATH")
@@ -249,7 +272,11 @@ _REPORT = """<?xml version="1.0" encoding="UTF-8"?>
 def test_parse_csynth_report():
     r = parse_csynth_xml(_REPORT)
     assert r["estimated_clock_ns"] == pytest.approx(4.321) and r["target_clock_ns"] == 5.0
-    assert (r["latency_best_cycles"], r["latency_worst_cycles"], r["interval_min_cycles"]) == (1200, 1300, 1100)
+    assert (r["latency_best_cycles"], r["latency_worst_cycles"], r["interval_min_cycles"]) == (
+        1200,
+        1300,
+        1100,
+    )
     assert r["resources"]["LUT"] == 7890 and r["available"]["DSP"] == 220
     with pytest.raises(UserError, match="EstimatedClockPeriod"):
         parse_csynth_xml("<profile/>")
@@ -264,15 +291,23 @@ def test_vendor_synthesis(project):
     assert report["resources"]["LUT"] > 0
 
 
-def _fresh_project(tmp_path, task: str, layers: int, rounding: str = "half_even", size: int = SIZE,
-                   ops: dict | None = None, **cfg):
+def _fresh_project(
+    tmp_path,
+    task: str,
+    layers: int,
+    rounding: str = "half_even",
+    size: int = SIZE,
+    ops: dict | None = None,
+    **cfg,
+):
     from fluorogate.models import ModelConfig, build_model
     from fluorogate.quantize.export import export_qonnx
     from fluorogate.quantize.from_qonnx import build_integer_graph
 
     torch.manual_seed(0)
-    model = build_model(ModelConfig(task=task, channels=4, layers=layers, rounding=rounding, **(ops or {})),
-                        quant=True)
+    model = build_model(
+        ModelConfig(task=task, channels=4, layers=layers, rounding=rounding, **(ops or {})), quant=True
+    )
     model.train()
     with torch.no_grad():
         for _ in range(4):
@@ -309,8 +344,9 @@ def test_half_up_model_uses_ap_rnd_and_is_bit_exact(tmp_path):
     ctx = _fresh_project(tmp_path, "denoise", 4, rounding="half_up")
     assert ctx.graph.rounding == "half_up"
     requants = [op for n, op in ctx.matching.pairs.items() if ctx.graph.node(n).op == "requant"]
-    assert requants and all(str(op.layer.get_output_variable().type.precision.rounding_mode) == "RND"
-                            for op in requants)
+    assert requants and all(
+        str(op.layer.get_output_variable().type.precision.rounding_mode) == "RND" for op in requants
+    )
     assert csim.check_project(ctx, frames=2) == 0
 
 
@@ -337,17 +373,24 @@ def test_input_type_pitfall_is_real(tmp_path):
         import hls4ml
 
         ctx.hls_config = hls4ml.utils.config.config_from_onnx_model(
-            ctx.qonnx, granularity="name", backend="Vitis", default_precision=ctx.cfg.default_precision)
+            ctx.qonnx, granularity="name", backend="Vitis", default_precision=ctx.cfg.default_precision
+        )
 
-    steps = [(n, configure_without_input_type if n == "configure" else s) for n, s in build.DEFAULT_STEPS
-             if n not in ("types", "fifos", "wrapper")]
+    steps = [
+        (n, configure_without_input_type if n == "configure" else s)
+        for n, s in build.DEFAULT_STEPS
+        if n not in ("types", "fifos", "wrapper")
+    ]
     x = np.random.default_rng(7).random((4, SIZE, SIZE)).astype(np.float32)
     mismatch = {}
     for label, chosen in (("ours", build.DEFAULT_STEPS), ("default", steps)):
         ctx = _fresh_project(tmp_path / label, "denoise", 3, default_precision="fixed<16,6>", steps=chosen)
         ctx.model.compile()
         got = np.asarray(ctx.model.predict(np.ascontiguousarray(x[..., None]))).reshape(4, SIZE, SIZE)
-        ref = _reference(ctx.graph, quantize_float_input(ctx.graph, x))[:, 0] * 2.0 ** ctx.graph.ranges[ctx.graph.output].exp
+        ref = (
+            _reference(ctx.graph, quantize_float_input(ctx.graph, x))[:, 0]
+            * 2.0 ** ctx.graph.ranges[ctx.graph.output].exp
+        )
         mismatch[label] = np.mean(got != ref)
     assert mismatch["ours"] == 0
     assert mismatch["default"] > 0

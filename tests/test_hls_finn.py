@@ -39,8 +39,22 @@ def run_dir(tmp_path_factory):
 def build(run_dir):
     """`fluorogate finn RUN --size 32 32 --check-size 16 16 [--synth]`: folder, exit code, --synth?, stderr."""
     out = run_dir / "finn"
-    argv = ["finn", str(run_dir), "--board", "zcu104", "--camera", "scmos", "--size", str(SIZE), str(SIZE),
-            "--check-size", str(CHECK), str(CHECK), "--out", str(out)]
+    argv = [
+        "finn",
+        str(run_dir),
+        "--board",
+        "zcu104",
+        "--camera",
+        "scmos",
+        "--size",
+        str(SIZE),
+        str(SIZE),
+        "--check-size",
+        str(CHECK),
+        str(CHECK),
+        "--out",
+        str(out),
+    ]
     synth = not vivado_available()  # without Vivado, --synth must build everything, then say what is missing
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
@@ -87,7 +101,9 @@ def test_folding_follows_camera_rate(build):
     assert fold["max_cycles"] == summary["estimates"]["max_cycles"]
     assert fold["met"] is False  # sCMOS at 200 MHz needs 2 pixels per cycle
     folding = json.loads((out / "folding_config.json").read_text())
-    assert len([k for k in folding if k.startswith("MVAU")]) == 5 and all("PE" in folding[k] for k in folding if k.startswith("MVAU"))
+    assert len([k for k in folding if k.startswith("MVAU")]) == 5 and all(
+        "PE" in folding[k] for k in folding if k.startswith("MVAU")
+    )
 
 
 def test_estimates_dict(build):
@@ -147,7 +163,9 @@ def _assert_lint_clean_but_upstream_mvau(results) -> None:
     for r in results:
         errors = [line for line in r.output.splitlines() if line.startswith("%Error")]
         if r.node.startswith("MVAU_rtl"):
-            assert errors and all("add_multi.sv" in e or "Internal Error" in e for e in errors), r.output[-1500:]
+            assert errors and all("add_multi.sv" in e or "Internal Error" in e for e in errors), r.output[
+                -1500:
+            ]
         else:
             assert r.ok and not errors, f"{r.node}: verilator --lint-only failed:\n{r.output[-2000:]}"
 
@@ -198,9 +216,10 @@ def test_unknown_board(run_dir, tmp_path, capsys):
     assert "not a FINN board" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("flags", "message"), [(["--camera", "nocam"], "nocam"),
-                                                (["--clock", "0"], "--clock 0"),
-                                                (["--size", "0", "8"], "--size 0 8")])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--camera", "nocam"], "nocam"), (["--clock", "0"], "--clock 0"), (["--size", "0", "8"], "--size 0 8")],
+)
 def test_bad_options_are_one_line(run_dir, tmp_path, capsys, flags, message):
     assert main(["finn", str(run_dir), "--out", str(tmp_path / "b"), *flags]) == 2
     err = capsys.readouterr().err
@@ -233,15 +252,30 @@ def test_finn_rounds_negative_ties_up_not_away_from_zero(tmp_path):
     from finn.core.onnx_exec import execute_onnx as finn_execute
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
 
-    nodes = [helper.make_node("Mul", ["x", "half"], ["h"]),
-             helper.make_node("Quant", ["h", "s", "z", "b"], ["y"], domain="qonnx.custom_op.general",
-                              signed=1, narrow=0, rounding_mode="HALF_UP")]
-    g = helper.make_graph(nodes, "ties", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 1, 11])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 1, 11])],
-                          [helper.make_tensor("half", TensorProto.FLOAT, [], [0.5]),
-                           helper.make_tensor("s", TensorProto.FLOAT, [], [1.0]),
-                           helper.make_tensor("z", TensorProto.FLOAT, [], [0.0]),
-                           helper.make_tensor("b", TensorProto.FLOAT, [], [8.0])])
+    nodes = [
+        helper.make_node("Mul", ["x", "half"], ["h"]),
+        helper.make_node(
+            "Quant",
+            ["h", "s", "z", "b"],
+            ["y"],
+            domain="qonnx.custom_op.general",
+            signed=1,
+            narrow=0,
+            rounding_mode="HALF_UP",
+        ),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "ties",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 1, 11])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 1, 11])],
+        [
+            helper.make_tensor("half", TensorProto.FLOAT, [], [0.5]),
+            helper.make_tensor("s", TensorProto.FLOAT, [], [1.0]),
+            helper.make_tensor("z", TensorProto.FLOAT, [], [0.0]),
+            helper.make_tensor("b", TensorProto.FLOAT, [], [8.0]),
+        ],
+    )
     model = cleanup_model(ModelWrapper(helper.make_model(g)))
     x = np.arange(-5, 6, dtype=np.float32).reshape(1, 1, 1, 11)  # x/2: -2.5, -2, ..., 2.5
     inp, out = model.graph.input[0].name, model.graph.output[0].name  # cleanup renames them
@@ -298,8 +332,9 @@ def test_width_cap_is_raised_while_it_helps(tmp_path):
     _, path = exported(ModelConfig(rounding="half_up"), tmp_path)
     upto = [name for name, _ in DEFAULT_STEPS].index("specialize_layers") + 1
     cfg = FinnConfig(size=(16, 16), check_size=(16, 16), check_frames=1)
-    model = build_finn(path, build_integer_graph(path), cfg, tmp_path / "finn", steps=DEFAULT_STEPS[:upto],
-                       progress=False).model
+    model = build_finn(
+        path, build_integer_graph(path), cfg, tmp_path / "finn", steps=DEFAULT_STEPS[:upto], progress=False
+    ).model
     _, best = fold_to_budget(model, 1)  # unreachable: doubles until a wider cap stops helping
     assert best.tries[0][0] == 36 and best.tries[0][1] > 4 * best.max_cycles
     assert 16 * 16 <= best.max_cycles <= 18 * 18 + 2  # one pixel per cycle, 'same' padding included
@@ -385,18 +420,26 @@ def test_depthwise_and_5x5_build_bit_exact(tmp_path):
     from fluorogate.hls.finn.flow import FinnConfig, build_finn
     from fluorogate.quantize.from_qonnx import build_integer_graph
 
-    _, path = exported(ModelConfig(rounding="half_up", channels=4, layers=3, kernel=5, separable=True), tmp_path)
+    _, path = exported(
+        ModelConfig(rounding="half_up", channels=4, layers=3, kernel=5, separable=True), tmp_path
+    )
     graph = build_integer_graph(path)
-    assert {(n.op, n.kernel) for n in graph.nodes if n.op in ("conv", "dwconv")} == {("conv", 5), ("dwconv", 5),
-                                                                                     ("conv", 1)}
+    assert {(n.op, n.kernel) for n in graph.nodes if n.op in ("conv", "dwconv")} == {
+        ("conv", 5),
+        ("dwconv", 5),
+        ("conv", 1),
+    }
     cfg = FinnConfig(size=(16, 16), check_size=(16, 16), check_frames=2)
     result = build_finn(path, graph, cfg, tmp_path / "finn", progress=False)
     steps = result.summary["check"]["steps"]
     assert len(steps) == 16 and all(s["mismatches"] == 0 for s in steps)
     nodes = result.model.graph.node
     assert any(n.op_type.startswith("VVAU") for n in nodes)
-    windows = [getCustomOp(n).get_nodeattr("ConvKernelDim") for n in nodes
-               if n.op_type.startswith("ConvolutionInputGenerator")]
+    windows = [
+        getCustomOp(n).get_nodeattr("ConvKernelDim")
+        for n in nodes
+        if n.op_type.startswith("ConvolutionInputGenerator")
+    ]
     assert [5, 5] in [list(w) for w in windows]
     assert "VVAU" in result.summary["ir_ops"]["dwconv"]
 
@@ -412,7 +455,9 @@ def test_an_op_finn_cannot_build_is_refused_with_node_and_reason(monkeypatch, tm
     check_supported(graph)
     dw = next(n for n in graph.nodes if n.op == "dwconv")
     monkeypatch.setitem(FINN._handlers, "dwconv", FinnOp((), refuse=lambda node, g: "no VVAU in this FINN"))
-    with pytest.raises(UnsupportedOp, match=f"FINN cannot build node '{dw.name}' \\(dwconv\\): no VVAU in this FINN"):
+    with pytest.raises(
+        UnsupportedOp, match=f"FINN cannot build node '{dw.name}' \\(dwconv\\): no VVAU in this FINN"
+    ):
         check_supported(graph)
     monkeypatch.delitem(FINN._handlers, "dwconv")
     with pytest.raises(UnsupportedOp, match=f"node '{dw.name}' is an IR 'dwconv'"):

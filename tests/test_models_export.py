@@ -63,8 +63,13 @@ def test_qonnx_execution_equals_brevitas_bit_for_bit_for_both_roundings(task, tm
         with torch.no_grad():
             want = model(x).numpy()
         np.testing.assert_array_equal(got, want)
-        modes = {a.s.decode() for n in wrapper.graph.node if n.op_type == "Quant"
-                 for a in n.attribute if a.name == "rounding_mode"}
+        modes = {
+            a.s.decode()
+            for n in wrapper.graph.node
+            if n.op_type == "Quant"
+            for a in n.attribute
+            if a.name == "rounding_mode"
+        }
         assert modes == {"ROUND" if rounding == "half_even" else "HALF_UP"}
         assert read_metadata(wrapper.model)["rounding"] == rounding
         outputs[rounding] = want
@@ -90,8 +95,10 @@ def test_default_denoiser_fits_the_mac_budget():
     assert macs_per_pixel(ModelConfig()) <= 1500
 
 
-@pytest.mark.parametrize(("tag", "message"), [("w4", "form wNaM"), ("w9a8", "weight bit width 9"),
-                                              ("w4a1", "activation bit width 1")])
+@pytest.mark.parametrize(
+    ("tag", "message"),
+    [("w4", "form wNaM"), ("w9a8", "weight bit width 9"), ("w4a1", "activation bit width 1")],
+)
 def test_bad_bit_tags_are_user_errors(tag, message):
     with pytest.raises(UserError, match=message):
         parse_bits(tag)

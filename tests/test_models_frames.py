@@ -50,8 +50,10 @@ def test_noise2void_trains_from_a_tiff_on_disk_and_exports_bit_exact(tmp_path, c
     assert (rec.sha256, rec.frames, cfg.train.val_frames) == (file_sha256(path), 6, 1)
     # camera from the file's metadata: offset 100 - pedestal ceil(5 * 1.4 * 2.17) = 16; shift from the data
     assert cfg.camera.offset == 84 and cfg.camera.adu_bits == 16
-    assert cfg.camera.shift == frames_conversion([movie[:5]], {k: float(SCMOS[k]) for k in SCMOS if k != "camera"},
-                                                 8).shift
+    assert (
+        cfg.camera.shift
+        == frames_conversion([movie[:5]], {k: float(SCMOS[k]) for k in SCMOS if k != "camera"}, 8).shift
+    )
     state = load_checkpoint(run / "checkpoint.pt")
     assert [s for s, _ in state["val_history"]] == [8] and np.isfinite(state["val_history"][0][1])
 
@@ -62,7 +64,9 @@ def test_noise2void_trains_from_a_tiff_on_disk_and_exports_bit_exact(tmp_path, c
     graph = IntegerGraph.load(run / "ir.json")
     assert graph.input.camera == cfg.camera
     want = (run_network(qat, movie[5:], cfg) - cfg.camera.offset) * 2.0 ** (-cfg.camera.shift - 8)
-    np.testing.assert_array_equal(to_real(graph, run_graph(graph, codes_from_adu(graph, movie[5])))[0], want[0])
+    np.testing.assert_array_equal(
+        to_real(graph, run_graph(graph, codes_from_adu(graph, movie[5])))[0], want[0]
+    )
 
     # the data changed on disk: the run refuses to resume on it
     write_tiff(path, movie + 1, 0.1, metadata=SCMOS, force=True)
@@ -71,8 +75,10 @@ def test_noise2void_trains_from_a_tiff_on_disk_and_exports_bit_exact(tmp_path, c
 
 
 def test_held_out_frames_never_give_training_patches():
-    stacks = [np.full((3, 20, 20), i, np.uint16) + np.arange(3, dtype=np.uint16)[:, None, None] * 10
-              for i in range(2)]  # frame values 0, 10, 20 | 1, 11, 21
+    stacks = [
+        np.full((3, 20, 20), i, np.uint16) + np.arange(3, dtype=np.uint16)[:, None, None] * 10
+        for i in range(2)
+    ]  # frame values 0, 10, 20 | 1, 11, 21
     train, val = split_frames(stacks, 4)
     assert [len(s) for s in train] == [2] and [len(s) for s in val] == [1, 3]
     seen = set(np.unique(draw_patches(train, 200, 8, np.random.default_rng(0))))
@@ -101,19 +107,49 @@ def test_camera_settings_come_from_options_or_metadata_and_name_what_is_missing(
     assert frames_conversion([np.zeros((1, 8, 8), np.uint16)], settings, 8, shift=3).shift == 3
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ([], "--camera-offset N --camera-gain N --read-noise N"),
-    (["--camera-offset", "100", "--camera-gain", "2.17", "--read-noise", "1.4", "--mode", "supervised"],
-     "--mode n2v"),
-    (["--camera-offset", "100", "--camera-gain", "2.17", "--read-noise", "1.4", "--val-frames", "6"], "held-out"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "--camera-offset N --camera-gain N --read-noise N"),
+        (
+            [
+                "--camera-offset",
+                "100",
+                "--camera-gain",
+                "2.17",
+                "--read-noise",
+                "1.4",
+                "--mode",
+                "supervised",
+            ],
+            "--mode n2v",
+        ),
+        (
+            ["--camera-offset", "100", "--camera-gain", "2.17", "--read-noise", "1.4", "--val-frames", "6"],
+            "held-out",
+        ),
+    ],
+)
 def test_train_on_frames_rejects_what_it_cannot_use(tmp_path, capsys, extra, message):
     path = write_tiff(tmp_path / "plain.tif", _movie(), 0.1)  # no camera metadata
     argv = ["train", "--mode", "n2v", "--data", str(tmp_path), "--out", str(tmp_path / "r"), *extra]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     write_tiff(path, _movie().astype(np.float32), force=True)
-    assert main([*argv[:-len(extra) or None], "--camera-offset", "100", "--camera-gain", "2", "--read-noise", "1"]) == 2
+    assert (
+        main(
+            [
+                *argv[: -len(extra) or None],
+                "--camera-offset",
+                "100",
+                "--camera-gain",
+                "2",
+                "--read-noise",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "integer camera ADU" in capsys.readouterr().err
 
 

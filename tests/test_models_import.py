@@ -134,7 +134,10 @@ def test_bench_runs_what_an_imported_model_has(imported, tmp_path):
     assert "no float twin" in sec["quality"]["skipped"] and "skipped" in sec["framestore"]
     # the reference's two engines race each other; the float contenders are absent, with the reason
     assert set(sec["software"]["sizes"][16]["ms_per_frame"]) == {"reference", "reference_spec"}
-    assert "Not run: onnxruntime_float: the run has no float ONNX" in (tmp_path / "bench" / "bench.md").read_text()
+    assert (
+        "Not run: onnxruntime_float: the run has no float ONNX"
+        in (tmp_path / "bench" / "bench.md").read_text()
+    )
 
 
 def test_no_overwrite_without_force_and_never_a_foreign_folder(model_file, imported, tmp_path, capsys):

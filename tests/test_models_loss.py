@@ -20,8 +20,11 @@ TINY = TrainConfig(float_steps=6, qat_steps=4, batch=2, patch=16, chunk=4, refre
 
 
 def _cfg(loss: str) -> RunConfig:
-    return RunConfig(model=ModelConfig(), train=TINY.model_copy(update={"loss": loss}),
-                     camera=choose_conversion(get_preset("scmos")))
+    return RunConfig(
+        model=ModelConfig(),
+        train=TINY.model_copy(update={"loss": loss}),
+        camera=choose_conversion(get_preset("scmos")),
+    )
 
 
 def test_psnr_loss_is_minus_the_batch_psnr_by_hand():

@@ -47,13 +47,17 @@ def test_shipped_run_folder_exports_and_its_ir_matches_the_model(tmp_path, task)
     cfg = default_config(task=task)
     assert graph.input.camera == cfg.camera and graph.rounding == "half_even"
     adu, _ = denoise_batch(1, 32, 10.0, seed=7)
-    want = (run_network(load_default(task=task), adu, cfg) - cfg.camera.offset) * 2.0 ** (-cfg.camera.shift - 8)
+    want = (run_network(load_default(task=task), adu, cfg) - cfg.camera.offset) * 2.0 ** (
+        -cfg.camera.shift - 8
+    )
     got = to_real(graph, run_graph(graph, codes_from_adu(graph, adu[0])))[0]
     np.testing.assert_array_equal(got, want[0])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("task", "rounding"), [*(("denoise", r) for r in sorted(SHIPPED)), ("sim3", "half_even")])
+@pytest.mark.parametrize(
+    ("task", "rounding"), [*(("denoise", r) for r in sorted(SHIPPED)), ("sim3", "half_even")]
+)
 def test_recorded_command_reproduces_the_shipped_psnr(tmp_path, task, rounding):
     from fluorogate.cli import main
 

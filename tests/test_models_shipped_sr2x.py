@@ -41,7 +41,9 @@ def test_shipped_run_of_a_2x_task_exports_an_ir_equal_to_the_model(tmp_path, tas
     cfg = default_config(task=task)
     spec = cfg.model.spec
     adu, _ = spec.hook("pairs")(1, 24, spec.levels[1], cfg.train, 9)
-    want = (run_network(load_default(task=task), adu, cfg) - cfg.camera.offset) * 2.0 ** (-cfg.camera.shift - 8)
+    want = (run_network(load_default(task=task), adu, cfg) - cfg.camera.offset) * 2.0 ** (
+        -cfg.camera.shift - 8
+    )
     got = to_real(graph, run_graph(graph, codes_from_adu(graph, adu[0])))[0]
     assert got.shape == (48, 48)
     np.testing.assert_array_equal(got, want[0])

@@ -107,7 +107,9 @@ def test_sim3_trains_exports_and_the_reference_equals_qat(tmp_path):
     _, qat = load_models(tmp_path, cfg)
     adu, _ = sim3_batch(2, 24, 10, seed=1)
     ref = np.stack([to_real(graph, run_graph(graph, codes_from_adu(graph, a)))[0] for a in adu])
-    np.testing.assert_array_equal(real_to_adu(ref, cfg.camera, cfg.model.act_bits), run_network(qat, adu, cfg))
+    np.testing.assert_array_equal(
+        real_to_adu(ref, cfg.camera, cfg.model.act_bits), run_network(qat, adu, cfg)
+    )
     flt, qat = load_models(tmp_path, cfg)
     metrics, section = extra_eval(cfg, flt, qat, 2, 48)
     assert set(metrics["resolution"]) == {"truth", "widefield (9)", "wiener sim (9)", "float", "qat"}

@@ -15,8 +15,11 @@ from fluorogate.sim.camera import get_preset
 def _cfg() -> RunConfig:
     spec = get_task("smlm")
     train = TrainConfig(**spec.train)
-    return RunConfig(model=ModelConfig(task="smlm"), train=train,
-                     camera=choose_conversion(get_preset(train.preset), train.peak_photons, 8))
+    return RunConfig(
+        model=ModelConfig(task="smlm"),
+        train=train,
+        camera=choose_conversion(get_preset(train.preset), train.peak_photons, 8),
+    )
 
 
 def test_registry_entry_and_network_size():
@@ -53,7 +56,9 @@ def test_qat_output_is_on_the_peak_finders_code_grid():
     codes = (out - cfg.camera.offset) / 2**cfg.camera.shift
     np.testing.assert_array_equal(codes, np.rint(codes))
     pc = peak_config(cfg, 16.0)
-    assert pc.baseline == 2 and pc.threshold == 2 + 3  # pedestal 16 ADU; 16 ph x 1.736 ADU/ph / 8 ADU per code
+    assert (
+        pc.baseline == 2 and pc.threshold == 2 + 3
+    )  # pedestal 16 ADU; 16 ph x 1.736 ADU/ph / 8 ADU per code
     assert peak_localizations(out, cfg, 16.0).dtype.names == ("frame", "y_px", "x_px", "photons")
 
 

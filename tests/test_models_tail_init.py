@@ -30,11 +30,12 @@ def _codes(cfg: ModelConfig, seed: int) -> torch.Tensor:
     """Random input codes on the input's grid above a pedestal, as the camera delivers them."""
     gen = torch.Generator().manual_seed(seed)
     codes = torch.randint(8, 2**cfg.act_bits, (2, cfg.spec.in_channels, 16, 16), generator=gen)
-    return codes.float() * 2.0 ** -cfg.act_bits
+    return codes.float() * 2.0**-cfg.act_bits
 
 
-@pytest.mark.parametrize(("task", "channels"), [("denoise", 8), ("denoise", 12), ("unet", 8), ("sr2x", 8),
-                                                ("sim3", 8)])
+@pytest.mark.parametrize(
+    ("task", "channels"), [("denoise", 8), ("denoise", 12), ("unet", 8), ("sr2x", 8), ("sim3", 8)]
+)
 @pytest.mark.parametrize("seed", [1, 3])
 def test_identity_init_returns_the_input_on_the_output_grid(task, channels, seed):
     cfg = ModelConfig(task=task, channels=channels)
@@ -58,7 +59,7 @@ def test_the_qat_twin_starts_alive_within_two_input_steps_of_the_input():
     x = _codes(cfg, 1)
     with torch.no_grad():
         y = model(x)
-    step = 2.0 ** -cfg.act_bits
+    step = 2.0**-cfg.act_bits
     assert bool((y > 0).all())
     assert float((x - y).min()) >= 0 and float((x - y).max()) == 2 * step
 
@@ -72,10 +73,15 @@ def test_training_starts_from_the_identity_and_build_model_stays_random():
         torch.manual_seed(1)
         run = cfg.model_copy(update={"model": ModelConfig(tail_init=init)})
         states.append(_new_phase(run, "float", 1, None)[0].state_dict())
-    assert [k for k in states[0] if not torch.equal(states[0][k], states[1][k])] == ["tail.weight", "tail.bias"]
+    assert [k for k in states[0] if not torch.equal(states[0][k], states[1][k])] == [
+        "tail.weight",
+        "tail.bias",
+    ]
     assert float(states[1]["tail.weight"].abs().sum()) == 1.0
     torch.manual_seed(1)
-    assert torch.equal(build_model(ModelConfig(), quant=False).state_dict()["tail.weight"], states[0]["tail.weight"])
+    assert torch.equal(
+        build_model(ModelConfig(), quant=False).state_dict()["tail.weight"], states[0]["tail.weight"]
+    )
 
 
 def test_a_net_without_a_global_skip_starts_at_the_pedestal_and_wrong_pairs_are_errors():
@@ -85,7 +91,9 @@ def test_a_net_without_a_global_skip_starts_at_the_pedestal_and_wrong_pairs_are_
     with pytest.raises(ValueError, match="smlm has no global skip: tail_init 'identity' does not apply"):
         ModelConfig(task="smlm", tail_init="identity")
     for task in ("denoise", "unet", "sr2x", "sim3"):
-        with pytest.raises(ValueError, match=f"{task} has a global skip: tail_init 'pedestal' does not apply"):
+        with pytest.raises(
+            ValueError, match=f"{task} has a global skip: tail_init 'pedestal' does not apply"
+        ):
             ModelConfig(task=task, tail_init="pedestal")
 
 
@@ -131,9 +139,15 @@ def test_training_starts_smlm_at_its_pedestal_with_the_rest_of_the_default_start
     states = []
     for init in ("default", "pedestal"):
         torch.manual_seed(3)
-        states.append(_new_phase(run.model_copy(update={"model": ModelConfig(task="smlm", tail_init=init)}),
-                                 "float", 1, None)[0].state_dict())
-    assert [k for k in states[0] if not torch.equal(states[0][k], states[1][k])] == ["tail.weight", "tail.bias"]
+        states.append(
+            _new_phase(
+                run.model_copy(update={"model": ModelConfig(task="smlm", tail_init=init)}), "float", 1, None
+            )[0].state_dict()
+        )
+    assert [k for k in states[0] if not torch.equal(states[0][k], states[1][k])] == [
+        "tail.weight",
+        "tail.bias",
+    ]
     assert float(states[1]["tail.weight"].abs().sum()) == 0.0
     assert float(states[1]["tail.bias"]) == pytest.approx(2 * 2.0**-8)
     emccd = _smlm_run("emccd")
@@ -158,8 +172,11 @@ def _smlm_run(preset: str = "scmos"):
     from fluorogate.quantize.camera import choose_conversion
 
     train = TrainConfig(**{**TASKS["smlm"].train, "preset": preset})
-    return RunConfig(model=ModelConfig(task="smlm"), train=train,
-                     camera=choose_conversion(get_preset(preset), train.peak_photons, bits=8))
+    return RunConfig(
+        model=ModelConfig(task="smlm"),
+        train=train,
+        camera=choose_conversion(get_preset(preset), train.peak_photons, bits=8),
+    )
 
 
 def test_a_config_saved_before_tail_init_loads_as_default(tmp_path):
@@ -175,10 +192,16 @@ def test_a_config_saved_before_tail_init_loads_as_default(tmp_path):
     assert load_config(tmp_path).model.tail_init == "identity"  # recorded, so it survives the migration
 
 
-@pytest.mark.parametrize(("flag", "want"), [([], "identity"), (["--tail-init", "default"], "default"),
-                                            (["--task", "smlm"], "pedestal"),
-                                            (["--task", "smlm", "--tail-init", "default"], "default"),
-                                            (["--task", "smlm", "--tail-init", "pedestal"], "pedestal")])
+@pytest.mark.parametrize(
+    ("flag", "want"),
+    [
+        ([], "identity"),
+        (["--tail-init", "default"], "default"),
+        (["--task", "smlm"], "pedestal"),
+        (["--task", "smlm", "--tail-init", "default"], "default"),
+        (["--task", "smlm", "--tail-init", "pedestal"], "pedestal"),
+    ],
+)
 def test_train_cli_records_the_tail_init(tmp_path, flag, want):
     from fluorogate.cli import build_parser
     from fluorogate.models.cli import _run_config

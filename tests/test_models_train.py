@@ -67,7 +67,11 @@ def test_camera_conversion_fits_the_peak_and_keeps_dark_pixels_above_zero(name):
     preset = PRESETS[name]
     conv = choose_conversion(preset, peak_photons=100.0, bits=8)
     gain = preset.qe * preset.em_gain * preset.gain_adu_per_e
-    dark = np.array([preset.offset_adu - 3 * preset.read_noise_e * preset.gain_adu_per_e]).round().astype(np.int64)
+    dark = (
+        np.array([preset.offset_adu - 3 * preset.read_noise_e * preset.gain_adu_per_e])
+        .round()
+        .astype(np.int64)
+    )
     peak = np.array([preset.offset_adu + 100 * gain]).round().astype(np.int64)
     assert adu_to_codes(dark, conv, "half_even", 8)[0] > 0
     assert adu_to_codes(peak, conv, "half_even", 8)[0] < 255
@@ -99,13 +103,16 @@ def test_camera_codes_equal_a_plain_integer_oracle_in_the_reference_front_end(pr
         np.testing.assert_array_equal(adu_to_codes(adu, conv, rounding, 8), oracle)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["train", "--task", "deblur"], "unknown task"),
-    (["train", "--bits", "w9a8"], "weight bit width 9"),
-    (["train", "--bits", "w4a1"], "activation bit width 1"),
-    (["train", "--rounding", "up"], "half_even or half_up"),
-    (["train", "--patch", "8"], "patch"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--task", "deblur"], "unknown task"),
+        (["train", "--bits", "w9a8"], "weight bit width 9"),
+        (["train", "--bits", "w4a1"], "activation bit width 1"),
+        (["train", "--rounding", "up"], "half_even or half_up"),
+        (["train", "--patch", "8"], "patch"),
+    ],
+)
 def test_train_rejects_bad_options(tmp_path, capsys, argv, message):
     assert main([*argv, "--out", str(tmp_path / "r")]) == 2
     assert message in capsys.readouterr().err

@@ -76,11 +76,17 @@ def test_cancelling_transpose_pair_is_removed(qonnx_path):
     m = _wrapper(qonnx_path)
     relu = _first(m, "Relu")
     src = relu.input[0]
-    m.graph.node.extend([helper.make_node("Transpose", [src], ["t1"], perm=[0, 2, 3, 1], name="T1"),
-                         helper.make_node("Transpose", ["t1"], ["t2"], perm=[0, 3, 1, 2], name="T2")])
+    m.graph.node.extend(
+        [
+            helper.make_node("Transpose", [src], ["t1"], perm=[0, 2, 3, 1], name="T1"),
+            helper.make_node("Transpose", ["t1"], ["t2"], perm=[0, 3, 1, 2], name="T2"),
+        ]
+    )
     relu.input[0] = "t2"
     codes = np.random.default_rng(0).integers(0, 256, (12, 12))
-    assert np.array_equal(run_graph(build_integer_graph(m), codes), run_graph(build_integer_graph(qonnx_path), codes))
+    assert np.array_equal(
+        run_graph(build_integer_graph(m), codes), run_graph(build_integer_graph(qonnx_path), codes)
+    )
 
 
 def _mutations():
@@ -125,7 +131,9 @@ def _mutations():
 
     def lone_transpose(m):
         relu = _first(m, "Relu")
-        m.graph.node.append(helper.make_node("Transpose", [relu.input[0]], ["t1"], perm=[0, 1, 3, 2], name="T1"))
+        m.graph.node.append(
+            helper.make_node("Transpose", [relu.input[0]], ["t1"], perm=[0, 1, 3, 2], name="T1")
+        )
         relu.input[0] = "t1"
 
     return {

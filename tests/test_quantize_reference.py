@@ -29,11 +29,18 @@ from fluorogate.quantize.reference import (
 
 # Every task and both roundings, in 4 exports (random models below cover the other combinations), and the
 # 5x5 and depthwise convs (a depthwise-separable U-Net of 5x5 windows).
-CASES = [("denoise", "half_even", {}), ("denoise", "half_up", {}), ("unet", "half_up", {}), ("sr2x", "half_even", {}),
-         ("unet", "half_even", {"kernel": 5, "separable": True})]
+CASES = [
+    ("denoise", "half_even", {}),
+    ("denoise", "half_up", {}),
+    ("unet", "half_up", {}),
+    ("sr2x", "half_even", {}),
+    ("unet", "half_even", {"kernel": 5, "separable": True}),
+]
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[f"{t}-{r}" + "".join(f"-{k}" for k in o) for t, r, o in CASES])
+@pytest.fixture(
+    scope="module", params=CASES, ids=[f"{t}-{r}" + "".join(f"-{k}" for k in o) for t, r, o in CASES]
+)
 def net(request, tmp_path_factory):
     task, rounding, ops = request.param
     model, path = exported(ModelConfig(task=task, rounding=rounding, **ops), tmp_path_factory.mktemp("q"))
@@ -50,9 +57,14 @@ def _frames(size: int) -> dict[str, np.ndarray]:
     yy, xx = np.mgrid[:size, :size]
     hot = np.zeros((size, size), np.int64)
     hot[size // 2, size // 3] = hot[0, 0] = hot[-1, -1] = 255
-    return {"random": rng.integers(0, 256, (size, size)), "zero": np.zeros((size, size), np.int64),
-            "max": np.full((size, size), 255), "checker": ((yy + xx) % 2) * 255, "hot": hot,
-            "stripes": (xx % 3 == 0) * 255}
+    return {
+        "random": rng.integers(0, 256, (size, size)),
+        "zero": np.zeros((size, size), np.int64),
+        "max": np.full((size, size), 255),
+        "checker": ((yy + xx) % 2) * 255,
+        "hot": hot,
+        "stripes": (xx % 3 == 0) * 255,
+    }
 
 
 def test_equals_qonnx_execution(net):
@@ -93,8 +105,9 @@ def test_equals_brevitas_on_simulated_and_real_frames(net):
     assert codes.max() > 0
     assert np.array_equal(to_real(graph, run_graph(cam_graph, codes)), _brevitas(model, codes))
     crop = load_real_crop().data[:64, :64].astype(np.int64)
-    cam_graph.input.camera = CameraConversion(adu_bits=16, offset=int(crop.min()),
-                                              shift=max(0, int(crop.max() - crop.min()).bit_length() - 8))
+    cam_graph.input.camera = CameraConversion(
+        adu_bits=16, offset=int(crop.min()), shift=max(0, int(crop.max() - crop.min()).bit_length() - 8)
+    )
     codes = codes_from_adu(cam_graph, crop)
     assert codes.max() > 128
     assert np.array_equal(to_real(graph, run_graph(cam_graph, codes)), _brevitas(model, codes))
@@ -104,17 +117,39 @@ def test_float_input_is_quantized_like_the_input_quantizer(net):
     model, _, graph = net
     x = np.random.default_rng(4).uniform(-0.2, 1.2, (16, 16)).astype(np.float32)
     x[0, :4] = [0.5 / 256, 1.5 / 256, 2.5 / 256, 254.5 / 256]  # ties
-    x[1, :2] = [np.nextafter(np.float32(0.5), np.float32(0)) / 256, np.nextafter(np.float32(1.5), np.float32(0)) / 256]
+    x[1, :2] = [
+        np.nextafter(np.float32(0.5), np.float32(0)) / 256,
+        np.nextafter(np.float32(1.5), np.float32(0)) / 256,
+    ]
     with torch.no_grad():
         want = model(torch.from_numpy(x)[None, None]).numpy()[0]
     assert np.array_equal(to_real(graph, run_graph(graph, quantize_float_input(graph, x))), want)
 
 
-def _check_random_model(folder, task, channels, extra_layers, weight_bits, act_bits, last_bits, rounding, seed, gain,
-                        out_extra_bits=0):
+def _check_random_model(
+    folder,
+    task,
+    channels,
+    extra_layers,
+    weight_bits,
+    act_bits,
+    last_bits,
+    rounding,
+    seed,
+    gain,
+    out_extra_bits=0,
+):
     layers = {"denoise": 3, "unet": 5, "sr2x": 3}[task] + extra_layers
-    cfg = ModelConfig(task=task, channels=channels, layers=layers, weight_bits=weight_bits, act_bits=act_bits,
-                      last_weight_bits=last_bits, rounding=rounding, out_extra_bits=out_extra_bits)
+    cfg = ModelConfig(
+        task=task,
+        channels=channels,
+        layers=layers,
+        weight_bits=weight_bits,
+        act_bits=act_bits,
+        last_weight_bits=last_bits,
+        rounding=rounding,
+        out_extra_bits=out_extra_bits,
+    )
     try:
         model, path = exported(cfg, folder, seed=seed, weight_gain=gain)
     except UserError as exc:
@@ -143,11 +178,18 @@ def test_finer_output_grid_equals_brevitas(tmp_path):
     _check_random_model(tmp_path, "denoise", 4, 0, 4, 8, 8, "half_up", seed=3, gain=1.0, out_extra_bits=2)
 
 
-_RANDOM_MODELS = dict(task=st.sampled_from(["denoise", "unet", "sr2x"]), channels=st.integers(2, 6),
-                      extra_layers=st.integers(0, 1), weight_bits=st.integers(2, 8), act_bits=st.integers(2, 8),
-                      last_bits=st.integers(2, 8), rounding=st.sampled_from(["half_even", "half_up"]),
-                      seed=st.integers(0, 2**16), gain=st.sampled_from([0.5, 1.0, 4.0]),
-                      out_extra_bits=st.integers(0, 2))
+_RANDOM_MODELS = dict(
+    task=st.sampled_from(["denoise", "unet", "sr2x"]),
+    channels=st.integers(2, 6),
+    extra_layers=st.integers(0, 1),
+    weight_bits=st.integers(2, 8),
+    act_bits=st.integers(2, 8),
+    last_bits=st.integers(2, 8),
+    rounding=st.sampled_from(["half_even", "half_up"]),
+    seed=st.integers(0, 2**16),
+    gain=st.sampled_from([0.5, 1.0, 4.0]),
+    out_extra_bits=st.integers(0, 2),
+)
 _NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)  # an export per example: shrinking takes minutes
 
 
@@ -166,12 +208,32 @@ def test_many_random_models_equal_brevitas(tmp_path_factory, **kw):
 
 # --- the float-exactness proof at its edges: hand-made graphs, an independent Python-int oracle ---
 
+
 def _one_conv(in_bits: int, w: np.ndarray, w_bits: int, bias: list[int]) -> IntegerGraph:
-    return IntegerGraph.model_validate({
-        "name": "edge", "rounding": "half_even", "output": "c", "nodes": [
-            {"op": "input", "name": "x", "channels": w.shape[1], "quant": {"bits": in_bits, "signed": True, "exp": 0}},
-            {"op": "conv", "name": "c", "inputs": ["x"], "kernel": 3, "weight": w.tolist(), "bias": bias,
-             "weight_quant": {"bits": w_bits, "signed": True, "exp": 0}}]})
+    return IntegerGraph.model_validate(
+        {
+            "name": "edge",
+            "rounding": "half_even",
+            "output": "c",
+            "nodes": [
+                {
+                    "op": "input",
+                    "name": "x",
+                    "channels": w.shape[1],
+                    "quant": {"bits": in_bits, "signed": True, "exp": 0},
+                },
+                {
+                    "op": "conv",
+                    "name": "c",
+                    "inputs": ["x"],
+                    "kernel": 3,
+                    "weight": w.tolist(),
+                    "bias": bias,
+                    "weight_quant": {"bits": w_bits, "signed": True, "exp": 0},
+                },
+            ],
+        }
+    )
 
 
 def _oracle(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
@@ -183,16 +245,19 @@ def _oracle(graph: IntegerGraph, codes: np.ndarray) -> np.ndarray:
     out = np.zeros((w.shape[0], h, wd), dtype=object)
     for dy in range(3):
         for dx in range(3):
-            out += np.einsum("oc,chw->ohw", w[:, :, dy, dx], xp[:, dy:dy + h, dx:dx + wd])
+            out += np.einsum("oc,chw->ohw", w[:, :, dy, dx], xp[:, dy : dy + h, dx : dx + wd])
     return out + np.array(conv.bias, dtype=object)[:, None, None]
 
 
-@pytest.mark.parametrize(("in_bits", "w_bits", "channels", "dtype"), [
-    (8, 8, 114, torch.float32),   # bound 114 * 9 * 127 * 128 + 1 = 16678657, just under 2**24
-    (8, 8, 115, torch.float64),   # 16824961, just over 2**24: float32 could round, so float64
-    (16, 8, 29, torch.float64),   # ~2**30
-    (32, 24, 1, torch.int64),     # past 2**53: the int64 carrier
-])
+@pytest.mark.parametrize(
+    ("in_bits", "w_bits", "channels", "dtype"),
+    [
+        (8, 8, 114, torch.float32),  # bound 114 * 9 * 127 * 128 + 1 = 16678657, just under 2**24
+        (8, 8, 115, torch.float64),  # 16824961, just over 2**24: float32 could round, so float64
+        (16, 8, 29, torch.float64),  # ~2**30
+        (32, 24, 1, torch.int64),  # past 2**53: the int64 carrier
+    ],
+)
 def test_exact_at_the_bound(in_bits, w_bits, channels, dtype):
     wmax = 2 ** (w_bits - 1) - 1
     xmax, xmin = 2 ** (in_bits - 1) - 1, -(2 ** (in_bits - 1))
@@ -204,8 +269,11 @@ def test_exact_at_the_bound(in_bits, w_bits, channels, dtype):
     bound = conv_bounds(graph)["c"]
     assert exact_dtype(bound) == dtype == plan_for(graph).carrier
     rng = np.random.default_rng(0)
-    cases = [np.full((channels, 8, 8), xmin), np.full((channels, 8, 8), xmax),
-             rng.choice([xmin, xmax, xmax - 1, 1], size=(channels, 8, 8))]
+    cases = [
+        np.full((channels, 8, 8), xmin),
+        np.full((channels, 8, 8), xmax),
+        rng.choice([xmin, xmax, xmax - 1, 1], size=(channels, 8, 8)),
+    ]
     for codes in cases:  # the spec path's carrier, and the fast path where it proves int32 enough (< 2**31)
         for engine in ("spec", "auto"):
             got = run_graph(graph, codes.astype(np.int64), engine)
@@ -235,7 +303,7 @@ def test_ranges_are_sound_and_tight_on_the_first_layer(net):
     w0, k = first.weight_array[0, 0], first.kernel
     lo, hi = graph.ranges["input"].lo, graph.ranges["input"].hi
     codes = np.zeros((k + 3, k + 3), np.int64)
-    codes[1:k + 1, 1:k + 1] = np.where(w0 > 0, hi, lo)
+    codes[1 : k + 1, 1 : k + 1] = np.where(w0 > 0, hi, lo)
     probe = graph.model_copy(update={"output": first.name})
     acc = run_graph(probe, codes)
     bias0 = first.bias[0] if first.bias else 0

@@ -53,8 +53,10 @@ def test_round_float_copies_the_input_quantizers_float32_arithmetic():
     from fluorogate.quantize.qat import HalfUpSte
 
     below_half = np.nextafter(np.float32(0.5), np.float32(0))
-    v = np.array([below_half, 0.5, -0.5, -1.5, 2.5, 254.5, np.nextafter(np.float32(254.5), np.float32(0))],
-                 dtype=np.float32)
+    v = np.array(
+        [below_half, 0.5, -0.5, -1.5, 2.5, 254.5, np.nextafter(np.float32(254.5), np.float32(0))],
+        dtype=np.float32,
+    )
     assert round_float(v, "half_even").tolist() == torch.round(torch.from_numpy(v)).tolist()
     assert round_float(v, "half_up").tolist() == HalfUpSte()(torch.from_numpy(v)).tolist()
     assert round_float(v, "half_up")[0] == 1.0  # float32 floor(v + 0.5), not the exact 0
@@ -66,10 +68,14 @@ def test_float_carrier_requant_equals_integer_requant_up_to_the_bound(rounding, 
     """The fast reference's float32 requant == the integer definition, up to |x| + half = 2**24."""
     q = TensorQuant(bits=32, signed=True, exp=0)
     limit = 2**24 - (1 << max(shift - 1, 0)) if shift > 0 else 2**24 >> -shift
-    xs = np.concatenate([np.arange(-3000, 3001), np.arange(limit - 3000, limit + 1), np.arange(-limit, -limit + 3000)])
+    xs = np.concatenate(
+        [np.arange(-3000, 3001), np.arange(limit - 3000, limit + 1), np.arange(-limit, -limit + 3000)]
+    )
     want = requant_int(torch.tensor(xs, dtype=torch.int64), shift, q, rounding)
     got = requant(torch.tensor(xs, dtype=torch.float32), shift, q, rounding)
     assert torch.equal(got.to(torch.int64), want)
     relu_q = TensorQuant(bits=8, signed=False, exp=0)
-    assert torch.equal(requant(torch.tensor(xs, dtype=torch.float64), shift, relu_q, rounding, relu=True).long(),
-                       requant_int(torch.tensor(xs).clamp_min(0), shift, relu_q, rounding))
+    assert torch.equal(
+        requant(torch.tensor(xs, dtype=torch.float64), shift, relu_q, rounding, relu=True).long(),
+        requant_int(torch.tensor(xs).clamp_min(0), shift, relu_q, rounding),
+    )

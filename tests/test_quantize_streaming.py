@@ -51,7 +51,9 @@ def test_stream_equals_whole_frame(name, rounding, engine):
         assert len(got) == len(want)
         for g, w in zip(got, want, strict=True):
             assert np.array_equal(g, w)
-        assert len(out) < len(ready) and not np.any(out.valid & ~ready[: len(out)])  # never sends into a stall
+        assert len(out) < len(ready) and not np.any(
+            out.valid & ~ready[: len(out)]
+        )  # never sends into a stall
 
 
 def test_latency_model_receptive_field_and_flush():
@@ -59,8 +61,9 @@ def test_latency_model_receptive_field_and_flush():
     graph = rtl_graphs.residual_denoiser()
     stream = frames_to_beats(_adu_frames(1, seed=0), StreamConfig(lanes=1))  # pixel (r, c) arrives at rW + c
     yy, xx = np.mgrid[:H, :W]
-    assert np.array_equal(arrival_times(graph, yy * W + xx),
-                          np.minimum(yy + 3, H - 1) * W + np.minimum(xx + 3, W - 1))
+    assert np.array_equal(
+        arrival_times(graph, yy * W + xx), np.minimum(yy + 3, H - 1) * W + np.minimum(xx + 3, W - 1)
+    )
     out = run_stream(graph, stream, W, H, adu=True)
     cycles = np.flatnonzero(out.valid)
     # first beat one cycle after input pixel (3, 3); then one per cycle, the flushed rows back to back
@@ -76,10 +79,13 @@ def test_latency_model_of_a_5x5_window():
     rows come with the flush."""
     graph = rtl_graphs.layer_graph("conv5")
     yy, xx = np.mgrid[:H, :W]
-    assert np.array_equal(arrival_times(graph, yy * W + xx),
-                          np.minimum(yy + 2, H - 1) * W + np.minimum(xx + 2, W - 1))
+    assert np.array_equal(
+        arrival_times(graph, yy * W + xx), np.minimum(yy + 2, H - 1) * W + np.minimum(xx + 2, W - 1)
+    )
     out = run_stream(graph, frames_to_beats(_adu_frames(1, seed=0), StreamConfig(lanes=1)), W, H, adu=True)
-    assert np.array_equal(np.flatnonzero(out.valid), np.arange(2 * W + 3, 2 * W + 3 + H * W * 2))  # 2 channels
+    assert np.array_equal(
+        np.flatnonzero(out.valid), np.arange(2 * W + 3, 2 * W + 3 + H * W * 2)
+    )  # 2 channels
 
 
 def test_latency_through_pool_and_upsample():
@@ -107,8 +113,14 @@ def test_codes_stream_and_errors():
         run_stream(graph, frames_to_beats([np.full((H, W), 300)]), W, H)
 
 
-@pytest.mark.parametrize(("task", "rounding", "ops"), [("unet", "half_up", {}), ("sr2x", "half_even", {}),
-                                                     ("denoise", "half_even", {"kernel": 5, "separable": True})])
+@pytest.mark.parametrize(
+    ("task", "rounding", "ops"),
+    [
+        ("unet", "half_up", {}),
+        ("sr2x", "half_even", {}),
+        ("denoise", "half_even", {"kernel": 5, "separable": True}),
+    ],
+)
 def test_stream_equals_whole_frame_on_exported_networks(task, rounding, ops, tmp_path):
     """The project's own networks (shared skip quantizers, pool/upsample, concat of the input path; 5x5 and
     depthwise-separable convs)."""
@@ -122,6 +134,8 @@ def test_stream_equals_whole_frame_on_exported_networks(task, rounding, ops, tmp
     frames = [np.random.default_rng(k).integers(0, 256, (H, W)) for k in range(2)]
     stream = frames_to_beats(frames, StreamConfig(lanes=2, line_gap=2, frame_gap=4, valid_prob=0.8))
     out_lanes = 2 * factor  # sr2x: 4 output lanes keep up with the 4x pixel rate
-    got = beats_to_frames(run_stream(graph, stream, W, H, out_lanes=out_lanes), W * factor, H * factor, out_lanes)
+    got = beats_to_frames(
+        run_stream(graph, stream, W, H, out_lanes=out_lanes), W * factor, H * factor, out_lanes
+    )
     for g, f in zip(got, frames, strict=True):
         assert np.array_equal(g, run_graph(graph, f)[0])

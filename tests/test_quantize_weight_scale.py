@@ -58,7 +58,9 @@ def test_mse_twin_exports_bit_exact(tmp_path):
     model, path = exported(cfg, tmp_path, seed=2)
     graph = build_integer_graph(path)
     got = sorted(n.weight_quant.exp for n in graph.nodes if isinstance(n, ConvNode))
-    want_exps = [math.log2(float(m.quant_weight().scale)) for m in model.modules() if hasattr(m, "quant_weight")]
+    want_exps = [
+        math.log2(float(m.quant_weight().scale)) for m in model.modules() if hasattr(m, "quant_weight")
+    ]
     assert got == sorted(want_exps)  # powers of two, carried into the IR unchanged
     codes = np.random.default_rng(2).integers(0, 256, (16, 20))
     with torch.no_grad():
@@ -80,7 +82,17 @@ def test_shipped_c12_mse_qat_stays_near_its_float_twin(photons):
     assert "--weight-scale mse" in cfg.command
     adu, truth = denoise_batch(3, 64, photons, preset=cfg.train.preset, seed=424242)
     truths = [t.astype(np.float64) - cfg.camera.offset for t in truth]
-    got = {quant: np.mean([psnr(o, t) for o, t in zip(run_network(load_default(quant=quant, task="denoise_c12"), adu, cfg)
-                                                         - cfg.camera.offset, truths, strict=True)])
-           for quant in (False, True)}
+    got = {
+        quant: np.mean(
+            [
+                psnr(o, t)
+                for o, t in zip(
+                    run_network(load_default(quant=quant, task="denoise_c12"), adu, cfg) - cfg.camera.offset,
+                    truths,
+                    strict=True,
+                )
+            ]
+        )
+        for quant in (False, True)
+    }
     assert got[True] > got[False] - 0.5, got

@@ -111,4 +111,3 @@ def test_simulate_from_a_real_image(tmp_path, capsys):
         main(["simulate", "--specimen", str(tmp_path / "stack.tif"), "--out", str(tmp_path / "x.tif")]) == 2
     )
     assert "expected a 2D image" in capsys.readouterr().err
-

@@ -49,7 +49,9 @@ def test_mortensen_limits():
     assert crlb_mortensen(1000, 0.0, sigma) == pytest.approx((sigma**2 + 1 / 12) / 1000)
     low, high = crlb_mortensen(1000, [1.0, 100.0], sigma)
     assert crlb_mortensen(1000, 0.0, sigma) < low < high
-    assert crlb_mortensen(1000, 10.0, sigma, excess=2.0) == pytest.approx(2 * crlb_mortensen(1000, 10.0, sigma))
+    assert crlb_mortensen(1000, 10.0, sigma, excess=2.0) == pytest.approx(
+        2 * crlb_mortensen(1000, 10.0, sigma)
+    )
 
 
 def test_peak_rule_ties_threshold_and_edges():
@@ -73,7 +75,9 @@ def test_centroid_table_inverts_the_raw_centroid():
 
 @pytest.mark.parametrize(("y", "x"), [(10.0, 12.0), (9.3, 14.74), (11.49, 10.51)])
 def test_density_decoding_recovers_positions_and_photons(y, x):
-    dens = render_density(np.array([0]), np.array([y]), np.array([x]), np.array([2000.0]), (1, 24, 24), 2, 1.0)
+    dens = render_density(
+        np.array([0]), np.array([y]), np.array([x]), np.array([2000.0]), (1, 24, 24), 2, 1.0
+    )
     assert dens.sum() == pytest.approx(2000, rel=1e-4)  # cut at 4 sigma
     loc = localize_density(dens, 5.0, 2, 1.0)
     assert len(loc) == 1
@@ -102,8 +106,12 @@ def test_smlm_frames_pairs_and_the_fit_baseline():
     again = smlm_frames(6, 48, 2000, 0.3, 20, seed=2)
     np.testing.assert_array_equal(f.adu, again.adu)
     gain = preset.qe * preset.gain_adu_per_e
-    inner = f.localizations[(f.localizations["y_px"] > 3) & (f.localizations["y_px"] < 44)
-                            & (f.localizations["x_px"] > 3) & (f.localizations["x_px"] < 44)]
+    inner = f.localizations[
+        (f.localizations["y_px"] > 3)
+        & (f.localizations["y_px"] < 44)
+        & (f.localizations["x_px"] > 3)
+        & (f.localizations["x_px"] < 44)
+    ]
     assert len(f.localizations) == pytest.approx(6 * 0.3 * (48 * f.pixel_nm / 1000) ** 2, rel=0.3)
     dens = (f.density_adu - preset.offset_adu) / gain
     for row in inner[:5]:  # each emitter's target sums to its photons, around its position
@@ -111,5 +119,7 @@ def test_smlm_frames_pairs_and_the_fit_baseline():
         assert dens[row["frame"], u - 4 : u + 5, v - 4 : v + 5].sum() >= 0.99 * row["photons"]
     sigma = Optics().sigma_nm / f.pixel_nm
     electrons = (f.adu.astype(float) - preset.offset_adu) / preset.gain_adu_per_e
-    s = score(localize_fit(electrons, sigma, 5.0, preset.read_noise_e), f.localizations, 1.0, f.pixel_nm, (48, 48))
+    s = score(
+        localize_fit(electrons, sigma, 5.0, preset.read_noise_e), f.localizations, 1.0, f.pixel_nm, (48, 48)
+    )
     assert s["jaccard"] > 0.8 and s["rmse_nm"] < 15

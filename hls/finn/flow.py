@@ -133,10 +133,19 @@ def step_streamline_joins(model, ctx: FinnContext):
 
     from fluorogate.hls.finn.transforms import HoistTransposeAboveFork, MoveScalarMulPastMaxPoolNHWC
 
-    moves = (MoveLinearPastFork, MoveScalarLinearPastInvariants, HoistTransposeAboveFork,
-             MoveScalarMulPastMaxPoolNHWC, MakeScaleResizeNHWC, AbsorbMulIntoMultiThreshold,
-             AbsorbTransposeIntoMultiThreshold, MoveMulPastJoinConcat, MoveTransposePastJoinConcat,
-             MoveLinearPastEltwiseAdd, AbsorbConsecutiveTransposes)
+    moves = (
+        MoveLinearPastFork,
+        MoveScalarLinearPastInvariants,
+        HoistTransposeAboveFork,
+        MoveScalarMulPastMaxPoolNHWC,
+        MakeScaleResizeNHWC,
+        AbsorbMulIntoMultiThreshold,
+        AbsorbTransposeIntoMultiThreshold,
+        MoveMulPastJoinConcat,
+        MoveTransposePastJoinConcat,
+        MoveLinearPastEltwiseAdd,
+        AbsorbConsecutiveTransposes,
+    )
     for _ in range(JOIN_ROUNDS):
         before = model.model.SerializeToString()
         for move in moves:
@@ -236,19 +245,34 @@ DEFAULT_STEPS: list[tuple[str, Step]] = [
 ]
 
 
-def dataflow_config(out_dir: Path, cfg: FinnConfig, target: FoldingTarget, wwidth_max: int,
-                    steps: list[str] | None = None, folding_file: Path | None = None):
+def dataflow_config(
+    out_dir: Path,
+    cfg: FinnConfig,
+    target: FoldingTarget,
+    wwidth_max: int,
+    steps: list[str] | None = None,
+    folding_file: Path | None = None,
+):
     """FINN's DataflowBuildConfig for this build (estimates here; `steps` continue to a bitstream)."""
     from finn.builder.build_dataflow_config import DataflowBuildConfig, DataflowOutputType, ShellFlowType
 
     outputs = [DataflowOutputType.ESTIMATE_REPORTS]
     if steps is not None:
-        outputs += [DataflowOutputType.STITCHED_IP, DataflowOutputType.BITFILE,
-                    DataflowOutputType.PYNQ_DRIVER, DataflowOutputType.DEPLOYMENT_PACKAGE]
+        outputs += [
+            DataflowOutputType.STITCHED_IP,
+            DataflowOutputType.BITFILE,
+            DataflowOutputType.PYNQ_DRIVER,
+            DataflowOutputType.DEPLOYMENT_PACKAGE,
+        ]
     return DataflowBuildConfig(
-        output_dir=str(out_dir), board=cfg.board, shell_flow_type=ShellFlowType.VIVADO_ZYNQ,
-        synth_clk_period_ns=cfg.clock_ns, target_fps=max(1, round(target.target_fps)),
-        mvau_wwidth_max=wwidth_max, generate_outputs=outputs, steps=steps,
+        output_dir=str(out_dir),
+        board=cfg.board,
+        shell_flow_type=ShellFlowType.VIVADO_ZYNQ,
+        synth_clk_period_ns=cfg.clock_ns,
+        target_fps=max(1, round(target.target_fps)),
+        mvau_wwidth_max=wwidth_max,
+        generate_outputs=outputs,
+        steps=steps,
         standalone_thresholds=cfg.standalone_thresholds,
         folding_config_file=folding_file,
         # FINN leaves Quant nodes wider than this (default 8) outside the accelerator ("unmapped
@@ -278,8 +302,10 @@ def run_steps(model, ctx: FinnContext, steps: list[tuple[str, Step]], progress: 
             if bad:
                 from fluorogate.hls.finn.verify import FinnCheckError
 
-                raise FinnCheckError(f"FINN step {name} changed the output: {bad} of {ctx.checker.pixels} "
-                                     f"values differ from the integer reference ({saved / f'{i:02d}_{name}.onnx'})")
+                raise FinnCheckError(
+                    f"FINN step {name} changed the output: {bad} of {ctx.checker.pixels} "
+                    f"values differ from the integer reference ({saved / f'{i:02d}_{name}.onnx'})"
+                )
         ctx.records.append(record)
     return model
 
@@ -314,8 +340,11 @@ def finn_board(name: str) -> str:
 def float_layers(model) -> list[str]:
     """Accelerator layers that read or write a float tensor (FINN keeps a float ElementwiseMul where
     two joined branches have different scales, e.g. a residual add): not integer hardware."""
-    return [n.name for n in model.graph.node
-            if any(t and not model.get_tensor_datatype(t).is_integer() for t in [*n.input, *n.output])]
+    return [
+        n.name
+        for n in model.graph.node
+        if any(t and not model.get_tensor_datatype(t).is_integer() for t in [*n.input, *n.output])
+    ]
 
 
 def check_rounding(graph: IntegerGraph) -> None:
@@ -323,12 +352,20 @@ def check_rounding(graph: IntegerGraph) -> None:
         raise UserError(
             f"model {graph.name} rounds {graph.rounding}; FINN's thresholds round ties up (floor(x + 1/2)), "
             "so a half_even model differs on about a quarter of its output pixels. Train/export it with "
-            "rounding half_up for the FINN back end")
+            "rounding half_up for the FINN back end"
+        )
 
 
-def _build(qonnx_path: Path, out_dir: Path, cfg: FinnConfig, target: FoldingTarget,
-           steps: list[tuple[str, Step]], checker=None, progress: str | None = None,
-           folding_file: Path | None = None):
+def _build(
+    qonnx_path: Path,
+    out_dir: Path,
+    cfg: FinnConfig,
+    target: FoldingTarget,
+    steps: list[tuple[str, Step]],
+    checker=None,
+    progress: str | None = None,
+    folding_file: Path | None = None,
+):
     from qonnx.core.modelwrapper import ModelWrapper
 
     from fluorogate.hls.finn.env import finn_output_to, finn_steps
@@ -337,8 +374,14 @@ def _build(qonnx_path: Path, out_dir: Path, cfg: FinnConfig, target: FoldingTarg
     finn = finn_steps(out_dir / "codegen")
     dataflow = dataflow_config(out_dir, cfg, target, cfg.mvau_wwidth_max)
     dataflow.get_report_directory().mkdir(parents=True, exist_ok=True)
-    ctx = FinnContext(dataflow=dataflow, finn=finn, target=target, wwidth_max=cfg.mvau_wwidth_max,
-                      checker=checker, folding_file=folding_file)
+    ctx = FinnContext(
+        dataflow=dataflow,
+        finn=finn,
+        target=target,
+        wwidth_max=cfg.mvau_wwidth_max,
+        checker=checker,
+        folding_file=folding_file,
+    )
     with finn_output_to(out_dir / "finn.log"):
         model = run_steps(ModelWrapper(str(qonnx_path)), ctx, steps, progress)
     return model, ctx
@@ -351,8 +394,14 @@ class FinnResult:
     model: Any = None  # the accelerator graph (FINN ModelWrapper)
 
 
-def build_finn(qonnx_path: str | Path, graph: IntegerGraph, cfg: FinnConfig, out_dir: str | Path,
-               steps: list[tuple[str, Step]] | None = None, progress: bool = True) -> FinnResult:
+def build_finn(
+    qonnx_path: str | Path,
+    graph: IntegerGraph,
+    cfg: FinnConfig,
+    out_dir: str | Path,
+    steps: list[tuple[str, Step]] | None = None,
+    progress: bool = True,
+) -> FinnResult:
     """Run the FINN build for `qonnx_path` (whose IR is `graph`) into `out_dir`; see the module doc.
 
     A frame larger than `cfg.check_size` is built twice: first at full size (unchecked), then at
@@ -369,26 +418,42 @@ def build_finn(qonnx_path: str | Path, graph: IntegerGraph, cfg: FinnConfig, out
     steps = steps or DEFAULT_STEPS
     preset = get_preset(cfg.camera)
     height, width = cfg.size or (preset.height, preset.width)
-    target = FoldingTarget(height=height, width=width, clock_ns=cfg.clock_ns, pixel_rate_hz=preset.pixel_rate_hz)
+    target = FoldingTarget(
+        height=height, width=width, clock_ns=cfg.clock_ns, pixel_rate_hz=preset.pixel_rate_hz
+    )
     ch, cw = min(cfg.check_size[0], height), min(cfg.check_size[1], width)
     single = (ch, cw) == (height, width)
     model = ctx = folding_file = None
     if not single:
-        model, ctx = _build(qonnx_path, out_dir, cfg, target, steps, None,
-                            f"FINN {height}x{width}" if progress else None)
+        model, ctx = _build(
+            qonnx_path, out_dir, cfg, target, steps, None, f"FINN {height}x{width}" if progress else None
+        )
         folding_file = _write_folding(out_dir, model)
     check_dir = out_dir if single else out_dir / "check"
     check_dir.mkdir(parents=True, exist_ok=True)
-    checker = FinnChecker(graph, check_frames(graph, ch, cw, cfg.check_frames, cfg.seed, cfg.camera), check_dir)
+    checker = FinnChecker(
+        graph, check_frames(graph, ch, cw, cfg.check_frames, cfg.seed, cfg.camera), check_dir
+    )
     label = "FINN" if single else f"FINN check {ch}x{cw}"
-    check_model, check_ctx = _build(qonnx_path, check_dir, cfg, target.scaled(ch, cw), steps, checker,
-                                    label if progress else None, folding_file)
+    check_model, check_ctx = _build(
+        qonnx_path,
+        check_dir,
+        cfg,
+        target.scaled(ch, cw),
+        steps,
+        checker,
+        label if progress else None,
+        folding_file,
+    )
     if single:
         model, ctx = check_model, check_ctx
         folding_file = _write_folding(out_dir, model)
     same_folding = folding_of(check_model) == folding_of(model)
-    return FinnResult(out_dir=out_dir, model=model,
-                      summary=_finish(out_dir, model, cfg, target, ctx, check_ctx, same_folding, folding_file, graph))
+    return FinnResult(
+        out_dir=out_dir,
+        model=model,
+        summary=_finish(out_dir, model, cfg, target, ctx, check_ctx, same_folding, folding_file, graph),
+    )
 
 
 def _write_folding(out_dir: Path, model) -> Path:
@@ -398,8 +463,17 @@ def _write_folding(out_dir: Path, model) -> Path:
     return path
 
 
-def _finish(out_dir: Path, model, cfg: FinnConfig, target: FoldingTarget, ctx: FinnContext,
-            check_ctx: FinnContext, same_folding: bool, folding_file: Path, graph: IntegerGraph) -> dict:
+def _finish(
+    out_dir: Path,
+    model,
+    cfg: FinnConfig,
+    target: FoldingTarget,
+    ctx: FinnContext,
+    check_ctx: FinnContext,
+    same_folding: bool,
+    folding_file: Path,
+    graph: IntegerGraph,
+) -> dict:
     """Write the accelerator graph, folding, continuation config and summary; return the summary."""
     from fluorogate.hls.finn.estimates import read_estimates
     from fluorogate.hls.finn.ops import layers_of
@@ -410,17 +484,28 @@ def _finish(out_dir: Path, model, cfg: FinnConfig, target: FoldingTarget, ctx: F
     (out_dir / "dataflow_build_config.json").write_text(json.dumps(json.loads(synth.to_json()), indent=1))
     summary = {
         "frame": [target.height, target.width],
-        "camera": cfg.camera, "board": cfg.board, "clock_ns": cfg.clock_ns,
-        "target": {"cycles_per_frame": target.cycles_per_frame, "fps": target.target_fps,
-                   "reachable_at_one_pixel_per_cycle": target.reachable},
+        "camera": cfg.camera,
+        "board": cfg.board,
+        "clock_ns": cfg.clock_ns,
+        "target": {
+            "cycles_per_frame": target.cycles_per_frame,
+            "fps": target.target_fps,
+            "reachable_at_one_pixel_per_cycle": target.reachable,
+        },
         "folding": ctx.folding.model_dump() if ctx.folding else None,
         "float_layers": float_layers(model),
         "ir_ops": layers_of(graph),  # the FINN layers that carry each IR op of the model
-        "check": {"frame": [check_ctx.target.height, check_ctx.target.width], "steps": check_ctx.records,
-                  "same_folding_as_full_build": same_folding},
+        "check": {
+            "frame": [check_ctx.target.height, check_ctx.target.width],
+            "steps": check_ctx.records,
+            "same_folding_as_full_build": same_folding,
+        },
         "steps": ctx.records,
-        "estimates": (read_estimates(out_dir / "report", cfg.clock_ns)  # None: a step list without them
-                      if (out_dir / "report" / "estimate_network_performance.json").is_file() else None),
+        "estimates": (
+            read_estimates(out_dir / "report", cfg.clock_ns)  # None: a step list without them
+            if (out_dir / "report" / "estimate_network_performance.json").is_file()
+            else None
+        ),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

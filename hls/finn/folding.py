@@ -72,8 +72,9 @@ def max_layer_cycles(model: ModelWrapper) -> tuple[str, int]:
     return name, int(cycles[name])
 
 
-def fold_to_budget(model: ModelWrapper, target_cycles: int,
-                   wwidth_max: int = DEFAULT_WWIDTH_MAX) -> tuple[ModelWrapper, FoldingResult]:
+def fold_to_budget(
+    model: ModelWrapper, target_cycles: int, wwidth_max: int = DEFAULT_WWIDTH_MAX
+) -> tuple[ModelWrapper, FoldingResult]:
     """SetFolding at `target_cycles`, doubling `mvau_wwidth_max` until met or `MAX_WWIDTH`."""
     from finn.transformation.fpgadataflow.set_folding import SetFolding
     from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
@@ -93,6 +94,12 @@ def fold_to_budget(model: ModelWrapper, target_cycles: int,
             break
         cap *= 2
     folded, cap, slowest, cycles = best
-    result = FoldingResult(target_cycles=target_cycles, mvau_wwidth_max=cap, max_cycles=cycles,
-                           slowest_layer=slowest, met=cycles <= target_cycles, tries=tries)
+    result = FoldingResult(
+        target_cycles=target_cycles,
+        mvau_wwidth_max=cap,
+        max_cycles=cycles,
+        slowest_layer=slowest,
+        met=cycles <= target_cycles,
+        tries=tries,
+    )
     return folded, result

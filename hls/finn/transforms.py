@@ -105,8 +105,10 @@ class OutputToCodes(Transformation):
         node = model.find_producer(out)
         if node is None or node.op_type != "Quant":
             what = f"node {node.name} ({node.op_type})" if node is not None else "no node"
-            raise UserError(f"graph output {out} is made by {what}, not by a quantizer: FINN's accelerator emits "
-                            "integer codes, so the network must end in one (a QuantReLU or QuantIdentity)")
+            raise UserError(
+                f"graph output {out} is made by {what}, not by a quantizer: FINN's accelerator emits "
+                "integer codes, so the network must end in one (a QuantReLU or QuantIdentity)"
+            )
         scale = np.asarray(model.get_initializer(node.input[1]), dtype=np.float32)
         inner = model.make_new_valueinfo_name()
         node.output[0] = inner
@@ -162,7 +164,13 @@ class MoveScalarMulPastMaxPoolNHWC(Transformation):
                 continue
             c = model.get_initializer(mul.input[1])
             pool = model.find_consumer(mul.output[0])
-            if c is None or c.size != 1 or float(c.ravel()[0]) <= 0 or pool is None or pool.op_type != "MaxPoolNHWC":
+            if (
+                c is None
+                or c.size != 1
+                or float(c.ravel()[0]) <= 0
+                or pool is None
+                or pool.op_type != "MaxPoolNHWC"
+            ):
                 continue
             x, pooled = mul.input[0], pool.output[0]
             inner = model.make_new_valueinfo_name()
@@ -190,14 +198,30 @@ class SplitConcatIntoConvs(Transformation):
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
         for concat in model.graph.node:
             im2col = model.find_consumer(concat.output[0]) if concat.op_type == "Concat" else None
-            matmul = model.find_consumer(im2col.output[0]) if im2col is not None and im2col.op_type == "Im2Col" else None
-            if matmul is None or matmul.op_type != "MatMul" or model.is_fork_node(concat) or model.is_fork_node(im2col):
+            matmul = (
+                model.find_consumer(im2col.output[0])
+                if im2col is not None and im2col.op_type == "Im2Col"
+                else None
+            )
+            if (
+                matmul is None
+                or matmul.op_type != "MatMul"
+                or model.is_fork_node(concat)
+                or model.is_fork_node(im2col)
+            ):
                 continue
-            if get_by_name(im2col.attribute, "depthwise") is not None and get_by_name(im2col.attribute, "depthwise").i:
+            if (
+                get_by_name(im2col.attribute, "depthwise") is not None
+                and get_by_name(im2col.attribute, "depthwise").i
+            ):
                 continue  # a depthwise conv stays one VVAU (split, each part would be a dense MVAU of zeros)
             weight = model.get_initializer(matmul.input[1])
             shapes = [model.get_tensor_shape(i) for i in concat.input]
-            if weight is None or get_by_name(concat.attribute, "axis").i not in (3, -1) or any(len(x) != 4 for x in shapes):
+            if (
+                weight is None
+                or get_by_name(concat.attribute, "axis").i not in (3, -1)
+                or any(len(x) != 4 for x in shapes)
+            ):
                 continue
             channels = [x[3] for x in shapes]
             taps = weight.reshape(-1, sum(channels), weight.shape[1])  # (ky*kx, C, out)
@@ -207,8 +231,10 @@ class SplitConcatIntoConvs(Transformation):
                 w = model.make_new_valueinfo_name()
                 node = helper.make_node("Im2Col", [src], [cols], domain=im2col.domain)
                 node.attribute.extend(a for a in im2col.attribute if a.name != "input_shape")
-                node.attribute.append(helper.make_attribute("input_shape", "(" + ",".join(map(str, shape)) + ")"))
-                model.set_initializer(w, taps[:, start:start + c, :].reshape(-1, weight.shape[1]))
+                node.attribute.append(
+                    helper.make_attribute("input_shape", "(" + ",".join(map(str, shape)) + ")")
+                )
+                model.set_initializer(w, taps[:, start : start + c, :].reshape(-1, weight.shape[1]))
                 model.set_tensor_datatype(w, model.get_tensor_datatype(matmul.input[1]))
                 model.graph.node.extend([node, helper.make_node("MatMul", [cols, w], [acc])])
                 partials.append(acc)

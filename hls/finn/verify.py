@@ -24,15 +24,18 @@ class FinnCheckError(VerificationError):
     """A FINN step changed what the network computes."""
 
 
-def check_frames(graph: IntegerGraph, height: int, width: int, count: int, seed: int,
-                 camera: str | None = None) -> list[np.ndarray]:
+def check_frames(
+    graph: IntegerGraph, height: int, width: int, count: int, seed: int, camera: str | None = None
+) -> list[np.ndarray]:
     """`count - 1` frames of uniform random codes, a ramp over the whole input range, and, when the
     IR has a camera conversion and `camera` names a preset, one simulated camera frame through it."""
     q = graph.input.quant
     rng = np.random.default_rng(seed)
     shape = (graph.input.channels, height, width)
     frames = [rng.integers(q.min_int, q.max_int + 1, size=shape) for _ in range(count - 1)]
-    ramp = np.linspace(q.min_int, q.max_int, height * width).round().astype(np.int64).reshape(1, height, width)
+    ramp = (
+        np.linspace(q.min_int, q.max_int, height * width).round().astype(np.int64).reshape(1, height, width)
+    )
     frames.append(np.broadcast_to(ramp, shape).copy())
     cam = graph.input.camera
     if camera is not None and cam is not None and graph.input.channels == 1:

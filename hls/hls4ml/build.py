@@ -66,15 +66,21 @@ def step_configure(ctx: BuildContext) -> None:
 
     with _quiet():
         cfg = hls4ml.utils.config.config_from_onnx_model(
-            ctx.qonnx, granularity="name", backend=ctx.cfg.hls4ml_backend,
-            default_precision=ctx.cfg.default_precision, default_reuse_factor=ctx.cfg.reuse_factor)
+            ctx.qonnx,
+            granularity="name",
+            backend=ctx.cfg.hls4ml_backend,
+            default_precision=ctx.cfg.default_precision,
+            default_reuse_factor=ctx.cfg.reuse_factor,
+        )
     # Without this the input is first cast to the default type (truncating), then rounded to the
     # quantizer's grid: two roundings, ~2.6% of pixels 1 LSB off (measured).
     from fluorogate.hls.hls4ml.types import ROUNDING_MODE
 
     quant = Grid.of_quant(ctx.graph.input.quant)
     name = ctx.qonnx.graph.input[0].name
-    cfg["LayerName"].setdefault(name, {})["Precision"] = {"result": quant.ap_string(ROUNDING_MODE[ctx.graph.rounding])}
+    cfg["LayerName"].setdefault(name, {})["Precision"] = {
+        "result": quant.ap_string(ROUNDING_MODE[ctx.graph.rounding])
+    }
     ctx.hls_config = cfg
 
 
@@ -83,9 +89,15 @@ def step_convert(ctx: BuildContext) -> None:
 
     with _quiet():
         ctx.model = hls4ml.converters.convert_from_onnx_model(
-            ctx.qonnx, output_dir=str(ctx.out_dir), project_name=ctx.cfg.project_name,
-            backend=ctx.cfg.hls4ml_backend, part=ctx.cfg.fpga_part, clock_period=ctx.cfg.clock_ns,
-            io_type="io_stream", hls_config=ctx.hls_config)
+            ctx.qonnx,
+            output_dir=str(ctx.out_dir),
+            project_name=ctx.cfg.project_name,
+            backend=ctx.cfg.hls4ml_backend,
+            part=ctx.cfg.fpga_part,
+            clock_period=ctx.cfg.clock_ns,
+            io_type="io_stream",
+            hls_config=ctx.hls_config,
+        )
 
 
 def step_resize_shapes(ctx: BuildContext) -> None:
@@ -183,23 +195,41 @@ def step_summary(ctx: BuildContext) -> None:
     for layer in ctx.model.get_layers():
         types[layer.name] = {k: str(v.precision) for k, v in layer.types.items()}
     summary = {
-        "config": ctx.cfg.model_dump(), "part": ctx.cfg.fpga_part, "ir": ctx.graph.name,
-        "rounding": ctx.graph.rounding, "depths": ctx.depths,
-        "whole_frame_depth": ctx.cfg.width * ctx.cfg.height, "types": types, "files": ctx.files,
+        "config": ctx.cfg.model_dump(),
+        "part": ctx.cfg.fpga_part,
+        "ir": ctx.graph.name,
+        "rounding": ctx.graph.rounding,
+        "depths": ctx.depths,
+        "whole_frame_depth": ctx.cfg.width * ctx.cfg.height,
+        "types": types,
+        "files": ctx.files,
     }
     (ctx.out_dir / SUMMARY).write_text(json.dumps(summary, indent=1))
 
 
 Step = Callable[[BuildContext], None]
 DEFAULT_STEPS: tuple[tuple[str, Step], ...] = (
-    ("prepare", step_prepare), ("configure", step_configure), ("convert", step_convert),
-    ("resize_shapes", step_resize_shapes), ("types", step_types), ("fifos", step_fifos), ("write", step_write), ("wrapper", step_wrapper),
+    ("prepare", step_prepare),
+    ("configure", step_configure),
+    ("convert", step_convert),
+    ("resize_shapes", step_resize_shapes),
+    ("types", step_types),
+    ("fifos", step_fifos),
+    ("write", step_write),
+    ("wrapper", step_wrapper),
     ("summary", step_summary),
 )
 
 
-def build_project(source, graph: IntegerGraph, cfg: HlsBuildConfig, out: str | Path, force: bool = False,
-                  steps: Sequence[tuple[str, Step]] = DEFAULT_STEPS, progress: bool = False) -> BuildContext:
+def build_project(
+    source,
+    graph: IntegerGraph,
+    cfg: HlsBuildConfig,
+    out: str | Path,
+    force: bool = False,
+    steps: Sequence[tuple[str, Step]] = DEFAULT_STEPS,
+    progress: bool = False,
+) -> BuildContext:
     """Run `steps` and move the finished project to `out`; returns the context (hls4ml model included)."""
     from tqdm import tqdm
 

@@ -18,7 +18,8 @@ class Board(BaseModel):
 
 
 BOARDS: dict[str, Board] = {
-    b.name: b for b in (
+    b.name: b
+    for b in (
         Board(name="pynq-z2", part="xc7z020clg400-1", description="TUL PYNQ-Z2, Zynq-7020"),
         Board(name="zcu104", part="xczu7ev-ffvc1156-2-e", description="AMD ZCU104, Zynq UltraScale+ ZU7EV"),
         Board(name="u250", part="xcu250-figd2104-2L-e", description="AMD Alveo U250"),
@@ -51,8 +52,10 @@ class HlsBuildConfig(BaseModel):
     @classmethod
     def _not_auto(cls, v: str) -> str:
         if v.strip().lower() == "auto":
-            raise ValueError("default_precision 'auto' hangs hls4ml 1.3's ONNX conversion; give a type "
-                             "such as fixed<32,16>")
+            raise ValueError(
+                "default_precision 'auto' hangs hls4ml 1.3's ONNX conversion; give a type "
+                "such as fixed<32,16>"
+            )
         return v
 
     @model_validator(mode="after")

@@ -26,8 +26,16 @@ from fluorogate.quantize.ir import IntegerGraph
 
 # C-sim loads weights from firmware/weights/*.txt at run time (hls4ml: WEIGHTS_DIR, default "weights").
 # csim_dataflow/ first: its bounded, blocking hls_stream.h replaces hls4ml's unbounded one (hls.threaded).
-CXXFLAGS = ["-O1", "-std=c++14", "-pthread", f"-I{HEADER_DIR}", "-Ifirmware", "-Ifirmware/ap_types", "-I.",
-            "-DWEIGHTS_DIR=\"firmware/weights\""]
+CXXFLAGS = [
+    "-O1",
+    "-std=c++14",
+    "-pthread",
+    f"-I{HEADER_DIR}",
+    "-Ifirmware",
+    "-Ifirmware/ap_types",
+    "-I.",
+    '-DWEIGHTS_DIR="firmware/weights"',
+]
 
 
 def _out_exp(graph: IntegerGraph) -> int:
@@ -48,8 +56,9 @@ def _to_codes(values: np.ndarray, exp: int, what: str, tol: float = 0.0) -> np.n
     scaled = np.asarray(values, dtype=np.float64) * 2.0**-exp
     codes = np.rint(scaled)
     if np.abs(codes - scaled).max(initial=0) > tol:
-        raise UserError(f"{what}: output values are not on the 2**{exp} grid; the project's output type is "
-                        "not the IR's")
+        raise UserError(
+            f"{what}: output values are not on the 2**{exp} grid; the project's output type is not the IR's"
+        )
     return codes.astype(np.int64)
 
 
@@ -88,8 +97,15 @@ def compile_network_object(project: str | Path, name: str) -> Path:
     return obj
 
 
-def _link_run(project: Path, name: str, sources: list[str], exe: str, args: list[str],
-              depths: dict[str, int] | None = None, watchdog_s: int = 20) -> None:
+def _link_run(
+    project: Path,
+    name: str,
+    sources: list[str],
+    exe: str,
+    args: list[str],
+    depths: dict[str, int] | None = None,
+    watchdog_s: int = 20,
+) -> None:
     obj = project / f"{name}_csim.o"
     if not obj.exists():
         compile_network_object(project, name)
@@ -97,8 +113,11 @@ def _link_run(project: Path, name: str, sources: list[str], exe: str, args: list
     inputs = [obj, *(project / src for src in sources)]
     if not exe_path.exists() or exe_path.stat().st_mtime < max(p.stat().st_mtime for p in inputs):
         _gxx([*CXXFLAGS, *sources, obj.name, "-o", exe], project)
-    env = {**os.environ, "FG_WATCHDOG_S": str(watchdog_s),
-           "FG_FIFO_DEPTHS": ",".join(f"{k}={v}" for k, v in (depths or {}).items())}
+    env = {
+        **os.environ,
+        "FG_WATCHDOG_S": str(watchdog_s),
+        "FG_FIFO_DEPTHS": ",".join(f"{k}={v}" for k, v in (depths or {}).items()),
+    }
     done = subprocess.run([f"./{exe}", *args], cwd=project, capture_output=True, text=True, env=env)
     if done.returncode == DEADLOCK_EXIT and "DEADLOCK" in done.stderr:
         raise FifoDeadlock(f"{exe} in {project}: " + " ".join(done.stderr.split()))
@@ -106,9 +125,15 @@ def _link_run(project: Path, name: str, sources: list[str], exe: str, args: list
         raise UserError(f"{exe} failed in {project}: {done.stdout[-1000:]} {done.stderr[-1000:]}")
 
 
-def run_hls4ml_testbench(project: str | Path, name: str, graph: IntegerGraph, codes: np.ndarray,
-                         expected: np.ndarray | None = None, depths: dict[str, int] | None = None,
-                         watchdog_s: int = 20) -> np.ndarray:
+def run_hls4ml_testbench(
+    project: str | Path,
+    name: str,
+    graph: IntegerGraph,
+    codes: np.ndarray,
+    expected: np.ndarray | None = None,
+    depths: dict[str, int] | None = None,
+    watchdog_s: int = 20,
+) -> np.ndarray:
     """hls4ml's own `<name>_test.cpp` on `codes`: writes tb_data, builds with g++, returns its outputs.
 
     `depths` overrides stream depths for this run (name -> depth); a deadlock raises `FifoDeadlock`
@@ -148,8 +173,9 @@ def _full_precision_results(test_cpp: Path) -> None:
         test_cpp.write_text(text.replace(opened, f"{opened} fout.precision(64);"))
 
 
-def run_axis_testbench(project: str | Path, name: str, graph: IntegerGraph, frames: list[np.ndarray],
-                       lanes: int = 1) -> list[np.ndarray]:
+def run_axis_testbench(
+    project: str | Path, name: str, graph: IntegerGraph, frames: list[np.ndarray], lanes: int = 1
+) -> list[np.ndarray]:
     """The video wrapper on raw frames (ADU, or codes when the IR has no camera conversion); (C, H, W)
     stacks for a C-channel input.
 
@@ -181,11 +207,16 @@ def run_axis_testbench(project: str | Path, name: str, graph: IntegerGraph, fram
     words = np.asarray(pack_tdata(beats, p["data_bits"] * p["in_c"], bool(p["data_signed"])), dtype=np.int64)
     rows = np.stack([words[keep], beats.user[keep], beats.last[keep]], axis=1).astype(np.int64)
     np.savetxt(project / "tb_data" / "axis_in.txt", rows, fmt="%d")
-    _link_run(project, name, [f"{name}_axis_tb.cpp", f"{name}_axis.cpp"], f"{name}_axis_tb",
-              [str(len(frames))])
+    _link_run(
+        project, name, [f"{name}_axis_tb.cpp", f"{name}_axis.cpp"], f"{name}_axis_tb", [str(len(frames))]
+    )
     out = np.loadtxt(project / "tb_data" / "axis_out.txt", dtype=np.int64, ndmin=2)
-    stream = BeatStream(data=out[:, :1], valid=np.ones(len(out), bool), user=out[:, 1].astype(bool),
-                        last=out[:, 2].astype(bool))
+    stream = BeatStream(
+        data=out[:, :1],
+        valid=np.ones(len(out), bool),
+        user=out[:, 1].astype(bool),
+        last=out[:, 2].astype(bool),
+    )
     oh, ow, oc, ob = p["out_h"], p["out_w"], p["out_c"], p["out_bits"]
     signed = p["out_signed"]
     result = []
@@ -200,8 +231,9 @@ def check_project(ctx, frames: int = 2, seed: int = 0) -> int:
     from fluorogate.quantize.reference import run_graph
 
     g, q = ctx.graph, ctx.graph.input.quant
-    codes = np.random.default_rng(seed).integers(q.min_int, q.max_int + 1,
-                                                 size=(frames, g.input.channels, ctx.cfg.height, ctx.cfg.width))
+    codes = np.random.default_rng(seed).integers(
+        q.min_int, q.max_int + 1, size=(frames, g.input.channels, ctx.cfg.height, ctx.cfg.width)
+    )
     ref = np.stack([run_graph(g, c) for c in codes])
     got = run_hls4ml_testbench(ctx.out_dir, ctx.cfg.project_name, g, codes, ref)
     return int(np.count_nonzero(got != ref))

@@ -69,8 +69,9 @@ def backlog(written: np.ndarray, read: np.ndarray) -> int:
     return int(max(in_flight.max(), 1))
 
 
-def edge_depths(graph: IntegerGraph, height: int, width: int, latency: int = 16, line_gap: int = 2,
-                slack: int = 8) -> dict[tuple[str, str], int]:
+def edge_depths(
+    graph: IntegerGraph, height: int, width: int, latency: int = 16, line_gap: int = 2, slack: int = 8
+) -> dict[tuple[str, str], int]:
     """Depth per IR edge (producer, consumer): the schedule's backlog plus `slack`."""
     s = schedule(graph, height, width, latency, line_gap)
     return {edge: backlog(s.times[edge[0]], read) + slack for edge, read in s.reads.items()}

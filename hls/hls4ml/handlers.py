@@ -194,8 +194,11 @@ class Conv(Hls4mlOp):
         # inferred accumulator's, and so the accumulators of every conv downstream of it (until a requant):
         # a finer grid still holds every value exactly (`apply_types` then sets the IR's). Weights and biases
         # are compared value for value above, so a finer grid cannot hide a wrong scale.
-        if (inferred.exp > acc.exp or inferred.bits + inferred.exp < acc.bits + acc.exp
-                or (acc.signed and not inferred.signed)):
+        if (
+            inferred.exp > acc.exp
+            or inferred.bits + inferred.exp < acc.bits + acc.exp
+            or (acc.signed and not inferred.signed)
+        ):
             raise TypeMismatch(
                 f"hls4ml {layer.name}: accumulator {inferred.ap_string()} disagrees with the IR's "
                 f"range [{acc.lo}, {acc.hi}] * 2**{acc.exp}"

@@ -58,8 +58,11 @@ def merge_twin_transposes():
             for node in model.graph.node:
                 if node.op_type != "Transpose":
                     continue
-                twins = [c for c in model.find_consumers(node.input[0]) or []
-                         if c is not node and c.op_type == "Transpose" and _perm(c) == _perm(node)]
+                twins = [
+                    c
+                    for c in model.find_consumers(node.input[0]) or []
+                    if c is not node and c.op_type == "Transpose" and _perm(c) == _perm(node)
+                ]
                 for twin in twins:
                     _rewire(model, twin.output[0], node.output[0])
                     model.graph.node.remove(twin)
@@ -164,7 +167,9 @@ def wrap_layout_ops_channels_last():
                 else:
                     scales = model.get_initializer(node.input[2])
                     if scales is None or len(scales) != 4:
-                        raise UserError(f"Resize {node.name}: needs constant 4-d scales (hls4ml reads no sizes)")
+                        raise UserError(
+                            f"Resize {node.name}: needs constant 4-d scales (hls4ml reads no sizes)"
+                        )
                     model.set_initializer(node.input[2], np.asarray(scales)[to_last].astype(np.float32))
                 out = node.output[0]
                 shape = model.get_tensor_shape(out)
@@ -206,8 +211,10 @@ def set_frame_size(height: int, width: int):
                 shape = model.get_tensor_shape(name)
                 h, w = shape[1] * height / h0, shape[2] * width / w0
                 if h != int(h) or w != int(w):
-                    raise UserError(f"frame {height}x{width}: tensor {name} would be {h}x{w}; the network "
-                                    f"pools, so the frame size must divide by {h0 // max(1, shape[1])}")
+                    raise UserError(
+                        f"frame {height}x{width}: tensor {name} would be {h}x{w}; the network "
+                        f"pools, so the frame size must divide by {h0 // max(1, shape[1])}"
+                    )
                 model.set_tensor_shape(name, [shape[0], int(h), int(w), *shape[3:]])
             return model, False
 
@@ -228,14 +235,18 @@ def _refuse_layouts(model) -> None:
         kept = [n for n in nodes if n.op_type != "Transpose"]
         compute = [n for n in kept if n.op_type != "Quant"]
         first = (compute or kept[1:] or nodes)[0]  # the first compute node, else the first requant
-        raise UserError(f"node {first.name} ({first.op_type}): the graph has no conv and no max pool, so it stays "
-                        "channels-first, which hls4ml 1.3 builds for the wrong layout; the hls4ml back end needs a "
-                        "conv or a pool (the RTL back end takes this graph as it is)")
+        raise UserError(
+            f"node {first.name} ({first.op_type}): the graph has no conv and no max pool, so it stays "
+            "channels-first, which hls4ml 1.3 builds for the wrong layout; the hls4ml back end needs a "
+            "conv or a pool (the RTL back end takes this graph as it is)"
+        )
     left = model.get_nodes_by_op_type("Transpose")
     if left:
-        raise UserError(f"node {left[0].name} (Transpose) survives the channels-last conversion ({len(left)} in all); "
-                        "each would be a whole-frame reorder in io_stream: is there a layout-dependent op hls4ml "
-                        "cannot wrap?")
+        raise UserError(
+            f"node {left[0].name} (Transpose) survives the channels-last conversion ({len(left)} in all); "
+            "each would be a whole-frame reorder in io_stream: is there a layout-dependent op hls4ml "
+            "cannot wrap?"
+        )
 
 
 def prepare_qonnx(source, height: int | None = None, width: int | None = None):

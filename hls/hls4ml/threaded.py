@@ -142,7 +142,9 @@ def dataflow_source(cpp: str, name: str) -> str:
             name_, depth = pragma.groups()
             out.append(f'    {name_}.set_depth(hls::fg_depth("{name_}", {depth}));')
         elif call:
-            out.append(f"{call.group(1)}fg_threads.emplace_back([&] {{ {call.group(2)} }});{call.group(3) or ''}")
+            out.append(
+                f"{call.group(1)}fg_threads.emplace_back([&] {{ {call.group(2)} }});{call.group(3) or ''}"
+            )
             calls += 1
         elif line.strip().startswith("// hls-fpga-machine-learning insert layers"):
             out.append(line)
@@ -151,7 +153,9 @@ def dataflow_source(cpp: str, name: str) -> str:
         else:
             out.append(line)
     if calls == 0:
-        raise UserError(f"{name}.cpp: found no layer calls to run as threads (not an hls4ml io_stream project?)")
+        raise UserError(
+            f"{name}.cpp: found no layer calls to run as threads (not an hls4ml io_stream project?)"
+        )
     text = "\n".join(out)
     close = text.rstrip().rfind("}")
     text = text[:close] + "    for (auto &t : fg_threads) t.join();\n}\n"

@@ -31,8 +31,18 @@ from fluorogate.hls.hls4ml.grid import ROUNDING_MODE, Grid, PseudoOp, TypeMismat
 from fluorogate.hls.hls4ml.handlers import LAYERS, handler
 from fluorogate.quantize.ir import IntegerGraph
 
-__all__ = ["ROUNDING_MODE", "Expansion", "Grid", "Matching", "PseudoOp", "TypeMismatch", "apply_types",
-           "check_types", "expand", "match"]
+__all__ = [
+    "ROUNDING_MODE",
+    "Expansion",
+    "Grid",
+    "Matching",
+    "PseudoOp",
+    "TypeMismatch",
+    "apply_types",
+    "check_types",
+    "expand",
+    "match",
+]
 
 
 @dataclass
@@ -41,7 +51,9 @@ class Matching:
 
     pairs: dict[str, PseudoOp] = field(default_factory=dict)
     expansion: Expansion | None = None
-    transparent: dict[str, str] = field(default_factory=dict)  # IR identity requant -> the IR node it passes on
+    transparent: dict[str, str] = field(
+        default_factory=dict
+    )  # IR identity requant -> the IR node it passes on
 
     def ir_name(self, op_name: str) -> str | None:
         return next((ir for ir, op in self.pairs.items() if op.name == op_name), None)
@@ -100,8 +112,10 @@ def match(graph: IntegerGraph, model) -> Matching:
             walk(node.inputs[0], op_name)
             return
         if node.op != op.op or len(node.inputs) != len(op.inputs):
-            raise TypeMismatch(f"IR node {ir_name} ({node.op}) faces hls4ml {op.layer.name} ({op.op}): "
-                               "the hls4ml graph does not compute the IR")
+            raise TypeMismatch(
+                f"IR node {ir_name} ({node.op}) faces hls4ml {op.layer.name} ({op.op}): "
+                "the hls4ml graph does not compute the IR"
+            )
         if op_name in taken:
             raise TypeMismatch(f"hls4ml {op_name} computes both IR {taken[op_name]} and {ir_name}")
         m.pairs[ir_name], taken[op_name] = op, ir_name

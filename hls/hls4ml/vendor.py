@@ -50,7 +50,9 @@ def parse_csynth_xml(text: str) -> dict:
     perf, area = "PerformanceEstimates", "AreaEstimates"
     period = root.find(f"{perf}/SummaryOfTimingAnalysis/EstimatedClockPeriod")
     if period is None:
-        raise UserError("csynth report has no PerformanceEstimates/SummaryOfTimingAnalysis/EstimatedClockPeriod")
+        raise UserError(
+            "csynth report has no PerformanceEstimates/SummaryOfTimingAnalysis/EstimatedClockPeriod"
+        )
     lat = f"{perf}/SummaryOfOverallLatency"
     return {
         "estimated_clock_ns": float(period.text),

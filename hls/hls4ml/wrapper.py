@@ -222,10 +222,23 @@ def wrapper_params(graph: IntegerGraph, width: int, height: int) -> dict:
     out_bits, out_signed = grid.bits, grid.signed
     out_c = graph.channels()[graph.output]
     return {
-        "in_h": height, "in_w": width, "out_h": out_h, "out_w": out_w, "out_c": out_c,
-        "in_bits": inp.quant.bits, "data_bits": adu_bits, "data_signed": int(cam is None and inp.quant.signed), "out_bits": out_bits, "out_signed": out_signed, "offset": cam.offset if cam else 0,
-        "shift": cam.shift if cam else 0, "code_min": inp.quant.min_int, "code_max": inp.quant.max_int,
-        "in_c": inp.channels, "in_tdata": tdata_bits(adu_bits * inp.channels), "out_tdata": tdata_bits(out_bits * out_c),
+        "in_h": height,
+        "in_w": width,
+        "out_h": out_h,
+        "out_w": out_w,
+        "out_c": out_c,
+        "in_bits": inp.quant.bits,
+        "data_bits": adu_bits,
+        "data_signed": int(cam is None and inp.quant.signed),
+        "out_bits": out_bits,
+        "out_signed": out_signed,
+        "offset": cam.offset if cam else 0,
+        "shift": cam.shift if cam else 0,
+        "code_min": inp.quant.min_int,
+        "code_max": inp.quant.max_int,
+        "in_c": inp.channels,
+        "in_tdata": tdata_bits(adu_bits * inp.channels),
+        "out_tdata": tdata_bits(out_bits * out_c),
     }
 
 
@@ -237,13 +250,17 @@ def write_wrapper(ctx) -> list[str]:
     files = {
         "fluorogate_axis.h": _AXIS_H,
         f"{project}_axis.h": _TOP_H.format(project=project, guard=guard, **p),
-        f"{project}_axis.cpp": _TOP.format(project=project, rounding=ctx.graph.rounding,
-                                           round_body=_ROUND[ctx.graph.rounding]),
+        f"{project}_axis.cpp": _TOP.format(
+            project=project, rounding=ctx.graph.rounding, round_body=_ROUND[ctx.graph.rounding]
+        ),
         f"{project}_axis_tb.cpp": _TB.format(project=project),
         "export_ip.tcl": _TCL.format(
-            project=project, part=ctx.cfg.fpga_part, clock=ctx.cfg.clock_ns,
+            project=project,
+            part=ctx.cfg.fpga_part,
+            clock=ctx.cfg.clock_ns,
             runner=f"{SYNTH_TOOL[ctx.cfg.backend]} -f export_ip.tcl",
-            flow=" -flow_target vivado" if ctx.cfg.backend == "vitis" else ""),
+            flow=" -flow_target vivado" if ctx.cfg.backend == "vitis" else "",
+        ),
     }
     for name, text in files.items():
         (out / name).write_text(text)

@@ -43,9 +43,19 @@ async def start(dut, s: str = "s_axis_", m: str = "m_axis_", reset_cycles: int =
     dut.rst.value = 0
 
 
-async def exchange(dut, beats: Sequence[Sequence[int]], in_fields: Sequence[str], out_fields: Sequence[str],
-                   p_valid: float, p_ready: float, rng: np.random.Generator, max_cycles: int,
-                   done: Callable[[Traffic, int], bool], s: str = "s_axis_", m: str = "m_axis_") -> Traffic:
+async def exchange(
+    dut,
+    beats: Sequence[Sequence[int]],
+    in_fields: Sequence[str],
+    out_fields: Sequence[str],
+    p_valid: float,
+    p_ready: float,
+    rng: np.random.Generator,
+    max_cycles: int,
+    done: Callable[[Traffic, int], bool],
+    s: str = "s_axis_",
+    m: str = "m_axis_",
+) -> Traffic:
     """Offer `beats` (values of `in_fields`, e.g. ("tdata", "tuser", "tlast")) each cycle with
     probability `p_valid`, raise ready with probability `p_ready`, until `done(traffic, sent)` or
     `max_cycles`."""

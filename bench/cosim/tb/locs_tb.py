@@ -18,7 +18,9 @@ from fluorogate.bench.cosim.tb.handshake import exchange, start
 from fluorogate.quantize.peaks import PeakConfig, compare_stream
 
 
-def _checks(dut, words: list[int], last: list[bool], user: list[int], maps: np.ndarray, cfg: PeakConfig) -> list[str]:
+def _checks(
+    dut, words: list[int], last: list[bool], user: list[int], maps: np.ndarray, cfg: PeakConfig
+) -> list[str]:
     problems = []
     try:
         compare_stream(words, last, maps, cfg)
@@ -45,19 +47,33 @@ async def localizations_match_the_reference(dut):
 
     dut.clear_errors.value = 0
     await start(dut)
-    traffic = await exchange(dut, beats, ("tdata", "tuser", "tlast"), ("tdata", "tlast", "tuser"), p_valid, p_ready,
-                             np.random.default_rng(int(data["seed"])),
-                             int(4 * len(beats) / (p_valid * p_ready)) + 2000,
-                             lambda t, _: sum(r[1] for r in t.received) == n)
+    traffic = await exchange(
+        dut,
+        beats,
+        ("tdata", "tuser", "tlast"),
+        ("tdata", "tlast", "tuser"),
+        p_valid,
+        p_ready,
+        np.random.default_rng(int(data["seed"])),
+        int(4 * len(beats) / (p_valid * p_ready)) + 2000,
+        lambda t, _: sum(r[1] for r in t.received) == n,
+    )
     for _ in range(3):
         await RisingEdge(dut.clk)
     words, last, user = ([r[k] for r in traffic.received] for k in range(3))
     problems = _checks(dut, words, [bool(x) for x in last], user, maps, cfg)
-    result = {"cycles": traffic.cycles, "out_beats": len(words), "in_cycles": traffic.sent_at,
-              "out_cycles": traffic.received_at, "err_line_length": int(dut.err_line_length.value),
-              "err_missing_sof": int(dut.err_missing_sof.value), "frames_in": int(dut.frames_in.value),
-              "frames_out": int(dut.frames_out.value), "mismatches": [{"check": p} for p in problems],
-              "flag_errors": 0}
+    result = {
+        "cycles": traffic.cycles,
+        "out_beats": len(words),
+        "in_cycles": traffic.sent_at,
+        "out_cycles": traffic.received_at,
+        "err_line_length": int(dut.err_line_length.value),
+        "err_missing_sof": int(dut.err_missing_sof.value),
+        "frames_in": int(dut.frames_in.value),
+        "frames_out": int(dut.frames_out.value),
+        "mismatches": [{"check": p} for p in problems],
+        "flag_errors": 0,
+    }
     with open(os.environ["FG_TB_RESULT"], "w") as fh:
         json.dump(result, fh)
     assert not problems and not result["err_line_length"] and not result["err_missing_sof"], problems

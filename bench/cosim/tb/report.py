@@ -17,8 +17,15 @@ from fluorogate.bench.cosim.check import beats_to_frame, flag_errors, frame_mism
 from fluorogate.sim.stream import unpack_tdata
 
 
-def check_and_report(spec, words: list[int], flags: list[tuple[int, int]], in_cycles: list[int],
-                     out_cycles: list[int], cycles: int, status: dict[str, int]) -> None:
+def check_and_report(
+    spec,
+    words: list[int],
+    flags: list[tuple[int, int]],
+    in_cycles: list[int],
+    out_cycles: list[int],
+    cycles: int,
+    status: dict[str, int],
+) -> None:
     """Write the result JSON, then assert: every beat came, every pixel and every flag is right.
 
     `spec` is the loaded FG_TB_SPEC .npz; `words`/`flags`/`out_cycles` one entry per output beat,
@@ -29,14 +36,24 @@ def check_and_report(spec, words: list[int], flags: list[tuple[int, int]], in_cy
     out_bits, out_signed = int(spec["out_bits"]), bool(spec["out_signed"])
     n_frames, channels, height, width = expected.shape
     n_out = n_frames * height * width // lanes  # output beats
-    got = (unpack_tdata(words, lanes * channels, out_bits, out_signed).reshape(-1, channels) if words
-           else np.zeros((0, channels), np.int64))  # one row per pixel, raster order
-    result = {"cycles": cycles, "out_beats": len(words), "in_cycles": in_cycles, "out_cycles": out_cycles,
-              **status, "mismatches": [], "flag_errors": 0}
+    got = (
+        unpack_tdata(words, lanes * channels, out_bits, out_signed).reshape(-1, channels)
+        if words
+        else np.zeros((0, channels), np.int64)
+    )  # one row per pixel, raster order
+    result = {
+        "cycles": cycles,
+        "out_beats": len(words),
+        "in_cycles": in_cycles,
+        "out_cycles": out_cycles,
+        **status,
+        "mismatches": [],
+        "flag_errors": 0,
+    }
     px = height * width
     for f in range(min(n_frames, len(got) // px)):
         if check[f]:
-            frame = beats_to_frame(got[f * px:(f + 1) * px], channels, height, width)
+            frame = beats_to_frame(got[f * px : (f + 1) * px], channels, height, width)
             result["mismatches"] += frame_mismatches(f, frame, expected[f])
     flags = np.asarray(flags, int).reshape(-1, 2)
     result["flag_errors"] = flag_errors(flags[:, 0], flags[:, 1], px // lanes, width // lanes)
@@ -49,5 +66,7 @@ def check_and_report(spec, words: list[int], flags: list[tuple[int, int]], in_cy
 
 def read_status(dut) -> dict[str, int]:
     """The design's sticky error flags and frame counters (ports of the same names on `dut`)."""
-    return {name: int(getattr(dut, name).value)
-            for name in ("err_line_length", "err_missing_sof", "frames_in", "frames_out")}
+    return {
+        name: int(getattr(dut, name).value)
+        for name in ("err_line_length", "err_missing_sof", "frames_in", "frames_out")
+    }

@@ -30,7 +30,14 @@ async def stream_frames(dut):
     max_cycles = int(spec["max_cycles"])
 
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    for sig in ("s_axis_tvalid", "s_axis_tuser", "s_axis_tlast", "s_axis_tdata", "m_axis_tready", "clear_errors"):
+    for sig in (
+        "s_axis_tvalid",
+        "s_axis_tuser",
+        "s_axis_tlast",
+        "s_axis_tdata",
+        "m_axis_tready",
+        "clear_errors",
+    ):
         getattr(dut, sig).value = 0
     dut.rst.value = 1
     for _ in range(3):
@@ -41,10 +48,20 @@ async def stream_frames(dut):
     i, cycle = 0, 0
     n_out = n_frames * height * width // lanes  # output beats
     # Handles, triggers and the previous drive looked up once: the per-cycle Python work bounds speed.
-    s_valid, s_data, s_user, s_last, s_ready = (dut.s_axis_tvalid, dut.s_axis_tdata, dut.s_axis_tuser,
-                                                dut.s_axis_tlast, dut.s_axis_tready)
-    m_valid, m_data, m_user, m_last, m_ready = (dut.m_axis_tvalid, dut.m_axis_tdata, dut.m_axis_tuser,
-                                                dut.m_axis_tlast, dut.m_axis_tready)
+    s_valid, s_data, s_user, s_last, s_ready = (
+        dut.s_axis_tvalid,
+        dut.s_axis_tdata,
+        dut.s_axis_tuser,
+        dut.s_axis_tlast,
+        dut.s_axis_tready,
+    )
+    m_valid, m_data, m_user, m_last, m_ready = (
+        dut.m_axis_tvalid,
+        dut.m_axis_tdata,
+        dut.m_axis_tuser,
+        dut.m_axis_tlast,
+        dut.m_axis_tready,
+    )
     fall, rise = FallingEdge(dut.clk), RisingEdge(dut.clk)
     n_in, n_ready = len(valid), len(ready)
     driven, r_prev = -1, None
