@@ -13,6 +13,7 @@ demo: $(STAMP)
 
 test: $(STAMP) $(CLUSTER_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q -m "not slow"
 
 test-slow: $(STAMP)
