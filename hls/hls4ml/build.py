@@ -2,7 +2,7 @@
 
 `build_project(qonnx, graph, cfg, out)` runs `DEFAULT_STEPS`:
 
-prepare   QONNX -> channels-last, Transpose-free graph (`hls.prepare`)
+prepare   QONNX -> channels-last, Transpose-free graph (`hls.hls4ml.prepare`)
 configure hls4ml config: concrete default precision, input type = the input quantizer's own type
 convert   `hls4ml.converters.convert_from_onnx_model`, io_stream, granularity 'name'
 resize_shapes  fix hls4ml's swapped H/W of nearest upsampling on non-square frames
