@@ -126,7 +126,8 @@ def run_tool(state: BuildState, name: str, args: list[str], log: str) -> str:
         if proc.returncode != -signal.SIGBUS or attempt:
             break
         print(
-            f"{name} died of SIGBUS (its YoWASP cache rewritten by another process's first run?); running it again",
+            f"{name} died of SIGBUS (its YoWASP cache rewritten by another process's first run?); running it "
+            "again",
             file=sys.stderr,
         )
     text = (state.folder / log).read_text(errors="replace")
@@ -165,7 +166,8 @@ def step_board_top(state: BuildState) -> None:
     if not board.pll:  # no PLL generator for this part: the core runs from the oscillator
         in_port, out_port, locked = fam.pll_ports
         (state.folder / f"{PLL_NAME}.v").write_text(
-            f"// {board.name}: no PLL generator for {board.part}; the core runs from the {board.osc_mhz:g} MHz oscillator.\n"
+            f"// {board.name}: no PLL generator for {board.part}; the core runs from the "
+            f"{board.osc_mhz:g} MHz oscillator.\n"
             f"module {PLL_NAME} (input wire {in_port}, output wire {out_port}, output wire {locked});\n"
             f"    assign {out_port} = {in_port};\n    assign {locked} = 1'b1;\nendmodule\n"
         )

@@ -40,7 +40,8 @@ def run_network(model, adu: np.ndarray, cfg: RunConfig) -> np.ndarray:
 
 
 def real_crop_frames(level: float, n: int, cfg: RunConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The shipped real crop exposed `n` times at `level` photons (99th percentile pixel): (ADU, truth ADU)."""
+    """The shipped real crop exposed `n` times at `level` photons (99th percentile pixel): (ADU, truth
+    ADU)."""
     from fluorogate.sim.camera import get_preset
     from fluorogate.sim.real import load_real_crop
     from fluorogate.sim.sensor import expected_adu, expose
@@ -171,7 +172,8 @@ def _markdown(cfg: RunConfig, table: dict, frames: int, size: int) -> str:
         f"# Evaluation: {cfg.model.task} {cfg.model.bits_tag} {cfg.model.rounding}",
         "",
         f"PSNR (dB) / SSIM, mean over {frames} frames of {size}x{size} per condition (the real crop: "
-        "256x256); data range: the condition's ground truth max - min; baselines with their best parameter per condition (in brackets).",
+        "256x256); data range: the condition's ground truth max - min; baselines with their best parameter "
+        "per condition (in brackets).",
         "",
         *quality_rows(table),
     ]

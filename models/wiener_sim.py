@@ -98,7 +98,8 @@ def widefield(stack: np.ndarray) -> np.ndarray:
 
 
 def best_wiener_sim(stacks: list[np.ndarray], frames: Sim3Frames, truths: list[np.ndarray]):
-    """Wiener SIM with the w2 that maximises the mean PSNR against the truth (oracle, as for every baseline)."""
+    """Wiener SIM with the w2 that maximises the mean PSNR against the truth (oracle, as for every
+    baseline)."""
     recon = WienerSIM(frames, *stacks[0].shape[-2:])
     parts = {id(s): recon.combine(s) for s in stacks}
     return _best(stacks, truths, WIENER_W2, lambda s, w2: recon.estimate(parts[id(s)], w2))

@@ -9,8 +9,8 @@ Per pixel of the density map (unsigned codes `v`, raster order), on its 3x3 wind
   away from zero; |q| <= 2**F as |Sy| <= S), then the bias-correction table
   (`fluorogate.sim.localize.centroid_table`, rounded to F bits): `oy = table[q + 2**F]`.
 A record is (row, col, oy, ox, S): position `row + oy / 2**F` output pixels, photons `S` codes (x 2**shift
-ADU, / ADU per photon, / the 3x3 capture fraction at (oy, ox), on the host: `to_localizations`). Two peaks are never 8-neighbours
-(the tie rule), so at most one record per two pixels of a line.
+ADU, / ADU per photon, / the 3x3 capture fraction at (oy, ox), on the host: `to_localizations`). Two peaks
+are never 8-neighbours (the tie rule), so at most one record per two pixels of a line.
 
 Stream: one 64-bit word per record, `col | row << 16 | (ox & 255) << 32 | (oy & 255) << 40 | S << 48`,
 in raster order, then an end-of-frame word holding the frame's number (bits 0-31, counted from 0 by

@@ -75,7 +75,8 @@ def start_during_synthesis(cmd: list[str], out: Path) -> subprocess.Popen:
 
 
 def descendants(pid: int) -> set[int]:
-    """Every process below `pid`, from /proc (pool workers, a Ray cluster's servers and workers, their tools)."""
+    """Every process below `pid`, from /proc (pool workers, a Ray cluster's servers and workers, their
+    tools)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

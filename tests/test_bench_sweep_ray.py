@@ -55,7 +55,8 @@ def _listening(pids: set[int]) -> list[ipaddress.IPv4Address | ipaddress.IPv6Add
 
 
 def test_local_cluster_listens_on_loopback_only():
-    """Every socket that the local cluster's processes (GCS, raylet, workers, agents) listen on is 127.0.0.1."""
+    """Every socket that the local cluster's processes (GCS, raylet, workers, agents) listen on is
+    127.0.0.1."""
     from fluorogate.bench.sweep_engines import ray_session
 
     with ray_session(None, 2) as ray:
@@ -115,7 +116,8 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_joining_a_cluster_needs_its_token(tmp_path):
     """A head started with `ray start --head` and RAY_AUTH_MODE=token (on 127.0.0.1, as a stand-in for a
-    cluster node): `--address` with the token runs the sweep's stages there; with another token it is refused."""
+    cluster node): `--address` with the token runs the sweep's stages there; with another token it is
+    refused."""
     token = tmp_path / "token"
     token.write_text("a" * 32)
     token.chmod(0o600)

@@ -81,7 +81,8 @@ def test_smoke_core_bitstream_end_to_end(tmp_path, capsys):
 
 def test_smoke_core_gowin_bitstream_end_to_end(tmp_path, capsys):
     """The Gowin flow in CI time (synth_gowin 2 s, nextpnr-himbaechel ~30 s, gowin_pack ~15 s; a first run
-    compiles nextpnr's WebAssembly, a few minutes once): Tang Nano 20K, rPLL from gowin_pll, a .fs bitstream."""
+    compiles nextpnr's WebAssembly, a few minutes once): Tang Nano 20K, rPLL from gowin_pll, a .fs
+    bitstream."""
     out = tmp_path / "build"
     assert main(["build", str(SMOKE), "--board", "tangnano20k", "--out", str(out), "--frame", "16", "8"]) == 0
     assert "smoke_box3x3 on tangnano20k" in capsys.readouterr().out

@@ -37,7 +37,8 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def build(run_dir):
-    """`fluorogate finn RUN --size 32 32 --check-size 16 16 [--synth]`: folder, exit code, --synth?, stderr."""
+    """`fluorogate finn RUN --size 32 32 --check-size 16 16 [--synth]`: folder, exit code, --synth?,
+    stderr."""
     out = run_dir / "finn"
     argv = [
         "finn",
