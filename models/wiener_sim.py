@@ -1,6 +1,6 @@
 """Classical SIM reconstructions in numpy, the baselines `sim3` is measured against.
 
-`wiener_sim`: Gustafsson's linear SIM from the full `angles x phases` stack with the pattern known
+`WienerSIM`: Gustafsson's linear SIM from the full `angles x phases` stack with the pattern known
 (Gustafsson, J. Microsc. 198:82, 2000; Wiener combine as in fairSIM, Mueller et al., Nat. Commun.
 7:10980, 2016). Per angle, the P phases are unmixed into the three bands (S H, S(k - k0) H,
 S(k + k0) H) by inverting the known phase matrix; each band is Fourier-interpolated onto the 2x grid,
@@ -82,12 +82,6 @@ class WienerSIM:
         """The Wiener estimate, its DC gain put back to 1 (w2 alone would dim the image by w2 / sum H^2)."""
         dc = (self.den[0, 0] + w2) / self.den[0, 0]
         return np.fft.ifft2(num / (self.den + w2) * self.out * dc).real
-
-
-def wiener_sim(stack: np.ndarray, frames: Sim3Frames, w2: float) -> np.ndarray:
-    """Wiener SIM of one (A, P, H, W) offset-subtracted stack (pattern from `frames`) -> (2H, 2W)."""
-    recon = WienerSIM(frames, *stack.shape[-2:])
-    return recon.estimate(recon.combine(stack), w2)
 
 
 def widefield(stack: np.ndarray) -> np.ndarray:

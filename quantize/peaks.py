@@ -105,33 +105,6 @@ def to_localizations(
     return loc
 
 
-def beat_words(codes: np.ndarray, cfg: PeakConfig, lanes: int) -> np.ndarray:
-    """Words each beat of `lanes` map pixels puts into the hardware's FIFO entry (records, + 1 at the
-    frame's last beat for its end word), in beat order: what the output side has to send per beat."""
-    h, w = codes.shape
-    count = np.zeros(h * w // lanes, np.int64)
-    rec = peak_records(codes, cfg)
-    np.add.at(count, (rec["row"] * w + rec["col"]) // lanes, 1)
-    count[-1] += 1
-    return count
-
-
-def backlog(words_per_beat: np.ndarray) -> int:
-    """Most FIFO entries held when a beat arrives every clock and the sink takes a word every clock (an
-    entry leaves with its last word): the FIFO depth that stream needs not to drop anything."""
-    held: list[int] = []  # words left per entry held, oldest first
-    most = 0
-    for k in words_per_beat.tolist():
-        if held:
-            held[0] -= 1
-            if held[0] == 0:
-                held.pop(0)
-        if k:
-            held.append(k)
-        most = max(most, len(held))
-    return most
-
-
 def fifo_depth(width: int, lanes: int) -> int:
     """The FIFO depth (entries) of `fg_peaks3` for a `width`-wide map at `lanes` pixels per beat.
 
