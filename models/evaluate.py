@@ -83,6 +83,22 @@ def restorations(cfg: RunConfig, flt, qat, adu: np.ndarray, truths: list[np.ndar
     return out
 
 
+def score_restorations(restored: dict, truths: list[np.ndarray]) -> dict[str, dict]:
+    """Mean PSNR and SSIM of each restoration (`restorations`' {name: (outputs, param)}) against `truths`.
+
+    One data range per condition, the truths' max - min over all its frames: a frame may be near-empty.
+    """
+    rng = float(np.max(truths) - np.min(truths))
+    return {
+        name: {
+            "psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
+            "ssim": float(np.mean([ssim(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
+            "param": param,
+        }
+        for name, (outs, param) in restored.items()
+    }
+
+
 def _panel(path: Path, panels: list[tuple[str, dict, np.ndarray]]) -> None:
     import matplotlib
 
@@ -122,15 +138,7 @@ def evaluate_run(run: str | Path, frames: int = 4, size: int = 128, force: bool 
     for cond, adu, truth_adu in tqdm(conditions, desc="eval", unit="condition"):
         truths = [t.astype(np.float64) - offset for t in truth_adu]
         restored = restorations(cfg, flt, qat, adu, truths)
-        rng = float(np.max(truths) - np.min(truths))  # one range per condition: a frame may be near-empty
-        table[cond] = {
-            name: {
-                "psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
-                "ssim": float(np.mean([ssim(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
-                "param": param,
-            }
-            for name, (outs, param) in restored.items()
-        }
+        table[cond] = score_restorations(restored, truths)
         if cond.endswith(f" {levels[len(levels) // 2]:g} ph"):  # the middle level (10 ph by default)
             panels.append((cond, {n: outs[0] for n, (outs, _) in restored.items()}, truths[0]))
     report = {

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sweep_helpers import TIMES_OUT, TINY, descendants, needs_ray, sweep_cli
+from sweep_helpers import TIMES_OUT, TINY, TWO_POINTS, descendants, needs_ray, sweep_cli
 
 from fluorogate.bench.sweep import run_sweep
 from fluorogate.bench.sweep_point import SweepConfig
@@ -88,16 +88,7 @@ def test_ray_sweep_records_failures_and_shares_the_cache_with_local(tmp_path):
 @pytest.mark.slow
 def test_two_point_sweep_on_ray(tmp_path):
     """Real training, export and yosys synthesis of two points as Ray tasks on a 2-CPU local cluster."""
-    cfg = SweepConfig(
-        bits=["w2a8", "w8a8"],
-        channels=[4],
-        steps=8,
-        size=8,
-        latency_size=64,
-        eval_frames=1,
-        eval_size=64,
-        jobs=2,
-    )
+    cfg = SweepConfig(**TWO_POINTS)
     pts = run_sweep(cfg, tmp_path, executor="ray")["points"]
     assert [(p["bits"], p["channels"]) for p in pts] == [("w2a8", 4), ("w8a8", 4)]
     for p in pts:
