@@ -19,9 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bench",
         help="latency per frame, Fmax, resources, cameras kept up with, software speed, quality",
-        description="Benchmark a run folder's model (or 'default', the shipped denoiser) on the open RTL back end "
-        "(simulated small frame, cycle model for large ones, nextpnr Fmax), FINN's estimates, the CPU "
-        "back ends and hls4ml C-sim; PSNR/SSIM with the reference == QAT check. Writes bench.json, "
+        description="Benchmark a run folder's model (or 'default', the shipped denoiser) on the open RTL "
+        "back end (simulated small frame, cycle model for large ones, nextpnr Fmax), FINN's estimates, the "
+        "CPU back ends and hls4ml C-sim; PSNR/SSIM with the reference == QAT check. Writes bench.json, "
         "bench.md and latency.png.",
     )
     p.add_argument(
@@ -82,10 +82,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "sweep",
         help="design-space sweep over bit widths and channel counts: PSNR vs LUTs vs Fmax vs latency",
-        description="Train each grid point briefly, export it, synthesize its RTL with yosys (LUTs) and optionally "
-        "place and route it (Fmax), on a local process pool or a Ray cluster; each stage is cached by "
-        "fingerprint (config + code), so running the same command again resumes. sweep.json grows as "
-        "points finish; sweep.md and the Pareto plot are drawn at the end (or with --report).",
+        description="Train each grid point briefly, export it, synthesize its RTL with yosys (LUTs) and "
+        "optionally place and route it (Fmax), on a local process pool or a Ray cluster; each stage is "
+        "cached by fingerprint (config + code), so running the same command again resumes. sweep.json grows "
+        "as points finish; sweep.md and the Pareto plot are drawn at the end (or with --report).",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument(

@@ -2,11 +2,12 @@
 
 Why a cycle model: every frame size would need its own simulator build (a minute of Verilator's C++
 each, or Icarus at hundreds of pixels per second), so the bench simulates one small size and checks the
-generator's own timing there (whole frames at any size are `fluorogate cosim`'s job). The generator states its own timing (one pixel per clock per lane, so
-`W*H/lanes` cycles per frame, and `design.json: latency_cycles_estimate` for first-pixel-in to
-first-pixel-out); the simulation of a small frame must reproduce both exactly before the model is
-used for the large frames. Fmax and resources come from a nextpnr build (`fluorogate build`), of the
-design at the largest benchmarked size (line buffers scale with the width; the logic does not).
+generator's own timing there (whole frames at any size are `fluorogate cosim`'s job). The generator states
+its own timing (one pixel per clock per lane, so `W*H/lanes` cycles per frame, and `design.json:
+latency_cycles_estimate` for first-pixel-in to first-pixel-out); the simulation of a small frame must
+reproduce both exactly before the model is used for the large frames. Fmax and resources come from a nextpnr
+build (`fluorogate build`), of the design at the largest benchmarked size (line buffers scale with the width;
+the logic does not).
 """
 
 from __future__ import annotations
@@ -165,7 +166,8 @@ def run_build_for(
     router: str = "router2",
     peaks: PeakConfig | None = None,
 ) -> dict:
-    """Generate the design at `size`x`size` and run the open bitstream flow on it (place and route: minutes)."""
+    """Generate the design at `size`x`size` and run the open bitstream flow on it (place and route:
+    minutes)."""
     from fluorogate.firmware.build import core_build_config, run_build
     from fluorogate.firmware.generate import RtlConfig, write_design
 

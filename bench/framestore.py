@@ -32,7 +32,8 @@ ON_CHIP_BUDGET_BLOCKS = (
 
 @dataclass(frozen=True)
 class MemorySpec:
-    """An external memory as the frame store sees it: bus, clock, size, and the timings that cost bandwidth."""
+    """An external memory as the frame store sees it: bus, clock, size, and the timings that cost
+    bandwidth."""
 
     name: str
     bus_bits: int
@@ -62,8 +63,9 @@ class MemorySpec:
         return self.peak_bytes_s * self.burst_efficiency * (1 - self.refresh_share)
 
 
-# ULX3S: one 32 MB 16-bit SDR SDRAM (16M x 16, 4 banks, 512-word rows; AS4C16M16SB / IS42S16160 class) at
-# 133 MHz, CL 3: tRP + tRCD = 2 x 20 ns, CL 3 cycles, 1 turnaround cycle; tRFC 63 ns, 8192 refreshes per 64 ms.
+# ULX3S: one 32 MB 16-bit SDR SDRAM (16M x 16, 4 banks, 512-word rows; AS4C16M16SB / IS42S16160 class)
+# at 133 MHz, CL 3: tRP + tRCD = 2 x 20 ns, CL 3 cycles, 1 turnaround cycle; tRFC 63 ns, 8192 refreshes
+# per 64 ms.
 SDRAM_ULX3S = MemorySpec(
     "ULX3S SDR SDRAM (16-bit, 133 MHz, 32 MB)",
     bus_bits=16,
@@ -92,7 +94,8 @@ MEMORIES = (SDRAM_ULX3S, DDR3_X16)
 
 
 def on_chip_blocks(width: int, height: int, frames: int, bits: int) -> int:
-    """DP16KD blocks that hold `frames - 1` stored frames on chip (x9 mode: ceil(bits / 9) blocks per word)."""
+    """DP16KD blocks that hold `frames - 1` stored frames on chip (x9 mode: ceil(bits / 9) blocks per
+    word)."""
     return (frames - 1) * math.ceil(width * height / DP16KD_WORDS_X9) * math.ceil(bits / 9)
 
 
@@ -167,7 +170,8 @@ def frame_store_rows(
     memories: tuple[MemorySpec, ...] = MEMORIES,
     build: dict | None = None,
 ) -> list[dict]:
-    """Per camera mode: on chip when its stored frames fit (`frame_buffer_place`), else each external memory."""
+    """Per camera mode: on chip when its stored frames fit (`frame_buffer_place`), else each external
+    memory."""
     rows = []
     for cam in cameras:
         on_chip, why = frame_buffer_place(cam, frames, bits, build)
@@ -175,7 +179,8 @@ def frame_store_rows(
             rows.append(
                 {
                     "camera": cam.name,
-                    "memory": f"on chip (fg_framebuf3): {on_chip_blocks(cam.width, cam.height, frames, bits)} DP16KD",
+                    "memory": "on chip (fg_framebuf3): "
+                    f"{on_chip_blocks(cam.width, cam.height, frames, bits)} DP16KD",
                     "bits_stored": bits,
                     "suffices": True,
                     "verdict": f"yes: {why}",

@@ -14,7 +14,8 @@ from fluorogate.sim.camera import CAMERA_MODES, FULL_FRAME_MODES, CameraMode
 
 
 def task_cameras(task: str) -> tuple[CameraMode, ...]:
-    """The camera modes task `task` is used with (its `TaskSpec.cameras`; none named: the full-frame targets)."""
+    """The camera modes task `task` is used with (its `TaskSpec.cameras`; none named: the full-frame
+    targets)."""
     from fluorogate.models.tasks import get_task
 
     names = get_task(task).cameras

@@ -1,4 +1,5 @@
-"""The state of the machine a benchmark ran on: shared machines are noisy, so every report says how busy it was."""
+"""The state of the machine a benchmark ran on: shared machines are noisy, so every report says how busy it
+was."""
 
 from __future__ import annotations
 

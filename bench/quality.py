@@ -17,8 +17,7 @@ def quality(run: Path, graph, frames: int = 4, size: int = 128) -> dict:
     """Per condition: {method: {psnr, ssim, param}} with 'reference' added, and the bit-exact check."""
     import torch
 
-    from fluorogate.models.evaluate import eval_conditions, restorations, run_network
-    from fluorogate.models.metrics import psnr, ssim
+    from fluorogate.models.evaluate import eval_conditions, restorations, run_network, score_restorations
     from fluorogate.models.run_folder import load_config
     from fluorogate.models.train import load_models
     from fluorogate.quantize.camera import real_to_adu
@@ -41,15 +40,7 @@ def quality(run: Path, graph, frames: int = 4, size: int = 128) -> dict:
         checked += qat_real.size
         differing += int(np.count_nonzero(want != qat_real))
         restored["reference"] = (list(want - offset), "")
-        rng = float(np.max(truths) - np.min(truths))
-        table[cond] = {
-            name: {
-                "psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
-                "ssim": float(np.mean([ssim(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
-                "param": param,
-            }
-            for name, (outs, param) in restored.items()
-        }
+        table[cond] = score_restorations(restored, truths)
     return {
         "frames": frames,
         "size": size,

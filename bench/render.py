@@ -20,9 +20,9 @@ def _fpga(sec: dict) -> list[str]:
         f"Simulated ({sim['simulator']}): {sim['frames']} frames of {sim['frame'][0]}x{sim['frame'][1]} "
         f"back to back, {sim['lanes']} lane(s): bit-exact with the integer reference: **{sim['bit_exact']}** "
         f"({sim['pixels_compared']} pixels, {sim['mismatches']} mismatches). Latency "
-        f"{sim['latency_cycles_measured']} cycles measured vs {sim['latency_cycles_model']} modelled; frame period "
-        f"{sim['frame_cycles_measured']} cycles measured vs {sim['frame_cycles_model']} modelled. Cycle model "
-        f"confirmed: **{sec['cycle_model_confirmed']}** ({sec['cycle_model']}).",
+        f"{sim['latency_cycles_measured']} cycles measured vs {sim['latency_cycles_model']} modelled; frame "
+        f"period {sim['frame_cycles_measured']} cycles measured vs {sim['frame_cycles_model']} modelled. "
+        f"Cycle model confirmed: **{sec['cycle_model_confirmed']}** ({sec['cycle_model']}).",
         "",
     ]
     if "error" in sec:
@@ -33,16 +33,17 @@ def _fpga(sec: dict) -> list[str]:
     else:
         cells = ", ".join(f"{k} {v}" for k, v in b["core_cells"].items())
         lines += [
-            f"Build of {sec.get('design', 'the network')} ({b['board']}, {b['part']}): Fmax **{b['fmax_mhz']} MHz** (requested {b['requested_mhz']:g}, "
-            f"timing met: {b['timing_met']}); core cells after synthesis: {cells}.",
+            f"Build of {sec.get('design', 'the network')} ({b['board']}, {b['part']}): Fmax "
+            f"**{b['fmax_mhz']} MHz** (requested {b['requested_mhz']:g}, timing met: {b['timing_met']}); "
+            f"core cells after synthesis: {cells}.",
             "",
         ]
     lines += [markdown_table(sec["sizes"]), ""]
     if sec.get("cameras"):  # judged only against a routed build
         lines += [
-            f"Camera modes of the task {sec.get('task', '')} (one lane = Fmax pixels/s). keeps_up: the routed "
-            f"build itself ({b['size']}x{b['size']}, {b['lanes']} lane(s) at {b['fmax_mhz']} MHz) carries the "
-            "camera; within_max_lanes is arithmetic (4 lanes at this Fmax, not built):",
+            f"Camera modes of the task {sec.get('task', '')} (one lane = Fmax pixels/s). keeps_up: the "
+            f"routed build itself ({b['size']}x{b['size']}, {b['lanes']} lane(s) at {b['fmax_mhz']} MHz) "
+            "carries the camera; within_max_lanes is arithmetic (4 lanes at this Fmax, not built):",
             "",
             markdown_table(sec["cameras"]),
             "",
@@ -141,9 +142,9 @@ def _quality(sec: dict) -> list[str]:
     return [
         "## Quality (PSNR dB / SSIM)",
         "",
-        f"{sec['frames']} frames of {sec['size']}x{sec['size']} per simulated condition (the real crop: 256x256). "
-        f"Integer reference == QAT, bit for bit: **{chk['bit_exact']}** ({chk['pixels_checked']} pixels checked, "
-        f"{chk['pixels_differing']} differing).",
+        f"{sec['frames']} frames of {sec['size']}x{sec['size']} per simulated condition (the real crop: "
+        f"256x256). Integer reference == QAT, bit for bit: **{chk['bit_exact']}** ({chk['pixels_checked']} "
+        f"pixels checked, {chk['pixels_differing']} differing).",
         "",
         markdown_table(rows),
         "",
@@ -154,10 +155,10 @@ def _framestore(sec: dict) -> list[str]:
     return [
         "## Frame store (multi-frame task)",
         "",
-        f"Task {sec['task']}: {sec['frames']} camera frames per output image; the first {sec['frames'] - 1} are "
-        f"held ({sec['bits_stored']}-bit input codes) while the last streams in, then read beside it. On chip "
-        "where they fit the block-RAM budget, else an external memory: sustained = peak x burst efficiency x "
-        "(1 - refresh share), data-sheet timings, no controller built (bench/framestore.py).",
+        f"Task {sec['task']}: {sec['frames']} camera frames per output image; the first {sec['frames'] - 1} "
+        f"are held ({sec['bits_stored']}-bit input codes) while the last streams in, then read beside it. On "
+        "chip where they fit the block-RAM budget, else an external memory: sustained = peak x burst "
+        "efficiency x (1 - refresh share), data-sheet timings, no controller built (bench/framestore.py).",
         "",
         markdown_table(sec["rows"]),
         "",

@@ -180,8 +180,9 @@ def section_quality(ctx: BenchContext) -> dict:
 
 
 def section_framestore(ctx: BenchContext) -> dict:
-    """Where a multi-frame task (sim3) holds its earlier camera frames, per camera mode of the task, and whether
-    that memory's bandwidth carries the camera; stored as the network's input codes (the conversion in front)."""
+    """Where a multi-frame task (sim3) holds its earlier camera frames, per camera mode of the task, and
+    whether that memory's bandwidth carries the camera; stored as the network's input codes (the conversion
+    in front)."""
     from fluorogate.bench.framestore import frame_store_rows
     from fluorogate.bench.keep_up import FULL_FRAME_MODES, task_cameras
 
@@ -231,7 +232,8 @@ def run_bench(
     force: bool = False,
     sweep: dict | None = None,
 ) -> BenchReport:
-    """Benchmark run `run` (a folder, trained or imported, or a shipped model's name: `open_run`), write bench.json/.md/latency.png into `out_dir`, return the report.
+    """Benchmark run `run` (a folder, trained or imported, or a shipped model's name: `open_run`), write
+    bench.json/.md/latency.png into `out_dir`, return the report.
 
     `sizes` (frame sizes) overrides `cfg.sizes` unless None. `sections`: names from SECTIONS or
     callables (default: all, in SECTIONS' order). `sweep`: a `fluorogate sweep` result, for the

@@ -1,4 +1,5 @@
-"""`fluorogate sweep`: the design space over bit widths and channel counts, as PSNR vs LUTs vs Fmax vs latency.
+"""`fluorogate sweep`: the design space over bit widths and channel counts, as PSNR vs LUTs vs Fmax vs
+latency.
 
 Each grid point is a short training run (the default recipe's data and camera, fewer steps: the
 points are compared with each other, not with the shipped model), exported, its PSNR measured on the
@@ -34,7 +35,8 @@ SCHEDULING = {"jobs", "timeout_minutes", "resources"}
 
 
 def mark_pareto(points: list[dict]) -> None:
-    """`pareto` = no other point has at most its LUTs and latency and at least its PSNR, one strictly better."""
+    """`pareto` = no other point has at most its LUTs and latency and at least its PSNR, one strictly
+    better."""
 
     def dominates(a: dict, b: dict) -> bool:
         ge = (
@@ -78,15 +80,16 @@ def write_sweep_report(result: dict, out: Path) -> None:
     ]
     end = result.get("machine_end") or {}
     md = (
-        f"# fluorogate sweep\n\nStatus: **{result['status']}**, {len(points)} of {result['grid_points']} points "
-        f"({sum('error' in p for p in points)} failed), executor `{result['executor']['kind']}`"
+        f"# fluorogate sweep\n\nStatus: **{result['status']}**, {len(points)} of {result['grid_points']} "
+        f"points ({sum('error' in p for p in points)} failed), executor `{result['executor']['kind']}`"
         + (f", wall {result['wall_s']:.0f} s" if result.get("wall_s") else "")
         + ". "
         f"{cfg['steps']} training steps per point; PSNR: mean over the evaluation's conditions "
-        f"({cfg['eval_frames']} frames of {cfg['eval_size']}x{cfg['eval_size']}); resources: yosys synth_ecp5 of "
-        f"the core at {cfg['size']}x{cfg['size']}; latency: cycles at {cfg['latency_size']}-wide frames. Load "
-        f"average at start {result['machine_start']['load_avg_1_5_15']}, at end {end.get('load_avg_1_5_15')}. "
-        f"Cache: `{result['cache']}`.\n\n"
+        f"({cfg['eval_frames']} frames of {cfg['eval_size']}x{cfg['eval_size']}); resources: yosys "
+        f"synth_ecp5 of the core at {cfg['size']}x{cfg['size']}; latency: cycles at "
+        f"{cfg['latency_size']}-wide frames. Load average at start "
+        f"{result['machine_start']['load_avg_1_5_15']}, at end {end.get('load_avg_1_5_15')}. Cache: "
+        f"`{result['cache']}`.\n\n"
         + markdown_table(rows, [c for c in cols if any(r.get(c) not in (None, "") for r in rows)])
     )
     write_text_atomic(out / "sweep.md", md, force=True)
@@ -121,7 +124,8 @@ def _same_sweep(a: dict, b: dict) -> bool:
 
 @contextmanager
 def _lock(out: Path) -> Iterator[None]:
-    """One sweep at a time writes into `out`: `sweep.lock` names its host and process; a dead one's is taken over."""
+    """One sweep at a time writes into `out`: `sweep.lock` names its host and process; a dead one's is taken
+    over."""
     path, me = out / LOCK, f"{socket.gethostname()} {os.getpid()}"
     for _ in range(2):
         try:
@@ -171,7 +175,8 @@ def run_sweep(
     cache: str | Path | None = None,
     dashboard: bool = False,
 ) -> dict:
-    """Every (bits, channels) point of `cfg` on `executor`; sweep.json grows as points finish; report at the end.
+    """Every (bits, channels) point of `cfg` on `executor`; sweep.json grows as points finish; report at the
+    end.
 
     `cache` (default OUT/cache) holds the finished stages by fingerprint: share it between sweeps and
     users (on a cluster: a folder every node sees). Rerunning the same sweep into `out` resumes it;

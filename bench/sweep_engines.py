@@ -116,7 +116,8 @@ def ray_session(address: str | None, cpus: int, dashboard: bool = False) -> Iter
 
 
 def _close_token_file() -> None:
-    """Make Ray's token file (~/.ray/auth_token, generated on the first local start) readable by its owner only.
+    """Make Ray's token file (~/.ray/auth_token, generated on the first local start) readable by its owner
+    only.
 
     Ray 2.60 writes it with the umask's mode (0644 here): another user of the machine could read it and, the
     servers being on 127.0.0.1, connect to this user's local cluster with it.

@@ -30,7 +30,8 @@ from fluorogate.fingerprint import code_fingerprint, fingerprint
 
 
 class StageResources(BaseModel):
-    """What one stage's task reserves on a cluster node, so that place and route jobs cannot oversubscribe it."""
+    """What one stage's task reserves on a cluster node, so that place and route jobs cannot oversubscribe
+    it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -103,7 +104,8 @@ def point_config(bits: str, channels: int, cfg: SweepConfig):
 
 
 def measure_psnr(run: Path, frames: int, size: int) -> dict[str, float]:
-    """Mean PSNR of the float and QAT nets over the evaluation's conditions (no baselines: they do not move)."""
+    """Mean PSNR of the float and QAT nets over the evaluation's conditions (no baselines: they do not
+    move)."""
     import numpy as np
 
     from fluorogate.models.evaluate import eval_conditions, run_network
@@ -157,7 +159,8 @@ SYNTH_ONLY = ("copy_sources", "board_top", "synth", step_stat_report)
 
 
 def _build_config(rtl: Path, cfg: SweepConfig):
-    """The build of the core generated into `rtl` at the sweep's frame width (`firmware.build.core_build_config`)."""
+    """The build of the core generated into `rtl` at the sweep's frame width
+    (`firmware.build.core_build_config`)."""
     from fluorogate.firmware.build import core_build_config
 
     return core_build_config(rtl, board=cfg.board, freq_mhz=cfg.freq_mhz, timeout_s=cfg.timeout_minutes * 60)
@@ -197,7 +200,8 @@ def stage_export(work: Path, cfg: SweepConfig, bits: str, channels: int, before:
 
 
 def stage_synth(work: Path, cfg: SweepConfig, bits: str, channels: int, before: dict[str, Path]) -> dict:
-    """RTL at `cfg.size` (`firmware.generate.write_design`), yosys synthesis (`run_build`, synthesis steps)."""
+    """RTL at `cfg.size` (`firmware.generate.write_design`), yosys synthesis (`run_build`, synthesis
+    steps)."""
     from fluorogate.bench.fpga import cycle_model
     from fluorogate.firmware.build import run_build
     from fluorogate.firmware.generate import RtlConfig, write_design
@@ -283,7 +287,8 @@ def new_point(bits: str, channels: int) -> dict:
 
 
 def _peak_rss_mb() -> float:
-    """Peak resident memory of this worker process or its largest tool run so far (an upper bound for the stage)."""
+    """Peak resident memory of this worker process or its largest tool run so far (an upper bound for the
+    stage)."""
     kib = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,

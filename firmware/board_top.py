@@ -144,7 +144,8 @@ def board_top_verilog(core: CorePorts, board: Board, line_beats: int, lines: int
             "    wire clk, locked;",
             f"    {PLL_NAME} pll (.{pll_in}({board.clock_port}), .{pll_out}(clk), .{pll_locked}(locked));",
             "",
-            "    // Reset: held while the PLL is unlocked or the button is pressed, then for a few cycles more.",
+            "    // Reset: held while the PLL is unlocked or the button is pressed, then for a few cycles "
+            "more.",
             f"    reg [1:0] btn_s = {released};",
             f"    reg [{rst_cycles.bit_length() - 1}:0] rst_count = 0;",
             "    reg rst = 1'b1;",
@@ -167,15 +168,18 @@ def board_top_verilog(core: CorePorts, board: Board, line_beats: int, lines: int
             f"    wire [{out_bits - 1}:0] snk_tdata;",
             "    wire snk_tvalid, snk_tready, snk_tuser, snk_tlast;",
             *decls,
-            f"    board_pattern_source #(.DATA_BITS({in_bits}), .LINE_BEATS({line_beats}), .LINES({lines})) src (",
-            f"        .clk(clk), .rst(rst), .gaps({_switch(board, 1)}), .m_tdata(src_tdata), .m_tvalid(src_tvalid),",
+            f"    board_pattern_source #(.DATA_BITS({in_bits}), .LINE_BEATS({line_beats}), .LINES({lines})) "
+            "src (",
+            f"        .clk(clk), .rst(rst), .gaps({_switch(board, 1)}), .m_tdata(src_tdata), "
+            ".m_tvalid(src_tvalid),",
             "        .m_tready(src_tready), .m_tuser(src_tuser), .m_tlast(src_tlast));",
             f"    (* keep_hierarchy *) {core.module} core (",
             "        " + ",\n        ".join(conns) + ");",
             "    wire [31:0] checksum;",
             "    wire [15:0] frames;",
             f"    board_checksum_sink #(.DATA_BITS({out_bits})) snk (",
-            f"        .clk(clk), .rst(rst), .backpressure({_switch(board, 2)}), .s_tdata(snk_tdata), .s_tvalid(snk_tvalid),",
+            f"        .clk(clk), .rst(rst), .backpressure({_switch(board, 2)}), .s_tdata(snk_tdata), "
+            ".s_tvalid(snk_tvalid),",
             "        .s_tready(snk_tready), .s_tuser(snk_tuser), .s_tlast(snk_tlast), .checksum(checksum),",
             "        .frames(frames));",
             "",
@@ -192,12 +196,14 @@ def board_top_verilog(core: CorePorts, board: Board, line_beats: int, lines: int
 
 
 def _switch(board: Board, k: int) -> str:
-    """Switch `k` (synchronised), or a constant 0 where the board has fewer switches: that feature stays off."""
+    """Switch `k` (synchronised), or a constant 0 where the board has fewer switches: that feature stays
+    off."""
     return f"sw_s[{k}]" if board.switches > k else "1'b0"
 
 
 def _fold_function(bits: int, widths: list[int]) -> list[str]:
-    """A Verilog function XOR-folding a vector (zero-extended by the call) down to `bits`, if one is needed."""
+    """A Verilog function XOR-folding a vector (zero-extended by the call) down to `bits`, if one is
+    needed."""
     if not bits or not widths:
         return []
     widest = max(widths)

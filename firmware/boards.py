@@ -199,8 +199,9 @@ BOARDS: dict[str, Board] = {
         pack_args=("-d", "GW2A-18C"),
     ),
     # Sipeed Tang Primer 25K (GW5A-25A) on its dock: 50 MHz on E2, the dock's key on H11 resets (pulled down),
-    # one LED (L6). gowin_pll has no GW5A PLL (PLLA), so the core runs from the 50 MHz oscillator; Fmax is
-    # still nextpnr's for --freq. gowin_pack always packs the GW5A-25A's SSPI pins as GPIO, so nextpnr must too.
+    # one LED (L6). gowin_pll has no GW5A PLL (PLLA), so the core runs from the 50 MHz oscillator; Fmax
+    # is still nextpnr's for --freq. gowin_pack always packs the GW5A-25A's SSPI pins as GPIO, so nextpnr
+    # must too.
     "primer25k": Board(
         name="primer25k",
         family=GOWIN,

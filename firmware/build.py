@@ -16,6 +16,7 @@ succeeded: a failed build leaves nothing half-written (its error names the step 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -43,6 +44,8 @@ from fluorogate.firmware.reports import (
     sources_digest,
 )
 from fluorogate.outputs import check_writable
+
+log = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 15
 
@@ -98,8 +101,8 @@ def _tool(name: str) -> str:
     return found
 
 
-def run_tool(state: BuildState, name: str, args: list[str], log: str) -> str:
-    """Run a tool in the build folder, its output into `log`; `UserError` with the log's tail on failure.
+def run_tool(state: BuildState, name: str, args: list[str], log_name: str) -> str:
+    """Run a tool in the build folder, its output into `log_name`; `UserError` with the log's tail on failure.
 
     A tool killed by SIGBUS is run once more: YoWASP memory-maps its cached machine code, and a second
     process finishing its own first-run compile rewrites (truncates) that cache file under it. Two builds
@@ -109,7 +112,7 @@ def run_tool(state: BuildState, name: str, args: list[str], log: str) -> str:
     cmd = [_tool(name), *args]
     for attempt in range(2):
         try:
-            with open(state.folder / log, "w") as fh:
+            with open(state.folder / log_name, "w") as fh:
                 proc = subprocess.run(
                     cmd,
                     cwd=state.folder,
@@ -120,19 +123,20 @@ def run_tool(state: BuildState, name: str, args: list[str], log: str) -> str:
                 )
         except subprocess.TimeoutExpired:
             raise UserError(
-                f"{name} ran past {state.cfg.timeout_s:.0f} s (its log {log} is kept in BUILD.failed); "
+                f"{name} ran past {state.cfg.timeout_s:.0f} s (its log {log_name} is kept in BUILD.failed); "
                 "raise the limit (`fluorogate build --timeout MINUTES`) or shrink the design"
             ) from None
         if proc.returncode != -signal.SIGBUS or attempt:
             break
-        print(
-            f"{name} died of SIGBUS (its YoWASP cache rewritten by another process's first run?); running it again",
-            file=sys.stderr,
+        log.warning(
+            "%s died of SIGBUS (its YoWASP cache rewritten by another process's first run?); "
+            "running it again",
+            name,
         )
-    text = (state.folder / log).read_text(errors="replace")
+    text = (state.folder / log_name).read_text(errors="replace")
     if proc.returncode != 0:
         tail = "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
-        raise UserError(f"{name} failed (exit {proc.returncode}); last lines of {log}:\n{tail}")
+        raise UserError(f"{name} failed (exit {proc.returncode}); last lines of {log_name}:\n{tail}")
     return text
 
 
@@ -165,7 +169,8 @@ def step_board_top(state: BuildState) -> None:
     if not board.pll:  # no PLL generator for this part: the core runs from the oscillator
         in_port, out_port, locked = fam.pll_ports
         (state.folder / f"{PLL_NAME}.v").write_text(
-            f"// {board.name}: no PLL generator for {board.part}; the core runs from the {board.osc_mhz:g} MHz oscillator.\n"
+            f"// {board.name}: no PLL generator for {board.part}; the core runs from the "
+            f"{board.osc_mhz:g} MHz oscillator.\n"
             f"module {PLL_NAME} (input wire {in_port}, output wire {out_port}, output wire {locked});\n"
             f"    assign {out_port} = {in_port};\n    assign {locked} = 1'b1;\nendmodule\n"
         )

@@ -22,8 +22,8 @@ def register_build(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "build",
         help="bitstream for an FPGA board with open tools (yosys, nextpnr, ecppack/icepack from PyPI)",
-        description="Synthesize, place and route the core of RUN inside a self-test board top (pattern source, "
-        "checksum sink, PLL) and pack a bitstream; writes resource and Fmax reports (JSON + "
+        description="Synthesize, place and route the core of RUN inside a self-test board top (pattern "
+        "source, checksum sink, PLL) and pack a bitstream; writes resource and Fmax reports (JSON + "
         "Markdown). RUN is a run folder with rtl/ (from `fluorogate rtl`), an RTL folder (files.f, "
         "design.json), or one Verilog file. Exit status 3: built, but timing not met.",
     )

@@ -243,7 +243,8 @@ def _in_pixel_bits(inp, fmt: _Fmt) -> int:
 
 
 class _ResetTree:
-    """The core's reset as a tree of registers: `rst` -> `rst_root` -> per block `rst_<block>_a` -> `rst_<block>`.
+    """The core's reset as a tree of registers: `rst` -> `rst_root` -> per block `rst_<block>_a` ->
+    `rst_<block>`.
 
     Why: one reset net to every control flip-flop of a design spread over two thirds of an LFE5U-85F was the
     4-lane default denoiser's critical path (the board's reset register to `frames_in`: 19.1 ns, 18.2 ns of
@@ -344,11 +345,11 @@ def _top_body(
         ");",
         f"    wire [{adu_bits - 1}:0] px_data;",
         "    wire px_valid, px_ready;",
-        f"    fg_frontend #(.W({cfg.width // n}), .H({cfg.height}), .DW({adu_bits})) fe (.clk(clk), .rst({resets('fe')}), "
-        ".s_tdata(s_axis_tdata), .s_tvalid(s_axis_tvalid), .s_tuser(s_axis_tuser), .s_tlast(s_axis_tlast), "
-        ".s_tready(s_axis_tready), .px_data(px_data), .px_valid(px_valid), .px_ready(px_ready), "
-        ".clear_errors(clear_errors), .err_line_length(err_line_length), .err_missing_sof(err_missing_sof), "
-        ".frames_in(frames_in));",
+        f"    fg_frontend #(.W({cfg.width // n}), .H({cfg.height}), .DW({adu_bits})) fe (.clk(clk), "
+        f".rst({resets('fe')}), .s_tdata(s_axis_tdata), .s_tvalid(s_axis_tvalid), .s_tuser(s_axis_tuser), "
+        ".s_tlast(s_axis_tlast), .s_tready(s_axis_tready), .px_data(px_data), .px_valid(px_valid), "
+        ".px_ready(px_ready), .clear_errors(clear_errors), .err_line_length(err_line_length), "
+        ".err_missing_sof(err_missing_sof), .frames_in(frames_in));",
     ]
     # Camera conversion: codes = sat(round_shift(adu - offset, shift)), on the input quantizer's range, with
     # a register slice (a 2-word FIFO: full rate, ready and valid from registers) after the subtraction and
@@ -359,18 +360,18 @@ def _top_body(
         f"    wire [{n * fin.width - 1}:0] {t_in}_data, cam_data;",
         f"    wire {t_in}_valid, {t_in}_ready;",
         "    wire cam_valid, cam_ready;",
-        f"    fg_fifo #(.DW({n * fin.width}), .DEPTH(2)) in_slice (.clk(clk), .rst({resets('in')}), .in_data(cam_data), "
-        f".in_valid(cam_valid), .in_ready(cam_ready), .out_data({t_in}_data), .out_valid({t_in}_valid), "
-        f".out_ready({t_in}_ready));",
+        f"    fg_fifo #(.DW({n * fin.width}), .DEPTH(2)) in_slice (.clk(clk), .rst({resets('in')}), "
+        f".in_data(cam_data), .in_valid(cam_valid), .in_ready(cam_ready), .out_data({t_in}_data), "
+        f".out_valid({t_in}_valid), .out_ready({t_in}_ready));",
     ]
     if inp.camera:
         cam, e, fields = inp.camera, Emitter("cam_"), n * fin.channels  # every channel of every lane
         dw = cam.adu_bits + 2
         lines += [
             f"    wire [{fields * dw - 1}:0] cam_diff, cam_diff_r;",
-            f"    fg_fifo #(.DW({fields * dw}), .DEPTH(2)) cam_slice (.clk(clk), .rst({resets('in')}), .in_data(cam_diff), "
-            ".in_valid(px_valid), .in_ready(px_ready), .out_data(cam_diff_r), .out_valid(cam_valid), "
-            ".out_ready(cam_ready));",
+            f"    fg_fifo #(.DW({fields * dw}), .DEPTH(2)) cam_slice (.clk(clk), .rst({resets('in')}), "
+            ".in_data(cam_diff), .in_valid(px_valid), .in_ready(px_ready), .out_data(cam_diff_r), "
+            ".out_valid(cam_valid), .out_ready(cam_ready));",
         ]
         for f in range(fields):
             adu = sx(f"px_data[{f * cam.adu_bits} +: {cam.adu_bits}]", False)
@@ -406,8 +407,9 @@ def _top_body(
                     f"    wire {port}_q_valid, {port}_q_ready;",
                     f"    {'fg_fifo_bram' if skip[(s.name, k)] >= BRAM_FIFO_MIN else 'fg_fifo'} "
                     f"#(.DW({bw}), .DEPTH({skip[(s.name, k)]})) {port}_skip (.clk(clk), "
-                    f".rst({resets(port)}), .in_data({port}_q_data), .in_valid({port}_q_valid), .in_ready({port}_q_ready), "
-                    f".out_data({port}_data), .out_valid({port}_valid), .out_ready({port}_ready));",
+                    f".rst({resets(port)}), .in_data({port}_q_data), .in_valid({port}_q_valid), "
+                    f".in_ready({port}_q_ready), .out_data({port}_data), .out_valid({port}_valid), "
+                    f".out_ready({port}_ready));",
                 ]
                 readers.setdefault(t, []).append(f"{port}_q")
             else:

@@ -44,7 +44,8 @@ def mac_kernel(
     acc = signed_bits(bound)
     groups = [range(s, min(s + MAC_GROUP, k_in)) for s in range(0, k_in, MAC_GROUP)]
     lines = [
-        f"module {name} (input wire clk, input wire [{k_in * bits - 1}:0] x, output reg [{n_out * acc - 1}:0] y);",
+        f"module {name} (input wire clk, input wire [{k_in * bits - 1}:0] x, output reg "
+        f"[{n_out * acc - 1}:0] y);",
     ]
     seq = []
     for o in range(n_out):
@@ -109,7 +110,8 @@ def da4ml_kernel(
         offset += width
     wrapper = "\n".join(
         [
-            f"module {name} (input wire clk, input wire [{k_in * bits - 1}:0] x, output wire [{n_out * acc - 1}:0] y);",
+            f"module {name} (input wire clk, input wire [{k_in * bits - 1}:0] x, output wire "
+            f"[{n_out * acc - 1}:0] y);",
             f"    wire [{max(offset, 1) - 1}:0] m;",
             f"    {core} u (.clk(clk), .model_inp({{{', '.join(reversed(packed))}}}), .model_out(m));",
             *outs,

@@ -99,8 +99,9 @@ class Emitter:
 
 
 def fit(v: Sig, bits: int) -> str:
-    """Signed `v` as exactly `bits` bits: its low bits (range analysis proves the value fits), or sign-extended
-    when narrower (a concat's unsigned channel beside wider signed ones: selecting past a wire's width is X)."""
+    """Signed `v` as exactly `bits` bits: its low bits (range analysis proves the value fits), or
+    sign-extended when narrower (a concat's unsigned channel beside wider signed ones: selecting past a
+    wire's width is X)."""
     if v.width >= bits:
         return f"{v.name}[{bits - 1}:0]"
     return f"{{{{{bits - v.width}{{{v.name}[{v.width - 1}]}}}}, {v.name}}}"

@@ -31,7 +31,8 @@ STAGE_CLI_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fluorogate",
-        description="Deep-learning image restoration for fluorescence microscopy in an FPGA camera data path.",
+        description="Deep-learning image restoration for fluorescence microscopy in an FPGA camera "
+        "data path.",
     )
     parser.add_argument("--version", action="version", version=f"fluorogate {__version__}")
     parser.add_argument(

@@ -27,7 +27,8 @@ def step_simulate(ctx) -> str:
 
 
 def step_model(ctx) -> str:
-    """The shipped default denoiser as a run folder, or (`--train`) one trained now with its recorded recipe."""
+    """The shipped default denoiser as a run folder, or (`--train`) one trained now with its recorded
+    recipe."""
     from fluorogate.models.shipped import default_config, shipped_run
 
     run = ctx.out / "run"
@@ -132,7 +133,8 @@ def step_hls4ml(ctx) -> str:
     h, w = rep.frame_shape[1:]
     return (
         f"{rep.outputs} whole {w}x{h} frame(s) through the C-sim: {rep.mismatches} of {rep.pixels_compared} "
-        f"pixels differ ({rep.sim_s:.0f} s C-sim after a {rep.build_s:.0f} s build); {ctx.out / 'hls4ml' / 'cosim.md'}"
+        f"pixels differ ({rep.sim_s:.0f} s C-sim after a {rep.build_s:.0f} s build); "
+        f"{ctx.out / 'hls4ml' / 'cosim.md'}"
     )
 
 
@@ -183,7 +185,8 @@ def _cosim(ctx, backend: str, frames: np.ndarray, **stream):
 
 
 def step_bitstream(ctx) -> str:
-    """The design at the camera's full frame width, through yosys + nextpnr to an ECP5 (ULX3S 85F) bitstream."""
+    """The design at the camera's full frame width, through yosys + nextpnr to an ECP5 (ULX3S 85F)
+    bitstream."""
     from fluorogate.firmware.build import core_build_config, run_build
     from fluorogate.firmware.generate import RtlConfig, write_design
 
@@ -248,7 +251,8 @@ def step_bench(ctx) -> str:
         f"{row.latency_us} us added latency at {fpga.fmax_mhz} MHz (timing "
         f"{'met' if build_info['timing_met'] else 'NOT met'} at {build_info['requested_mhz']:g}); the routed "
         f"build ({lanes} lane(s)) keeps up with: {', '.join(kept) or 'none'}; arithmetic, not built: up to 4 "
-        f"lanes at this Fmax would carry {', '.join(arithmetic) or 'none'}. Report: {ctx.out / 'bench' / 'bench.md'}"
+        f"lanes at this Fmax would carry {', '.join(arithmetic) or 'none'}. Report: "
+        f"{ctx.out / 'bench' / 'bench.md'}"
     )
 
 

@@ -38,7 +38,8 @@ def code_fingerprint() -> str:
 
 
 def fingerprint(*parts: str) -> str:
-    """16 hex digits of the SHA-256 over `parts` in order: (previous step's fingerprint, name, code, config)."""
+    """16 hex digits of the SHA-256 over `parts` in order: (previous step's fingerprint, name, code,
+    config)."""
     h = hashlib.sha256()
     for part in parts:
         h.update(part.encode())

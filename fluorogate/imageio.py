@@ -394,7 +394,8 @@ def _planes(path: Path, tif: tifffile.TiffFile) -> tuple[list, tuple[int, ...], 
     if len(pages) != nplanes or any(p is None for p in pages):
         have = sum(p is not None for p in pages)
         raise UserError(
-            f"{path}: declares {nplanes} image planes (shape {shape}) but holds {have} (a truncated or damaged file)"
+            f"{path}: declares {nplanes} image planes (shape {shape}) but holds {have} (a truncated or "
+            "damaged file)"
         )
     return pages, shape, axes, np.dtype(first.dtype), None
 

@@ -6,7 +6,8 @@ A user changes a stage by editing the list: `select` keeps some steps by name, `
 What differs between stages goes into three hooks instead of five runners: `cached(name)` hands back a
 step's earlier result so it is not run again (the demo's fingerprints), `before(name)` runs just before a
 step that is not cached, `after(record)` sees each result as it comes (FINN saves and checks the model;
-the demo prints and records; the bench keeps a section's error). Every step is timed and logged; `progress` shows a bar for commands.
+the demo prints and records; the bench keeps a section's error). Every step is timed and logged; `progress`
+shows a bar for commands.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """`fluorogate hls RUN --backend vitis --part xc7z020clg400-1 --clock 5 --out prj/ [--force] [--synth]`.
 
 RUN is a run folder (trained, or imported with `fluorogate import`), 'default' or a shipped model's
-name (`models.runs.open_run`). Reads its `model.qonnx.onnx` and `ir.json`, writes the hls4ml project with the video
-wrapper, runs the g++ C-sim check on two frames unless `--no-csim`, and with `--synth` runs the
+name (`models.runs.open_run`). Reads its `model.qonnx.onnx` and `ir.json`, writes the hls4ml project with the
+video wrapper, runs the g++ C-sim check on two frames unless `--no-csim`, and with `--synth` runs the
 vendor HLS tool on `export_ip.tcl` (MissingToolError, one line, when it is not on PATH). Nothing heavy
 is imported until the handler runs.
 """

@@ -1,4 +1,5 @@
-"""`fluorogate eval RUN [RUN ...] --data movie.tif`: judge restorations on your own movie, without ground truth.
+"""`fluorogate eval RUN [RUN ...] --data movie.tif`: judge restorations on your own movie, without ground
+truth.
 
 **Noise2Noise in time** (a movie of a still, or slowly changing, specimen): restore frame t and compare it
 with the *raw* frame t+1, whose noise is independent of frame t's:

@@ -1,4 +1,5 @@
-"""`fluorogate train`, `fluorogate export`, `fluorogate import`, `fluorogate eval`: the models stage's commands.
+"""`fluorogate train`, `fluorogate export`, `fluorogate import`, `fluorogate eval`: the models stage's
+commands.
 
 Nothing heavy is imported here (torch, brevitas load inside the handlers).
 """
@@ -147,12 +148,12 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "import",
         help="a QONNX file from Brevitas, qonnx or another tool as a run folder for every hardware stage",
-        description="Turn MODEL.onnx (QONNX, as Brevitas's export_qonnx or qonnx writes it) into a run folder that "
-        "`reference`, `hls`, `finn`, `rtl`, `build` and `bench` take like a trained run: model.qonnx.onnx, "
-        "ir.json and source.json (the file and its SHA-256, the tool, rounding, camera conversion, the "
-        "check made). What the hardware cannot do is refused here, naming the node. The import checks "
-        "that qonnx's execution equals the integer reference on every output pixel of 3 frames. "
-        "The camera front end (raw ADU -> the input quantizer's codes: sat(round_shift(ADU - offset, "
+        description="Turn MODEL.onnx (QONNX, as Brevitas's export_qonnx or qonnx writes it) into a run "
+        "folder that `reference`, `hls`, `finn`, `rtl`, `build` and `bench` take like a trained run: "
+        "model.qonnx.onnx, ir.json and source.json (the file and its SHA-256, the tool, rounding, camera "
+        "conversion, the check made). What the hardware cannot do is refused here, naming the node. The "
+        "import checks that qonnx's execution equals the integer reference on every output pixel of 3 "
+        "frames. The camera front end (raw ADU -> the input quantizer's codes: sat(round_shift(ADU - offset, "
         "shift))) is chosen from the camera's numbers as `fluorogate train` chooses it: offset = camera "
         "offset - 5 read-noise sigmas, shift fitting --peak-photons; --input-shift sets the shift "
         "(choose it as the model was trained: real input = codes * the input quantizer's scale).",
@@ -368,7 +369,8 @@ def _train(args) -> int:
         else f"last batch PSNR {metrics['psnr']:.2f} dB"
     )
     print(
-        f"trained {cfg.model.task} {cfg.model.bits_tag} {cfg.model.rounding}: step {metrics['step']}, {quality} -> {run}"
+        f"trained {cfg.model.task} {cfg.model.bits_tag} {cfg.model.rounding}: step {metrics['step']}, "
+        f"{quality} -> {run}"
     )
     if not args.no_export:
         _print_exports(export_run(run, force=True))
@@ -462,8 +464,8 @@ def _import(args) -> int:
         print(f"qonnx execution check skipped: {check['skipped']}")
     else:
         print(
-            f"qonnx execution == integer reference on all {check['pixels']} output values of {src.check['frames']} "
-            f"frames of {src.check['frame'][0]}x{src.check['frame'][1]}"
+            f"qonnx execution == integer reference on all {check['pixels']} output values of "
+            f"{src.check['frames']} frames of {src.check['frame'][0]}x{src.check['frame'][1]}"
         )
     return 0
 

@@ -138,7 +138,8 @@ class FrameFile(BaseModel):
 
 
 class TrainConfig(BaseModel):
-    """How a model is trained: simulated data (or the user's frames, `data`), steps per phase, optimiser, seed."""
+    """How a model is trained: simulated data (or the user's frames, `data`), steps per phase, optimiser,
+    seed."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -155,7 +156,8 @@ class TrainConfig(BaseModel):
     preset: str | CameraPreset = "scmos"
     specimen: str = "mix"  # also the simulated test set's specimen (`fluorogate eval`)
     # A share of the training chunks drawn from a second specimen (e.g. `nuclei`: large smooth objects,
-    # which the real crop is made of); chosen per chunk from its simulation seed. The test set stays `specimen`.
+    # which the real crop is made of); chosen per chunk from its simulation seed. The test set stays the
+    # `specimen`.
     extra_specimen: str = ""
     extra_fraction: float = Field(default=0.0, ge=0, le=1)
     peak_photons: float = Field(default=100.0, gt=0)  # sets the camera conversion's shift

@@ -40,7 +40,8 @@ def run_network(model, adu: np.ndarray, cfg: RunConfig) -> np.ndarray:
 
 
 def real_crop_frames(level: float, n: int, cfg: RunConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The shipped real crop exposed `n` times at `level` photons (99th percentile pixel): (ADU, truth ADU)."""
+    """The shipped real crop exposed `n` times at `level` photons (99th percentile pixel): (ADU, truth
+    ADU)."""
     from fluorogate.sim.camera import get_preset
     from fluorogate.sim.real import load_real_crop
     from fluorogate.sim.sensor import expected_adu, expose
@@ -82,6 +83,22 @@ def restorations(cfg: RunConfig, flt, qat, adu: np.ndarray, truths: list[np.ndar
     return out
 
 
+def score_restorations(restored: dict, truths: list[np.ndarray]) -> dict[str, dict]:
+    """Mean PSNR and SSIM of each restoration (`restorations`' {name: (outputs, param)}) against `truths`.
+
+    One data range per condition, the truths' max - min over all its frames: a frame may be near-empty.
+    """
+    rng = float(np.max(truths) - np.min(truths))
+    return {
+        name: {
+            "psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
+            "ssim": float(np.mean([ssim(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
+            "param": param,
+        }
+        for name, (outs, param) in restored.items()
+    }
+
+
 def _panel(path: Path, panels: list[tuple[str, dict, np.ndarray]]) -> None:
     import matplotlib
 
@@ -121,15 +138,7 @@ def evaluate_run(run: str | Path, frames: int = 4, size: int = 128, force: bool 
     for cond, adu, truth_adu in tqdm(conditions, desc="eval", unit="condition"):
         truths = [t.astype(np.float64) - offset for t in truth_adu]
         restored = restorations(cfg, flt, qat, adu, truths)
-        rng = float(np.max(truths) - np.min(truths))  # one range per condition: a frame may be near-empty
-        table[cond] = {
-            name: {
-                "psnr": float(np.mean([psnr(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
-                "ssim": float(np.mean([ssim(o, t, rng) for o, t in zip(outs, truths, strict=True)])),
-                "param": param,
-            }
-            for name, (outs, param) in restored.items()
-        }
+        table[cond] = score_restorations(restored, truths)
         if cond.endswith(f" {levels[len(levels) // 2]:g} ph"):  # the middle level (10 ph by default)
             panels.append((cond, {n: outs[0] for n, (outs, _) in restored.items()}, truths[0]))
     report = {
@@ -171,7 +180,8 @@ def _markdown(cfg: RunConfig, table: dict, frames: int, size: int) -> str:
         f"# Evaluation: {cfg.model.task} {cfg.model.bits_tag} {cfg.model.rounding}",
         "",
         f"PSNR (dB) / SSIM, mean over {frames} frames of {size}x{size} per condition (the real crop: "
-        "256x256); data range: the condition's ground truth max - min; baselines with their best parameter per condition (in brackets).",
+        "256x256); data range: the condition's ground truth max - min; baselines with their best parameter "
+        "per condition (in brackets).",
         "",
         *quality_rows(table),
     ]

@@ -243,10 +243,10 @@ def _refuse_negative_half_up(graph: IntegerGraph, wrapper) -> None:
         if r is not None and node.quant.signed and r.lo < 0:
             raise UserError(
                 _with_original_name(
-                    f"node {node.name} (Quant): a signed half_up quantizer of values down to {r.lo} * 2**{r.exp}: "
-                    "QONNX's HALF_UP rounds negative ties away from zero, the hardware and Brevitas's floor(x + 0.5) "
-                    "round them up, and no QONNX rounding mode says so; quantize unsigned after a ReLU, or use "
-                    "half_even (Brevitas's default rounding)",
+                    f"node {node.name} (Quant): a signed half_up quantizer of values down to {r.lo} * "
+                    f"2**{r.exp}: QONNX's HALF_UP rounds negative ties away from zero, the hardware and "
+                    "Brevitas's floor(x + 0.5) round them up, and no QONNX rounding mode says so; quantize "
+                    "unsigned after a ReLU, or use half_even (Brevitas's default rounding)",
                     wrapper,
                 )
             )
@@ -401,8 +401,8 @@ def _check_qonnx(wrapper, graph: IntegerGraph, frames: list[np.ndarray]) -> dict
 
     if graph.meta.get("float32_exact") == "no":
         return {
-            "skipped": f"an intermediate value needs {graph.meta['widest_integer']} > 2**24: float32 execution "
-            "is not exact there (the integer reference is)"
+            "skipped": f"an intermediate value needs {graph.meta['widest_integer']} > 2**24: float32 "
+            "execution is not exact there (the integer reference is)"
         }
     name_in, name_out = wrapper.graph.input[0].name, wrapper.graph.output[0].name
     exp = graph.input.quant.exp

@@ -35,7 +35,8 @@ def _generator(seed: int, step: int) -> torch.Generator:
 
 
 def neighbourhood_median(x: torch.Tensor, exclude: list[tuple[int, int]]) -> torch.Tensor:
-    """Per pixel, the lower median of its 5x5 neighbourhood (reflect padded) without the offsets in `exclude`."""
+    """Per pixel, the lower median of its 5x5 neighbourhood (reflect padded) without the offsets in
+    `exclude`."""
     n, c, h, w = x.shape
     k = 2 * RADIUS + 1
     cols = F.unfold(F.pad(x, (RADIUS,) * 4, mode="reflect"), k).view(n, c, k * k, h, w)
@@ -78,7 +79,8 @@ def apply_struct_mask(
 
 
 def n2v_input(x: torch.Tensor, tc: TrainConfig, step: int, grid: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(masked input, blind-spot mask) for one batch under `tc`'s N2V options; `grid` is the input's code step."""
+    """(masked input, blind-spot mask) for one batch under `tc`'s N2V options; `grid` is the input's code
+    step."""
     if tc.n2v_replace == "neighbour" and not tc.struct_mask:
         return blind_spot(x, tc.n2v_fraction, step, tc.seed)
     gen = _generator(tc.seed, step)

@@ -1,4 +1,5 @@
-"""A run folder `runs/<name>/`: `config.json` (a `models.config.RunConfig`), `checkpoint.pt`, exports, reports.
+"""A run folder `runs/<name>/`: `config.json` (a `models.config.RunConfig`), `checkpoint.pt`, exports,
+reports.
 
 Two kinds of run hold the same exports (`model.qonnx.onnx`, `ir.json`), so every hardware stage takes
 either alike:
@@ -111,7 +112,8 @@ class RunFolder:
 
     @property
     def kind(self) -> str:
-        """'imported' (`fluorogate import`), 'trained' (a training config) or 'exported' (the exports alone)."""
+        """'imported' (`fluorogate import`), 'trained' (a training config) or 'exported' (the exports
+        alone)."""
         return "imported" if self.is_imported else "trained" if self.has_config else "exported"
 
     def require_config(self, what: str) -> RunConfig:

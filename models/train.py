@@ -98,7 +98,8 @@ def psnr_loss(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 
 
 def loss_fn(cfg: RunConfig, model: nn.Module, x: torch.Tensor, t: torch.Tensor, step: int):
-    """(loss, prediction): the loss `cfg.train.loss` to the truth, or Noise2Void's masked MSE to the noisy input."""
+    """(loss, prediction): the loss `cfg.train.loss` to the truth, or Noise2Void's masked MSE to the noisy
+    input."""
     if cfg.train.mode == "n2v":
         from fluorogate.models.masking import n2v_input
 

@@ -1,6 +1,6 @@
 """Classical SIM reconstructions in numpy, the baselines `sim3` is measured against.
 
-`wiener_sim`: Gustafsson's linear SIM from the full `angles x phases` stack with the pattern known
+`WienerSIM`: Gustafsson's linear SIM from the full `angles x phases` stack with the pattern known
 (Gustafsson, J. Microsc. 198:82, 2000; Wiener combine as in fairSIM, Mueller et al., Nat. Commun.
 7:10980, 2016). Per angle, the P phases are unmixed into the three bands (S H, S(k - k0) H,
 S(k + k0) H) by inverting the known phase matrix; each band is Fourier-interpolated onto the 2x grid,
@@ -84,12 +84,6 @@ class WienerSIM:
         return np.fft.ifft2(num / (self.den + w2) * self.out * dc).real
 
 
-def wiener_sim(stack: np.ndarray, frames: Sim3Frames, w2: float) -> np.ndarray:
-    """Wiener SIM of one (A, P, H, W) offset-subtracted stack (pattern from `frames`) -> (2H, 2W)."""
-    recon = WienerSIM(frames, *stack.shape[-2:])
-    return recon.estimate(recon.combine(stack), w2)
-
-
 def widefield(stack: np.ndarray) -> np.ndarray:
     """Mean of the (A, P, H, W) stack, bicubic 2x onto the truth's grid (equal phases: uniform light)."""
     from skimage.transform import rescale
@@ -98,7 +92,8 @@ def widefield(stack: np.ndarray) -> np.ndarray:
 
 
 def best_wiener_sim(stacks: list[np.ndarray], frames: Sim3Frames, truths: list[np.ndarray]):
-    """Wiener SIM with the w2 that maximises the mean PSNR against the truth (oracle, as for every baseline)."""
+    """Wiener SIM with the w2 that maximises the mean PSNR against the truth (oracle, as for every
+    baseline)."""
     recon = WienerSIM(frames, *stacks[0].shape[-2:])
     parts = {id(s): recon.combine(s) for s in stacks}
     return _best(stacks, truths, WIENER_W2, lambda s, w2: recon.estimate(parts[id(s)], w2))

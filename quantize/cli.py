@@ -154,8 +154,8 @@ def _reference(args) -> int:
 
 
 def _with_camera_file(graph, camera: str, peak_adu: int):
-    """`graph` with the camera conversion of camera file `camera` (`fluorogate calibrate`): its offset, and the
-    shift that clips none of the movie (`peak_adu`, its brightest pixel)."""
+    """`graph` with the camera conversion of camera file `camera` (`fluorogate calibrate`): its offset, and
+    the shift that clips none of the movie (`peak_adu`, its brightest pixel)."""
     from fluorogate.quantize.clipping import camera_conversion
     from fluorogate.sim.camera import get_preset
 

@@ -1,4 +1,5 @@
-"""Clipping, counted (the arithmetic; `models.clipping` applies it to runs): input codes the camera conversion saturates and output codes at the network's ceiling.
+"""Clipping, counted (the arithmetic; `models.clipping` applies it to runs): input codes the camera
+conversion saturates and output codes at the network's ceiling.
 
 The camera front end `codes = sat(round_shift(adu - offset, shift))` clips twice: below (ADU under the
 conversion offset, i.e. more than the read-noise pedestal under the camera offset) and above (ADU whose
@@ -70,8 +71,8 @@ def describe(counts: dict[str, int], what: str) -> str:
 def summary(report: dict) -> str:
     """One line from a `clipping.json`-style report (input_high / input_pixels / output_at_ceiling ...)."""
     line = (
-        f"clipping: {report['input_high']} of {report['input_pixels']} input pixels saturate the top input code, "
-        f"{report['input_low']} the bottom"
+        f"clipping: {report['input_high']} of {report['input_pixels']} input pixels saturate the top input "
+        f"code, {report['input_low']} the bottom"
     )
     if report.get("output_at_ceiling") is not None:
         line += f"; {report['output_at_ceiling']} of {report['output_pixels']} output codes at the ceiling"

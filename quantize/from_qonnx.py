@@ -194,7 +194,8 @@ def _load(source):
 
 
 def _recorded_rounding(recorded_meta: dict[str, str], roundings: dict[str, str]) -> str:
-    """The model's rounding: `fluorogate.rounding` metadata (written by export_qonnx), else the Quant nodes'."""
+    """The model's rounding: `fluorogate.rounding` metadata (written by export_qonnx), else the Quant
+    nodes'."""
     found = set(roundings.values())
     recorded = recorded_meta.get("rounding")
     if recorded is not None:

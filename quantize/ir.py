@@ -133,7 +133,8 @@ class IntegerGraph(BaseModel):
 
     def digest(self) -> str:
         """SHA-256 of what the graph computes (nodes, weights, rounding, ranges; not `meta`'s provenance):
-        the identity a generated design and a build record, so the bench verifies them without regenerating."""
+        the identity a generated design and a build record, so the bench verifies them without
+        regenerating."""
         import hashlib
 
         return hashlib.sha256(self.model_dump_json(exclude={"meta"}).encode()).hexdigest()

@@ -9,8 +9,8 @@ Per pixel of the density map (unsigned codes `v`, raster order), on its 3x3 wind
   away from zero; |q| <= 2**F as |Sy| <= S), then the bias-correction table
   (`fluorogate.sim.localize.centroid_table`, rounded to F bits): `oy = table[q + 2**F]`.
 A record is (row, col, oy, ox, S): position `row + oy / 2**F` output pixels, photons `S` codes (x 2**shift
-ADU, / ADU per photon, / the 3x3 capture fraction at (oy, ox), on the host: `to_localizations`). Two peaks are never 8-neighbours
-(the tie rule), so at most one record per two pixels of a line.
+ADU, / ADU per photon, / the 3x3 capture fraction at (oy, ox), on the host: `to_localizations`). Two peaks
+are never 8-neighbours (the tie rule), so at most one record per two pixels of a line.
 
 Stream: one 64-bit word per record, `col | row << 16 | (ox & 255) << 32 | (oy & 255) << 40 | S << 48`,
 in raster order, then an end-of-frame word holding the frame's number (bits 0-31, counted from 0 by
@@ -103,33 +103,6 @@ def to_localizations(
     dy, dx = rec["oy"] / f, rec["ox"] / f
     loc["photons"] = rec["s"] * 2.0**shift / adu_per_photon / density_capture3(dy, dx, cfg.sigma_out)
     return loc
-
-
-def beat_words(codes: np.ndarray, cfg: PeakConfig, lanes: int) -> np.ndarray:
-    """Words each beat of `lanes` map pixels puts into the hardware's FIFO entry (records, + 1 at the
-    frame's last beat for its end word), in beat order: what the output side has to send per beat."""
-    h, w = codes.shape
-    count = np.zeros(h * w // lanes, np.int64)
-    rec = peak_records(codes, cfg)
-    np.add.at(count, (rec["row"] * w + rec["col"]) // lanes, 1)
-    count[-1] += 1
-    return count
-
-
-def backlog(words_per_beat: np.ndarray) -> int:
-    """Most FIFO entries held when a beat arrives every clock and the sink takes a word every clock (an
-    entry leaves with its last word): the FIFO depth that stream needs not to drop anything."""
-    held: list[int] = []  # words left per entry held, oldest first
-    most = 0
-    for k in words_per_beat.tolist():
-        if held:
-            held[0] -= 1
-            if held[0] == 0:
-                held.pop(0)
-        if k:
-            held.append(k)
-        most = max(most, len(held))
-    return most
 
 
 def fifo_depth(width: int, lanes: int) -> int:

@@ -36,7 +36,8 @@ def bead_at(y: float, x: float):
 
 
 def bead_fwhm_nm(optics: Optics, pixel_size_um: float = 6.5, oversample: int = 4) -> float:
-    """FWHM of the simulated PSF: a bead on a fine-pixel centre, profile through its peak, half-max crossings."""
+    """FWHM of the simulated PSF: a bead on a fine-pixel centre, profile through its peak, half-max
+    crossings."""
     grid = Grid.for_optics(25, 25, optics.pixel_nm(pixel_size_um), oversample, optics)
     c = round(float(grid.camera_to_fine(12.0)))
     bead = splat(np.zeros(1, np.int64), np.array([c]), np.array([c]), np.ones(1), 1, grid.fine_shape)

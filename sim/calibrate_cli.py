@@ -13,7 +13,8 @@ from pathlib import Path
 def register_calibrate(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "calibrate",
-        help="camera gain, offset and read noise from your own movie (temporal photon transfer) -> camera.json",
+        help="camera gain, offset and read noise from your own movie (temporal photon transfer) -> "
+        "camera.json",
         description="Temporal photon transfer on a raw movie: variance of second differences in time against "
         "the level, over pixels where the specimen stayed still (sim/movie_ptc.py). Writes a camera file "
         "(JSON) for simulate / train / eval / reference and a PNG of the fit.",
@@ -93,10 +94,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     rel = fit.read_noise_se_adu / fit.read_noise_adu if fit.read_noise_adu > 0 else float("inf")
     print(describe(preset))
     print(
-        f"fit: gain {fit.gain_adu_per_e:.4g} +- {fit.gain_se:.2g} ADU/e-{' (2 G g, EM)' if fit.em else ''}, offset "
-        f"{fit.offset_adu:.2f} +- {fit.offset_se:.2g} ADU ({fit.offset_source}), read noise {fit.read_noise_adu:.3g} +- "
-        f"{fit.read_noise_se_adu:.2g} ADU, R^2 {fit.r2:.4f}, {100 * fit.still_fraction:.1f} % still, "
-        f"{fit.saturated_codes} saturated pixels"
+        f"fit: gain {fit.gain_adu_per_e:.4g} +- {fit.gain_se:.2g} ADU/e-{' (2 G g, EM)' if fit.em else ''}, "
+        f"offset {fit.offset_adu:.2f} +- {fit.offset_se:.2g} ADU ({fit.offset_source}), read noise "
+        f"{fit.read_noise_adu:.3g} +- {fit.read_noise_se_adu:.2g} ADU, R^2 {fit.r2:.4f}, "
+        f"{100 * fit.still_fraction:.1f} % still, {fit.saturated_codes} saturated pixels"
     )
     if rel > 0.2:
         print(
@@ -105,7 +106,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
         )
     if fit.saturated_codes:
         print(
-            f"warning: {fit.saturated_codes} pixels sit at the ADC ceiling; their frames were left out of the fit"
+            f"warning: {fit.saturated_codes} pixels sit at the ADC ceiling; their frames were left out of "
+            "the fit"
         )
     print(f"wrote {out}\nwrote {png}")
     return 0

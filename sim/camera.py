@@ -1,4 +1,5 @@
-"""The one camera catalog: sensor presets (noise model, ADC) and the camera modes a data path must keep up with.
+"""The one camera catalog: sensor presets (noise model, ADC) and the camera modes a data path must keep up
+with.
 
 `PRESETS`: the sensor numbers every simulated frame and every stream width come from. `CAMERA_MODES`:
 the frame sizes and rates of real cameras (full frame and sub-arrays), each naming its sensor preset;
@@ -141,7 +142,8 @@ def get_preset(name: str | CameraPreset) -> CameraPreset:
         return PRESETS[name]
     except KeyError:
         raise UserError(
-            f"unknown camera preset {name!r}; choose one of {', '.join(sorted(PRESETS))} or a camera file (*.json)"
+            f"unknown camera preset {name!r}; choose one of {', '.join(sorted(PRESETS))} or a camera file "
+            "(*.json)"
         ) from None
 
 
@@ -162,7 +164,8 @@ def camera_metadata(preset: CameraPreset) -> dict:
 
 @dataclass(frozen=True)
 class CameraMode:
-    """A camera mode's frame and frame rate (what the data path must accept, sustained) and its sensor preset."""
+    """A camera mode's frame and frame rate (what the data path must accept, sustained) and its sensor
+    preset."""
 
     name: str
     width: int

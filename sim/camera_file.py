@@ -76,7 +76,7 @@ def describe(preset: CameraPreset) -> str:
     em = f", EM gain {preset.em_gain:g}" if preset.em_gain > 1 else ""
     rn_adu = preset.read_noise_e * preset.gain_adu_per_e
     return (
-        f"{preset.name}: gain {preset.gain_adu_per_e:.4g} ADU/e-{em}, offset {preset.offset_adu} ADU, read noise "
-        f"{preset.read_noise_e:.3g} e- ({rn_adu:.3g} ADU), {preset.adu_bits}-bit, "
+        f"{preset.name}: gain {preset.gain_adu_per_e:.4g} ADU/e-{em}, offset {preset.offset_adu} ADU, read "
+        f"noise {preset.read_noise_e:.3g} e- ({rn_adu:.3g} ADU), {preset.adu_bits}-bit, "
         f"range 0..{preset.max_adu}"
     )

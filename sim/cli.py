@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--specimen",
         default="filaments",
-        help="filaments, puncta, vesicles, nuclei, beads, mix, or a 2D TIFF as the specimen (default filaments)",
+        help="filaments, puncta, vesicles, nuclei, beads, mix, or a 2D TIFF as the specimen (default "
+        "filaments)",
     )
     p.add_argument(
         "--photons", type=float, default=10.0, help="signal photons per pixel on structures (default 10)"

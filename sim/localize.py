@@ -140,7 +140,8 @@ def local_maxima(v: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def window3_sums(v: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
-    """At each True of `mask` (H, W): (rows, cols, sum, sum dy, sum dx) of the 3x3 window of `v` (zero outside)."""
+    """At each True of `mask` (H, W): (rows, cols, sum, sum dy, sum dx) of the 3x3 window of `v` (zero
+    outside)."""
     rows, cols = np.nonzero(mask)
     p = np.pad(v, 1)
     win = np.stack([p[rows + 1 + dy, cols + 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=1)
@@ -175,8 +176,8 @@ def localize_density(density: np.ndarray, threshold: float, scale: int, sigma_ou
     """Localizations (LOC_DTYPE) from density maps (n, sH, sW) in photons per output pixel.
 
     3x3 peaks above `threshold` (the hardware rule), sub-pixel position from the 3x3 centroid through
-    `centroid_table`, photons = 3x3 sum / `density_capture3` at that offset. Output pixel u maps back to camera pixel
-    (u + 1/2) / scale - 1/2.
+    `centroid_table`, photons = 3x3 sum / `density_capture3` at that offset. Output pixel u maps back to
+    camera pixel (u + 1/2) / scale - 1/2.
     """
     out = []
     c = np.linspace(-1, 1, 2**12 + 1)

@@ -28,7 +28,8 @@ def half_max_width(profile: np.ndarray) -> float:
 def pixel_gaussian(
     yx: tuple[np.ndarray, np.ndarray], amp: float, y0: float, x0: float, sigma: float, base: float
 ) -> np.ndarray:
-    """A 2D Gaussian of total `amp` integrated over unit pixels centred on integer coordinates, plus `base`."""
+    """A 2D Gaussian of total `amp` integrated over unit pixels centred on integer coordinates, plus
+    `base`."""
     y, x = yx
     s = sigma * math.sqrt(2)
     ex = (special.erf((x + 0.5 - x0) / s) - special.erf((x - 0.5 - x0) / s)) / 2

@@ -144,7 +144,8 @@ def still_mask(e: np.ndarray, predicted_var_e: np.ndarray) -> np.ndarray:
 def binned_moments(
     e: np.ndarray, level: np.ndarray, sort_level: np.ndarray | None = None, n_bins: int = 40
 ) -> tuple[np.ndarray, ...]:
-    """Per bin of `sort_level` (quantile and level-spaced edges, >= MIN_BIN samples): mean `level`, var(x), k3(x), count.
+    """Per bin of `sort_level` (quantile and level-spaced edges, >= MIN_BIN samples): mean `level`, var(x),
+    k3(x), count.
 
     var(x) = var(e) / 1.5 and k3(x) = k3(e) / 0.75 for a second difference of independent frames."""
     key = level if sort_level is None else sort_level

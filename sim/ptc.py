@@ -5,8 +5,8 @@ g^2 * r^2 + 1/12, with g the gain in ADU/e-, r the read noise in e- and 1/12 the
 fit of temporal variance against offset-corrected mean over several light levels gives g as the
 slope and r from the intercept. Temporal variance (over a stack of exposures of the same field)
 removes the specimen's and the sensor's fixed pattern. Include a dark level and a few low levels:
-the intercept (read noise) is only as good as the light levels near it. With EM gain G the slope is 2 g G (excess
-noise factor 2) and the intercept still g^2 r^2.
+the intercept (read noise) is only as good as the light levels near it. With EM gain G the slope is 2 g G
+(excess noise factor 2) and the intercept still g^2 r^2.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ def unit_peaks(optics: Optics, pixel_nm: float, oversample: int) -> dict[str, fl
 
 @dataclass
 class Rendered:
-    """Signal photons on the fine grid, margin included: the object itself and its image through the optics."""
+    """Signal photons on the fine grid, margin included: the object itself and its image through the
+    optics."""
 
     grid: Grid
     object_fine: np.ndarray  # (n, Fy, Fx) photons per fine pixel, before the optics: the high-res truth

@@ -1,7 +1,7 @@
 """cocotb testbench for the flow's smoke core `smoke_box3x3` (run by tests/test_cosim_simulators.py).
 
-A thin AXI4-Stream driver (`fluorogate.bench.cosim.tb.handshake`, no stream model), on purpose: this checks the
-simulator set-up, independently of the project's stream model and generated-design bench, on frames with
+A thin AXI4-Stream driver (`fluorogate.bench.cosim.tb.handshake`, no stream model), on purpose: this checks
+the simulator set-up, independently of the project's stream model and generated-design bench, on frames with
 random valid gaps and backpressure.
 """
 

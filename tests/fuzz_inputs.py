@@ -60,7 +60,8 @@ class Case:
         return (
             f"Case(shape={self.data.shape}, dtype={self.data.dtype}, writer={self.writer}, "
             f"photometric={self.photometric}, planar={self.planar}, axes={self.axes}, "
-            f"compression={self.compression}, damage={self.damage}@{self.damage_at:.3f}, channel={self.channel})"
+            f"compression={self.compression}, damage={self.damage}@{self.damage_at:.3f}, "
+            f"channel={self.channel})"
         )
 
 

@@ -15,7 +15,8 @@ from fluorogate.quantize.export import export_qonnx
 
 
 def calibrated_twin(cfg: ModelConfig, seed: int = 0, weight_gain: float = 1.0) -> torch.nn.Module:
-    """A QAT twin with seeded random weights (times `weight_gain`) and data-calibrated scales, in eval mode."""
+    """A QAT twin with seeded random weights (times `weight_gain`) and data-calibrated scales, in eval
+    mode."""
     torch.manual_seed(seed)
     model = build_model(cfg, quant=True)
     with torch.no_grad():

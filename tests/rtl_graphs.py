@@ -60,7 +60,8 @@ def graph(nodes: list[dict], output: str, rounding: str = "half_even", name: str
 
 
 def residual_denoiser(rounding: str = "half_even", seed: int = 0, ch: int = 4) -> IntegerGraph:
-    """conv3-requant, conv3-relu-requant, conv3-requant, + input (global skip), requant: the default's shape."""
+    """conv3-requant, conv3-relu-requant, conv3-requant, + input (global skip), requant: the default's
+    shape."""
     rng = np.random.default_rng(seed)
     nodes = [
         camera_input(),

@@ -22,6 +22,8 @@ TINY = {
     "eval_frames": 1,
     "eval_size": 64,
 }
+# Two bit widths at 4 channels in a pool of two: the real-tool sweeps (local pool and Ray).
+TWO_POINTS = {**TINY, "bits": ["w2a8", "w8a8"], "jobs": 2}
 # Minutes per tool run: 0.06 s stops yosys at once, a real tool timeout that fails the point in seconds.
 TIMES_OUT = 0.001
 needs_ray = pytest.mark.skipif(
@@ -75,7 +77,8 @@ def start_during_synthesis(cmd: list[str], out: Path) -> subprocess.Popen:
 
 
 def descendants(pid: int) -> set[int]:
-    """Every process below `pid`, from /proc (pool workers, a Ray cluster's servers and workers, their tools)."""
+    """Every process below `pid`, from /proc (pool workers, a Ray cluster's servers and workers, their
+    tools)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

@@ -1,9 +1,10 @@
 """Every back end has one handler per IR op, registered beside its own code, and names what it lacks.
 
 The RTL (`firmware/stages/`), hls4ml (`hls/hls4ml/handlers.py`), FINN (`hls/finn/ops.py`) and fast
-reference (`quantize/fast/handlers.py`) tables cover every op of the IR (`quantize/ops/`); hls4ml's layer classes map to IR ops by class, so a 1x1
-conv (`PointwiseConv2D`) and a depthwise one (`DepthwiseConv2D`) are what they are, and a class
-nobody registered is a `TypeMismatch` naming the layer. The hls4ml FIFO model pads a 5x5 window by 2.
+reference (`quantize/fast/handlers.py`) tables cover every op of the IR (`quantize/ops/`); hls4ml's layer
+classes map to IR ops by class, so a 1x1 conv (`PointwiseConv2D`) and a depthwise one (`DepthwiseConv2D`) are
+what they are, and a class nobody registered is a `TypeMismatch` naming the layer. The hls4ml FIFO model pads
+a 5x5 window by 2.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Per-task camera modes and the bench's verdict: lanes needed at the routed Fmax, keeps_up only for the build."""
+"""Per-task camera modes and the bench's verdict: lanes needed at the routed Fmax, keeps_up only for the
+build."""
 
 from __future__ import annotations
 
@@ -83,8 +84,8 @@ def test_camera_modes_name_their_sensor_preset():
 
 def test_a_four_lane_build_is_judged_at_four_lanes(tmp_path):
     """A build folder records the design it built (IR digest, RtlConfig): the bench reads the lanes it was
-    generated with, and a routed 4-lane build at 105 MHz keeps up with the ORCA-Flash4.0 V3 at full frame (419 Mpx/s); one lane at
-    the same Fmax only within the arithmetic."""
+    generated with, and a routed 4-lane build at 105 MHz keeps up with the ORCA-Flash4.0 V3 at full frame
+    (419 Mpx/s); one lane at the same Fmax only within the arithmetic."""
     from rtl_graphs import residual_denoiser
 
     from fluorogate.bench.fpga import built_design

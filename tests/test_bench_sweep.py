@@ -12,7 +12,16 @@ import time
 from pathlib import Path
 
 import pytest
-from sweep_helpers import TIMES_OUT, TINY, descendants, needs_ray, running, start_during_synthesis, sweep_cli
+from sweep_helpers import (
+    TIMES_OUT,
+    TINY,
+    TWO_POINTS,
+    descendants,
+    needs_ray,
+    running,
+    start_during_synthesis,
+    sweep_cli,
+)
 
 from fluorogate.bench.sweep import mark_pareto, run_sweep
 from fluorogate.bench.sweep_point import SweepConfig, point_config
@@ -164,16 +173,7 @@ def test_report_redraws_from_a_partial_sweep_json(tmp_path, capsys):
 @pytest.mark.integration
 def test_two_point_sweep(tmp_path):
     """Real training (a handful of steps), export, PSNR, yosys synthesis, in a pool of two processes."""
-    cfg = SweepConfig(
-        bits=["w2a8", "w8a8"],
-        channels=[4],
-        steps=8,
-        size=8,
-        latency_size=64,
-        eval_frames=1,
-        eval_size=64,
-        jobs=2,
-    )
+    cfg = SweepConfig(**TWO_POINTS)
     result = run_sweep(cfg, tmp_path)
     pts = result["points"]
     assert (

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sweep_helpers import TIMES_OUT, TINY, descendants, needs_ray, sweep_cli
+from sweep_helpers import TIMES_OUT, TINY, TWO_POINTS, descendants, needs_ray, sweep_cli
 
 from fluorogate.bench.sweep import run_sweep
 from fluorogate.bench.sweep_point import SweepConfig
@@ -55,7 +55,8 @@ def _listening(pids: set[int]) -> list[ipaddress.IPv4Address | ipaddress.IPv6Add
 
 
 def test_local_cluster_listens_on_loopback_only():
-    """Every socket that the local cluster's processes (GCS, raylet, workers, agents) listen on is 127.0.0.1."""
+    """Every socket that the local cluster's processes (GCS, raylet, workers, agents) listen on is
+    127.0.0.1."""
     from fluorogate.bench.sweep_engines import ray_session
 
     with ray_session(None, 2) as ray:
@@ -87,16 +88,7 @@ def test_ray_sweep_records_failures_and_shares_the_cache_with_local(tmp_path):
 @pytest.mark.slow
 def test_two_point_sweep_on_ray(tmp_path):
     """Real training, export and yosys synthesis of two points as Ray tasks on a 2-CPU local cluster."""
-    cfg = SweepConfig(
-        bits=["w2a8", "w8a8"],
-        channels=[4],
-        steps=8,
-        size=8,
-        latency_size=64,
-        eval_frames=1,
-        eval_size=64,
-        jobs=2,
-    )
+    cfg = SweepConfig(**TWO_POINTS)
     pts = run_sweep(cfg, tmp_path, executor="ray")["points"]
     assert [(p["bits"], p["channels"]) for p in pts] == [("w2a8", 4), ("w8a8", 4)]
     for p in pts:
@@ -115,7 +107,8 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_joining_a_cluster_needs_its_token(tmp_path):
     """A head started with `ray start --head` and RAY_AUTH_MODE=token (on 127.0.0.1, as a stand-in for a
-    cluster node): `--address` with the token runs the sweep's stages there; with another token it is refused."""
+    cluster node): `--address` with the token runs the sweep's stages there; with another token it is
+    refused."""
     token = tmp_path / "token"
     token.write_text("a" * 32)
     token.chmod(0o600)

@@ -1,4 +1,5 @@
-"""Opening a run folder runs no code: checkpoints load with `weights_only=True`, a pickled callable is refused."""
+"""Opening a run folder runs no code: checkpoints load with `weights_only=True`, a pickled callable is
+refused."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Both simulators, set up by `fluorogate.bench.cosim.simulators`, run a real cocotb test on the smoke core."""
+"""Both simulators, set up by `fluorogate.bench.cosim.simulators`, run a real cocotb test on the smoke
+core."""
 
 from __future__ import annotations
 

@@ -267,7 +267,8 @@ def test_board_top_drives_and_checks_four_lanes_of_a_generated_core(tmp_path):
     # The checksum latched at frame k's first beat is frame k-1's (the first one: nothing received yet).
     assert got[1:] == want
     assert len(set(want)) == len(want)
-    # A core that swapped two lanes would be caught: the same frames with lanes 0 and 3 exchanged sum differently.
+    # A core that swapped two lanes would be caught: the same frames with lanes 0 and 3 exchanged sum
+    # differently.
     assert _lanes_model(graph, _swap_lanes(frames, 0, 3, 16), lanes, 16, rep["out_bits"]) != want
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -81,7 +82,8 @@ def test_smoke_core_bitstream_end_to_end(tmp_path, capsys):
 
 def test_smoke_core_gowin_bitstream_end_to_end(tmp_path, capsys):
     """The Gowin flow in CI time (synth_gowin 2 s, nextpnr-himbaechel ~30 s, gowin_pack ~15 s; a first run
-    compiles nextpnr's WebAssembly, a few minutes once): Tang Nano 20K, rPLL from gowin_pll, a .fs bitstream."""
+    compiles nextpnr's WebAssembly, a few minutes once): Tang Nano 20K, rPLL from gowin_pll, a .fs
+    bitstream."""
     out = tmp_path / "build"
     assert main(["build", str(SMOKE), "--board", "tangnano20k", "--out", str(out), "--frame", "16", "8"]) == 0
     assert "smoke_box3x3 on tangnano20k" in capsys.readouterr().out
@@ -121,7 +123,7 @@ def test_failed_build_keeps_its_folder_for_the_logs(tmp_path):
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.*"))
 
 
-def test_a_tool_killed_by_sigbus_runs_once_more(tmp_path, monkeypatch):
+def test_a_tool_killed_by_sigbus_runs_once_more(tmp_path, monkeypatch, caplog):
     """YoWASP's cache rewritten under a running tool kills it with SIGBUS; the build reruns it once, and a
     second SIGBUS (or any other failure) is an error as before."""
     from fluorogate.errors import UserError
@@ -141,7 +143,9 @@ def test_a_tool_killed_by_sigbus_runs_once_more(tmp_path, monkeypatch):
     state = BuildState(BuildConfig(sources=[SMOKE], core="smoke_box3x3"), get_board("ulx3s-85f"), tmp_path)
     marker = tmp_path / "count"
     marker.write_text("1")
-    assert "finished cache" in run_tool(state, "fg-fake-tool", [str(marker)], "tool.log")
+    with caplog.at_level(logging.WARNING, logger="fluorogate.firmware.build"):
+        assert "finished cache" in run_tool(state, "fg-fake-tool", [str(marker)], "tool.log")
+    assert "fg-fake-tool died of SIGBUS" in caplog.text and "running it again" in caplog.text
     marker.write_text("2")
     with pytest.raises(UserError, match=r"fg-fake-tool failed \(exit -7\)"):
         run_tool(state, "fg-fake-tool", [str(marker)], "tool.log")

@@ -1,6 +1,6 @@
 """The generated design with the peak finder behind the network (`RtlConfig(peaks=...)`): camera frames
-in, localization words out, through `simulate_graph(..., peaks=)` (bench `bench/cosim/tb/locs_tb.py`) against the
-integer reference + `quantize.peaks`, with input gaps and backpressure. Default: a small 2x graph
+in, localization words out, through `simulate_graph(..., peaks=)` (bench `bench/cosim/tb/locs_tb.py`) against
+the integer reference + `quantize.peaks`, with input gaps and backpressure. Default: a small 2x graph
 (random weights: dense peaks); slow: the shipped smlm network on simulated SMLM frames, with the
 latency of each frame's list."""
 

@@ -37,7 +37,8 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def build(run_dir):
-    """`fluorogate finn RUN --size 32 32 --check-size 16 16 [--synth]`: folder, exit code, --synth?, stderr."""
+    """`fluorogate finn RUN --size 32 32 --check-size 16 16 [--synth]`: folder, exit code, --synth?,
+    stderr."""
     out = run_dir / "finn"
     argv = [
         "finn",
@@ -144,10 +145,10 @@ def test_synth_without_vivado_is_one_clear_line(build):
 
 @pytest.mark.integration
 def test_generated_rtl_layers_lint_clean(build):
+    from finn_lint import lint_accelerator
     from qonnx.core.modelwrapper import ModelWrapper
 
     from fluorogate.hls.finn.env import finn_steps
-    from fluorogate.hls.finn.lint import lint_accelerator
 
     out, _, _, _ = build
     finn_steps(out / "codegen")
@@ -382,8 +383,9 @@ def test_standalone_thresholds_rtl_mvau(tmp_path):
 
     Every generated RTL layer lints clean but the RTL MVAU's upstream add_multi.sv (see above).
     """
+    from finn_lint import lint_accelerator
+
     from fluorogate.hls.finn.flow import FinnConfig, build_finn
-    from fluorogate.hls.finn.lint import lint_accelerator
     from fluorogate.quantize.from_qonnx import build_integer_graph
 
     _, path = exported(ModelConfig(rounding="half_up", channels=4), tmp_path)

@@ -133,7 +133,8 @@ def test_struct_mask_overwrites_the_line_around_each_blind_spot(axis):
 
 
 def test_plain_n2v_is_unchanged():
-    """`neighbour` without a struct mask is the original `blind_spot`: recorded N2V runs retrain identically."""
+    """`neighbour` without a struct mask is the original `blind_spot`: recorded N2V runs retrain
+    identically."""
     from fluorogate.models.data import blind_spot
 
     x = _batch(2)

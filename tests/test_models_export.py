@@ -90,7 +90,7 @@ def test_float_onnx_matches_torch_at_another_frame_size(tmp_path):
 
 
 def test_default_denoiser_fits_the_mac_budget():
-    from fluorogate.models.nets import macs_per_pixel
+    from net_costs import macs_per_pixel
 
     assert macs_per_pixel(ModelConfig()) <= 1500
 

@@ -1,5 +1,6 @@
 """`fluorogate import`: a QONNX file written by Brevitas's own export (a model outside `models/nets`) becomes
-a run folder that every later stage takes; what the hardware cannot do is refused at import, naming the node."""
+a run folder that every later stage takes; what the hardware cannot do is refused at import, naming the
+node."""
 
 from __future__ import annotations
 
@@ -338,7 +339,8 @@ def test_half_up_rounding_of_negative_values_is_refused(tmp_path):
 
 @pytest.mark.integration
 def test_bench_fpga_section_streams_codes_for_a_model_without_a_camera(tmp_path):
-    """An imported model without a camera front end: the RTL bench streams random input codes (signed here)."""
+    """An imported model without a camera front end: the RTL bench streams random input codes (signed
+    here)."""
     from fluorogate.bench.run import BenchConfig, run_bench
 
     spec = ZooSpec(

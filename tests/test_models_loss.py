@@ -1,4 +1,5 @@
-"""`TrainConfig.loss`: "psnr" weighs a dim and a bright batch alike (the per-level PSNR target), "mse" by brightness."""
+"""`TrainConfig.loss`: "psnr" weighs a dim and a bright batch alike (the per-level PSNR target), "mse" by
+brightness."""
 
 from __future__ import annotations
 

@@ -68,9 +68,10 @@ def test_wiener_sim_beats_widefield_on_beads_fwhm_frc_and_psnr():
 
 def test_sim3_registry_entry_and_network_shape():
     import torch
+    from net_costs import macs_per_pixel
 
     from fluorogate.models import ModelConfig
-    from fluorogate.models.nets import Sim3Net, build_model, macs_per_pixel
+    from fluorogate.models.nets import Sim3Net, build_model
 
     cfg = ModelConfig(task="sim3")
     assert (cfg.layers, cfg.spec.in_channels, cfg.spec.scale) == (5, 3, 2)

@@ -4,9 +4,10 @@ localization evaluation (fit baseline, float, QAT through the integer peak finde
 import numpy as np
 import pytest
 import torch
+from net_costs import macs_per_pixel
 
 from fluorogate.models.config import ModelConfig, RunConfig, TrainConfig
-from fluorogate.models.nets import build_model, macs_per_pixel
+from fluorogate.models.nets import build_model
 from fluorogate.models.tasks import get_task
 from fluorogate.quantize.camera import choose_conversion
 from fluorogate.sim.camera import get_preset

@@ -36,8 +36,8 @@ def _adu_frames(n: int, seed: int) -> list[np.ndarray]:
 @pytest.mark.parametrize("rounding", ["half_even", "half_up"])
 @pytest.mark.parametrize("name", list(GRAPHS))
 def test_stream_equals_whole_frame(name, rounding, engine):
-    """The row pipeline ("spec": line buffers, row windows) and the fast whole frame's rows ("fast"), streamed,
-    against the fast whole-frame reference."""
+    """The row pipeline ("spec": line buffers, row windows) and the fast whole frame's rows ("fast"),
+    streamed, against the fast whole-frame reference."""
     graph = GRAPHS[name](rounding)
     factor = 2 if name == "sr" else 1
     frames = _adu_frames(2, seed=len(name))

@@ -30,7 +30,8 @@ def _outlier_weights(model: torch.nn.Module) -> None:
 
 @pytest.mark.parametrize("weight_scale, exp, top_code", [("max", -3, 6), ("mse", -4, 7)])
 def test_scale_rule_on_an_outlier(weight_scale, exp, top_code):
-    """max: the outlier (code 6) leaves most weights on -1, 0, +1; mse: a 2x finer grid, the outlier saturates."""
+    """max: the outlier (code 6) leaves most weights on -1, 0, +1; mse: a 2x finer grid, the outlier
+    saturates."""
     model = build_model(ModelConfig(weight_scale=weight_scale), quant=True)
     _outlier_weights(model)
     model.train()
@@ -53,7 +54,8 @@ def test_mse_scale_is_saved_and_reloaded():
 
 
 def test_mse_twin_exports_bit_exact(tmp_path):
-    """half_up: the rounding whose Quant nodes differ most between Brevitas and QONNX (docs/quantization.md)."""
+    """half_up: the rounding whose Quant nodes differ most between Brevitas and QONNX
+    (docs/quantization.md)."""
     cfg = ModelConfig(weight_scale="mse", rounding="half_up", out_extra_bits=2)
     model, path = exported(cfg, tmp_path, seed=2)
     graph = build_integer_graph(path)
@@ -70,8 +72,9 @@ def test_mse_twin_exports_bit_exact(tmp_path):
 
 @pytest.mark.parametrize("photons", [10.0, 20.0])
 def test_shipped_c12_mse_qat_stays_near_its_float_twin(photons):
-    """The shipped 12-channel MSE-scale model: 0.3 dB target measured on eval's set (docs/models.md); on 3 fresh
-    64x64 frames the gap was 0.28 dB at 20 ph, so 0.5 dB here (the default max-scale model: 0.7-0.8 dB)."""
+    """The shipped 12-channel MSE-scale model: 0.3 dB target measured on eval's set (docs/models.md); on 3
+    fresh 64x64 frames the gap was 0.28 dB at 20 ph, so 0.5 dB here (the default max-scale model: 0.7-0.8
+    dB)."""
     from fluorogate.models.evaluate import run_network
     from fluorogate.models.metrics import psnr
     from fluorogate.models.shipped import default_config, load_default

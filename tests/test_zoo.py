@@ -305,7 +305,8 @@ def test_many_foreign_models_on_every_back_end(spec, tmp_path_factory):
 
 def test_hls4ml_refuses_a_graph_without_conv_or_pool_naming_the_node(tmp_path_factory):
     """Without a conv or pool the graph stays channels-first, which hls4ml 1.3 builds for the wrong layout
-    (a Resize's stream width, the frame's shape, a multi-channel input's Transpose): refused, naming a node."""
+    (a Resize's stream width, the frame's shape, a multi-channel input's Transpose): refused, naming a
+    node."""
     from fluorogate.hls.hls4ml.prepare import prepare_qonnx
 
     for ops, channels, node in (

@@ -15,9 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "cosim",
         help="stream a movie's whole frames through the RTL (or hls4ml C-sim), compare every pixel",
-        description="Stream the camera frames of a TIFF/OME-TIFF movie (raw ADU) through the model's generated "
-        "RTL in a simulator (Verilator where installed, else Icarus) or through the hls4ml C-sim, and "
-        "compare every output pixel with the integer reference. Writes cosim.json, cosim.md and, when "
+        description="Stream the camera frames of a TIFF/OME-TIFF movie (raw ADU) through the model's "
+        "generated RTL in a simulator (Verilator where installed, else Icarus) or through the hls4ml C-sim, "
+        "and compare every output pixel with the integer reference. Writes cosim.json, cosim.md and, when "
         "a pixel differs, mismatch.png; on a mismatch the first bad frame is simulated again with every "
         "stage's output tapped to name the first stage that differs. Exit status 1 on any mismatch or "
         "error flag.",
@@ -107,8 +107,8 @@ def _cosim(args: argparse.Namespace) -> int:
     frames, numbers = read_frames(args.input, args.frames)
     n_out = len(frames) // run.graph.input.channels
     print(
-        f"{args.input}: {len(frames)} frame(s) of {frames.shape[2]}x{frames.shape[1]} through the {cfg.backend} "
-        f"back end of {run.name} (a first run builds the simulation: about a minute)",
+        f"{args.input}: {len(frames)} frame(s) of {frames.shape[2]}x{frames.shape[1]} through the "
+        f"{cfg.backend} back end of {run.name} (a first run builds the simulation: about a minute)",
         flush=True,
     )
     with tqdm(total=n_out, unit="frame", desc="cosim") as bar:

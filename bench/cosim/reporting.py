@@ -138,7 +138,8 @@ def markdown(report: CosimReport) -> str:
         text += [
             f"## Node-wise check of frame {r.localization.frame}",
             "",
-            "Every stage's output stream, tapped in the RTL, against the reference's tensor (pipeline order).",
+            "Every stage's output stream, tapped in the RTL, against the reference's tensor "
+            "(pipeline order).",
             "",
             "| stage | nodes | tensor | values | differing | first difference |",
             "|---|---|---|---|---|---|",

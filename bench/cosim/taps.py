@@ -84,11 +84,13 @@ def taps_verilog(taps: list[Tap]) -> str:
             f"reg [63:0] tap_beat{k} = 0;",
             f"reg [8*1024-1:0] tap_path{k};",
             "initial begin",
-            f'    if (!$value$plusargs("fg_tap{k}=%s", tap_path{k})) $fatal(1, "fg_taps: +fg_tap{k}=PATH missing");',
+            f'    if (!$value$plusargs("fg_tap{k}=%s", tap_path{k})) $fatal(1, "fg_taps: +fg_tap{k}=PATH '
+            'missing");',
             f'    fd_tap{k} = $fopen(tap_path{k}, "wb");',
             "end",
             f"always @(posedge clk) if (!rst && !done && {sig}_valid && {sig}_ready) begin",
-            f"    if (tap_beat{k} >= tap_frame * {t.frame_beats} && tap_beat{k} < (tap_frame + 1) * {t.frame_beats})",
+            f"    if (tap_beat{k} >= tap_frame * {t.frame_beats} && tap_beat{k} < (tap_frame + 1) * "
+            f"{t.frame_beats})",
             f'        $fwrite(fd_tap{k}, "%u", {data});',
             f"    tap_beat{k} <= tap_beat{k} + 1;",
             "end",

@@ -238,7 +238,8 @@ class StageBuilder:
         body = [
             f"    localparam integer DEPTH = {self.depth};",
             f"    reg [{nw - 1}:0] occ;",
-            "    reg credit_ok;  // == occ < DEPTH, registered: every in_ready/tready is then a gate or two off FFs",
+            "    reg credit_ok;  // == occ < DEPTH, registered: every in_ready/tready is then a gate or two "
+            "off FFs",
             "    wire pop = out_valid && out_ready;",
             f"    wire [{nw - 1}:0] occ_next = occ + emit_fire - pop;",
             "    wire emit_fire, fv;",
@@ -267,7 +268,8 @@ class StageBuilder:
             "        credit_ok <= rst || (emit_fire && !pop ? occ < DEPTH - 1 : pop || occ < DEPTH);",
             "    end",
             f"    fg_fifo #(.DW({n * fo.width}), .DEPTH(DEPTH)) q (.clk(clk), .rst(rst), .in_data(pr), "
-            f".in_valid(vp[{d - 1}]), .in_ready(), .out_data(out_data), .out_valid(out_valid), .out_ready(out_ready));",
+            f".in_valid(vp[{d - 1}]), .in_ready(), .out_data(out_data), .out_valid(out_valid), "
+            ".out_ready(out_ready));",
         ]
         head = f"// Stage {st.name}: {st.head.op} {st.head.name}" + "".join(
             f" -> {n.op} {n.name}" for n in st.post

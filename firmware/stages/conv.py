@@ -105,8 +105,8 @@ class ConvStage(StageBuilder):
         return [
             f"    wire [{n * self.taps * fin.width - 1}:0] xr0;",
             f"    {module} win (.clk(clk), "
-            ".rst(rst), .in_data(in0_data), .in_valid(in0_valid), .in_ready(in0_ready), .credit_ok(credit_ok), "
-            ".emit_fire(emit_fire), .out_valid(fv), .out_win(xr0));",
+            ".rst(rst), .in_data(in0_data), .in_valid(in0_valid), .in_ready(in0_ready), "
+            ".credit_ok(credit_ok), .emit_fire(emit_fire), .out_valid(fv), .out_win(xr0));",
         ]
 
     def static_sources(self) -> list[Path]:

@@ -63,7 +63,8 @@ class stream_base {
     static std::vector<stream_base *> &registry() { static std::vector<stream_base *> r; return r; }
     [[noreturn]] static void deadlock(const std::string &who) {
         std::lock_guard<std::mutex> g(registry_lock());
-        std::fprintf(stderr, "DEADLOCK: no stream moved for %d s (%s); stream fill levels:\n", fg_watchdog_s(), who.c_str());
+        std::fprintf(stderr, "DEADLOCK: no stream moved for %d s (%s); stream fill levels:\n",
+                     fg_watchdog_s(), who.c_str());
         for (auto *s : registry()) s->report();
         std::fflush(stderr);
         std::_Exit(3);
@@ -114,7 +115,8 @@ template <typename T> class stream : public stream_base {
     void read(T &v) { v = read(); }
     void write(const T &v) {
         std::unique_lock<std::mutex> l(_m);
-        if (!_cv.wait_for(l, std::chrono::seconds(fg_watchdog_s()), [&] { return !_depth || _data.size() < _depth; })) {
+        auto has_room = [&] { return !_depth || _data.size() < _depth; };
+        if (!_cv.wait_for(l, std::chrono::seconds(fg_watchdog_s()), has_room)) {
             l.unlock();
             deadlock("writer of " + _name + " waiting on a full stream");
         }

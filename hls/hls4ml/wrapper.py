@@ -4,8 +4,8 @@
 
 - `in`: one pixel per beat, raw camera ADU in `tdata` (or, for an IR without a camera conversion,
   the input codes themselves, two's complement if the input quantizer is signed; a C-channel input,
-  e.g. sim3's 3 frames, packs channel c at bits [c*bits, (c+1)*bits)), `tuser` on the first pixel of a frame, `tlast`
-  on the last pixel of each line (Xilinx AXI4-Stream video, UG934). Beats before a `tuser` are
+  e.g. sim3's 3 frames, packs channel c at bits [c*bits, (c+1)*bits)), `tuser` on the first pixel of a frame,
+  `tlast` on the last pixel of each line (Xilinx AXI4-Stream video, UG934). Beats before a `tuser` are
   dropped, so the IP locks onto the next frame start after a reset or a broken frame.
 - the camera conversion of the IR (`sat(round_shift(adu - offset, shift))`, the graph's rounding) in
   integer C++, then the network's `input_t` stream (the codes' bits written into the ap_fixed);
@@ -73,7 +73,8 @@ static void fg_read_frame(hls::stream<fg_in_beat_t> &in, hls::stream<input_t> &n
         input_t px;
         for (int c = 0; c < FG_IN_C; c++) {{  // one camera frame per input channel (sim3: 3)
             #pragma HLS UNROLL
-            long long raw = (long long)beat.data.range(c * FG_DATA_BITS + FG_DATA_BITS - 1, c * FG_DATA_BITS).to_uint64();
+            long long raw =
+                (long long)beat.data.range(c * FG_DATA_BITS + FG_DATA_BITS - 1, c * FG_DATA_BITS).to_uint64();
             if (FG_DATA_SIGNED && ((raw >> (FG_DATA_BITS - 1)) & 1)) raw -= 1LL << FG_DATA_BITS;
             long long code = fg_round_shift(raw - FG_OFFSET, FG_SHIFT);
             if (code < FG_CODE_MIN) code = FG_CODE_MIN;
@@ -93,7 +94,8 @@ static void fg_write_frame(hls::stream<result_t> &net_out, hls::stream<fg_out_be
             beat.data = 0;
             for (int c = 0; c < FG_OUT_C; c++) {{
                 #pragma HLS UNROLL
-                beat.data.range(c * FG_OUT_BITS + FG_OUT_BITS - 1, c * FG_OUT_BITS) = px[c].range(FG_OUT_BITS - 1, 0);
+                beat.data.range(c * FG_OUT_BITS + FG_OUT_BITS - 1, c * FG_OUT_BITS) =
+                    px[c].range(FG_OUT_BITS - 1, 0);
             }}
             beat.keep = -1;
             beat.strb = -1;
@@ -200,7 +202,8 @@ open_solution -reset solution1{flow}
 set_part {{{part}}}
 create_clock -period {clock} -name default
 csynth_design
-export_design -format ip_catalog -vendor fluorogate.org -library hls -version 1.0 -display_name "{project} camera filter"
+export_design -format ip_catalog -vendor fluorogate.org -library hls -version 1.0 \\
+    -display_name "{project} camera filter"
 exit
 """
 

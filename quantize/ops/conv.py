@@ -81,8 +81,8 @@ class WindowConv(OpNode):
         return (w * x.magnitude).sum(axis=1)
 
     def accumulator_bound(self, ins: list[TensorRange]) -> int:
-        """`max over channels of sum|w| * max|x| + |b|`: every partial sum of `b + sum(w_i * x_i)` stays within
-        it, whatever order a BLAS kernel (or an adder tree) adds in."""
+        """`max over channels of sum|w| * max|x| + |b|`: every partial sum of `b + sum(w_i * x_i)` stays
+        within it, whatever order a BLAS kernel (or an adder tree) adds in."""
         return int(max(self.product_bounds(ins[0]) + np.abs(self._bias())))
 
     def widest_operand(self, ins: list[TensorRange], out: TensorRange) -> int:

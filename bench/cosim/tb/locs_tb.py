@@ -1,6 +1,6 @@
 """cocotb bench of a generated design with the peak finder (`RtlConfig(peaks=...)`), run by
-`fluorogate.bench.cosim.cocotb_run.run_locs_test`: camera frames in (one lane, tuser/tlast, random valid gaps),
-localization words out (random backpressure), checked against the integer reference's output codes
+`fluorogate.bench.cosim.cocotb_run.run_locs_test`: camera frames in (one lane, tuser/tlast, random valid
+gaps), localization words out (random backpressure), checked against the integer reference's output codes
 through `quantize.peaks.compare_stream`; tuser on each frame's first word, the frame counters, the
 front end's error flags and `loc_dropped` == 0 (the sink here keeps up on average). Writes
 StreamResult's fields to FG_TB_RESULT (a failed check as a `mismatches` entry), then fails the test."""

