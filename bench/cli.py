@@ -123,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--address",
         default=None,
         help="join this Ray cluster (HOST:6379 from a cluster node, or ray://HOST:10001) instead of "
-        "starting a local one on 127.0.0.1; see docs/bench.md for its authentication",
+        "starting a local one on 127.0.0.1; see docs/sweep.md for its authentication",
     )
     p.add_argument(
         "--resources",

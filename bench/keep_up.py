@@ -2,7 +2,7 @@
 
 Each task names the camera modes it is used with (`TaskSpec.cameras`, names of `sim.camera.CAMERA_MODES`): the
 denoiser the full-frame sCMOS modes, sr2x and sim3 an sCMOS sub-array, smlm an EMCCD. Where the numbers
-come from and how sure they are: docs/tasks.md, "Cameras per task".
+come from and how sure they are: docs/tasks.md, "Cameras and hardware per task".
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--input-shift",
         type=int,
-        help="with --data: right shift of ADU to input codes (default: from the frames' 99.99th percentile)",
+        help="with --data: right shift of ADU to input codes (default: the smallest that clips no pixel)",
     )
     p.add_argument(
         "--init", help="start from this finished run's float weights (or 'shipped': the shipped model)"

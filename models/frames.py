@@ -158,7 +158,7 @@ def frames_conversion(
 ) -> CameraConversion:
     """The ADU -> code conversion for these frames (see the module docstring): offset = camera offset
     minus the pedestal; shift given, or the smallest that fits the brightest pixel of the frames into `bits`
-    codes (`models.clipping.no_clip_shift`: a percentile clipped the spots of a sparse movie)."""
+    codes (`quantize.clipping.no_clip_shift`: a percentile clipped the spots of a sparse movie)."""
     pedestal = max(1, math.ceil(pedestal_sigmas * settings["read_noise_e"] * settings["gain_adu_per_e"]))
     offset = round(settings["camera_offset_adu"]) - pedestal
     if shift is None:
