@@ -41,7 +41,7 @@ class StageResources(BaseModel):
 
 def default_resources() -> dict[str, StageResources]:
     """One CPU each (training runs one torch thread, yosys and nextpnr one thread); memory from peak RSS
-    measured here with headroom (docs/sweep.md, "Peak RSS"): nextpnr on a camera-wide design is the big one."""
+    measured here with headroom (docs/sweep.md, "Peak RSS"): nextpnr on a camera-wide design is the most."""
     return {
         "train": StageResources(memory_gb=2),
         "export": StageResources(memory_gb=1),
