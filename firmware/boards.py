@@ -152,6 +152,11 @@ class Board(BaseModel):
         return BOARDS_DIR / self.constraints
 
 
+# The GW5A parts here (GW5A-25A, GW5AST-138C) have no distributed RAM (SSRAM) sites: nextpnr-himbaechel
+# stops with "no BELs remaining to implement cell type 'RAM16SDP4'" (the stages' small output FIFOs), so
+# yosys keeps those memories in flip-flops (or block RAM) instead.
+GW5A_SYNTH = ("-family", "gw5a", "-nolutram")
+
 BOARDS: dict[str, Board] = {
     "ulx3s-85f": Board(
         name="ulx3s-85f",
@@ -214,7 +219,7 @@ BOARDS: dict[str, Board] = {
         reset_active_low=False,
         leds=1,
         switches=0,
-        synth_args=("-family", "gw5a"),
+        synth_args=GW5A_SYNTH,
         pll=False,
         pack_args=("-d", "GW5A-25A", "--sspi_as_gpio"),
     ),
@@ -234,7 +239,7 @@ BOARDS: dict[str, Board] = {
         leds=6,
         led_active_low=True,
         switches=0,
-        synth_args=("-family", "gw5a"),
+        synth_args=GW5A_SYNTH,
         pll=False,
         pack_args=("-d", "GW5AST-138C"),
     ),

