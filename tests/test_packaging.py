@@ -40,6 +40,8 @@ def test_every_package_folder_is_in_the_wheel():
 def test_the_fast_reference_kernels_ship():
     from fluorogate.quantize.fast.library import SOURCE
 
-    data = _setuptools()["package-data"]
-    package = _package_of(SOURCE.parent, _setuptools()["package-dir"])
-    assert SOURCE.name in data.get(package, []), f"{SOURCE.name} is not package data of {package}"
+    cfg = _setuptools()
+    package = _package_of(SOURCE.parent, cfg["package-dir"])
+    assert SOURCE.name in cfg["package-data"].get(package, []), (
+        f"{SOURCE.name} is not package data of {package}"
+    )
