@@ -148,6 +148,7 @@ def read_build(
         "core": rep.core,
         "fmax_mhz": round(min(c.achieved_mhz for c in rep.clocks), 2),
         "requested_mhz": rep.requested_mhz,
+        "board_clock_mhz": rep.pll_mhz,  # what the board top clocks the core at (PLL, or the oscillator)
         "timing_met": rep.timing_met,
         "core_cells": rep.core_cells,
         "placed": {k: {"used": v.used, "available": v.available} for k, v in rep.resources.items()},
@@ -284,9 +285,28 @@ def fpga_rtl(
             cameras=cameras,
             built=(size, size, out["build"]["lanes"]),
         )
+        _at_board_clock(out["cameras"], cameras, out["build"])
         if graph.input.channels > 1:  # sim3: the camera's frames arrive one after another
             for row, cam in zip(out["cameras"], cameras, strict=True):
                 row["frame_buffer"] = frame_buffer_place(
                     cam, graph.input.channels, graph.input.quant.bits, out["build"]
                 )[1]
     return out
+
+
+def _at_board_clock(rows: list[dict], cameras: tuple[CameraMode, ...], build: dict) -> None:
+    """Where the board top clocks the core below its Fmax (a part without a PLL generator runs from its
+    oscillator: GW5A), a camera the routed core carries may still be too fast for the board as built:
+    say so in the verdict, never only in a footnote."""
+    clock = build.get("board_clock_mhz")
+    if not clock or clock >= build["fmax_mhz"]:
+        return
+    rate = clock * 1e6 * build["lanes"]
+    for row, cam in zip(rows, cameras, strict=True):
+        if row.get("keeps_up"):
+            row["keeps_up_at_board_clock"] = cam.pixel_rate <= rate
+            if not row["keeps_up_at_board_clock"]:
+                row["verdict"] += (
+                    f"; not at the board's own {clock:g} MHz clock ({rate / 1e6:.0f} Mpx/s as built): "
+                    "needs a faster clock into the core"
+                )

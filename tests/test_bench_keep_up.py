@@ -120,3 +120,24 @@ def test_a_four_lane_build_is_judged_at_four_lanes(tmp_path):
     assert built4["keeps_up"] and built4["lanes_needed"] == 4
     built1 = keep_up(105e6, 1.0, cameras=(orca,), built=(2048, 2048, 1))[0]
     assert not built1["keeps_up"] and built1["within_max_lanes"]
+
+
+def test_a_board_clocked_below_the_cores_fmax_is_named_in_the_verdict():
+    """The Tang Mega 138K Pro's 4-lane build routes at 152.8 MHz, but its board top runs the core from the
+    50 MHz oscillator (no GW5A PLL generator): the core keeps up with the ORCA-Flash4.0 V3, the board as
+    built (200 Mpx/s) does not, and the verdict says so; a PLL at 110 MHz would carry it."""
+    from fluorogate.bench.fpga import _at_board_clock
+
+    orca, cxp = FULL_FRAME_MODES[0], FULL_FRAME_MODES[1]
+
+    def judged(board_clock):
+        rows = keep_up(152.81e6, 1.0, cameras=(orca, cxp), built=(2048, 2048, 4))
+        _at_board_clock(rows, (orca, cxp), {"fmax_mhz": 152.81, "board_clock_mhz": board_clock, "lanes": 4})
+        return rows
+
+    slow = judged(50.0)
+    assert all(r["keeps_up"] and r["keeps_up_at_board_clock"] is False for r in slow)
+    assert "not at the board's own 50 MHz clock (200 Mpx/s as built)" in slow[0]["verdict"]
+    fast = judged(110.0)
+    assert fast[0]["keeps_up_at_board_clock"] and fast[0]["verdict"] == "yes: the built 4 lane(s) carry it"
+    assert all("keeps_up_at_board_clock" not in r for r in judged(152.81))
