@@ -132,9 +132,10 @@ def da4ml_kernel(
 
 def _without_input_register(core: str) -> str:
     """da4ml's pipeline registers its input; every kernel's `x` is a flip-flop already (the window's output
-    register, or the stage front's), so that register only delayed the same bits a cycle: 4 lanes x 9 taps
-    x 8 channels x 8 bits = 2,304 flip-flops per 3x3 stage, 7,488 in the 4-lane default denoiser (17 % of
-    its flip-flops). The first stage's logic now starts at the window's register, as the MAC form does."""
+    register, or the stage front's), so that register only delayed the same bits a cycle: placed, the
+    4-lane default denoiser has 39,369 flip-flops without it, 43,109 with it (yosys had merged some of the
+    copies), the one-lane core 11,886 instead of 13,754. The first stage's logic now starts at the window's
+    register, as the MAC form's products do."""
     decl = re.search(r"^( *)reg (\[\d+:0\]) stage0_inp;$", core, re.M)
     load = re.search(r"^ *stage0_inp <= model_inp;\n", core, re.M)
     if not (decl and load):
