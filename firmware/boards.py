@@ -143,7 +143,9 @@ class Board(BaseModel):
         ge=0
     )  # 0: show status, 1: input gaps, 2: backpressure, 3: clear; absent ones are off
     synth_args: tuple[str, ...] = ()  # extra synthesis options of this part (Gowin: '-family gw5a')
-    pll: bool = True  # False: no PLL generator for this part; the core runs from the oscillator
+    # How the core clock is made: the family's PLL generator ('generator'), fluorogate's own GW5A PLLA
+    # writer ('plla': apycula's gowin_pll has no GW5A PLL), or none: the core runs from the oscillator.
+    pll: Literal["generator", "plla", "none"] = "generator"
     pll_args: tuple[str, ...] = ()  # the part for the PLL generator (gowin_pll -d)
     pack_args: tuple[str, ...] = ()  # the packer's options for this part (gowin_pack -d GW2A-18C)
 
@@ -204,9 +206,8 @@ BOARDS: dict[str, Board] = {
         pack_args=("-d", "GW2A-18C"),
     ),
     # Sipeed Tang Primer 25K (GW5A-25A) on its dock: 50 MHz on E2, the dock's key on H11 resets (pulled down),
-    # one LED (L6). gowin_pll has no GW5A PLL (PLLA), so the core runs from the 50 MHz oscillator; Fmax
-    # is still nextpnr's for --freq. gowin_pack always packs the GW5A-25A's SSPI pins as GPIO, so nextpnr
-    # must too.
+    # one LED (L6); the core clock from a PLLA. gowin_pack always packs the GW5A-25A's SSPI pins as GPIO,
+    # so nextpnr must too.
     "primer25k": Board(
         name="primer25k",
         family=GOWIN,
@@ -220,12 +221,13 @@ BOARDS: dict[str, Board] = {
         leds=1,
         switches=0,
         synth_args=GW5A_SYNTH,
-        pll=False,
+        pll="plla",
         pack_args=("-d", "GW5A-25A", "--sspi_as_gpio"),
     ),
     # Sipeed Tang Mega 138K Pro (GW5AST-138C, 138k LUT4): 50 MHz on P16, key U4 resets, six LEDs lit low
     # (J14 R26 L20 M25 N21 N23); pins as in LiteX-Boards' platform for the board. No switches used (the dock's
-    # four buttons are not wired to the self-test); no PLL generator for GW5A, so the core runs at 50 MHz.
+    # four buttons are not wired to the self-test). No PLL: this nextpnr-himbaechel has no PLLA bel for the
+    # GW5AST-138C ("no BELs remaining to implement cell type 'PLLA'"), so the core runs at 50 MHz.
     "mega138kpro": Board(
         name="mega138kpro",
         family=GOWIN,
@@ -240,7 +242,7 @@ BOARDS: dict[str, Board] = {
         led_active_low=True,
         switches=0,
         synth_args=GW5A_SYNTH,
-        pll=False,
+        pll="none",
         pack_args=("-d", "GW5AST-138C"),
     ),
 }

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from fluorogate.errors import MissingToolError, UserError
 from fluorogate.firmware.board_top import PLL_NAME, SELFTEST_RTL, TOP_NAME, board_top_verilog, read_core_ports
 from fluorogate.firmware.boards import Board, get_board
+from fluorogate.firmware.gowin_plla import plla_setting, plla_verilog
 from fluorogate.firmware.reports import (
     BuildReport,
     combine_resources,
@@ -166,15 +167,20 @@ def step_board_top(state: BuildState) -> None:
     text = board_top_verilog(core, state.board, state.cfg.line_beats, state.cfg.lines)
     (state.folder / f"{TOP_NAME}.v").write_text(text)
     fam, board = state.board.family, state.board
-    if not board.pll:  # no PLL generator for this part: the core runs from the oscillator
+    if board.pll == "none":  # the core runs from the oscillator
         in_port, out_port, locked = fam.pll_ports
         (state.folder / f"{PLL_NAME}.v").write_text(
-            f"// {board.name}: no PLL generator for {board.part}; the core runs from the "
-            f"{board.osc_mhz:g} MHz oscillator.\n"
+            f"// {board.name}: no PLL; the core runs from the {board.osc_mhz:g} MHz oscillator.\n"
             f"module {PLL_NAME} (input wire {in_port}, output wire {out_port}, output wire {locked});\n"
             f"    assign {out_port} = {in_port};\n    assign {locked} = 1'b1;\nendmodule\n"
         )
         state.pll_mhz = board.osc_mhz
+        return
+    if board.pll == "plla":  # GW5A: written here, no generator tool
+        setting = plla_setting(board.osc_mhz, state.cfg.freq_mhz)
+        text = plla_verilog(PLL_NAME, fam.pll_ports, setting, board.part)
+        (state.folder / f"{PLL_NAME}.v").write_text(text)
+        state.pll_mhz = setting.fout_mhz
         return
     out = run_tool(
         state,

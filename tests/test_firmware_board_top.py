@@ -283,7 +283,7 @@ def _swap_lanes(frames: np.ndarray, a: int, b: int, bits: int) -> np.ndarray:
     return out
 
 
-def test_gowin_boards_leds_low_fewer_switches_and_no_pll():
+def test_gowin_boards_leds_low_and_fewer_switches():
     nano = board_top_verilog(GENERATED_LIKE, get_board("tangnano20k"), 64, 32)
     assert "input  wire [0:0] sw," in nano and "assign led = ~led_r;" in nano  # LEDs lit low
     assert ".gaps(1'b0)" in nano and ".backpressure(1'b0)" in nano and ".clear_errors(1'b0)" in nano

@@ -171,13 +171,13 @@ def test_router_and_placer_options_reach_nextpnr(tmp_path, monkeypatch):
     assert seen["pnr_args"] == ["--router", "router1", "--placer", "heap"]  # nextpnr's own defaults, named
 
 
-def test_board_without_pll_generator_runs_from_its_oscillator(tmp_path):
-    """GW5A boards: gowin_pll has no PLLA, so the board top's fg_pll passes the oscillator through (no tool
-    call) and the report's PLL frequency is the oscillator's."""
+def test_board_without_pll_runs_from_its_oscillator(tmp_path):
+    """Mega 138K Pro: nextpnr has no PLLA bel for the GW5AST-138C, so the board top's fg_pll passes the
+    oscillator through (no tool call) and the report's PLL frequency is the oscillator's."""
     from fluorogate.firmware.boards import get_board
     from fluorogate.firmware.build import BuildConfig, BuildState, step_board_top, step_copy_sources
 
-    board = get_board("primer25k")
+    board = get_board("mega138kpro")
     state = BuildState(
         cfg=BuildConfig(sources=[SMOKE], core="smoke_box3x3", board=board.name), board=board, folder=tmp_path
     )
@@ -190,6 +190,22 @@ def test_board_without_pll_generator_runs_from_its_oscillator(tmp_path):
         "fg_pll pll (.clock_in(clk_50mhz), .clock_out(clk), .locked(locked));"
         in (tmp_path / "fg_board_top.v").read_text()
     )
+
+
+def test_gw5a_plla_clocks_the_core_through_nextpnr_and_gowin_pack(tmp_path, capsys):
+    """Primer 25K: the PLLA written by firmware/gowin_plla.py is placed by nextpnr (one of the GW5A-25A's
+    six), its output is the clock nextpnr times, and gowin_pack encodes it into the .fs (~10 s)."""
+    out = tmp_path / "build"
+    args = ["--board", "primer25k", "--out", str(out), "--frame", "16", "8", "--freq", "110"]
+    assert main(["build", str(SMOKE), *args]) == 0
+    assert "smoke_box3x3 on primer25k" in capsys.readouterr().out
+    rep = json.loads((out / "build_report.json").read_text())
+    assert rep["pll_mhz"] == 110 and rep["resources"]["PLLA"] == {"used": 1, "available": 6}
+    (clk,) = rep["clocks"]
+    assert clk["net"] == "clk" and clk["constraint_mhz"] == 110 and rep["timing_met"]
+    assert "MDIV_SEL(22)" in (out / "fg_pll.v").read_text()  # 50 MHz x 22 = VCO 1100 MHz, / 10
+    fs = (out / "fg_board_top.fs").read_text().splitlines()
+    assert len(fs) > 1000 and all(set(line) <= {"0", "1"} for line in fs)
 
 
 # A stream core whose only memory is a 16-word FIFO read asynchronously: what yosys maps to distributed
