@@ -152,7 +152,7 @@ def test_a_tool_killed_by_sigbus_runs_once_more(tmp_path, monkeypatch, caplog):
 
 
 @pytest.mark.integration
-def test_router_and_placer_options_reach_nextpnr(tmp_path, monkeypatch):
+def test_router_and_placer_options_reach_nextpnr(tmp_path, monkeypatch, capsys):
     import fluorogate.firmware.build as build
 
     seen = {}
@@ -169,6 +169,14 @@ def test_router_and_placer_options_reach_nextpnr(tmp_path, monkeypatch):
     assert seen["pnr_args"] == ["--router", "router2", "--placer", "static"]
     assert main(["build", str(SMOKE), "--out", str(tmp_path / "b")]) == 2
     assert seen["pnr_args"] == ["--router", "router1", "--placer", "heap"]  # nextpnr's own defaults, named
+    out = ["--out", str(tmp_path / "b")]
+    assert main(["build", str(SMOKE), *out, "--router", "router2", "--heap-density", "0.7"]) == 2
+    assert seen["pnr_args"] == ["--router", "router2", "--placer", "heap", "--placer-heap-beta", "0.7"]
+    seen.clear()
+    assert main(["build", str(SMOKE), *out, "--placer", "static", "--heap-density", "0.7"]) == 2
+    assert "--heap-density is the heap placer's; --placer is static" in capsys.readouterr().err
+    assert main(["build", str(SMOKE), *out, "--heap-density", "0.1"]) == 2
+    assert "give a density from 0.3 to 1.0" in capsys.readouterr().err and not seen
 
 
 def test_board_without_pll_runs_from_its_oscillator(tmp_path):
