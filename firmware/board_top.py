@@ -28,7 +28,6 @@ RESET_NAMES = {"rst": True, "reset": True, "rst_n": False, "resetn": False, "are
 AXIS = ("tdata", "tvalid", "tready", "tuser", "tlast")
 TOP_NAME = "fg_board_top"
 PLL_NAME = "fg_pll"
-RESET_COPIES = ("src", "core", "snk")  # the reset's registered copy per end of the self-test
 SELFTEST_RTL = Path(__file__).parent / "rtl" / "board_selftest.v"
 SOURCE_SEED = 0x1F0A7E55  # board_pattern_source's default SEED
 LFSR_TAPS = 0x80200003  # the Galois LFSR of rtl/board_selftest.v
@@ -102,7 +101,7 @@ def board_top_verilog(core: CorePorts, board: Board, line_beats: int, lines: int
     """
     in_bits, out_bits = core.stream_width("s_axis"), core.stream_width("m_axis")
     reset, active_high = core.reset
-    conns = [f".{core.clock}(clk)", f".{reset}({'rst_core' if active_high else '!rst_core'})"]
+    conns = [f".{core.clock}(clk)", f".{reset}({'rst' if active_high else '!rst'})"]
     conns += [f".s_axis_{s}(src_{s})" for s in AXIS] + [f".m_axis_{s}(snk_{s})" for s in AXIS]
     decls, flags, wide = [], [], []
     clear = _switch(board, 3)
@@ -163,10 +162,6 @@ def board_top_verilog(core: CorePorts, board: Board, line_beats: int, lines: int
             "            rst <= 1'b0;",
             "        end",
             "    end",
-            "    // One registered copy of the reset per end, each placed by its loads: at 4 lanes on the",
-            "    // ULX3S 85F the one reset register reached the sink's flip-flops across the die (16 ns).",
-            *(f"    (* keep *) reg rst_{end} = 1'b1;" for end in RESET_COPIES),
-            *(f"    (* keep *) always @(posedge clk) rst_{end} <= rst;" for end in RESET_COPIES),
             "",
             f"    wire [{in_bits - 1}:0] src_tdata;",
             "    wire src_tvalid, src_tready, src_tuser, src_tlast;",
@@ -175,7 +170,7 @@ def board_top_verilog(core: CorePorts, board: Board, line_beats: int, lines: int
             *decls,
             f"    board_pattern_source #(.DATA_BITS({in_bits}), .LINE_BEATS({line_beats}), .LINES({lines})) "
             "src (",
-            f"        .clk(clk), .rst(rst_src), .gaps({_switch(board, 1)}), .m_tdata(src_tdata), "
+            f"        .clk(clk), .rst(rst), .gaps({_switch(board, 1)}), .m_tdata(src_tdata), "
             ".m_tvalid(src_tvalid),",
             "        .m_tready(src_tready), .m_tuser(src_tuser), .m_tlast(src_tlast));",
             f"    (* keep_hierarchy *) {core.module} core (",
@@ -183,7 +178,7 @@ def board_top_verilog(core: CorePorts, board: Board, line_beats: int, lines: int
             "    wire [31:0] checksum;",
             "    wire [15:0] frames;",
             f"    board_checksum_sink #(.DATA_BITS({out_bits})) snk (",
-            f"        .clk(clk), .rst(rst_snk), .backpressure({_switch(board, 2)}), .s_tdata(snk_tdata), "
+            f"        .clk(clk), .rst(rst), .backpressure({_switch(board, 2)}), .s_tdata(snk_tdata), "
             ".s_tvalid(snk_tvalid),",
             "        .s_tready(snk_tready), .s_tuser(snk_tuser), .s_tlast(snk_tlast), .checksum(checksum),",
             "        .frames(frames));",

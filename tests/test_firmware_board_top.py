@@ -128,17 +128,7 @@ def test_active_low_reset_is_inverted():
     spec = _stream(8, 8)
     del spec["rst"]
     text = board_top_verilog(_ports("c", spec | {"aresetn": ("input", 1)}), BOARD, 8, 4)
-    assert ".aresetn(!rst_core)" in text
-
-
-def test_each_end_takes_its_own_registered_reset():
-    """The source, the core and the sink each get a kept copy of the reset register (the placer puts each by
-    its loads), all one cycle behind it, so the three leave reset in the same cycle."""
-    text = board_top_verilog(GENERATED_LIKE, BOARD, 64, 32)
-    for end in ("src", "core", "snk"):
-        assert f"(* keep *) always @(posedge clk) rst_{end} <= rst;" in text
-    assert ".rst(rst_core)" in text and "src (\n        .clk(clk), .rst(rst_src)," in text
-    assert "snk (\n        .clk(clk), .rst(rst_snk)," in text and ".rst(rst)" not in text
+    assert ".aresetn(!rst)" in text
 
 
 @pytest.mark.parametrize(
