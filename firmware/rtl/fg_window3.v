@@ -129,29 +129,24 @@ module fg_window3 #(
     // uses j_adv, not 0: that column belongs to row -1 of the next frame). `out_valid` follows `emit_fire`
     // four cycles later.
     // The replica's control registers are copied per lane (and the column enable per lane and row): at 4
-    // lanes one t3 drove the clock enables of 960 column flip-flops, t1/t2 those of 256 read registers, one
-    // mask register the resets of 288 window flip-flops and one address register the pins of every lane's block RAMs
+    // lanes one t3 drove the clock enables of 960 column flip-flops, t1/t2 those of 256 read registers, m3
+    // the resets of 288 window flip-flops and one address register the pins of every lane's block RAMs
     // (4-lane default denoiser, yosys). Each copy is its own `(* keep *)` process: yosys would otherwise
     // merge copies with the same input back into one register.
     reg e1, e2, e3;
     reg [N*DW-1:0] x1, x2, r1;
     reg [N*CD-1:0] cn3;
-    reg [3:0] m1;  // top, bottom, left, right
-    wire [4*N-1:0] m2;  // per lane
-    // Each tap's keep (not masked as padding), registered per column c and row ky: a column's taps take
-    // the masks of one lane's copy. Taps of one column and row are one register after yosys merges them,
-    // and its keep drives that register's reset pins straight from a flip-flop. Computed from the masks
-    // through logic in the same cycle instead, the 4-lane default routed at 65.9 MHz on the ULX3S 85F:
-    // mask register -> keep LUT (7.5 ns of routing) -> the tap register's LSR (6.5 ns), 15.2 ns in all.
-    reg [3*(N+2)-1:0] kp;
+    reg [3:0] m1, m2;  // top, bottom, left, right
+    wire [4*N-1:0] m3;  // per lane
     wire [(N+2)*CD-1:0] cols = {cn3[0 +: CD], cp, cl};  // column k-1 of the emitted beat at index k
-    integer l, c, ky, kx, mc;
+    integer l, ky, kx, mc;
+    reg keep;
     genvar g, gr;
     generate
         for (g = 0; g < N; g = g + 1) begin : lane
             reg t1 = 1'b0, c1 = 1'b0, t2 = 1'b0, c2 = 1'b0;
             reg [CW-1:0] j1, a1, j2, a2;
-            reg [3:0] m2_l;
+            reg [3:0] m3_l;
             reg [DW-1:0] lb1 [0:WB-1];
             reg [DW-1:0] lb2 [0:WB-1];
             reg [DW-1:0] rd1_l, rd2_l;
@@ -159,8 +154,8 @@ module fg_window3 #(
             (* keep *) always @(posedge clk) {t2, c2} <= rst ? 2'b00 : {t1, c1};
             (* keep *) always @(posedge clk) {j1, a1} <= {j, j_adv};
             (* keep *) always @(posedge clk) {j2, a2} <= {j1, a1};
-            (* keep *) always @(posedge clk) m2_l <= m1;
-            assign m2[4*g +: 4] = m2_l;
+            (* keep *) always @(posedge clk) m3_l <= m2;
+            assign m3[4*g +: 4] = m3_l;
             assign rd1[g*DW +: DW] = rd1_l;
             assign rd2[g*DW +: DW] = rd2_l;
             always @(posedge clk) begin
@@ -189,23 +184,20 @@ module fg_window3 #(
         e3 <= !rst && e2;
         out_valid <= !rst && e3;
         x1 <= in_data; m1 <= {f[F_TOP], f[F_BOTTOM], f[F_LEFT], f[F_RIGHT]};
-        x2 <= x1; r1 <= rd1;
+        x2 <= x1; m2 <= m1; r1 <= rd1;
         // The new columns: on a tick without data (flush) the input part only feeds masked taps.
         for (l = 0; l < N; l = l + 1)
             cn3[l*CD +: CD] <= {x2[l*DW +: DW], r1[l*DW +: DW], rd2[l*DW +: DW]};
         // A column's taps take the masks of one copy, the lane whose centre it is (the edge columns: the
         // nearest lane): lanes l and l+1 share columns, and taps with the same column and mask are one
         // register after yosys merges them (per-lane masks broke that: +6,200 flip-flops at 4 lanes).
-        for (c = 0; c < N + 2; c = c + 1)
-            for (ky = 0; ky < 3; ky = ky + 1) begin
-                mc = c == 0 ? 0 : (c - 1 > N - 1 ? N - 1 : c - 1);
-                kp[3*c + ky] <= !(ky == 0 && m2[4*mc + 3]) && !(ky == 2 && m2[4*mc + 2])
-                                && !(c == 0 && m2[4*mc + 1]) && !(c == N + 1 && m2[4*mc]);
-            end
         for (l = 0; l < N; l = l + 1)
             for (ky = 0; ky < 3; ky = ky + 1)
-                for (kx = 0; kx < 3; kx = kx + 1)
-                    out_win[(9*l + 3*ky + kx)*DW +: DW] <= kp[3*(l + kx) + ky]
-                                                           ? cols[(l + kx)*CD + ky*DW +: DW] : {DW{1'b0}};
+                for (kx = 0; kx < 3; kx = kx + 1) begin
+                    mc = l + kx == 0 ? 0 : (l + kx - 1 > N - 1 ? N - 1 : l + kx - 1);
+                    keep = !(ky == 0 && m3[4*mc + 3]) && !(ky == 2 && m3[4*mc + 2])
+                           && !(kx == 0 && l == 0 && m3[4*mc + 1]) && !(kx == 2 && l == N - 1 && m3[4*mc]);
+                    out_win[(9*l + 3*ky + kx)*DW +: DW] <= keep ? cols[(l + kx)*CD + ky*DW +: DW] : {DW{1'b0}};
+                end
     end
 endmodule
