@@ -59,11 +59,14 @@ def plla_setting(fin_mhz: float, fout_mhz: float) -> PllaSetting:
             vco = fin_mhz * mdiv / idiv
             if not VCO_MHZ[0] <= vco <= VCO_MHZ[1]:
                 continue
-            odiv = min(max(round(vco / fout_mhz), ODIV.start), ODIV.stop - 1)
-            setting = PllaSetting(fin_mhz, idiv, mdiv, odiv)
-            key = (round(abs(setting.fout_mhz - fout_mhz), 9), idiv, -vco)
-            if best is None or key < best[0]:
-                best = (key, setting)
+            # vco / odiv is not linear in odiv: the nearest frequency is at the floor or the ceiling of
+            # vco / fout, whichever lands closer (not always the rounded divider)
+            exact = vco / fout_mhz
+            for odiv in {min(max(d, ODIV.start), ODIV.stop - 1) for d in (int(exact), int(exact) + 1)}:
+                setting = PllaSetting(fin_mhz, idiv, mdiv, odiv)
+                key = (round(abs(setting.fout_mhz - fout_mhz), 9), idiv, -vco)
+                if best is None or key < best[0]:
+                    best = (key, setting)
     if best is None:
         raise UserError(
             f"no PLLA setting reaches {fout_mhz:g} MHz from a {fin_mhz:g} MHz clock "
