@@ -295,8 +295,8 @@ def fpga_rtl(
 
 
 def _at_board_clock(rows: list[dict], cameras: tuple[CameraMode, ...], build: dict) -> None:
-    """Where the board top clocks the core below its Fmax (a part without a PLL generator runs from its
-    oscillator: GW5A), a camera the routed core carries may still be too fast for the board as built:
+    """Where the board top clocks the core below its Fmax (a board without a PLL runs from its oscillator:
+    the Mega 138K Pro), a camera the routed core carries may still be too fast for the board as built:
     say so in the verdict, never only in a footnote."""
     clock = build.get("board_clock_mhz")
     if not clock or clock >= build["fmax_mhz"]:

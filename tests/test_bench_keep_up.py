@@ -124,8 +124,8 @@ def test_a_four_lane_build_is_judged_at_four_lanes(tmp_path):
 
 def test_a_board_clocked_below_the_cores_fmax_is_named_in_the_verdict():
     """The Tang Mega 138K Pro's 4-lane build routes at 152.8 MHz, but its board top runs the core from the
-    50 MHz oscillator (no GW5A PLL generator): the core keeps up with the ORCA-Flash4.0 V3, the board as
-    built (200 Mpx/s) does not, and the verdict says so; a PLL at 110 MHz would carry it."""
+    50 MHz oscillator (nextpnr places no PLL on its GW5AST-138C): the core keeps up with the ORCA-Flash4.0
+    V3, the board as built (200 Mpx/s) does not, and the verdict says so; a PLL at 110 MHz would carry it."""
     from fluorogate.bench.fpga import _at_board_clock
 
     orca, cxp = FULL_FRAME_MODES[0], FULL_FRAME_MODES[1]
